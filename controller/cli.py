@@ -1,0 +1,201 @@
+"""`srem`: the command line. A thin layer over the library (`placement`, `topologies`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from placement import results
+from placement import scenario as sc
+from placement.agents import NAMES, make_agent
+from placement.model import HostKind
+from placement.simulate import run_day, run_days
+from placement.workload import build_problem
+from topologies import InputError
+
+app = typer.Typer(help="Place and re-place VNFs over servers and P4 switch memories.", no_args_is_help=True)
+scenario_app = typer.Typer(help="Write, check and show scenario files.", no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
+console = Console(soft_wrap=True)  # messages stay one line when piped
+
+ScenarioOpt = Annotated[
+    Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: the paper's scenario).")
+]
+
+
+def _scenario(path: Path | None) -> sc.Scenario:
+    return sc.default() if path is None else sc.load(path)
+
+
+def _step_table(title: str, rows: list[dict]) -> Table:
+    t = Table(title=title)
+    heads = ["hour", "AR", "IT", "BW", "RC", "total", "server", "LM", "EM", "decide ms"]
+    for h in heads:
+        t.add_column(h, justify="right")
+    for r in rows:
+        t.add_row(
+            f"{int(r['hour']):02d}:00",
+            f"{r['acceptance_ratio']:.3f}",
+            f"{r['cost_it']:.3f}",
+            f"{r['cost_bw']:.3f}",
+            f"{r['cost_rc']:.3f}",
+            f"{r['cost_total']:.3f}",
+            f"{r['on_server']:g}",
+            f"{r['on_lm']:g}",
+            f"{r['on_em']:g}",
+            f"{r['decision_ms']:.2f}",
+        )
+    return t
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@app.command()
+def run(
+    scenario: ScenarioOpt = None,
+    agent: Annotated[str, typer.Option(help=f"One of: {', '.join(NAMES)}.")] = "greedy",
+    seed: Annotated[int, typer.Option(help="Seed of the agent's randomness.")] = 0,
+    day: Annotated[int, typer.Option(help="Which day of the test set.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write results.json and plots here.")] = None,
+    milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
+) -> None:
+    """Run one day: the agent re-places every instance at each step."""
+    s = _scenario(scenario)
+    problem = build_problem(s)
+    if not 0 <= day < problem.n_days("test"):
+        raise InputError("--day", str(day), f"the test set has days 0..{problem.n_days('test') - 1}")
+    a = _agent(agent, problem, seed, milp_time_limit)
+    records = results.records_json(run_day(problem, problem.day("test", day), a))
+    console.print(_step_table(f"{s.name}: test day {day}, agent {agent}", records))
+    if out:
+        results.write_json(out / "results.json", records)
+        results.plot_day(records, out / "day.png", f"{s.name}: test day {day}, agent {agent}")
+        console.print(f"wrote {out / 'results.json'} and {out / 'day.png'}")
+
+
+def _agent(name: str, problem, seed: int, milp_time_limit: float):
+    try:
+        return make_agent(name, problem, seed, milp_time_limit)
+    except ValueError as e:
+        raise InputError("--agent", name, str(e)) from None
+
+
+@app.command("eval")
+def evaluate(
+    scenario: ScenarioOpt = None,
+    agents: Annotated[str, typer.Option(help="Comma-separated agents.")] = "random,lag,greedy",
+    instances: Annotated[int, typer.Option(help="How many test days (instances).")] = 300,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for eval.json and eval.png.")] = Path("results/eval"),
+    milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
+) -> None:
+    """Agents over the test set: mean figures per hour, as a table and plots."""
+    s = _scenario(scenario)
+    problem = build_problem(s)
+    n = problem.n_days("test")
+    if not 1 <= instances <= n:
+        raise InputError("--instances", str(instances), f"must be in 1..{n} (the test set's size)")
+    names = [a.strip() for a in agents.split(",") if a.strip()]
+    built = {name: _agent(name, problem, seed, milp_time_limit) for name in names}
+    by_agent: dict[str, list[dict]] = {}
+    with _progress() as bar:
+        for name, a in built.items():
+            task = bar.add_task(f"{name:>8}", total=instances)
+            days = run_days(problem, a, "test", list(range(instances)), lambda k, t=task: bar.advance(t, k))
+            by_agent[name] = results.mean_by_hour(days)
+    for name, rows in by_agent.items():
+        console.print(_step_table(f"{s.name}: {name}, mean of {instances} test days", rows))
+    results.write_json(out / "eval.json", {"scenario": s.name, "instances": instances, "agents": by_agent})
+    results.plot_comparison(by_agent, out / "eval.png", f"{s.name}: mean of {instances} test days")
+    console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
+
+
+@scenario_app.command("new")
+def scenario_new(
+    path: Annotated[Path, typer.Argument(help="Where to write the scenario YAML.")],
+    topology: Annotated[str, typer.Option(help="paper or fattree.")] = "paper",
+    k: Annotated[int, typer.Option(help="k of the fat-tree.")] = 8,
+    seed: Annotated[int, typer.Option()] = 7,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a scenario with every parameter of the model, ready to edit."""
+    if path.exists() and not force:
+        raise InputError(str(path), "file", "exists already (use --force to overwrite)")
+    data = sc.to_dict(sc.default())
+    data.update(name=f"{topology}" + (f"-k{k}" if topology == "fattree" else ""), seed=seed)
+    data["topology"].update(builder=topology, k=k)
+    s = sc.from_dict(data, str(path))
+    path.write_text(sc.dump(s))
+    console.print(f"wrote {path}")
+
+
+@scenario_app.command("validate")
+def scenario_validate(path: Annotated[Path, typer.Argument()]) -> None:
+    """Check a scenario: its YAML, every value, and that its topology and VNFs build."""
+    s = sc.load(path)
+    p = build_problem(s)
+    console.print(
+        f"{path}: ok ({p.sub.n_switches} switches, {p.sub.n_servers} servers, "
+        f"{p.cat.n_instances} VNF instances, {s.workload.chains} chains per day)"
+    )
+
+
+@scenario_app.command("show")
+def scenario_show(path: Annotated[Path | None, typer.Argument()] = None) -> None:
+    """Print a scenario (default: the embedded one) and what it builds."""
+    s = _scenario(path)
+    p = build_problem(s)
+    console.print(yaml.safe_dump(sc.to_dict(s), sort_keys=False, default_flow_style=None))
+    t = Table(title=f"{s.name}: VNF catalogue")
+    for h in (
+        "type",
+        "instances",
+        "switch MB",
+        "server MB",
+        "server Mbps",
+        "RDMA reads",
+        "fits LM",
+        "fits EM",
+    ):
+        t.add_column(h, justify="right")
+    lm = p.sub.host_kind == HostKind.LM
+    em = p.sub.host_kind == HostKind.EM
+    for v, name in enumerate(p.cat.names):
+        t.add_row(
+            name,
+            str(int((p.cat.inst_type == v).sum())),
+            f"{p.cat.switch_mb[v]:.1f}",
+            f"{p.cat.server_mb[v]:.1f}",
+            f"{p.cat.server_capacity[v]:.0f}",
+            f"{p.cat.rdma_accesses[v]:.0f}",
+            str(int(p.cat.static_mask[v, lm].sum())),
+            str(int(p.cat.static_mask[v, em].sum())),
+        )
+    console.print(t)
+    console.print(
+        f"{p.sub.n_switches} switches, {p.sub.n_servers} servers, {p.sub.n_hosts} hosts, "
+        f"{p.sub.n_arcs // 2} links; steps at {', '.join(f'{h}:00' for h in s.hours)}"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except InputError as e:
+        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,23 @@
+"""Agents by name, for the CLI and the evaluation."""
+
+from __future__ import annotations
+
+from .baselines import GreedyAgent, LagAgent, RandomAgent
+from .simulate import Agent
+from .workload import Problem
+
+NAMES = ("random", "lag", "greedy", "milp")
+
+
+def make_agent(name: str, problem: Problem, seed: int = 0, milp_time_limit: float = 30.0) -> Agent:
+    if name == "random":
+        return RandomAgent(seed)
+    if name == "lag":
+        return LagAgent()
+    if name == "greedy":
+        return GreedyAgent()
+    if name == "milp":
+        from .milp import MilpAgent
+
+        return MilpAgent(time_limit=milp_time_limit)
+    raise ValueError(f"unknown agent {name!r}; known: {', '.join(NAMES)}")

@@ -1,0 +1,57 @@
+"""The `srem` command, run for real as a user would."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from placement.results import KEYS
+
+SREM = [str(Path(sys.executable).parent / "srem")]
+
+
+def srem(*args, ok=True):
+    p = subprocess.run([*SREM, *args], capture_output=True, text=True, timeout=300)
+    if ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_run_writes_results_and_plots(tmp_path):
+    p = srem("run", "--agent", "lag", "--out", str(tmp_path))
+    assert "10:00" in p.stdout and "20:00" in p.stdout
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert [r["hour"] for r in rows] == [10, 12, 14, 16, 18, 20]
+    assert all(set(r) == set(KEYS) for r in rows)
+    assert all(r["on_server"] + r["on_lm"] + r["on_em"] == 8 for r in rows)
+    assert (tmp_path / "day.png").stat().st_size > 10_000
+
+
+def test_eval_compares_agents(tmp_path):
+    srem("eval", "--agents", "random,lag,greedy", "--instances", "3", "--out", str(tmp_path))
+    data = json.loads((tmp_path / "eval.json").read_text())
+    assert set(data["agents"]) == {"random", "lag", "greedy"} and data["instances"] == 3
+    assert (tmp_path / "eval.png").stat().st_size > 10_000
+
+
+def test_scenario_new_validate_show(tmp_path):
+    f = tmp_path / "k4.yaml"
+    srem("scenario", "new", str(f), "--topology", "fattree", "--k", "4")
+    assert "20 switches, 16 servers" in srem("scenario", "validate", str(f)).stdout
+    assert "VNF catalogue" in srem("scenario", "show", str(f)).stdout
+    assert srem("scenario", "new", str(f), ok=False).returncode == 2
+
+
+def test_user_mistakes_exit_2_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workload: {chains: -3}\n")
+    for args in (
+        ["scenario", "validate", str(bad)],
+        ["run", "--scenario", str(tmp_path / "missing.yaml")],
+        ["run", "--agent", "oracle"],
+        ["eval", "--instances", "0"],
+    ):
+        p = srem(*args, ok=False)
+        assert p.returncode == 2, args
+        assert "Traceback" not in p.stderr and "error:" in p.stderr
+    assert "workload.chains" in srem("scenario", "validate", str(bad), ok=False).stderr

@@ -1,0 +1,48 @@
+import pytest
+import yaml
+
+from placement import scenario as sc
+from placement.workload import build_problem
+from topologies import InputError
+
+
+def test_default_round_trips_through_yaml():
+    s = sc.default()
+    assert sc.from_dict(yaml.safe_load(sc.dump(s))) == s
+    assert s.hours == [10, 12, 14, 16, 18, 20]
+
+
+@pytest.mark.parametrize(
+    ("patch", "item", "message"),
+    [
+        ({"vnfs": {"types": -1}}, "vnfs.types", ">= 0"),
+        ({"vnfs": {"switch_mb": [200, 5]}}, "vnfs.switch_mb", "above high"),
+        ({"vnfs": {"colour": 1}}, "vnfs", "unknown keys"),
+        ({"workload": {"chains": "many"}}, "workload.chains", "must be a number"),
+        ({"workload": {"max_chain_length": 9}}, "workload.max_chain_length", "distinct types"),
+        ({"topology": {"builder": "ring"}}, "topology.builder", "paper, fattree or file"),
+        ({"topology": {"builder": "fattree", "k": 3}}, "topology.k", "even k"),
+        ({"substrate": {"lm_mb": [1]}}, "substrate.lm_mb", "range"),
+    ],
+)
+def test_bad_values_are_named(patch, item, message):
+    with pytest.raises(InputError) as e:
+        sc.from_dict(patch, "s.yaml")
+    assert e.value.item == item and message in e.value.message and e.value.source == "s.yaml"
+
+
+def test_topology_file_is_found_beside_the_scenario(tmp_path):
+    import topologies as T
+    from tests.conftest import TINY_TOPOLOGY
+
+    T.save(T.from_dict(TINY_TOPOLOGY), tmp_path / "net.yaml")
+    (tmp_path / "s.yaml").write_text(
+        yaml.safe_dump({"topology": {"builder": "file", "file": "net.yaml"}, "vnfs": {"switch_mb": [5, 10]}})
+    )
+    p = build_problem(sc.load(tmp_path / "s.yaml"))
+    assert p.sub.names == ("A", "B", "S")
+
+
+def test_vnf_that_fits_nowhere_is_refused():
+    with pytest.raises(InputError, match="fits on no host"):
+        build_problem(sc.from_dict({"vnfs": {"switch_mb": [1e7, 1e7], "server_mb": [1e9, 1e9]}}))

@@ -1,0 +1,18 @@
+"""Substrate topologies: fat-tree builders, attribute drawing, YAML load/save."""
+
+from .attributes import SubstrateRanges, draw
+from .errors import InputError
+from .fattree import kary_fattree, paper_fattree
+from .io import from_dict, load, save, to_dict
+
+__all__ = [
+    "InputError",
+    "SubstrateRanges",
+    "draw",
+    "from_dict",
+    "kary_fattree",
+    "load",
+    "paper_fattree",
+    "save",
+    "to_dict",
+]
