@@ -23,7 +23,8 @@ from topologies import InputError
 app = typer.Typer(help="Place and re-place VNFs over servers and P4 switch memories.", no_args_is_help=True)
 scenario_app = typer.Typer(help="Write, check and show scenario files.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
-console = Console(soft_wrap=True)  # messages stay one line when piped
+# Messages stay one line, and tables keep their columns, when output is piped.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
 ScenarioOpt = Annotated[
     Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: the paper's scenario).")
@@ -47,12 +48,17 @@ def _step_table(title: str, rows: list[dict]) -> Table:
             f"{r['cost_bw']:.3f}",
             f"{r['cost_rc']:.3f}",
             f"{r['cost_total']:.3f}",
-            f"{r['on_server']:g}",
-            f"{r['on_lm']:g}",
-            f"{r['on_em']:g}",
+            _count(r["on_server"]),
+            _count(r["on_lm"]),
+            _count(r["on_em"]),
             f"{r['decision_ms']:.2f}",
         )
     return t
+
+
+def _count(v: float) -> str:
+    """Instances on a host kind: whole for a day, one decimal for a mean of days."""
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
 
 
 def _progress() -> Progress:

@@ -50,6 +50,14 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: Path, title: str) -> None:
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_day(records: Sequence[dict], path: Path, title: str) -> None:
     """Acceptance, cost split and host usage per hour of one day."""
     plt = _plt()
@@ -68,11 +76,7 @@ def plot_day(records: Sequence[dict], path: Path, title: str) -> None:
         ax[2].plot(hours, [r[key] for r in records], marker="o", label=key[3:].upper())
     ax[2].set(title="instances hosted", xlabel="hour")
     ax[2].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path, title)
 
 
 def plot_comparison(by_agent: dict[str, list[dict]], path: Path, title: str) -> None:
@@ -92,8 +96,4 @@ def plot_comparison(by_agent: dict[str, list[dict]], path: Path, title: str) -> 
         a.set(title=label, xlabel="hour")
     ax[0].set_ylim(0, 1.05)
     ax[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path, title)

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from topologies import InputError, SubstrateRanges
+from topologies import InputError, SubstrateRanges, read_yaml
 
 Range = tuple[float, float]
 
@@ -208,13 +208,7 @@ def from_dict(data: Any, source: str = "<scenario>") -> Scenario:
 
 def load(path: str | Path) -> Scenario:
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise InputError(str(p), "file", "does not exist") from None
-    except yaml.YAMLError as e:
-        raise InputError(str(p), "yaml", str(e).replace("\n", " ")) from None
-    s = from_dict(data, str(p))
+    s = from_dict(read_yaml(p), str(p))
     if s.topology.builder == "file" and s.topology.file and not Path(s.topology.file).is_absolute():
         # A topology file is found beside the scenario that names it.
         s = dataclasses.replace(

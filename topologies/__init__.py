@@ -3,7 +3,7 @@
 from .attributes import SubstrateRanges, draw
 from .errors import InputError
 from .fattree import kary_fattree, paper_fattree
-from .io import from_dict, load, save, to_dict
+from .io import from_dict, load, read_yaml, save, to_dict
 
 __all__ = [
     "InputError",
@@ -13,6 +13,7 @@ __all__ = [
     "kary_fattree",
     "load",
     "paper_fattree",
+    "read_yaml",
     "save",
     "to_dict",
 ]

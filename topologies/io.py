@@ -131,12 +131,16 @@ def from_dict(data: Any, source: str = "<topology>") -> nx.Graph:
     return g
 
 
-def load(path: str | Path) -> nx.Graph:
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a missing file or bad YAML is an InputError naming the file."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        return yaml.safe_load(p.read_text())
     except FileNotFoundError:
         raise InputError(str(p), "file", "does not exist") from None
     except yaml.YAMLError as e:
         raise InputError(str(p), "yaml", str(e).replace("\n", " ")) from None
-    return from_dict(data, str(p))
+
+
+def load(path: str | Path) -> nx.Graph:
+    return from_dict(read_yaml(path), str(path))
