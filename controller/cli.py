@@ -12,17 +12,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import topologies
 from placement import results
 from placement import scenario as sc
 from placement.agents import NAMES, make_agent
 from placement.model import HostKind
 from placement.simulate import run_day, run_days
-from placement.workload import build_problem
+from placement.workload import build_problem, build_topology
 from topologies import InputError
 
 app = typer.Typer(help="Place and re-place VNFs over servers and P4 switch memories.", no_args_is_help=True)
 scenario_app = typer.Typer(help="Write, check and show scenario files.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
+topology_app = typer.Typer(help="Export and check substrate topologies.", no_args_is_help=True)
+app.add_typer(topology_app, name="topology")
 # Messages stay one line, and tables keep their columns, when output is piped.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
@@ -196,6 +199,28 @@ def scenario_show(path: Annotated[Path | None, typer.Argument()] = None) -> None
     console.print(
         f"{p.sub.n_switches} switches, {p.sub.n_servers} servers, {p.sub.n_hosts} hosts, "
         f"{p.sub.n_arcs // 2} links; steps at {', '.join(f'{h}:00' for h in s.hours)}"
+    )
+
+
+@topology_app.command("save")
+def topology_save(
+    path: Annotated[Path, typer.Argument(help="Where to write the topology YAML.")],
+    scenario: ScenarioOpt = None,
+) -> None:
+    """Write the scenario's drawn substrate (every capacity, cost and delay) as YAML,
+    to edit and use with `topology: {builder: file, file: PATH}`."""
+    topologies.save(build_topology(_scenario(scenario)), path)
+    console.print(f"wrote {path}")
+
+
+@topology_app.command("validate")
+def topology_validate(path: Annotated[Path, typer.Argument()]) -> None:
+    """Check a topology YAML: fields, values, node names and connectivity."""
+    g = topologies.load(path)
+    kinds = [d["kind"] for _, d in g.nodes(data=True)]
+    console.print(
+        f"{path}: ok ({kinds.count('switch')} switches, {kinds.count('server')} servers, "
+        f"{g.number_of_edges()} links)"
     )
 
 

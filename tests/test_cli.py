@@ -42,6 +42,18 @@ def test_scenario_new_validate_show(tmp_path):
     assert srem("scenario", "new", str(f), ok=False).returncode == 2
 
 
+def test_topology_save_edit_and_use(tmp_path):
+    net = tmp_path / "net.yaml"
+    srem("topology", "save", str(net))
+    assert "10 switches, 12 servers, 28 links" in srem("topology", "validate", str(net)).stdout
+    scen = tmp_path / "s.yaml"
+    scen.write_text("topology: {builder: file, file: net.yaml}\nworkload: {test_days: 2}\n")
+    srem("run", "--scenario", str(scen), "--agent", "greedy")
+    net.write_text(net.read_text().replace("bw_mbps: 50000.0", "bw_mbps: -5"))
+    p = srem("topology", "validate", str(net), ok=False)
+    assert p.returncode == 2 and "controller" in p.stderr and "bw_mbps" in p.stderr
+
+
 def test_user_mistakes_exit_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("workload: {chains: -3}\n")
