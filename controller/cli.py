@@ -91,6 +91,20 @@ def run(
     a = _agent(agent, problem, seed, milp_time_limit)
     records = results.records_json(run_day(problem, problem.day("test", day), a))
     console.print(_step_table(f"{s.name}: test day {day}, agent {agent}", records))
+    if hasattr(a, "results"):  # the MILP: say how exact each step's answer is
+        t = Table(title="MILP per step")
+        for h in ("hour", "reward", "bound", "gap", "optimal", "seconds"):
+            t.add_column(h, justify="right")
+        for r, m in zip(records, a.results, strict=True):
+            t.add_row(
+                f"{r['hour']:02d}:00",
+                f"{m.objective:.4f}",
+                f"{m.bound:.4f}",
+                f"{m.gap:.2e}",
+                "yes" if m.optimal else "no",
+                f"{m.seconds:.1f}",
+            )
+        console.print(t)
     if out:
         results.write_json(out / "results.json", records)
         results.plot_day(records, out / "day.png", f"{s.name}: test day {day}, agent {agent}")

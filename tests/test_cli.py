@@ -27,6 +27,15 @@ def test_run_writes_results_and_plots(tmp_path):
     assert (tmp_path / "day.png").stat().st_size > 10_000
 
 
+def test_run_milp_reports_optimality(tmp_path):
+    scen = tmp_path / "small.yaml"
+    scen.write_text(
+        "vnfs: {types: 2, instances_per_type: 1}\nworkload: {chains: 8, max_chain_length: 2, test_days: 1}\n"
+    )
+    p = srem("run", "--scenario", str(scen), "--agent", "milp")
+    assert "MILP per step" in p.stdout and p.stdout.count(" yes ") == 6
+
+
 def test_eval_compares_agents(tmp_path):
     srem("eval", "--agents", "random,lag,greedy", "--instances", "3", "--out", str(tmp_path))
     data = json.loads((tmp_path / "eval.json").read_text())
