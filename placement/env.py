@@ -72,7 +72,10 @@ class SremEnv(gym.Env):
         return self.run
 
     def _obs(self) -> np.ndarray:
-        run = self._require()
+        return self.features(self._require())
+
+    def features(self, run: DayRun) -> np.ndarray:
+        """The observation of any day in progress (agents call this outside the env)."""
         sub = self.problem.sub
         last = run.last
         host_free = (last.host_free if last else sub.host_capacity - _usage(run)) / sub.host_capacity

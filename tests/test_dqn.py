@@ -1,0 +1,104 @@
+"""The filtered DQN: filters, replay and target updates, reproducibility, learning."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from placement.dqn import DqnConfig, FilteredQNet, choose
+from placement.env import SremEnv
+from placement.simulate import DayRun, run_day
+from placement.train import agent_of, epsilon, load, save, td_update, train
+from placement.workload import build_problem
+from tests.conftest import small_scenario
+
+FAST = DqnConfig(batch=32, learning_starts=32, target_every=50, eps_decay_steps=600, buffer=2000)
+
+
+@pytest.fixture(scope="module")
+def tight():
+    """Small LMs so that the static filter removes some hosts for some VNFs."""
+    d = dataclasses.asdict(small_scenario(chains=12, types=3, per_type=1, seed=5))
+    d["vnfs"]["switch_mb"] = [30.0, 120.0]
+    d["workload"]["train_days"] = 8
+    from placement import scenario as sc
+
+    return build_problem(sc.from_dict(d))
+
+
+def test_static_filter_weights_stay_zero_through_training(tight):
+    assert not tight.cat.static_mask[tight.cat.inst_type].all()  # the filter has work to do
+    st = train(tight, dataclasses.replace(FAST, filter="static"), 40, seed=1)
+    assert torch.count_nonzero(st.net.masked_weights()) == 0
+    assert torch.count_nonzero(st.net.b2.detach() * (1 - st.net.out_mask)) == 0
+    # ...while the unmasked weights did learn.
+    unmasked = st.net.w2.detach() * st.net.out_mask[:, None, :]
+    fresh = FilteredQNet(st.net.w1.shape[1], tight.cat.static_mask[tight.cat.inst_type], FAST.hidden, True)
+    torch.manual_seed(1)
+    assert not torch.equal(unmasked, fresh.w2.detach() * fresh.out_mask[:, None, :])
+
+
+def test_dynamic_filter_never_chooses_a_masked_host(tight):
+    rng = np.random.default_rng(0)
+    run = DayRun(tight, tight.day("train", 0))
+    for _ in range(50):
+        q = rng.normal(size=(tight.cat.n_instances, tight.sub.n_hosts)) * 100
+        q[:, 0] = 1e9  # a host the mask may forbid must still lose
+        placement = choose(q, run.placement, tight, dynamic=True)
+        for i in range(len(placement)):
+            partial = np.concatenate([placement[:i], run.placement[i:]])
+            assert run.mask(partial)[i, placement[i]]
+        assert run.apply(placement).feasible
+        if run.done:
+            run = DayRun(tight, tight.day("train", 1))
+
+
+def test_td_update_follows_bellman_and_target_syncs(tight):
+    cfg = dataclasses.replace(FAST, gamma=0.5, lr=0.05)
+    st = train(tight, cfg, 8, seed=2)
+    # Make the replay hold one known transition, and the target differ from the net.
+    rp = st.replay
+    k = 3
+    for name in ("obs", "action", "reward", "next_obs", "done", "next_mask"):
+        getattr(rp, name)[0] = getattr(rp, name)[k]
+    rp.n, rp.reward[0], rp.done[0] = 1, 0.7, 0.0
+    with torch.no_grad():
+        st.target.b2.add_(0.3 * st.target.out_mask)
+        q_next = st.target(torch.as_tensor(rp.next_obs[:1]))[0]
+        allowed = torch.as_tensor(rp.next_mask[0]) & (st.net.out_mask == 1)
+        target = 0.7 + 0.5 * q_next.masked_fill(~allowed, -torch.inf).max(-1).values
+        q = st.net(torch.as_tensor(rp.obs[:1]))[0].gather(1, torch.as_tensor(rp.action[0])[:, None])[:, 0]
+        expected = torch.nn.functional.smooth_l1_loss(q, target).item()
+    before = [p.detach().clone() for p in st.net.parameters()]
+    assert td_update(st, cfg) == pytest.approx(expected, rel=1e-6)
+    assert any(not torch.equal(a, b) for a, b in zip(before, st.net.parameters(), strict=True))
+    # The target network is synced every `target_every` steps.
+    st2 = train(tight, dataclasses.replace(cfg, target_every=1), 1, seed=2)
+    for a, b in zip(st2.net.parameters(), st2.target.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert epsilon(cfg, 0) == 1.0 and epsilon(cfg, 10**9) == pytest.approx(0.02)
+
+
+def test_training_is_bit_for_bit_reproducible_and_resumable(tight, tmp_path):
+    a = train(tight, FAST, 30, seed=7)
+    b = train(tight, FAST, 30, seed=7)
+    assert a.episode_rewards == b.episode_rewards
+    assert all(torch.equal(x, y) for x, y in zip(a.net.parameters(), b.net.parameters(), strict=True))
+    # 15 + checkpoint + 15 == 30 in one go.
+    half = train(tight, FAST, 15, seed=7)
+    save(tmp_path / "ck.pt", half, FAST, "tight")
+    st, cfg = load(tmp_path / "ck.pt", tight)
+    st = train(tight, cfg, 15, state=st)
+    assert st.episode_rewards == a.episode_rewards
+    assert all(torch.equal(x, y) for x, y in zip(st.net.parameters(), a.net.parameters(), strict=True))
+
+
+def test_short_training_improves_reward(tight):
+    st = train(tight, FAST, 300, seed=0)
+    r = np.array(st.episode_rewards)
+    assert r[-50:].mean() > r[:50].mean() + 0.3
+    agent = agent_of(tight, st, FAST)
+    days = [run_day(tight, tight.day("test", k), agent) for k in range(2)]
+    assert all(rec.feasible for day in days for rec in day)
+    assert SremEnv(tight).n_features == st.net.w1.shape[1]
