@@ -82,13 +82,14 @@ def run(
     day: Annotated[int, typer.Option(help="Which day of the test set.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Write results.json and plots here.")] = None,
     milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
+    model: Annotated[Path | None, typer.Option(help="Checkpoint for --agent srem.")] = None,
 ) -> None:
     """Run one day: the agent re-places every instance at each step."""
     s = _scenario(scenario)
     problem = build_problem(s)
     if not 0 <= day < problem.n_days("test"):
         raise InputError("--day", str(day), f"the test set has days 0..{problem.n_days('test') - 1}")
-    a = _agent(agent, problem, seed, milp_time_limit)
+    a = _agent(agent, problem, seed, milp_time_limit, model)
     records = results.records_json(run_day(problem, problem.day("test", day), a))
     console.print(_step_table(f"{s.name}: test day {day}, agent {agent}", records))
     if hasattr(a, "results"):  # the MILP: say how exact each step's answer is
@@ -111,11 +112,25 @@ def run(
         console.print(f"wrote {out / 'results.json'} and {out / 'day.png'}")
 
 
-def _agent(name: str, problem, seed: int, milp_time_limit: float):
+def _agent(name: str, problem, seed: int, milp_time_limit: float, model: Path | None = None):
+    if name == "srem":
+        return _trained(problem, model)
     try:
         return make_agent(name, problem, seed, milp_time_limit)
     except ValueError as e:
         raise InputError("--agent", name, str(e)) from None
+
+
+def _trained(problem, model: Path | None):
+    from placement import train as tr
+
+    if model is None or not model.exists():
+        raise InputError("--model", str(model), "agent 'srem' needs a checkpoint from `srem train`")
+    try:
+        st, cfg = tr.load(model, problem)
+    except (RuntimeError, KeyError) as e:
+        raise InputError(str(model), "checkpoint", f"does not fit this scenario ({e})") from None
+    return tr.agent_of(problem, st, cfg)
 
 
 @app.command("eval")
@@ -126,6 +141,7 @@ def evaluate(
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Path, typer.Option(help="Folder for eval.json and eval.png.")] = Path("results/eval"),
     milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
+    model: Annotated[Path | None, typer.Option(help="Checkpoint for the srem agent.")] = None,
 ) -> None:
     """Agents over the test set: mean figures per hour, as a table and plots."""
     s = _scenario(scenario)
@@ -134,7 +150,7 @@ def evaluate(
     if not 1 <= instances <= n:
         raise InputError("--instances", str(instances), f"must be in 1..{n} (the test set's size)")
     names = [a.strip() for a in agents.split(",") if a.strip()]
-    built = {name: _agent(name, problem, seed, milp_time_limit) for name in names}
+    built = {name: _agent(name, problem, seed, milp_time_limit, model) for name in names}
     by_agent: dict[str, list[dict]] = {}
     with _progress() as bar:
         for name, a in built.items():
@@ -146,6 +162,61 @@ def evaluate(
     results.write_json(out / "eval.json", {"scenario": s.name, "instances": instances, "agents": by_agent})
     results.plot_comparison(by_agent, out / "eval.png", f"{s.name}: mean of {instances} test days")
     console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
+
+
+@app.command("train")
+def train_cmd(
+    scenario: ScenarioOpt = None,
+    filter: Annotated[str, typer.Option("--filter", help="none, static, dynamic or hybrid.")] = "hybrid",
+    episodes: Annotated[int, typer.Option(help="Training days to play.")] = 3000,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for checkpoints and the reward curve.")] = Path(
+        "runs/hybrid"
+    ),
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
+    checkpoint_every: Annotated[int, typer.Option(help="Episodes between checkpoints.")] = 500,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default: the paper's 0.2).")] = None,
+    gamma: Annotated[float | None, typer.Option(help="Discount (default: the paper's 0.3).")] = None,
+) -> None:
+    """Train the SR-EM filtered DQN on the scenario's training days."""
+    from placement import train as tr
+    from placement.dqn import FILTERS, DqnConfig
+
+    if filter not in FILTERS:
+        raise InputError("--filter", filter, f"must be one of {', '.join(FILTERS)}")
+    if episodes < 1:
+        raise InputError("--episodes", str(episodes), "must be at least 1")
+    s = _scenario(scenario)
+    problem = build_problem(s)
+    last = out / "last.pt"
+    if resume:
+        if not last.exists():
+            raise InputError(str(last), "checkpoint", "nothing to resume")
+        st, cfg = tr.load(last, problem)
+    else:
+        changes = {k: v for k, v in (("lr", lr), ("gamma", gamma)) if v is not None}
+        cfg, st = DqnConfig(filter=filter, **changes), None
+    with _progress() as bar:
+        task = bar.add_task(f"{cfg.filter:>8}", total=episodes)
+
+        def on_episode(state, total):
+            bar.advance(task)
+            done = state.episode
+            if done % checkpoint_every == 0:
+                tr.save(out / f"ep{done:06d}.pt", state, cfg, s.name)
+            if done % 50 == 0:
+                recent = state.episode_rewards[-50:]
+                bar.update(task, description=f"{cfg.filter:>8} R={sum(recent) / len(recent):.3f}")
+
+        st = tr.train(problem, cfg, episodes, seed, state=st, on_episode=on_episode)
+    tr.save(last, st, cfg, s.name)
+    tr.save_policy(out / "policy.pt", st, cfg, s.name)
+    tr.write_curve(out / "rewards.json", st.episode_rewards)
+    r = st.episode_rewards
+    console.print(f"{st.episode} episodes; mean reward of the last 100: {sum(r[-100:]) / len(r[-100:]):.3f}")
+    console.print(
+        f"wrote {last} (resumable), {out / 'policy.pt'} (for --agent srem) and {out / 'rewards.json'}"
+    )
 
 
 @scenario_app.command("new")

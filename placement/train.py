@@ -150,18 +150,37 @@ def save(path: Path, st: TrainState, cfg: DqnConfig, scenario_name: str) -> None
     )
 
 
+def save_policy(path: Path, st: TrainState, cfg: DqnConfig, scenario_name: str) -> None:
+    """The network and its config only (under a MB): what `srem run --agent srem` needs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "config": dataclasses.asdict(cfg),
+            "scenario": scenario_name,
+            "net": st.net.state_dict(),
+            "episode": st.episode,
+            "episode_rewards": st.episode_rewards,
+        },
+        path,
+    )
+
+
 def load(path: Path, problem: Problem) -> tuple[TrainState, DqnConfig]:
+    """A full checkpoint (resumable) or a policy file (weights only)."""
     ck = torch.load(path, weights_only=False)
     cfg = DqnConfig(**ck["config"])
     env = SremEnv(problem, "train")
     st = new_state(problem, cfg, 0, env)
     st.net.load_state_dict(ck["net"])
+    st.episode, st.episode_rewards = ck["episode"], list(ck["episode_rewards"])
+    if "target" not in ck:
+        return st, cfg
     st.target.load_state_dict(ck["target"])
     st.opt.load_state_dict(ck["opt"])
     for k, v in ck["replay"].items():
         setattr(st.replay, k, v)
     st.rng.bit_generator.state = ck["rng"]
-    st.step, st.episode, st.episode_rewards = ck["step"], ck["episode"], list(ck["episode_rewards"])
+    st.step = ck["step"]
     torch.set_rng_state(ck["torch_rng"])
     return st, cfg
 

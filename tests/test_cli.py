@@ -36,6 +36,22 @@ def test_run_milp_reports_optimality(tmp_path):
     assert "MILP per step" in p.stdout and p.stdout.count(" yes ") == 6
 
 
+def test_train_resume_and_run_the_trained_agent(tmp_path):
+    scen = tmp_path / "small.yaml"
+    scen.write_text(
+        "vnfs: {types: 2, instances_per_type: 1}\nworkload: {chains: 8, max_chain_length: 2, train_days: 5, test_days: 2}\n"
+    )
+    out = tmp_path / "run"
+    srem("train", "--scenario", str(scen), "--episodes", "20", "--out", str(out), "--checkpoint-every", "10")
+    assert (out / "ep000010.pt").exists() and (out / "policy.pt").stat().st_size < 2_000_000
+    srem("train", "--scenario", str(scen), "--episodes", "10", "--out", str(out), "--resume")
+    assert len(json.loads((out / "rewards.json").read_text())["episode_rewards"]) == 30
+    p = srem("run", "--scenario", str(scen), "--agent", "srem", "--model", str(out / "policy.pt"))
+    assert "20:00" in p.stdout
+    assert srem("run", "--agent", "srem", ok=False).returncode == 2
+    assert srem("train", "--filter", "fuzzy", ok=False).returncode == 2
+
+
 def test_eval_compares_agents(tmp_path):
     srem("eval", "--agents", "random,lag,greedy", "--instances", "3", "--out", str(tmp_path))
     data = json.loads((tmp_path / "eval.json").read_text())
