@@ -126,40 +126,35 @@ def agent_of(problem: Problem, st: TrainState, cfg: DqnConfig) -> DqnAgent:
 # -- checkpoints ------------------------------------------------------------------
 
 
-def save(path: Path, st: TrainState, cfg: DqnConfig, scenario_name: str) -> None:
-    """Everything to resume bit-for-bit: weights, target, optimiser, replay, RNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "config": dataclasses.asdict(cfg),
-            "scenario": scenario_name,
-            "net": st.net.state_dict(),
-            "target": st.target.state_dict(),
-            "opt": st.opt.state_dict(),
-            "replay": {
-                k: getattr(st.replay, k)
-                for k in ("obs", "next_obs", "action", "reward", "done", "next_mask", "n", "pos")
-            },
-            "rng": st.rng.bit_generator.state,
-            "step": st.step,
-            "episode": st.episode,
-            "episode_rewards": st.episode_rewards,
-            "torch_rng": torch.get_rng_state(),
-        },
-        path,
-    )
+def _policy(st: TrainState, cfg: DqnConfig, scenario_name: str) -> dict:
+    return {
+        "config": dataclasses.asdict(cfg),
+        "scenario": scenario_name,
+        "net": st.net.state_dict(),
+        "episode": st.episode,
+        "episode_rewards": st.episode_rewards,
+    }
 
 
 def save_policy(path: Path, st: TrainState, cfg: DqnConfig, scenario_name: str) -> None:
     """The network and its config only (under a MB): what `srem run --agent srem` needs."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(_policy(st, cfg, scenario_name), path)
+
+
+def save(path: Path, st: TrainState, cfg: DqnConfig, scenario_name: str) -> None:
+    """Everything to resume bit-for-bit: weights, target, optimiser, replay, RNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replay = ("obs", "next_obs", "action", "reward", "done", "next_mask", "n", "pos")
     torch.save(
         {
-            "config": dataclasses.asdict(cfg),
-            "scenario": scenario_name,
-            "net": st.net.state_dict(),
-            "episode": st.episode,
-            "episode_rewards": st.episode_rewards,
+            **_policy(st, cfg, scenario_name),
+            "target": st.target.state_dict(),
+            "opt": st.opt.state_dict(),
+            "replay": {k: getattr(st.replay, k) for k in replay},
+            "rng": st.rng.bit_generator.state,
+            "step": st.step,
+            "torch_rng": torch.get_rng_state(),
         },
         path,
     )
