@@ -29,6 +29,10 @@ app.add_typer(topology_app, name="topology")
 # Messages stay one line, and tables keep their columns, when output is piped.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
+# Policies trained by `make model`, shipped with srem.
+MODELS = Path(__file__).resolve().parent.parent / "placement" / "models"
+DEFAULT_MODELS = {"srem": MODELS / "srem.pt", "ddqn-cm": MODELS / "ddqn-cm.pt"}
+
 ScenarioOpt = Annotated[
     Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: the paper's scenario).")
 ]
@@ -113,19 +117,23 @@ def run(
 
 
 def _agent(name: str, problem, seed: int, milp_time_limit: float, model: Path | None = None):
-    if name == "srem":
-        return _trained(problem, model)
+    if name in ("srem", "ddqn-cm"):
+        a = _trained(problem, model if name == "srem" else None, name)
+        if a.name != name:
+            raise InputError("--model", str(model), f"holds a {a.name} policy, not {name}")
+        return a
     try:
         return make_agent(name, problem, seed, milp_time_limit)
     except ValueError as e:
         raise InputError("--agent", name, str(e)) from None
 
 
-def _trained(problem, model: Path | None):
+def _trained(problem, model: Path | None, name: str = "srem"):
     from placement import train as tr
 
-    if model is None or not model.exists():
-        raise InputError("--model", str(model), "agent 'srem' needs a checkpoint from `srem train`")
+    model = model or DEFAULT_MODELS[name]
+    if not model.exists():
+        raise InputError("--model", str(model), f"agent '{name}' needs a checkpoint from `srem train`")
     try:
         st, cfg = tr.load(model, problem)
     except (RuntimeError, KeyError) as e:
@@ -167,6 +175,7 @@ def evaluate(
 @app.command("train")
 def train_cmd(
     scenario: ScenarioOpt = None,
+    agent: Annotated[str, typer.Option(help="srem (filtered DQN) or ddqn-cm (the baseline).")] = "srem",
     filter: Annotated[str, typer.Option("--filter", help="none, static, dynamic or hybrid.")] = "hybrid",
     episodes: Annotated[int, typer.Option(help="Training days to play.")] = 3000,
     seed: Annotated[int, typer.Option()] = 0,
@@ -180,7 +189,7 @@ def train_cmd(
 ) -> None:
     """Train the SR-EM filtered DQN on the scenario's training days."""
     from placement import train as tr
-    from placement.dqn import FILTERS, DqnConfig
+    from placement.dqn import FILTERS, DqnConfig, ddqn_cm_config
 
     if filter not in FILTERS:
         raise InputError("--filter", filter, f"must be one of {', '.join(FILTERS)}")
@@ -195,9 +204,13 @@ def train_cmd(
         st, cfg = tr.load(last, problem)
     else:
         changes = {k: v for k, v in (("lr", lr), ("gamma", gamma)) if v is not None}
-        cfg, st = DqnConfig(filter=filter, **changes), None
+        if agent not in ("srem", "ddqn-cm"):
+            raise InputError("--agent", agent, "must be srem or ddqn-cm")
+        cfg = DqnConfig(filter=filter, **changes) if agent == "srem" else ddqn_cm_config(**changes)
+        st = None
     with _progress() as bar:
-        task = bar.add_task(f"{cfg.filter:>8}", total=episodes)
+        label = cfg.filter if cfg.name == "srem" else cfg.name
+        task = bar.add_task(f"{label:>8}", total=episodes)
 
         def on_episode(state, total):
             bar.advance(task)
@@ -206,7 +219,7 @@ def train_cmd(
                 tr.save(out / f"ep{done:06d}.pt", state, cfg, s.name)
             if done % 50 == 0:
                 recent = state.episode_rewards[-50:]
-                bar.update(task, description=f"{cfg.filter:>8} R={sum(recent) / len(recent):.3f}")
+                bar.update(task, description=f"{label:>8} R={sum(recent) / len(recent):.3f}")
 
         st = tr.train(problem, cfg, episodes, seed, state=st, on_episode=on_episode)
     tr.save(last, st, cfg, s.name)

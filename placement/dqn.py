@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from .constraints import feasible_hosts
+from .model import HostKind
+from .step import cost_reference
 from .workload import Problem
 
 FILTERS = ("none", "static", "dynamic", "hybrid")
@@ -43,6 +45,16 @@ class DqnConfig:
     eps_end: float = 0.02  # 98 % greedy
     eps_decay_steps: int = 20_000
     grad_clip: float = 10.0
+    # The DDQN-CM baseline is this loop with: double Q-learning, servers as the
+    # only hosts, the server placement as the state, and delay + migration as cost.
+    double: bool = False
+    hosts: str = "all"  # all | servers
+    state: str = "full"  # full | placement
+    reward: str = "srem"  # srem | delay_migration
+
+    @property
+    def name(self) -> str:
+        return "ddqn-cm" if self.hosts == "servers" else "srem"
 
     @property
     def static(self) -> bool:
@@ -53,10 +65,29 @@ class DqnConfig:
         return self.filter in ("dynamic", "hybrid")
 
 
+def ddqn_cm_config(**changes) -> DqnConfig:
+    """The DDQN-CM baseline: migrates instances among servers only."""
+    base = {
+        "filter": "dynamic",
+        "double": True,
+        "hosts": "servers",
+        "state": "placement",
+        "reward": "delay_migration",
+    }
+    return DqnConfig(**{**base, **changes})
+
+
 class FilteredQNet(nn.Module):
     """Q[b, i, h] for every instance i and host h, from the shared state features."""
 
-    def __init__(self, n_features: int, static_mask: np.ndarray, hidden: int, use_static: bool) -> None:
+    def __init__(
+        self,
+        n_features: int,
+        static_mask: np.ndarray,
+        hidden: int,
+        use_static: bool,
+        hosts: np.ndarray | None = None,
+    ) -> None:
         super().__init__()
         n_inst, n_hosts = static_mask.shape
         self.w1 = nn.Parameter(torch.empty(n_inst, n_features, hidden))
@@ -66,7 +97,11 @@ class FilteredQNet(nn.Module):
         for w in (self.w1, self.w2):
             fan_in = w.shape[1]
             nn.init.uniform_(w, -(fan_in**-0.5), fan_in**-0.5)
-        mask = torch.as_tensor(static_mask if use_static else np.ones_like(static_mask), dtype=torch.float32)
+        # Outputs outside the action space (hosts) are cut like statically filtered ones.
+        keep = static_mask if use_static else np.ones_like(static_mask)
+        if hosts is not None:
+            keep = keep & hosts[None, :]
+        mask = torch.as_tensor(keep, dtype=torch.float32)
         self.register_buffer("out_mask", mask)  # [I, H]
         with torch.no_grad():
             self.w2.mul_(mask[:, None, :])
@@ -110,19 +145,22 @@ class Replay:
 
 
 def choose(
-    q: np.ndarray,
+    q: np.ndarray | None,
     placement: np.ndarray,
     problem: Problem,
     dynamic: bool,
     rng: np.random.Generator | None = None,
+    hosts: np.ndarray | None = None,
 ) -> np.ndarray:
     """One host per instance from Q [I, H] (or uniformly at random when `rng` is given),
     instance by instance; with the dynamic filter each choice sees the storage the
-    earlier ones took."""
+    earlier ones took. `hosts` restricts the choice to the agent's action space."""
     sub, cat = problem.sub, problem.cat
     out = placement.copy()
     for i in range(len(out)):
         allowed = feasible_hosts(sub, cat, out)[i] if dynamic else np.ones(sub.n_hosts, bool)
+        if hosts is not None:
+            allowed = allowed & hosts
         if rng is not None:
             out[i] = rng.choice(np.flatnonzero(allowed))
         else:
@@ -130,15 +168,31 @@ def choose(
     return out
 
 
+def action_hosts(problem: Problem, cfg: DqnConfig) -> np.ndarray | None:
+    """[H] hosts in the agent's action space, or None for all."""
+    if cfg.hosts == "all":
+        return None
+    if cfg.hosts == "servers":
+        return problem.sub.host_kind == HostKind.SERVER
+    raise ValueError(f"unknown hosts {cfg.hosts!r} (all or servers)")
+
+
+def delay_migration_reward(problem: Problem, day, t: int, o) -> float:
+    """DDQN-CM's reward: minus the chains' delay (as a share of their deadline, capped)
+    and the migration cost (normalised like the SR-EM cost)."""
+    lateness = np.minimum(o.delay / day.deadline[t], 10.0).mean()
+    return -float(lateness + o.cost_rc / cost_reference(problem, day, t))
+
+
 class DqnAgent:
     """The policy of a trained (or training) network, usable by `run_day`."""
 
-    name = "srem"
-
     def __init__(self, net: FilteredQNet, env_features, problem: Problem, cfg: DqnConfig) -> None:
         self.net, self.features, self.problem, self.cfg = net, env_features, problem, cfg
+        self.name = cfg.name
+        self.hosts = action_hosts(problem, cfg)
 
     def decide(self, run) -> np.ndarray:
         with torch.no_grad():
             q = self.net(torch.as_tensor(self.features(run))[None])[0].numpy()
-        return choose(q, run.placement, self.problem, self.cfg.dynamic)
+        return choose(q, run.placement, self.problem, self.cfg.dynamic, hosts=self.hosts)

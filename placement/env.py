@@ -27,13 +27,19 @@ DEMAND_CAP = 100.0
 class SremEnv(gym.Env):
     metadata: ClassVar[dict] = {"render_modes": []}
 
-    def __init__(self, problem: Problem, split: Split = "train", days: Sequence[int] | None = None) -> None:
+    def __init__(
+        self, problem: Problem, split: Split = "train", days: Sequence[int] | None = None, state: str = "full"
+    ) -> None:
         self.problem = problem
         self.split = split
         self.days = list(range(problem.n_days(split))) if days is None else list(days)
         sub, cat = problem.sub, problem.cat
         I, H, N = cat.n_instances, sub.n_hosts, sub.n_nodes
-        self.n_features = H + 2 * I + N + I * H + 2
+        if state not in ("full", "placement"):
+            raise ValueError(f"unknown state {state!r} (full or placement)")
+        # "placement" is DDQN-CM's state: where every instance is, and the time.
+        self.state = state
+        self.n_features = H + 2 * I + N + I * H + 2 if state == "full" else I * H + 2
         self.observation_space = gym.spaces.Box(0.0, DEMAND_CAP, (self.n_features,), np.float32)
         self.action_space = gym.spaces.MultiDiscrete(np.full(I, H))
         # Normalisers, fixed per problem.
@@ -76,6 +82,8 @@ class SremEnv(gym.Env):
 
     def features(self, run: DayRun) -> np.ndarray:
         """The observation of any day in progress (agents call this outside the env)."""
+        if self.state == "placement":
+            return np.concatenate([self._eye[run.placement].ravel(), self._time(run)]).astype(np.float32)
         sub = self.problem.sub
         last = run.last
         host_free = (last.host_free if last else sub.host_capacity - _usage(run)) / sub.host_capacity
@@ -83,10 +91,14 @@ class SremEnv(gym.Env):
         inst_free = np.maximum(self._cap - load, 0.0) / self._cap
         demand = np.minimum(run.demand() / self._ref_rate, DEMAND_CAP)
         node_bw = (self._adj @ (sub.arc_bw * (1.0 - np.minimum(run.arc_util, 1.0)))) / self._node_bw
-        hour = run.day.hours[run.t] - self.problem.scenario.workload.start_hour
-        time = [hour / self._span, float(run.day.working[run.t])]
         onehot = self._eye[run.placement].ravel()
-        return np.concatenate([host_free, inst_free, demand, node_bw, onehot, time]).astype(np.float32)
+        return np.concatenate([host_free, inst_free, demand, node_bw, onehot, self._time(run)]).astype(
+            np.float32
+        )
+
+    def _time(self, run: DayRun) -> list[float]:
+        hour = run.day.hours[run.t] - self.problem.scenario.workload.start_hour
+        return [hour / self._span, float(run.day.working[run.t])]
 
     def _info(self, o: StepOutcome | None) -> dict:
         run = self._require()

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dqn import DqnAgent, DqnConfig, FilteredQNet, Replay, choose
+from .dqn import DqnAgent, DqnConfig, FilteredQNet, Replay, action_hosts, choose, delay_migration_reward
 from .env import SremEnv
 from .workload import Problem
 
@@ -46,7 +46,8 @@ def _optimizer(cfg: DqnConfig, net: nn.Module) -> torch.optim.Optimizer:
 def new_state(problem: Problem, cfg: DqnConfig, seed: int, env: SremEnv) -> TrainState:
     torch.manual_seed(seed)
     cat = problem.cat
-    net = FilteredQNet(env.n_features, cat.static_mask[cat.inst_type], cfg.hidden, cfg.static)
+    hosts = action_hosts(problem, cfg)
+    net = FilteredQNet(env.n_features, cat.static_mask[cat.inst_type], cfg.hidden, cfg.static, hosts)
     rng = np.random.default_rng(seed)
     replay = Replay(cfg.buffer, env.n_features, cat.n_instances, problem.sub.n_hosts, rng)
     return TrainState(net, copy.deepcopy(net), _optimizer(cfg, net), replay, rng)
@@ -61,12 +62,16 @@ def td_update(st: TrainState, cfg: DqnConfig) -> float:
     """One Bellman update per instance head, on a replayed batch; returns the loss."""
     b = st.replay.sample(cfg.batch)
     with torch.no_grad():
-        q_next = st.target(b["next_obs"])  # [B, I, H]
+        allowed = (st.net.out_mask[None] > 0).expand(b["next_mask"].shape)
         if cfg.dynamic:
-            q_next = q_next.masked_fill(~b["next_mask"], -torch.inf)
-        if cfg.static:
-            q_next = q_next.masked_fill(st.net.out_mask[None] == 0, -torch.inf)
-        best = q_next.max(-1).values.nan_to_num(0.0, neginf=0.0)
+            allowed = allowed & b["next_mask"]
+        q_next = st.target(b["next_obs"])  # [B, I, H]
+        if cfg.double:
+            # Double DQN: the online net picks the next host, the target net values it.
+            pick = st.net(b["next_obs"]).masked_fill(~allowed, -torch.inf).argmax(-1, keepdim=True)
+            best = q_next.gather(2, pick).squeeze(-1)
+        else:
+            best = q_next.masked_fill(~allowed, -torch.inf).max(-1).values.nan_to_num(0.0, neginf=0.0)
         target = b["reward"][:, None] + cfg.gamma * (1.0 - b["done"][:, None]) * best
     q = st.net(b["obs"]).gather(2, b["action"][..., None]).squeeze(-1)  # [B, I]
     loss = nn.functional.smooth_l1_loss(q, target)
@@ -89,20 +94,24 @@ def train(
     """Train for `episodes` more episodes (continuing `state` when given)."""
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    env = SremEnv(problem, "train", days)
+    env = SremEnv(problem, "train", days, state=cfg.state)
     st = state or new_state(problem, cfg, seed, env)
+    hosts = action_hosts(problem, cfg)
     for _ in range(episodes):
         obs, info = env.reset(seed=int(st.rng.integers(2**31)))
         done, total = False, 0.0
         while not done:
             run = env.run
             if st.rng.random() < epsilon(cfg, st.step):
-                action = choose(None, run.placement, problem, cfg.dynamic, st.rng)
+                action = choose(None, run.placement, problem, cfg.dynamic, st.rng, hosts)
             else:
                 with torch.no_grad():
                     q = st.net(torch.as_tensor(obs)[None])[0].numpy()
-                action = choose(q, run.placement, problem, cfg.dynamic)
+                action = choose(q, run.placement, problem, cfg.dynamic, hosts=hosts)
+            t = run.t
             next_obs, reward, done, _, info = env.step(action)
+            if cfg.reward == "delay_migration":
+                reward = delay_migration_reward(problem, run.day, t, run.last)
             next_mask = info["action_mask"] if not done else np.ones(st.replay.next_mask.shape[1:], bool)
             st.replay.add(obs, action, reward, next_obs, float(done), next_mask)
             obs, total = next_obs, total + reward
@@ -119,7 +128,7 @@ def train(
 
 
 def agent_of(problem: Problem, st: TrainState, cfg: DqnConfig) -> DqnAgent:
-    env = SremEnv(problem, "test")
+    env = SremEnv(problem, "test", state=cfg.state)
     return DqnAgent(st.net, env.features, problem, cfg)
 
 
@@ -164,7 +173,7 @@ def load(path: Path, problem: Problem) -> tuple[TrainState, DqnConfig]:
     """A full checkpoint (resumable) or a policy file (weights only)."""
     ck = torch.load(path, weights_only=False)
     cfg = DqnConfig(**ck["config"])
-    env = SremEnv(problem, "train")
+    env = SremEnv(problem, "train", state=cfg.state)
     st = new_state(problem, cfg, 0, env)
     st.net.load_state_dict(ck["net"])
     st.episode, st.episode_rewards = ck["episode"], list(ck["episode_rewards"])

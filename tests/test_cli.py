@@ -48,7 +48,8 @@ def test_train_resume_and_run_the_trained_agent(tmp_path):
     assert len(json.loads((out / "rewards.json").read_text())["episode_rewards"]) == 30
     p = srem("run", "--scenario", str(scen), "--agent", "srem", "--model", str(out / "policy.pt"))
     assert "20:00" in p.stdout
-    assert srem("run", "--agent", "srem", ok=False).returncode == 2
+    assert srem("run", "--agent", "srem", "--model", str(tmp_path / "none.pt"), ok=False).returncode == 2
+    assert srem("run", "--agent", "ddqn-cm", "--model", str(out / "policy.pt"), ok=False).returncode == 2
     assert srem("train", "--filter", "fuzzy", ok=False).returncode == 2
 
 

@@ -102,3 +102,38 @@ def test_short_training_improves_reward(tight):
     days = [run_day(tight, tight.day("test", k), agent) for k in range(2)]
     assert all(rec.feasible for day in days for rec in day)
     assert SremEnv(tight).n_features == st.net.w1.shape[1]
+
+
+def test_ddqn_cm_moves_among_servers_only_with_double_q_targets(tight):
+    from placement.dqn import ddqn_cm_config
+    from placement.model import HostKind
+
+    cfg = dataclasses.replace(
+        ddqn_cm_config(),
+        **{
+            k: getattr(FAST, k)
+            for k in ("batch", "learning_starts", "target_every", "eps_decay_steps", "buffer")
+        },
+    )
+    st = train(tight, cfg, 30, seed=4)
+    servers = tight.sub.host_kind == HostKind.SERVER
+    assert (st.net.out_mask[:, ~torch.as_tensor(servers)] == 0).all()
+    assert st.net.w1.shape[1] == tight.cat.n_instances * tight.sub.n_hosts + 2  # placement + time
+    assert all(r <= 0 for r in st.episode_rewards)  # minus delay and migration cost
+    agent = agent_of(tight, st, cfg)
+    assert agent.name == "ddqn-cm"
+    for rec in run_day(tight, tight.day("test", 0), agent):
+        assert rec.on_lm == rec.on_em == 0
+    # Double DQN: the online net picks the next host, the target net values it.
+    rp = st.replay
+    rp.n, rp.done[0] = 1, 0.0
+    with torch.no_grad():
+        st.target.b2.add_(torch.randn_like(st.target.b2) * st.target.out_mask)
+        nxt = torch.as_tensor(rp.next_obs[:1])
+        allowed = torch.as_tensor(rp.next_mask[0]) & (st.net.out_mask > 0)
+        pick = st.net(nxt)[0].masked_fill(~allowed, -torch.inf).argmax(-1)
+        value = st.target(nxt)[0].gather(1, pick[:, None])[:, 0]
+        target = float(rp.reward[0]) + cfg.gamma * value
+        q = st.net(torch.as_tensor(rp.obs[:1]))[0].gather(1, torch.as_tensor(rp.action[0])[:, None])[:, 0]
+        expected = torch.nn.functional.smooth_l1_loss(q, target).item()
+    assert td_update(st, cfg) == pytest.approx(expected, rel=1e-6)
