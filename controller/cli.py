@@ -208,6 +208,9 @@ def train_cmd(
             raise InputError("--agent", agent, "must be srem or ddqn-cm")
         cfg = DqnConfig(filter=filter, **changes) if agent == "srem" else ddqn_cm_config(**changes)
         st = None
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(str(out / "tb"))
     with _progress() as bar:
         label = cfg.filter if cfg.name == "srem" else cfg.name
         task = bar.add_task(f"{label:>8}", total=episodes)
@@ -215,6 +218,9 @@ def train_cmd(
         def on_episode(state, total):
             bar.advance(task)
             done = state.episode
+            tb.add_scalar("episode/reward", total, done)
+            tb.add_scalar("train/epsilon", tr.epsilon(cfg, state.step), done)
+            tb.add_scalar("train/loss", state.last_loss, done)
             if done % checkpoint_every == 0:
                 tr.save(out / f"ep{done:06d}.pt", state, cfg, s.name)
             if done % 50 == 0:
@@ -222,6 +228,7 @@ def train_cmd(
                 bar.update(task, description=f"{label:>8} R={sum(recent) / len(recent):.3f}")
 
         st = tr.train(problem, cfg, episodes, seed, state=st, on_episode=on_episode)
+    tb.close()
     tr.save(last, st, cfg, s.name)
     tr.save_policy(out / "policy.pt", st, cfg, s.name)
     tr.write_curve(out / "rewards.json", st.episode_rewards)

@@ -33,6 +33,7 @@ class TrainState:
     step: int = 0
     episode: int = 0
     episode_rewards: list[float] = field(default_factory=list)
+    last_loss: float = float("nan")
 
 
 def _optimizer(cfg: DqnConfig, net: nn.Module) -> torch.optim.Optimizer:
@@ -117,7 +118,7 @@ def train(
             obs, total = next_obs, total + reward
             st.step += 1
             if st.step >= cfg.learning_starts and st.step % cfg.train_every == 0:
-                td_update(st, cfg)
+                st.last_loss = td_update(st, cfg)
             if st.step % cfg.target_every == 0:
                 st.target.load_state_dict(st.net.state_dict())
         st.episode += 1

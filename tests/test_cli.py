@@ -44,6 +44,7 @@ def test_train_resume_and_run_the_trained_agent(tmp_path):
     out = tmp_path / "run"
     srem("train", "--scenario", str(scen), "--episodes", "20", "--out", str(out), "--checkpoint-every", "10")
     assert (out / "ep000010.pt").exists() and (out / "policy.pt").stat().st_size < 2_000_000
+    assert list((out / "tb").glob("events.out.tfevents.*"))
     srem("train", "--scenario", str(scen), "--episodes", "10", "--out", str(out), "--resume")
     assert len(json.loads((out / "rewards.json").read_text())["episode_rewards"]) == 30
     p = srem("run", "--scenario", str(scen), "--agent", "srem", "--model", str(out / "policy.pt"))
