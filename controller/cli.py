@@ -150,8 +150,10 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Folder for eval.json and eval.png.")] = Path("results/eval"),
     milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
     model: Annotated[Path | None, typer.Option(help="Checkpoint for the srem agent.")] = None,
+    milp_instances: Annotated[int, typer.Option(help="Days the MILP solves (it takes seconds a step).")] = 3,
 ) -> None:
-    """Agents over the test set: mean figures per hour, as a table and plots."""
+    """Agents over the test set: mean figures per hour (the paper's Fig. 6), as a table,
+    JSON, CSV and a plot. The MILP runs on the first --milp-instances days only."""
     s = _scenario(scenario)
     problem = build_problem(s)
     n = problem.n_days("test")
@@ -162,14 +164,62 @@ def evaluate(
     by_agent: dict[str, list[dict]] = {}
     with _progress() as bar:
         for name, a in built.items():
-            task = bar.add_task(f"{name:>8}", total=instances)
-            days = run_days(problem, a, "test", list(range(instances)), lambda k, t=task: bar.advance(t, k))
-            by_agent[name] = results.mean_by_hour(days)
+            n_days = min(instances, milp_instances) if name == "milp" else instances
+            task = bar.add_task(f"{name:>8}", total=n_days)
+            days = run_days(problem, a, "test", list(range(n_days)), lambda k, t=task: bar.advance(t, k))
+            label = f"milp ({n_days} days)" if name == "milp" else name
+            by_agent[label] = results.mean_by_hour(days)
     for name, rows in by_agent.items():
-        console.print(_step_table(f"{s.name}: {name}, mean of {instances} test days", rows))
+        console.print(_step_table(f"{s.name}: {name}, mean of test days", rows))
     results.write_json(out / "eval.json", {"scenario": s.name, "instances": instances, "agents": by_agent})
+    results.write_csv(out / "eval.csv", by_agent)
     results.plot_comparison(by_agent, out / "eval.png", f"{s.name}: mean of {instances} test days")
-    console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
+    console.print(f"wrote {out / 'eval.json'}, {out / 'eval.csv'} and {out / 'eval.png'}")
+
+
+@app.command()
+def convergence(
+    scenario: ScenarioOpt = None,
+    episodes: Annotated[int, typer.Option(help="Training days per filter setting.")] = 3000,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for convergence.json/.csv/.png.")] = Path(
+        "results/convergence"
+    ),
+) -> None:
+    """Train the four filter settings (none, static, dynamic, hybrid) on the same days
+    with the same seed: reward per episode (the paper's Fig. 5) and when each converges."""
+    from placement import figures
+    from placement.dqn import FILTERS
+
+    if episodes < 2:
+        raise InputError("--episodes", str(episodes), "must be at least 2")
+    s = _scenario(scenario)
+    problem = build_problem(s)
+    with _progress() as bar:
+        tasks = {f: bar.add_task(f"{f:>8}", total=episodes) for f in FILTERS}
+        curves = figures.convergence(problem, episodes, seed, on_episode=lambda f: bar.advance(tasks[f]))
+    window = max(1, min(200, episodes // 10))
+    t = Table(title=f"{s.name}: filtered DQN, {episodes} episodes, seed {seed}")
+    for h in ("filter", "converged at episode", f"final reward (mean of last {window})"):
+        t.add_column(h, justify="right")
+    summary = {}
+    for f, r in curves.items():
+        at = figures.episodes_to_converge(r, window)
+        final = sum(r[-window:]) / window
+        summary[f] = {"converged_at": at, "final_reward": final}
+        t.add_row(f, "-" if at is None else str(at), f"{final:.3f}")
+    console.print(t)
+    results.write_json(
+        out / "convergence.json", {"episodes": episodes, "seed": seed, "summary": summary, "rewards": curves}
+    )
+    lines = ["episode," + ",".join(curves)] + [
+        f"{k + 1}," + ",".join(f"{curves[f][k]:.6g}" for f in curves) for k in range(episodes)
+    ]
+    (out / "convergence.csv").write_text("\n".join(lines) + "\n")
+    figures.plot_convergence(curves, out / "convergence.png", f"{s.name}: reward per episode", window)
+    console.print(
+        f"wrote {out / 'convergence.json'}, {out / 'convergence.csv'} and {out / 'convergence.png'}"
+    )
 
 
 @app.command("train")

@@ -34,6 +34,15 @@ def write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def write_csv(path: Path, by_agent: dict[str, list[dict]]) -> None:
+    """One row per agent and hour, the figures in KEYS order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(("agent", *KEYS))]
+    for name, rows in by_agent.items():
+        lines += [",".join((name, *(f"{r[k]:.6g}" for k in KEYS))) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def mean_by_hour(days: Sequence[Sequence[StepRecord]]) -> list[dict]:
     """Average every figure over days, per hour."""
     return [

@@ -54,10 +54,38 @@ def test_train_resume_and_run_the_trained_agent(tmp_path):
     assert srem("train", "--filter", "fuzzy", ok=False).returncode == 2
 
 
+def test_convergence_writes_fig5(tmp_path):
+    scen = tmp_path / "small.yaml"
+    scen.write_text(
+        "vnfs: {types: 2, instances_per_type: 1}\nworkload: {chains: 6, max_chain_length: 2, train_days: 4}\n"
+    )
+    p = srem("convergence", "--scenario", str(scen), "--episodes", "12", "--out", str(tmp_path))
+    data = json.loads((tmp_path / "convergence.json").read_text())
+    assert set(data["rewards"]) == {"none", "static", "dynamic", "hybrid"}
+    assert all(len(r) == 12 for r in data["rewards"].values())
+    assert len((tmp_path / "convergence.csv").read_text().splitlines()) == 13
+    assert (tmp_path / "convergence.png").exists() and "hybrid" in p.stdout
+
+
 def test_eval_compares_agents(tmp_path):
-    srem("eval", "--agents", "random,lag,greedy", "--instances", "3", "--out", str(tmp_path))
+    scen = tmp_path / "small.yaml"
+    scen.write_text("vnfs: {types: 2, instances_per_type: 1}\nworkload: {chains: 8, max_chain_length: 2}\n")
+    srem(
+        "eval",
+        "--scenario",
+        str(scen),
+        "--agents",
+        "random,lag,greedy,milp",
+        "--instances",
+        "3",
+        "--milp-instances",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
     data = json.loads((tmp_path / "eval.json").read_text())
-    assert set(data["agents"]) == {"random", "lag", "greedy"} and data["instances"] == 3
+    assert set(data["agents"]) == {"random", "lag", "greedy", "milp (1 days)"} and data["instances"] == 3
+    assert len((tmp_path / "eval.csv").read_text().splitlines()) == 1 + 4 * 6
     assert (tmp_path / "eval.png").stat().st_size > 10_000
 
 
