@@ -4,8 +4,9 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= results
+EPISODES ?= 6000
 
-.PHONY: setup run test bench lint eval clean
+.PHONY: setup run test bench lint eval model figures clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,9 +26,20 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_env
 
-# Regenerates the evaluation figure and numbers quoted in the README.
+# Trains the shipped policies (srem: hybrid filtered DQN; ddqn-cm: the baseline), seeded.
+model: $(STAMP)
+	$(BIN)/srem train --agent srem --episodes $(EPISODES) --seed 0 --out runs/srem
+	$(BIN)/srem train --agent ddqn-cm --episodes $(EPISODES) --seed 0 --out runs/ddqn-cm
+	cp runs/srem/policy.pt placement/models/srem.pt
+	cp runs/ddqn-cm/policy.pt placement/models/ddqn-cm.pt
+
+# Every figure and table of docs/results.md: Fig. 5 (filters) and Fig. 6 (agents).
+figures: $(STAMP)
+	$(BIN)/srem convergence --episodes $(EPISODES) --seed 0 --out docs/figures
+	$(BIN)/srem eval --agents srem,lag,ddqn-cm,random,milp --instances 300 --milp-instances 10 --out docs/figures
+
 eval: $(STAMP)
-	$(BIN)/srem eval --agents random,lag,greedy --instances 300 --out $(OUT)/eval
+	$(BIN)/srem eval --agents srem,lag,ddqn-cm,random,greedy --instances 300 --out $(OUT)/eval
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

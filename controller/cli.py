@@ -34,7 +34,8 @@ MODELS = Path(__file__).resolve().parent.parent / "placement" / "models"
 DEFAULT_MODELS = {"srem": MODELS / "srem.pt", "ddqn-cm": MODELS / "ddqn-cm.pt"}
 
 ScenarioOpt = Annotated[
-    Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: the paper's scenario).")
+    Path | None,
+    typer.Option("--scenario", "-s", help="Scenario YAML or a bundled name: paper (default), fattree-k8."),
 ]
 
 
@@ -173,8 +174,9 @@ def evaluate(
         console.print(_step_table(f"{s.name}: {name}, mean of test days", rows))
     results.write_json(out / "eval.json", {"scenario": s.name, "instances": instances, "agents": by_agent})
     results.write_csv(out / "eval.csv", by_agent)
+    results.write_markdown(out / "eval.md", by_agent, f"{s.name}: mean of {instances} test days")
     results.plot_comparison(by_agent, out / "eval.png", f"{s.name}: mean of {instances} test days")
-    console.print(f"wrote {out / 'eval.json'}, {out / 'eval.csv'} and {out / 'eval.png'}")
+    console.print(f"wrote {out / 'eval.json'}, {out / 'eval.csv'}, {out / 'eval.md'} and {out / 'eval.png'}")
 
 
 @app.command()
@@ -217,6 +219,14 @@ def convergence(
     ]
     (out / "convergence.csv").write_text("\n".join(lines) + "\n")
     figures.plot_convergence(curves, out / "convergence.png", f"{s.name}: reward per episode", window)
+    md = [
+        f"# {s.name}: filtered DQN, {episodes} episodes, seed {seed}",
+        "",
+        f"| filter | converged at episode | final reward (mean of last {window}) |",
+        "|---|---|---|",
+    ]
+    md += [f"| {f} | {v['converged_at'] or '-'} | {v['final_reward']:.3f} |" for f, v in summary.items()]
+    (out / "convergence.md").write_text("\n".join(md) + "\n")
     console.print(
         f"wrote {out / 'convergence.json'}, {out / 'convergence.csv'} and {out / 'convergence.png'}"
     )

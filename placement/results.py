@@ -43,6 +43,27 @@ def write_csv(path: Path, by_agent: dict[str, list[dict]]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def write_markdown(path: Path, by_agent: dict[str, list[dict]], title: str) -> None:
+    """Per-hour tables (agents x hours) of the figures a reader compares first."""
+    hours = [int(r["hour"]) for r in next(iter(by_agent.values()))]
+    out = [f"# {title}", ""]
+    for key, label, fmt in (
+        ("acceptance_ratio", "Acceptance ratio", "{:.3f}"),
+        ("cost_total", "Total cost", "{:.3f}"),
+        ("on_server", "Instances on servers", "{:.1f}"),
+        ("on_lm", "Instances in LM", "{:.1f}"),
+        ("on_em", "Instances in EM", "{:.1f}"),
+        ("decision_ms", "Decision time (ms)", "{:.2f}"),
+    ):
+        out += [f"## {label}", "", "| agent | " + " | ".join(f"{h:02d}:00" for h in hours) + " |"]
+        out.append("|---" * (len(hours) + 1) + "|")
+        for name, rows in by_agent.items():
+            out.append(f"| {name} | " + " | ".join(fmt.format(r[key]) for r in rows) + " |")
+        out.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out))
+
+
 def mean_by_hour(days: Sequence[Sequence[StepRecord]]) -> list[dict]:
     """Average every figure over days, per hour."""
     return [

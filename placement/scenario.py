@@ -206,8 +206,19 @@ def from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     return s
 
 
+BUNDLED = Path(__file__).parent / "data"
+
+
+def bundled() -> list[str]:
+    """Names of the scenarios shipped with srem (`--scenario NAME`)."""
+    return sorted(p.stem for p in BUNDLED.glob("*.yaml"))
+
+
 def load(path: str | Path) -> Scenario:
+    """A scenario file, or the name of a bundled one (paper, fattree-k8, ...)."""
     p = Path(path)
+    if not p.exists() and (BUNDLED / f"{p}.yaml").exists():
+        p = BUNDLED / f"{p}.yaml"
     s = from_dict(read_yaml(p), str(p))
     if s.topology.builder == "file" and s.topology.file and not Path(s.topology.file).is_absolute():
         # A topology file is found beside the scenario that names it.

@@ -65,6 +65,7 @@ def test_convergence_writes_fig5(tmp_path):
     assert all(len(r) == 12 for r in data["rewards"].values())
     assert len((tmp_path / "convergence.csv").read_text().splitlines()) == 13
     assert (tmp_path / "convergence.png").exists() and "hybrid" in p.stdout
+    assert "| hybrid |" in (tmp_path / "convergence.md").read_text()
 
 
 def test_eval_compares_agents(tmp_path):
@@ -86,6 +87,7 @@ def test_eval_compares_agents(tmp_path):
     data = json.loads((tmp_path / "eval.json").read_text())
     assert set(data["agents"]) == {"random", "lag", "greedy", "milp (1 days)"} and data["instances"] == 3
     assert len((tmp_path / "eval.csv").read_text().splitlines()) == 1 + 4 * 6
+    assert "| milp (1 days) |" in (tmp_path / "eval.md").read_text()
     assert (tmp_path / "eval.png").stat().st_size > 10_000
 
 

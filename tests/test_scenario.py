@@ -46,3 +46,10 @@ def test_topology_file_is_found_beside_the_scenario(tmp_path):
 def test_vnf_that_fits_nowhere_is_refused():
     with pytest.raises(InputError, match="fits on no host"):
         build_problem(sc.from_dict({"vnfs": {"switch_mb": [1e7, 1e7], "server_mb": [1e9, 1e9]}}))
+
+
+def test_bundled_scenarios_load_by_name():
+    assert {"paper", "fattree-k8"} <= set(sc.bundled())
+    assert sc.load("paper") == sc.default()
+    k8 = build_problem(sc.load("fattree-k8"))
+    assert (k8.sub.n_switches, k8.sub.n_servers, k8.cat.n_instances) == (80, 128, 32)
