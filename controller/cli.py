@@ -246,6 +246,9 @@ def train_cmd(
     checkpoint_every: Annotated[int, typer.Option(help="Episodes between checkpoints.")] = 500,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: the paper's 0.2).")] = None,
     gamma: Annotated[float | None, typer.Option(help="Discount (default: the paper's 0.3).")] = None,
+    shared_trunk: Annotated[
+        bool, typer.Option(help="One hidden layer for all instances (large trees).")
+    ] = False,
 ) -> None:
     """Train the SR-EM filtered DQN on the scenario's training days."""
     from placement import train as tr
@@ -264,6 +267,7 @@ def train_cmd(
         st, cfg = tr.load(last, problem)
     else:
         changes = {k: v for k, v in (("lr", lr), ("gamma", gamma)) if v is not None}
+        changes["shared_trunk"] = shared_trunk
         if agent not in ("srem", "ddqn-cm"):
             raise InputError("--agent", agent, "must be srem or ddqn-cm")
         cfg = DqnConfig(filter=filter, **changes) if agent == "srem" else ddqn_cm_config(**changes)

@@ -43,7 +43,7 @@ class DqnConfig:
     target_every: int = 250
     eps_start: float = 1.0
     eps_end: float = 0.02  # 98 % greedy
-    eps_decay_steps: int = 20_000
+    eps_decay_steps: int = 12_000  # 2,000 days of 6 steps: then 98 % greedy
     grad_clip: float = 10.0
     # The DDQN-CM baseline is this loop with: double Q-learning, servers as the
     # only hosts, the server placement as the state, and delay + migration as cost.
@@ -51,6 +51,9 @@ class DqnConfig:
     hosts: str = "all"  # all | servers
     state: str = "full"  # full | placement
     reward: str = "srem"  # srem | delay_migration
+    # One hidden layer shared by all instances (per-instance output layers stay):
+    # far fewer weights on large fat-trees. The paper's variant is the default.
+    shared_trunk: bool = False
 
     @property
     def name(self) -> str:
@@ -87,11 +90,13 @@ class FilteredQNet(nn.Module):
         hidden: int,
         use_static: bool,
         hosts: np.ndarray | None = None,
+        shared_trunk: bool = False,
     ) -> None:
         super().__init__()
         n_inst, n_hosts = static_mask.shape
-        self.w1 = nn.Parameter(torch.empty(n_inst, n_features, hidden))
-        self.b1 = nn.Parameter(torch.zeros(n_inst, hidden))
+        trunks = 1 if shared_trunk else n_inst
+        self.w1 = nn.Parameter(torch.empty(trunks, n_features, hidden))
+        self.b1 = nn.Parameter(torch.zeros(trunks, hidden))
         self.w2 = nn.Parameter(torch.empty(n_inst, hidden, n_hosts))
         self.b2 = nn.Parameter(torch.zeros(n_inst, n_hosts))
         for w in (self.w1, self.w2):
@@ -109,6 +114,8 @@ class FilteredQNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(torch.einsum("bf,ifk->bik", x, self.w1) + self.b1)
+        if h.shape[1] != self.out_mask.shape[0]:  # one shared trunk for every instance
+            h = h.expand(-1, self.out_mask.shape[0], -1)
         w2 = self.w2 * self.out_mask[:, None, :]
         return torch.einsum("bik,ikh->bih", h, w2) + self.b2 * self.out_mask
 

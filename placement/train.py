@@ -48,7 +48,9 @@ def new_state(problem: Problem, cfg: DqnConfig, seed: int, env: SremEnv) -> Trai
     torch.manual_seed(seed)
     cat = problem.cat
     hosts = action_hosts(problem, cfg)
-    net = FilteredQNet(env.n_features, cat.static_mask[cat.inst_type], cfg.hidden, cfg.static, hosts)
+    net = FilteredQNet(
+        env.n_features, cat.static_mask[cat.inst_type], cfg.hidden, cfg.static, hosts, cfg.shared_trunk
+    )
     rng = np.random.default_rng(seed)
     replay = Replay(cfg.buffer, env.n_features, cat.n_instances, problem.sub.n_hosts, rng)
     return TrainState(net, copy.deepcopy(net), _optimizer(cfg, net), replay, rng)

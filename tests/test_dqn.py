@@ -137,3 +137,15 @@ def test_ddqn_cm_moves_among_servers_only_with_double_q_targets(tight):
         q = st.net(torch.as_tensor(rp.obs[:1]))[0].gather(1, torch.as_tensor(rp.action[0])[:, None])[:, 0]
         expected = torch.nn.functional.smooth_l1_loss(q, target).item()
     assert td_update(st, cfg) == pytest.approx(expected, rel=1e-6)
+
+
+def test_shared_trunk_variant_learns_with_fewer_weights(tight):
+    cfg = dataclasses.replace(FAST, shared_trunk=True)
+    st = train(tight, cfg, 300, seed=0)
+    per_instance = FilteredQNet(
+        st.net.w1.shape[1], tight.cat.static_mask[tight.cat.inst_type], cfg.hidden, True
+    )
+    assert st.net.w1.shape[0] == 1 and per_instance.w1.shape[0] == tight.cat.n_instances
+    assert torch.count_nonzero(st.net.masked_weights()) == 0
+    r = np.array(st.episode_rewards)
+    assert r[-50:].mean() > r[:50].mean() + 0.3
