@@ -18,7 +18,7 @@ setup: $(STAMP)
 
 # The main job on its embedded default: one day of the paper's scenario.
 run: $(STAMP)
-	$(BIN)/srem run --agent greedy --out $(OUT)/run
+	$(BIN)/srem run --out $(OUT)/run
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -82,12 +82,14 @@ def _progress() -> Progress:
 @app.command()
 def run(
     scenario: ScenarioOpt = None,
-    agent: Annotated[str, typer.Option(help=f"One of: {', '.join(NAMES)}.")] = "greedy",
+    agent: Annotated[str, typer.Option(help=f"srem, ddqn-cm or one of: {', '.join(NAMES)}.")] = "srem",
     seed: Annotated[int, typer.Option(help="Seed of the agent's randomness.")] = 0,
     day: Annotated[int, typer.Option(help="Which day of the test set.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Write results.json and plots here.")] = None,
     milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
-    model: Annotated[Path | None, typer.Option(help="Checkpoint for --agent srem.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Policy for --agent srem or ddqn-cm (default: shipped).")
+    ] = None,
 ) -> None:
     """Run one day: the agent re-places every instance at each step."""
     s = _scenario(scenario)
@@ -119,7 +121,7 @@ def run(
 
 def _agent(name: str, problem, seed: int, milp_time_limit: float, model: Path | None = None):
     if name in ("srem", "ddqn-cm"):
-        a = _trained(problem, model if name == "srem" else None, name)
+        a = _trained(problem, model, name)
         if a.name != name:
             raise InputError("--model", str(model), f"holds a {a.name} policy, not {name}")
         return a
@@ -130,6 +132,8 @@ def _agent(name: str, problem, seed: int, milp_time_limit: float, model: Path | 
 
 
 def _trained(problem, model: Path | None, name: str = "srem"):
+    import torch
+
     from placement import train as tr
 
     model = model or DEFAULT_MODELS[name]
@@ -138,7 +142,13 @@ def _trained(problem, model: Path | None, name: str = "srem"):
     try:
         st, cfg = tr.load(model, problem)
     except (RuntimeError, KeyError) as e:
-        raise InputError(str(model), "checkpoint", f"does not fit this scenario ({e})") from None
+        trained_on = torch.load(model, weights_only=False).get("scenario", "?") if model.exists() else "?"
+        raise InputError(
+            str(model),
+            "checkpoint",
+            f"was trained on scenario '{trained_on}' and does not fit '{problem.scenario.name}' "
+            f"({str(e).splitlines()[0]}); train one with `srem train --scenario …` or pick another --agent",
+        ) from None
     return tr.agent_of(problem, st, cfg)
 
 
@@ -161,7 +171,11 @@ def evaluate(
     if not 1 <= instances <= n:
         raise InputError("--instances", str(instances), f"must be in 1..{n} (the test set's size)")
     names = [a.strip() for a in agents.split(",") if a.strip()]
-    built = {name: _agent(name, problem, seed, milp_time_limit, model) for name in names}
+    # --model is the srem policy here; ddqn-cm uses the shipped one.
+    built = {
+        name: _agent(name, problem, seed, milp_time_limit, model if name == "srem" else None)
+        for name in names
+    }
     by_agent: dict[str, list[dict]] = {}
     with _progress() as bar:
         for name, a in built.items():
@@ -243,7 +257,9 @@ def train_cmd(
         "runs/hybrid"
     ),
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
-    checkpoint_every: Annotated[int, typer.Option(help="Episodes between checkpoints.")] = 500,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Episodes between checkpoints (last.pt and a policy snapshot).")
+    ] = 500,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: the paper's 0.2).")] = None,
     gamma: Annotated[float | None, typer.Option(help="Discount (default: the paper's 0.3).")] = None,
     shared_trunk: Annotated[
@@ -286,7 +302,9 @@ def train_cmd(
             tb.add_scalar("train/epsilon", tr.epsilon(cfg, state.step), done)
             tb.add_scalar("train/loss", state.last_loss, done)
             if done % checkpoint_every == 0:
-                tr.save(out / f"ep{done:06d}.pt", state, cfg, s.name)
+                # Resumable state in one file; a small policy snapshot per period.
+                tr.save(last, state, cfg, s.name)
+                tr.save_policy(out / f"ep{done:06d}.pt", state, cfg, s.name)
             if done % 50 == 0:
                 recent = state.episode_rewards[-50:]
                 bar.update(task, description=f"{label:>8} R={sum(recent) / len(recent):.3f}")
@@ -397,5 +415,5 @@ def main() -> None:
     try:
         app()
     except InputError as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", highlight=False)
         sys.exit(2)

@@ -219,7 +219,10 @@ def load(path: str | Path) -> Scenario:
     p = Path(path)
     if not p.exists() and (BUNDLED / f"{p}.yaml").exists():
         p = BUNDLED / f"{p}.yaml"
-    s = from_dict(read_yaml(p), str(p))
+    data = read_yaml(p)
+    if isinstance(data, dict) and "name" not in data:
+        data = {**data, "name": p.stem}  # a scenario is known by its file unless it says otherwise
+    s = from_dict(data, str(p))
     if s.topology.builder == "file" and s.topology.file and not Path(s.topology.file).is_absolute():
         # A topology file is found beside the scenario that names it.
         s = dataclasses.replace(

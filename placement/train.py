@@ -163,7 +163,9 @@ def save(path: Path, st: TrainState, cfg: DqnConfig, scenario_name: str) -> None
             **_policy(st, cfg, scenario_name),
             "target": st.target.state_dict(),
             "opt": st.opt.state_dict(),
-            "replay": {k: getattr(st.replay, k) for k in replay},
+            # Only the filled part of the buffer: a young run's checkpoint stays small.
+            "replay": {k: getattr(st.replay, k)[: st.replay.n] for k in replay if k not in ("n", "pos")}
+            | {"n": st.replay.n, "pos": st.replay.pos},
             "rng": st.rng.bit_generator.state,
             "step": st.step,
             "torch_rng": torch.get_rng_state(),
@@ -185,7 +187,10 @@ def load(path: Path, problem: Problem) -> tuple[TrainState, DqnConfig]:
     st.target.load_state_dict(ck["target"])
     st.opt.load_state_dict(ck["opt"])
     for k, v in ck["replay"].items():
-        setattr(st.replay, k, v)
+        if isinstance(v, np.ndarray):
+            getattr(st.replay, k)[: len(v)] = v
+        else:
+            setattr(st.replay, k, v)
     st.rng.bit_generator.state = ck["rng"]
     st.step = ck["step"]
     torch.set_rng_state(ck["torch_rng"])

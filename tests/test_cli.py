@@ -106,6 +106,10 @@ def test_topology_save_edit_and_use(tmp_path):
     scen = tmp_path / "s.yaml"
     scen.write_text("topology: {builder: file, file: net.yaml}\nworkload: {test_days: 2}\n")
     srem("run", "--scenario", str(scen), "--agent", "greedy")
+    other = tmp_path / "other.yaml"
+    other.write_text("vnfs: {types: 3}\nworkload: {max_chain_length: 3}\n")
+    p = srem("run", "--scenario", str(other), ok=False)  # the shipped policy is for the paper's setup
+    assert p.returncode == 2 and "trained on scenario 'paper' and does not fit 'other'" in p.stderr
     net.write_text(net.read_text().replace("bw_mbps: 50000.0", "bw_mbps: -5"))
     p = srem("topology", "validate", str(net), ok=False)
     assert p.returncode == 2 and "controller" in p.stderr and "bw_mbps" in p.stderr

@@ -51,5 +51,6 @@ def test_vnf_that_fits_nowhere_is_refused():
 def test_bundled_scenarios_load_by_name():
     assert {"paper", "fattree-k8"} <= set(sc.bundled())
     assert sc.load("paper") == sc.default()
+    assert sc.load(sc.BUNDLED / "fattree-k8.yaml").name == "fattree-k8"
     k8 = build_problem(sc.load("fattree-k8"))
     assert (k8.sub.n_switches, k8.sub.n_servers, k8.cat.n_instances) == (80, 128, 32)
