@@ -1,0 +1,229 @@
+"""Tokens of P4_16, and a token-level preprocessor (#include, #define, #if…).
+
+Working on tokens rather than text keeps every token's true file, line and
+column through includes and macro expansion.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .errors import Loc, P4Error
+
+KEYWORDS = {
+    "abstract", "action", "actions", "apply", "bool", "bit", "const", "control", "default",
+    "else", "entries", "enum", "error", "exit", "extern", "false", "header", "header_union",
+    "if", "in", "inout", "int", "key", "match_kind", "out", "package", "parser", "priority",
+    "return", "select", "state", "string", "struct", "switch", "table", "this", "transition",
+    "true", "tuple", "type", "typedef", "value_set", "varbit", "void", "list",
+}  # fmt: skip
+
+# Longest first: the scanner takes the first that matches.
+PUNCT = [
+    "&&&", "|+|", "|-|", "<<", "<=", ">=", "==", "!=", "&&", "||", "++", "..",
+    "+", "-", "*", "/", "%", "|", "&", "^", "~", "!", "<", ">", "(", ")", "[", "]",
+    "{", "}", ",", ";", ":", ".", "=", "?", "@", "#",
+]  # fmt: skip
+
+_PARTS = [
+    ("ws", r"[ \t\r\f\v]+"),
+    ("nl", r"\n"),
+    ("linecomment", r"//[^\n]*"),
+    ("blockcomment", r"/\*.*?\*/"),
+    ("number", r"(?:[0-9]+[ws])?(?:0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|0[dD][0-9_]+|[0-9][0-9_]*)"),
+    ("ident", r"[A-Za-z_][A-Za-z0-9_]*"),
+    ("string", r'"(?:[^"\\\n]|\\.)*"'),
+    ("punct", "|".join(re.escape(p) for p in PUNCT)),
+]
+_TOKEN = re.compile("|".join(f"(?P<{k}>{v})" for k, v in _PARTS), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # ident | keyword | number | string | punct | eof
+    text: str
+    loc: Loc
+    # True when no space separates this token from the previous one: `>>` is two
+    # `>` tokens, a shift only when adjacent, so `bit<bit<8>>` parses as types.
+    adjacent: bool = False
+    line_start: bool = False
+
+    def is_(self, text: str) -> bool:
+        return self.text == text and self.kind in ("punct", "keyword")
+
+
+def tokenize(text: str, file: str) -> list[Token]:
+    out: list[Token] = []
+    line, line_pos, pos = 1, 0, 0
+    adjacent, line_start = False, True
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise P4Error(Loc(file, line, pos - line_pos + 1), f"unexpected character {text[pos]!r}")
+        kind = m.lastgroup
+        value = m.group()
+        loc = Loc(file, line, pos - line_pos + 1)
+        if kind == "nl":
+            line, line_pos = line + 1, m.end()
+            adjacent, line_start = False, True
+        elif kind in ("ws", "linecomment"):
+            adjacent = False
+        elif kind == "blockcomment":
+            n = value.count("\n")
+            if n:
+                line, line_pos = line + n, pos + value.rindex("\n") + 1
+            adjacent = False
+        else:
+            if kind == "ident" and value in KEYWORDS:
+                kind = "keyword"
+            out.append(Token(kind, value, loc, adjacent, line_start))
+            adjacent, line_start = True, False
+        pos = m.end()
+    if text.count("/*") > text.count("*/"):
+        raise P4Error(Loc(file, line, 1), "unterminated comment")
+    return out
+
+
+INCLUDE_DIR = Path(__file__).resolve().parent.parent / "include"
+
+
+class Preprocessor:
+    """#include "x" / <x>, object-like #define and #undef, #if/#ifdef/#ifndef/#elif/#else/#endif."""
+
+    def __init__(self, include_dirs: list[Path] | None = None, defines: dict[str, str] | None = None) -> None:
+        self.include_dirs = [*(include_dirs or []), INCLUDE_DIR]
+        self.macros: dict[str, list[Token]] = {}
+        self.included: set[Path] = set()
+        for k, v in (defines or {}).items():
+            self.macros[k] = tokenize(v, "<command line>")
+
+    def run(self, path: Path, text: str | None = None) -> list[Token]:
+        path = path.resolve() if text is None else path
+        if text is None:
+            try:
+                text = path.read_text()
+            except OSError as e:
+                raise P4Error(None, f"cannot read {path}: {e.strerror}") from None
+        tokens = tokenize(text, str(path))
+        out: list[Token] = []
+        self._process(tokens, path, out)
+        return out
+
+    def _lines(self, tokens: list[Token], i: int) -> tuple[list[Token], int]:
+        """The directive starting at tokens[i] ('#'), up to the end of its line."""
+        j = i + 1
+        while j < len(tokens) and not tokens[j].line_start:
+            j += 1
+        return tokens[i + 1 : j], j
+
+    def _process(self, tokens: list[Token], path: Path, out: list[Token]) -> None:
+        # Stack of (active, taken) for nested conditionals.
+        stack: list[tuple[bool, bool, Loc]] = []
+        active = True
+        i = 0
+        while i < len(tokens):
+            t = tokens[i]
+            if t.is_("#") and t.line_start:
+                line, i = self._lines(tokens, i)
+                if not line:
+                    continue
+                d, rest = line[0].text, line[1:]
+                if d in ("ifdef", "ifndef", "if"):
+                    cond = self._cond(d, rest, line[0]) if active else False
+                    stack.append((active, cond, line[0].loc))
+                    active = active and cond
+                elif d in ("elif", "else"):
+                    if not stack:
+                        raise P4Error(line[0].loc, f"#{d} without #if")
+                    outer, taken, opened = stack[-1]
+                    cond = (not taken) and (d == "else" or self._cond("if", rest, line[0]))
+                    stack[-1] = (outer, taken or cond, opened)
+                    active = outer and cond
+                elif d == "endif":
+                    if not stack:
+                        raise P4Error(line[0].loc, "#endif without #if")
+                    active = stack.pop()[0]
+                elif not active:
+                    continue
+                elif d == "include":
+                    self._include(rest, line[0], path, out)
+                elif d == "define":
+                    if not rest or rest[0].kind not in ("ident", "keyword"):
+                        raise P4Error(line[0].loc, "#define needs a name")
+                    if len(rest) > 1 and rest[1].is_("(") and rest[1].adjacent:
+                        raise P4Error(rest[0].loc, "function-like macros are not supported")
+                    self.macros[rest[0].text] = rest[1:]
+                elif d == "undef":
+                    self.macros.pop(rest[0].text if rest else "", None)
+                elif d == "error":
+                    raise P4Error(line[0].loc, "#error " + " ".join(x.text for x in rest))
+                elif d in ("pragma", "line"):
+                    continue
+                else:
+                    raise P4Error(line[0].loc, f"unknown directive #{d}")
+                continue
+            if active:
+                self._emit(t, out, set())
+            i += 1
+        if stack:
+            raise P4Error(stack[-1][2], f"#{'if'} without #endif")
+
+    def _emit(self, t: Token, out: list[Token], expanding: set[str]) -> None:
+        if t.kind in ("ident", "keyword") and t.text in self.macros and t.text not in expanding:
+            for k, m in enumerate(self.macros[t.text]):
+                # Expanded tokens report where the macro was used.
+                self._emit(
+                    replace(m, loc=t.loc, adjacent=t.adjacent if k == 0 else m.adjacent),
+                    out,
+                    expanding | {t.text},
+                )
+        else:
+            out.append(t)
+
+    def _cond(self, d: str, rest: list[Token], at: Token) -> bool:
+        if d in ("ifdef", "ifndef"):
+            if not rest:
+                raise P4Error(at.loc, f"#{d} needs a name")
+            return (rest[0].text in self.macros) == (d == "ifdef")
+        # #if: defined(X), !, &&, ||, integers and macros.
+        expr = []
+        k = 0
+        while k < len(rest):
+            t = rest[k]
+            if t.text == "defined":
+                if k + 1 < len(rest) and rest[k + 1].is_("("):
+                    name, k = rest[k + 2].text, k + 4
+                else:
+                    name, k = rest[k + 1].text, k + 2
+                expr.append("1" if name in self.macros else "0")
+                continue
+            if t.kind in ("ident", "keyword"):
+                body = self.macros.get(t.text)
+                expr.append(" ".join(x.text for x in body) if body else "0")
+            else:
+                expr.append({"&&": " and ", "||": " or ", "!": " not "}.get(t.text, t.text))
+            k += 1
+        try:
+            return bool(eval(" ".join(expr) or "0", {"__builtins__": {}}, {}))
+        except Exception:
+            raise P4Error(at.loc, "cannot evaluate #if condition") from None
+
+    def _include(self, rest: list[Token], at: Token, path: Path, out: list[Token]) -> None:
+        if rest and rest[0].kind == "string":
+            name, local = rest[0].text[1:-1], True
+        elif rest and rest[0].is_("<"):
+            name, local = "".join(x.text for x in rest[1:-1]), False
+        else:
+            raise P4Error(at.loc, '#include needs "file" or <file>')
+        dirs = ([path.parent] if local else []) + self.include_dirs
+        for d in dirs:
+            f = (d / name).resolve()
+            if f.is_file():
+                if f in self.included:
+                    return  # architecture files are guarded; include once
+                self.included.add(f)
+                self._process(tokenize(f.read_text(), str(f)), f, out)
+                return
+        raise P4Error(at.loc, f"cannot find include file {name!r}")
