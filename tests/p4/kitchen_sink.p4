@@ -165,7 +165,7 @@ control MyIngress(inout headers_t hdr, inout meta_t meta, inout standard_metadat
         actions = { nat; @defaultonly NoAction; }
         const entries = {
             (0x0a000001, 80) : nat(0xc0a80001, 8080);
-            (0x0a000002, _) : nat(0xc0a80002, 8081);
+            (0x0a000002, 443) : nat(0xc0a80002, 8081);
         }
     }
     table lb {
