@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import topologies
+from p4target.compiler.errors import P4Error
 from placement import results
 from placement import scenario as sc
 from placement.agents import NAMES, make_agent
@@ -389,6 +390,40 @@ def scenario_show(path: Annotated[Path | None, typer.Argument()] = None) -> None
     )
 
 
+@app.command()
+def p4c(
+    program: Annotated[Path, typer.Argument(help="P4_16 program for the v1model architecture.")],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Folder for PROGRAM.json and PROGRAM.p4info.txtpb.")
+    ] = Path("build"),
+    include: Annotated[list[Path] | None, typer.Option("-I", help="Include folder (repeatable).")] = None,
+    define: Annotated[list[str] | None, typer.Option("-D", help="NAME=VALUE macro (repeatable).")] = None,
+    p4info_format: Annotated[str, typer.Option(help="text or binary.")] = "text",
+    compiler: Annotated[str, typer.Option(help="srem (built in) or p4c-bm2-ss (when installed).")] = "srem",
+) -> None:
+    """Compile a P4 program to BMv2 JSON and P4Info, like p4c-bm2-ss."""
+    from p4target.compiler import driver
+
+    if compiler not in driver.COMPILERS:
+        raise InputError("--compiler", compiler, f"must be one of {', '.join(driver.COMPILERS)}")
+    if p4info_format not in ("text", "binary"):
+        raise InputError("--p4info-format", p4info_format, "must be text or binary")
+    if not program.is_file():
+        raise InputError(str(program), "file", "does not exist")
+    defines = {}
+    for d in define or []:
+        name, _, value = d.partition("=")
+        defines[name] = value or "1"
+    if compiler == "p4c-bm2-ss":
+        jpath, ipath = driver.run_p4c(program, out, include or [], defines)
+    else:
+        c = driver.compile_p4(program, include, defines)
+        for w in c.warnings:
+            Console(stderr=True, soft_wrap=True).print(w, highlight=False, markup=False)
+        jpath, ipath = driver.write(out, program.stem, c, p4info_format)
+    console.print(f"wrote {jpath} and {ipath}")
+
+
 @topology_app.command("save")
 def topology_save(
     path: Annotated[Path, typer.Argument(help="Where to write the topology YAML.")],
@@ -416,4 +451,7 @@ def main() -> None:
         app()
     except InputError as e:
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)
+    except P4Error as e:  # a P4 program's own mistake: file:line:col: error: …
+        Console(stderr=True, soft_wrap=True).print(str(e), highlight=False, markup=False)
         sys.exit(2)

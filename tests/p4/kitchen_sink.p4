@@ -139,7 +139,10 @@ control MyIngress(inout headers_t hdr, inout meta_t meta, inout standard_metadat
     action acl_permit() { acl_hits.count(); acl_meter.read(meta.meter_color); meta.acl_hit = true; }
     action acl_deny() { acl_hits.count(); mark_to_drop(sm); }
     action nat(ip4_t addr, bit<16> port) { hdr.ipv4.src = addr; hdr.l4.sport = port; }
-    action set_backend(bit<9> port) { sm.egress_spec = port; }
+    action set_backend(bit<9> port) {
+        if (port == 0) { mark_to_drop(sm); return; } else { sm.egress_spec = port; }
+        meta.ecmp = 0;
+    }
     action learn() { digest<digest_t>(1, { hdr.ethernet.src, sm.ingress_port }); }
 
     table ipv4_lpm {
@@ -194,7 +197,7 @@ control MyIngress(inout headers_t hdr, inout meta_t meta, inout standard_metadat
             hdr.packet_out.setInvalid();
             exit;
         }
-        smac.apply();
+        if (smac.apply().miss) { meta.acl_hit = false; }
         if (!hdr.ipv4.isValid()) { return; }
         hash(meta.ecmp, HashAlgorithm.crc16, (bit<14>)0,
              { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.protocol }, (bit<32>)16384);
@@ -203,7 +206,7 @@ control MyIngress(inout headers_t hdr, inout meta_t meta, inout standard_metadat
             drop: {}
             default: { log_msg("no route for {}", { hdr.ipv4.dst }); }
         }
-        if (nat_table.apply().hit) { lb.apply(); } else if (acl.apply().miss) { prio.apply(); }
+        if (nat_table.apply().hit) { lb.apply(); } else if (hdr.l4.isValid()) { prio.apply(); }
         limiter.execute_meter((bit<32>)sm.ingress_port, meta.meter_color);
         if (meta.meter_color == V1MODEL_METER_COLOR_RED) { mark_to_drop(sm); }
         flow_bytes.read(tmp, (bit<32>)meta.ecmp);

@@ -1,0 +1,65 @@
+"""Compile a P4_16 v1model program to BMv2 JSON and P4Info, with srem's compiler or
+with p4c (`p4c-bm2-ss`) when it is installed and asked for."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from p4.config.v1 import p4info_pb2
+
+from . import bmv2, p4info
+from .errors import P4Error
+from .parser import parse_file
+from .semantics import elaborate
+
+COMPILERS = ("srem", "p4c-bm2-ss")
+
+
+@dataclass
+class Compiled:
+    json: dict
+    p4info: p4info_pb2.P4Info
+    warnings: list[str] = field(default_factory=list)
+
+
+def compile_p4(
+    path: str | Path, include_dirs: list[Path] | None = None, defines: dict[str, str] | None = None
+) -> Compiled:
+    """srem's own compiler: parse, elaborate, then both back ends."""
+    prog = elaborate(parse_file(path, include_dirs, defines))
+    info = p4info.build(prog)
+    j, warnings = bmv2.compile_program(prog)
+    return Compiled(j, info, warnings)
+
+
+def write(out_dir: Path, stem: str, c: Compiled, p4info_format: str = "text") -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jpath = out_dir / f"{stem}.json"
+    jpath.write_text(bmv2.dumps(c.json))
+    if p4info_format == "binary":
+        ipath = out_dir / f"{stem}.p4info.binpb"
+        ipath.write_bytes(c.p4info.SerializeToString())
+    else:
+        ipath = out_dir / f"{stem}.p4info.txtpb"
+        ipath.write_text(p4info.to_text(c.p4info))
+    return jpath, ipath
+
+
+def run_p4c(
+    path: Path, out_dir: Path, include_dirs: list[Path], defines: dict[str, str]
+) -> tuple[Path, Path]:
+    """The real p4c back end for BMv2, when it is on PATH."""
+    exe = shutil.which("p4c-bm2-ss")
+    if exe is None:
+        raise P4Error(None, "p4c-bm2-ss is not on PATH; use --compiler srem")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jpath, ipath = out_dir / f"{path.stem}.json", out_dir / f"{path.stem}.p4info.txtpb"
+    cmd = [exe, "--arch", "v1model", "-o", str(jpath), "--p4runtime-files", str(ipath)]
+    cmd += [f"-I{d}" for d in include_dirs] + [f"-D{k}={v}" for k, v in defines.items()] + [str(path)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise P4Error(None, f"p4c-bm2-ss failed:\n{p.stderr.strip()}")
+    return jpath, ipath
