@@ -216,15 +216,28 @@ def convergence(
         tasks = {f: bar.add_task(f"{f:>8}", total=episodes) for f in FILTERS}
         curves = figures.convergence(problem, episodes, seed, on_episode=lambda f: bar.advance(tasks[f]))
     window = max(1, min(200, episodes // 10))
+    finals = {f: sum(r[-window:]) / window for f, r in curves.items()}
+    level = 0.95 * max(finals.values())
     t = Table(title=f"{s.name}: filtered DQN, {episodes} episodes, seed {seed}")
-    for h in ("filter", "converged at episode", f"final reward (mean of last {window})"):
+    heads = (
+        "filter",
+        f"reaches {level:.3f} at episode",
+        "own plateau at episode",
+        f"final reward (last {window})",
+    )
+    for h in heads:
         t.add_column(h, justify="right")
     summary = {}
     for f, r in curves.items():
         at = figures.episodes_to_converge(r, window)
-        final = sum(r[-window:]) / window
-        summary[f] = {"converged_at": at, "final_reward": final}
-        t.add_row(f, "-" if at is None else str(at), f"{final:.3f}")
+        reach = figures.episodes_to_reach(r, level, window)
+        summary[f] = {
+            "reaches_level_at": reach,
+            "level": level,
+            "converged_at": at,
+            "final_reward": finals[f],
+        }
+        t.add_row(f, "-" if reach is None else str(reach), "-" if at is None else str(at), f"{finals[f]:.3f}")
     console.print(t)
     results.write_json(
         out / "convergence.json", {"episodes": episodes, "seed": seed, "summary": summary, "rewards": curves}
@@ -234,13 +247,12 @@ def convergence(
     ]
     (out / "convergence.csv").write_text("\n".join(lines) + "\n")
     figures.plot_convergence(curves, out / "convergence.png", f"{s.name}: reward per episode", window)
-    md = [
-        f"# {s.name}: filtered DQN, {episodes} episodes, seed {seed}",
-        "",
-        f"| filter | converged at episode | final reward (mean of last {window}) |",
-        "|---|---|---|",
+    md = [f"# {s.name}: filtered DQN, {episodes} episodes, seed {seed}", "", "| " + " | ".join(heads) + " |"]
+    md.append("|---|---|---|---|")
+    md += [
+        f"| {f} | {v['reaches_level_at'] or '-'} | {v['converged_at'] or '-'} | {v['final_reward']:.3f} |"
+        for f, v in summary.items()
     ]
-    md += [f"| {f} | {v['converged_at'] or '-'} | {v['final_reward']:.3f} |" for f, v in summary.items()]
     (out / "convergence.md").write_text("\n".join(md) + "\n")
     console.print(
         f"wrote {out / 'convergence.json'}, {out / 'convergence.csv'} and {out / 'convergence.png'}"

@@ -34,6 +34,14 @@ def episodes_to_converge(rewards: list[float], window: int = 200, share: float =
     return int(hit[0] + window) if len(hit) else None
 
 
+def episodes_to_reach(rewards: list[float], level: float, window: int = 200) -> int | None:
+    """First episode at which the moving average reaches `level` (a level common to
+    all settings compares their speed fairly; a run's own plateau does not)."""
+    ma = moving_average(rewards, window)
+    hit = np.flatnonzero(ma >= level)
+    return int(hit[0] + window) if len(hit) else None
+
+
 def convergence(
     problem: Problem,
     episodes: int,
