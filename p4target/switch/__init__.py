@@ -1,0 +1,5 @@
+"""srem's v1model switch: executes BMv2 JSON (from srem's compiler or p4c) as simple_switch does."""
+
+from .program import JsonError, load
+
+__all__ = ["JsonError", "load"]

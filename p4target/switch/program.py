@@ -1,0 +1,201 @@
+"""Load BMv2 JSON into an executable program: headers, parser, actions, tables and
+pipelines, with every expression compiled to a Python closure once, at load time.
+
+Accepts what p4c-bm2-ss writes as well as srem's own compiler (2- or 3-tuple fields,
+default transitions with or without "type", hexstr masks or null). A JSON that
+references something it does not define is a JsonError naming the item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class JsonError(ValueError):
+    """A BMv2 JSON that cannot be loaded: names the object and the problem."""
+
+
+def hexint(s: str | int) -> int:
+    if isinstance(s, int):
+        return s
+    s = s.strip()
+    neg = s.startswith("-")
+    v = int(s[1:] if neg else s, 16)
+    return -v if neg else v
+
+
+# ---------------------------------------------------------------- packet state
+
+
+class Header:
+    """One header instance: field values (unsigned ints) and validity."""
+
+    __slots__ = ("valid", "values")
+
+    def __init__(self, nfields: int, valid: bool) -> None:
+        self.values = [0] * nfields
+        self.valid = valid
+
+
+@dataclass
+class HeaderType:
+    name: str
+    fields: list[str]
+    widths: list[int]  # -1 for the variable-length field
+    signed: list[bool]
+    index: dict[str, int]
+
+    @property
+    def fixed_bits(self) -> int:
+        return sum(w for w in self.widths if w > 0)
+
+
+@dataclass
+class Instance:
+    name: str
+    id: int
+    type: HeaderType
+    metadata: bool
+
+
+class Phv:
+    """Headers of one packet, by id; metadata headers are always valid."""
+
+    __slots__ = ("headers", "stack_next", "varbit_len")
+
+    def __init__(self, prog: Program) -> None:
+        self.headers = [Header(len(i.type.fields), i.metadata) for i in prog.instances]
+        self.stack_next = [0] * len(prog.stacks)
+        self.varbit_len: dict[int, int] = {}
+
+    def copy(self) -> Phv:
+        p = Phv.__new__(Phv)
+        p.headers = []
+        for h in self.headers:
+            c = Header.__new__(Header)
+            c.values, c.valid = list(h.values), h.valid
+            p.headers.append(c)
+        p.stack_next = list(self.stack_next)
+        p.varbit_len = dict(self.varbit_len)
+        return p
+
+
+@dataclass
+class Stack:
+    name: str
+    id: int
+    type: HeaderType
+    header_ids: list[int]
+
+
+# ---------------------------------------------------------------- the program
+
+
+@dataclass
+class Program:
+    raw: dict
+    types: dict[str, HeaderType] = field(default_factory=dict)
+    instances: list[Instance] = field(default_factory=list)
+    by_name: dict[str, Instance] = field(default_factory=dict)
+    stacks: list[Stack] = field(default_factory=list)
+    stack_by_name: dict[str, Stack] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    aliases: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def field_ref(self, ref: list, where: str) -> tuple[int, int]:
+        """(header id, field index) of a ["header", "field"] reference."""
+        try:
+            inst_name, fname = ref
+        except (TypeError, ValueError):
+            raise JsonError(f"{where}: bad field reference {ref!r}") from None
+        inst = self.by_name.get(inst_name)
+        if inst is None:
+            raise JsonError(f"{where}: unknown header instance '{inst_name}'")
+        if fname == "$valid$":
+            return inst.id, -1
+        if fname not in inst.type.index:
+            raise JsonError(f"{where}: header '{inst_name}' has no field '{fname}'")
+        return inst.id, inst.type.index[fname]
+
+    def header(self, name: str, where: str) -> Instance:
+        inst = self.by_name.get(name)
+        if inst is None:
+            raise JsonError(f"{where}: unknown header instance '{name}'")
+        return inst
+
+    def stack(self, name: str, where: str) -> Stack:
+        s = self.stack_by_name.get(name)
+        if s is None:
+            raise JsonError(f"{where}: unknown header stack '{name}'")
+        return s
+
+    def sm(self, fname: str) -> tuple[int, int]:
+        """A standard_metadata field (through field_aliases where the JSON has them)."""
+        inst = self.by_name.get("standard_metadata")
+        if inst is not None and fname in inst.type.index:
+            return inst.id, inst.type.index[fname]
+        for alias in (
+            f"standard_metadata.{fname}",
+            f"intrinsic_metadata.{fname}",
+            f"queueing_metadata.{fname}",
+        ):
+            if alias in self.aliases:
+                return self.aliases[alias]
+        return -1, -1
+
+
+def load_types(prog: Program) -> None:
+    j = prog.raw
+    for t in j.get("header_types", []):
+        names, widths, signed = [], [], []
+        for f in t["fields"]:
+            names.append(f[0])
+            widths.append(-1 if f[1] == "*" else int(f[1]))
+            signed.append(bool(f[2]) if len(f) > 2 else False)
+        prog.types[t["name"]] = HeaderType(
+            t["name"], names, widths, signed, {n: k for k, n in enumerate(names)}
+        )
+    for k, h in enumerate(sorted(j.get("headers", []), key=lambda h: h["id"])):
+        if h["id"] != k:
+            raise JsonError(f"headers: ids must be 0..n-1, found {h['id']} at position {k}")
+        ty = prog.types.get(h["header_type"])
+        if ty is None:
+            raise JsonError(f"header {h['name']}: unknown header type '{h['header_type']}'")
+        inst = Instance(h["name"], h["id"], ty, bool(h.get("metadata", False)))
+        prog.instances.append(inst)
+        prog.by_name[inst.name] = inst
+    for s in j.get("header_stacks", []):
+        ty = prog.types.get(s["header_type"])
+        if ty is None:
+            raise JsonError(f"header stack {s['name']}: unknown header type '{s['header_type']}'")
+        st = Stack(s["name"], len(prog.stacks), ty, list(s["header_ids"]))
+        prog.stacks.append(st)
+        prog.stack_by_name[st.name] = st
+    prog.errors = {name: v for name, v in j.get("errors", [])}
+    for alias, ref in j.get("field_aliases", []):
+        prog.aliases[alias] = prog.field_ref(ref, f"field alias {alias}")
+
+
+def load(source: str | bytes | dict) -> Any:
+    """Parse and validate BMv2 JSON; returns a loaded `Pipeline` program (see engine)."""
+    from .engine import Switch
+
+    if isinstance(source, str | bytes):
+        try:
+            raw = json.loads(source)
+        except json.JSONDecodeError as e:
+            raise JsonError(f"not JSON: {e}") from None
+    else:
+        raw = source
+    if not isinstance(raw, dict) or ("__meta__" not in raw and "header_types" not in raw):
+        raise JsonError("not a BMv2 JSON program (no header_types)")
+    version = raw.get("__meta__", {}).get("version", [2, 0])
+    if version[0] != 2:
+        raise JsonError(f"BMv2 JSON version {version} is not supported (major version 2)")
+    return Switch(raw)
+
+
+Fn = Callable[..., Any]
