@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_env
+	$(BIN)/python -m tests.benchmarks.bench_switch
 
 # Trains the shipped policies (srem: hybrid filtered DQN; ddqn-cm: the baseline), seeded.
 model: $(STAMP)

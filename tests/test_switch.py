@@ -1,6 +1,7 @@
 """The reference v1model switch: programs compiled by srem, packets built with scapy,
 every output packet and port compared."""
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -189,3 +190,68 @@ def test_p4c_style_json_runs():
     assert sw.process(6, frame) == [(6, frame)]  # reflected to its ingress port
     other = raw(Ether(type=0x0800) / Raw(b"y" * 20))
     assert sw.process(6, other) == [(0, other)]
+
+
+def test_lpm_index_matches_a_naive_longest_prefix_search(basic_json):
+    import random
+
+    rng = random.Random(4)
+    sw = load(basic_json)
+    t = sw.tables["MyIngress.ipv4_lpm"]
+    fwd = t.actions["MyIngress.ipv4_forward"]
+    routes = {}
+    for k in range(300):
+        plen = rng.choice([0, 8, 12, 16, 20, 24, 28, 32])
+        net = rng.getrandbits(32) >> (32 - plen) << (32 - plen) if plen else 0
+        if (net, plen) not in routes:
+            routes[(net, plen)] = k % 500
+            t.add([Match(value=net, prefix=plen)], fwd, [0, k % 500])
+    for e in list(t.entries.values())[::7]:  # removal keeps the index right
+        t.remove(e)
+        del routes[(e.match[0].value, e.match[0].prefix)]
+    for _ in range(300):
+        dst = rng.getrandbits(32)
+        best = max(
+            ((p, port) for (n, p), port in routes.items() if p == 0 or dst >> (32 - p) == n >> (32 - p)),
+            default=None,
+        )
+        out = sw.process(1, ip_packet(".".join(str(dst >> s & 255) for s in (24, 16, 8, 0))))
+        assert [p for p, _ in out] == ([best[1]] if best else [])
+
+
+def test_ternary_and_range_lookup_matches_a_naive_priority_scan(sink_json):
+    import random
+
+    rng = random.Random(9)
+    sw = load(sink_json)
+    t = sw.tables["MyIngress.acl"]  # ternary src, ternary dst, range dport, optional protocol
+    permit, deny = t.actions["MyIngress.acl_permit"], t.actions["MyIngress.acl_deny"]
+    for _ in range(400):
+        src_mask = rng.choice([0, 0xFF000000, 0xFFFF0000, 0xFFFFFFFF])
+        lo = rng.randrange(0, 65536, 64)
+        hi = min(65535, lo + rng.choice([0, 63, 1023, 65535]))
+        proto = rng.choice([None, 6, 17])
+        match = [
+            Match(value=rng.getrandbits(32) & src_mask, mask=src_mask),
+            Match(value=0, mask=0),
+            Match(lo=lo, hi=hi),
+            Match(value=proto or 0, mask=0xFF if proto else 0),
+        ]
+        prio = rng.randrange(1, 50)  # ties: the older entry wins
+        with contextlib.suppress(EntryError):  # the same key and priority twice
+            t.add(match, rng.choice([permit, deny]), [], priority=prio)
+    entries = sorted(t.entries.values(), key=lambda e: (-e.priority, e.handle))
+    for _ in range(2000):
+        vals = [rng.getrandbits(32), rng.getrandbits(32), rng.randrange(65536), rng.choice([6, 17, 1])]
+        if rng.random() < 0.5:  # aim at an existing rule often
+            e = rng.choice(entries)
+            vals[0] = e.match[0].value | (rng.getrandbits(32) & ~e.match[0].mask & 0xFFFFFFFF)
+            vals[2] = rng.randint(e.match[2].lo, e.match[2].hi)
+        naive = next(
+            (e for e in entries
+             if (vals[0] & e.match[0].mask) == e.match[0].value and e.match[2].lo <= vals[2] <= e.match[2].hi
+             and (vals[3] & e.match[3].mask) == e.match[3].value),
+            None,
+        )  # fmt: skip
+        t._readers = [(lambda i: lambda phv, d: vals[i])(i) for i in range(4)]
+        assert t.lookup(None) is naive

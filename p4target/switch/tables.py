@@ -131,25 +131,59 @@ class Table:
         self.entries[e.handle] = e
         if self._is_exact():
             self._exact[self._exact_key(match)] = e.handle
+        elif self._lpm is not None:
+            plen = self._plen(e)
+            self._by_len.setdefault(plen, {})[self._lpm_key([m.value for m in match], plen)] = e.handle
+            self._lens = sorted(self._by_len, reverse=True)
         self._order = None
         return e
+
+    def _plen(self, e: Entry) -> int:
+        m = e.match[self._lpm]
+        return self.keys[self._lpm].width if m.prefix is None else m.prefix
 
     def remove(self, e: Entry) -> None:
         del self.entries[e.handle]
         if self._is_exact():
             self._exact.pop(self._exact_key(e.match), None)
+        elif self._lpm is not None:
+            plen = self._plen(e)
+            bucket = self._by_len.get(plen, {})
+            bucket.pop(self._lpm_key([m.value for m in e.match], plen), None)
+            if not bucket:
+                self._by_len.pop(plen, None)
+                self._lens = sorted(self._by_len, reverse=True)
         self._order = None
 
     def clear(self) -> None:
         self.entries.clear()
         self._exact.clear()
+        self._by_len.clear()
+        self._lens = []
         self._order = None
 
     def _is_exact(self) -> bool:
         return all(k.match_type in ("exact", "valid") for k in self.keys)
 
+    def _lpm_index(self) -> int | None:
+        """Position of the only lpm key when all others are exact (then lookups use
+        one dict per prefix length, longest first), else None."""
+        kinds = [k.match_type for k in self.keys]
+        if kinds.count("lpm") == 1 and all(t in ("exact", "valid", "lpm") for t in kinds):
+            return kinds.index("lpm")
+        return None
+
+    def _lpm_key(self, values: list[int], plen: int) -> tuple:
+        i = self._lpm
+        k = self.keys[i]
+        shift = k.width - plen
+        return (*values[:i], values[i] >> shift << shift if plen else 0, *values[i + 1 :])
+
     # -- lookup ----------------------------------------------------------------------
     _order: list[Entry] | None = None
+    _lpm: int | None = None
+    _by_len: dict = field(default_factory=dict)
+    _lens: list[int] = field(default_factory=list)
 
     def lookup(self, phv: Phv) -> Entry | None:
         if not self.keys:
@@ -158,33 +192,67 @@ class Table:
         if self._is_exact():
             h = self._exact.get(tuple(vals))
             return self.entries.get(h) if h is not None else None
+        if self._lpm is not None:
+            for plen in self._lens:
+                h = self._by_len[plen].get(self._lpm_key(vals, plen))
+                if h is not None:
+                    return self.entries[h]
+            return None
         if self._order is None:
-            # Most specific first: longest prefix for lpm, highest priority (lowest
-            # number in BMv2) for ternary/range, insertion order to break ties.
-            if self._prioritised():
-                self._order = sorted(self.entries.values(), key=lambda e: (-e.priority, e.handle))
+            self._build_groups()
+        # Tuple space search: one hash per distinct mask combination, groups visited
+        # best-first; range keys are checked within a bucket.
+        best = None
+        for top, masks, buckets in self._order:
+            if best is not None and top <= self._rank(best):
+                break
+            for e in buckets.get(tuple(v & m for v, m in zip(vals, masks, strict=True)), ()):
+                if best is not None and self._rank(e) <= self._rank(best):
+                    break
+                if all(
+                    k.match_type != "range" or m.lo <= v <= m.hi
+                    for k, m, v in zip(self.keys, e.match, vals, strict=True)
+                ):
+                    best = e
+                    break
+        return best
+
+    def _rank(self, e: Entry) -> tuple:
+        # Ternary/range: the highest priority wins; otherwise the longest prefix.
+        # Ties go to the older entry.
+        if self._prioritised():
+            return (e.priority, -e.handle)
+        return (sum(m.prefix or 0 for m in e.match), -e.handle)
+
+    def _masks(self, e: Entry) -> tuple:
+        out = []
+        for k, m in zip(self.keys, e.match, strict=True):
+            full = (1 << k.width) - 1
+            if k.match_type in ("exact", "valid"):
+                out.append(full)
+            elif k.match_type == "lpm":
+                p = k.width if m.prefix is None else m.prefix
+                out.append(full >> (k.width - p) << (k.width - p) if p else 0)
+            elif k.match_type == "range":
+                out.append(0)
             else:
-                self._order = sorted(
-                    self.entries.values(), key=lambda e: (-sum(m.prefix or 0 for m in e.match), e.handle)
-                )
-        for e in self._order:
-            if all(_hit(k, m, v) for k, m, v in zip(self.keys, e.match, vals, strict=True)):
-                return e
-        return None
+                out.append(m.mask & full)
+        return tuple(out)
 
-
-def _hit(k: KeyField, m: Match, v: int) -> bool:
-    t = k.match_type
-    if t in ("exact", "valid"):
-        return v == m.value
-    if t == "range":
-        return m.lo <= v <= m.hi
-    if t == "lpm":
-        if m.prefix is None:
-            return v == m.value
-        shift = k.width - m.prefix
-        return (v >> shift) == (m.value >> shift)
-    return (v & m.mask) == (m.value & m.mask)
+    def _build_groups(self) -> None:
+        groups: dict[tuple, dict[tuple, list[Entry]]] = {}
+        for e in self.entries.values():
+            masks = self._masks(e)
+            key = tuple(m.value & mk for m, mk in zip(e.match, masks, strict=True))
+            groups.setdefault(masks, {}).setdefault(key, []).append(e)
+        order = []
+        for masks, buckets in groups.items():
+            for lst in buckets.values():
+                lst.sort(key=self._rank, reverse=True)
+            top = max(self._rank(lst[0]) for lst in buckets.values())
+            order.append((top, masks, buckets))
+        order.sort(key=lambda g: g[0], reverse=True)
+        self._order = order
 
 
 def _masked(r, mask: int):
@@ -243,6 +311,7 @@ def build_table(
     )  # fmt: skip
     t._readers = readers
     t.action_widths = action_widths
+    t._lpm = t._lpm_index()
     for k, e in enumerate(j.get("entries", [])):
         match = []
         for km, _kf in zip(e["match_key"], keys, strict=True):
