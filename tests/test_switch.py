@@ -241,6 +241,7 @@ def test_ternary_and_range_lookup_matches_a_naive_priority_scan(sink_json):
         with contextlib.suppress(EntryError):  # the same key and priority twice
             t.add(match, rng.choice([permit, deny]), [], priority=prio)
     entries = sorted(t.entries.values(), key=lambda e: (-e.priority, e.handle))
+    t._readers = [lambda phv, d, i=i: phv[i] for i in range(4)]  # the "phv" is the key values
     for _ in range(2000):
         vals = [rng.getrandbits(32), rng.getrandbits(32), rng.randrange(65536), rng.choice([6, 17, 1])]
         if rng.random() < 0.5:  # aim at an existing rule often
@@ -253,5 +254,4 @@ def test_ternary_and_range_lookup_matches_a_naive_priority_scan(sink_json):
              and (vals[3] & e.match[3].mask) == e.match[3].value),
             None,
         )  # fmt: skip
-        t._readers = [(lambda i: lambda phv, d: vals[i])(i) for i in range(4)]
-        assert t.lookup(None) is naive
+        assert t.lookup(vals) is naive
