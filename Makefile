@@ -36,8 +36,8 @@ model: $(STAMP)
 
 # Every figure and table of docs/results.md: Fig. 5 (filters) and Fig. 6 (agents).
 figures: $(STAMP)
-	$(BIN)/srem convergence --episodes $(EPISODES) --seed 0 --out docs/figures
-	$(BIN)/srem eval --agents srem,lag,ddqn-cm,random,milp --instances 300 --milp-instances 10 --out docs/figures
+	$(BIN)/srem eval --agents srem,lag,ddqn-cm,random,milp --instances 300 --milp-instances 10 \
+		--convergence-episodes $(EPISODES) --seed 0 --out docs/figures
 
 eval: $(STAMP)
 	$(BIN)/srem eval --agents srem,lag,ddqn-cm,random,greedy --instances 300 --out $(OUT)/eval

@@ -163,6 +163,9 @@ def evaluate(
     milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
     model: Annotated[Path | None, typer.Option(help="Checkpoint for the srem agent.")] = None,
     milp_instances: Annotated[int, typer.Option(help="Days the MILP solves (it takes seconds a step).")] = 3,
+    convergence_episodes: Annotated[
+        int, typer.Option(help="Also train the four filter settings this long (Fig. 5); 0 skips it.")
+    ] = 0,
 ) -> None:
     """Agents over the test set: mean figures per hour (the paper's Fig. 6), as a table,
     JSON, CSV and a plot. The MILP runs on the first --milp-instances days only."""
@@ -192,6 +195,8 @@ def evaluate(
     results.write_markdown(out / "eval.md", by_agent, f"{s.name}: mean of {instances} test days")
     results.plot_comparison(by_agent, out / "eval.png", f"{s.name}: mean of {instances} test days")
     console.print(f"wrote {out / 'eval.json'}, {out / 'eval.csv'}, {out / 'eval.md'} and {out / 'eval.png'}")
+    if convergence_episodes:
+        _convergence(s, problem, convergence_episodes, seed, out)
 
 
 @app.command()
@@ -205,13 +210,16 @@ def convergence(
 ) -> None:
     """Train the four filter settings (none, static, dynamic, hybrid) on the same days
     with the same seed: reward per episode (the paper's Fig. 5) and when each converges."""
-    from placement import figures
-    from placement.dqn import FILTERS
-
     if episodes < 2:
         raise InputError("--episodes", str(episodes), "must be at least 2")
     s = _scenario(scenario)
-    problem = build_problem(s)
+    _convergence(s, build_problem(s), episodes, seed, out)
+
+
+def _convergence(s: sc.Scenario, problem, episodes: int, seed: int, out: Path) -> None:
+    from placement import figures
+    from placement.dqn import FILTERS
+
     with _progress() as bar:
         tasks = {f: bar.add_task(f"{f:>8}", total=episodes) for f in FILTERS}
         curves = figures.convergence(problem, episodes, seed, on_episode=lambda f: bar.advance(tasks[f]))

@@ -65,9 +65,16 @@ def plot_convergence(curves: dict[str, list[float]], path: Path, title: str, win
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, r in curves.items():
+    styles = ["-", "--", ":", "-."]  # identical curves (dynamic = hybrid here) stay visible
+    for k, (name, r) in enumerate(curves.items()):
         ma = moving_average(r, window)
-        ax.plot(np.arange(len(ma)) + window, ma, label=name)
+        ax.plot(
+            np.arange(len(ma)) + window,
+            ma,
+            styles[k % len(styles)],
+            label=name,
+            linewidth=2 if k % 2 else 1.5,
+        )
     ax.set(xlabel="episode", ylabel=f"reward per episode (moving mean of {window})")
     ax.legend()
     _save(plt, fig, path, title)
