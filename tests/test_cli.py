@@ -90,7 +90,12 @@ def test_eval_compares_agents(tmp_path):
     assert set(data["agents"]) == {"random", "lag", "greedy", "milp (1 days)"} and data["instances"] == 3
     assert len((tmp_path / "eval.csv").read_text().splitlines()) == 1 + 4 * 6
     assert "| milp (1 days) |" in (tmp_path / "eval.md").read_text()
-    assert set(json.loads((tmp_path / "convergence.json").read_text())["rewards"]) == {"none", "static", "dynamic", "hybrid"}
+    assert set(json.loads((tmp_path / "convergence.json").read_text())["rewards"]) == {
+        "none",
+        "static",
+        "dynamic",
+        "hybrid",
+    }
     assert (tmp_path / "eval.png").stat().st_size > 10_000
 
 

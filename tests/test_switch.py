@@ -255,3 +255,60 @@ def test_ternary_and_range_lookup_matches_a_naive_priority_scan(sink_json):
             None,
         )  # fmt: skip
         assert t.lookup(vals) is naive
+
+
+@pytest.fixture(scope="module")
+def replication_json():
+    return compile_p4(P4 / "replication.p4").json
+
+
+def frame(ether_type: int) -> bytes:
+    return raw(Ether(dst="ff:ff:ff:ff:ff:ff", src="00:00:00:00:00:00", type=ether_type) / (b"p" * 30))
+
+
+def stamped(data: bytes) -> tuple[int, int, int]:
+    """(instance_type, egress_rid, src) as the egress program wrote them."""
+    e = Ether(data)
+    dst = int(e.dst.replace(":", ""), 16)
+    return dst >> 16, dst & 0xFFFF, int(e.src.replace(":", ""), 16)
+
+
+def test_ingress_clone_carries_its_field_list_only(replication_json):
+    sw = load(replication_json)
+    sw.clone_sessions[10] = [(9, 0)]
+    out = sw.process(1, frame(0x1111))
+    assert sorted(port for port, _ in out) == [2, 9]
+    clone = next(d for p, d in out if p == 9)
+    assert stamped(clone) == (1, 0, 7 << 8 | 0)  # INGRESS_CLONE, tag preserved, scratch not
+    normal = next(d for p, d in out if p == 2)
+    assert stamped(normal)[0] == 0
+    sw2 = load(replication_json)  # an unconfigured session clones nothing
+    assert [p for p, _ in sw2.process(1, frame(0x1111))] == [2]
+
+
+def test_resubmit_reparses_the_original_with_preserved_fields(replication_json):
+    sw = load(replication_json)
+    ((port, data),) = sw.process(1, frame(0x2222))
+    assert port == 3 and stamped(data) == (0, 0, 9)  # left as NORMAL, tag 9 came through
+
+
+def test_multicast_replicas_get_their_rid(replication_json):
+    sw = load(replication_json)
+    sw.mcast_groups[1] = [(4, 100), (5, 101), (6, 102)]
+    out = sw.process(1, frame(0x3333))
+    assert [(p, stamped(d)[:2]) for p, d in out] == [(4, (5, 100)), (5, (5, 101)), (6, (5, 102))]
+
+
+def test_recirculate_returns_the_deparsed_packet_to_ingress(replication_json):
+    sw = load(replication_json)
+    ((port, data),) = sw.process(1, frame(0x4444))
+    # Ingress saw RECIRC (it wrote the tag, 5, set by the first egress pass); the
+    # unicast that followed is NORMAL again in egress, as in simple_switch.
+    assert port == 5 and stamped(data) == (0, 0, 5)
+
+
+def test_egress_clone_survives_the_drop_of_the_original(replication_json):
+    sw = load(replication_json)
+    sw.clone_sessions[20] = [(8, 3)]
+    ((port, data),) = sw.process(1, frame(0x5555))
+    assert port == 8 and stamped(data)[:2] == (2, 3)  # EGRESS_CLONE with the session's rid

@@ -81,7 +81,7 @@ class Switch:
         self.vsets: dict[str, set[int]] = {}
         self.vset_width: dict[str, int] = {}
         self.mcast_groups: dict[int, list[tuple[int, int]]] = {}  # group -> [(port, rid)]
-        self.clone_sessions: dict[int, int] = {}  # session -> port
+        self.clone_sessions: dict[int, list[tuple[int, int]]] = {}  # session -> [(port, rid)]
         self.learn_lists: dict[int, list[tuple[int, int]]] = {}
         self.field_lists: dict[int, list[tuple[int, int]]] = {}
         self.digests: list[tuple[str, list[int]]] = []
@@ -304,46 +304,85 @@ class Switch:
         self._set(phv, "instance_type", instance_type)
         return ctx
 
+    def _preserved(self, ctx: Ctx, field_list: int) -> list:
+        return [(hf, ctx.phv.headers[hf[0]].values[hf[1]]) for hf in self.field_lists.get(field_list, [])]
+
+    def _parse(self, ctx: Ctx) -> None:
+        ctx.parsed, err = self.parser.run(ctx)
+        if err != "NoError" and self.sm["parser_error"][0] >= 0:
+            self._set(ctx.phv, "parser_error", self.prog.errors.get(err, 0))
+
     def _ingress(
         self, port: int, data: bytes, instance_type: int, preserved, out: list, now: float, depth: int
     ) -> None:
         if depth > 16:
-            return  # resubmit/recirculate loops end here, as a safety net
+            return  # a resubmit/recirculate loop ends here, as a safety net
         ctx = self._new_ctx(port, data, instance_type, now)
-        if preserved:
-            for (h, f), v in preserved:
-                ctx.phv.headers[h].values[f] = v
-        ctx.parsed, err = self.parser.run(ctx)
-        if err != "NoError" and self.sm["parser_error"][0] >= 0:
-            self._set(ctx.phv, "parser_error", self.prog.errors.get(err, 0))
+        for (h, f), v in preserved or []:
+            ctx.phv.headers[h].values[f] = v
+        self._parse(ctx)
         if not self._checksums(ctx, verify=True):
             self._set(ctx.phv, "checksum_error", 1)
         self.apply(self.pipelines["ingress"], ctx)
+        ctx.exit = False
+        session, kind = ctx.clone_session, ctx.clone_kind
+        ctx.clone_session = None
+        if session is not None and kind == "I2E" and session in self.clone_sessions:
+            # The clone is the packet as received, parsed again, with the field list.
+            keep = self._preserved(ctx, ctx.clone_field_list)
+            for eport, rid in self.clone_sessions[session]:
+                c = self._new_ctx(port, data, INGRESS_CLONE, now)
+                for (h, f), v in keep:
+                    c.phv.headers[h].values[f] = v
+                self._parse(c)
+                self._set(c.phv, "egress_rid", rid)
+                self._egress(c, eport, INGRESS_CLONE, out, depth + 1)
         self.digests.extend((self.learn_names.get(lid, str(lid)), vals) for lid, vals in ctx.digests)
         if ctx.resubmit_field_list is not None:
-            keep = [
-                (hf, ctx.phv.headers[hf[0]].values[hf[1]])
-                for hf in self.field_lists.get(ctx.resubmit_field_list, [])
-            ]
-            self._ingress(port, data, RESUBMIT, keep, out, now, depth + 1)
+            self._ingress(
+                port, data, RESUBMIT, self._preserved(ctx, ctx.resubmit_field_list), out, now, depth + 1
+            )
             return
         grp = self._get(ctx.phv, "mcast_grp")
-        spec = self._get(ctx.phv, "egress_spec")
         if grp:
             for eport, rid in self.mcast_groups.get(grp, []):
-                c = Ctx(ctx.phv.copy(), ctx.payload)
-                c.parsed, c.packet_length, c.now = ctx.parsed, ctx.packet_length, now
+                c = self._copy(ctx)
                 self._set(c.phv, "egress_rid", rid)
                 self._egress(c, eport, REPLICATION, out, depth)
-        elif spec != self.drop_port:
-            self._egress(ctx, spec, instance_type if instance_type != RESUBMIT else NORMAL, out, depth)
+            return
+        spec = self._get(ctx.phv, "egress_spec")
+        if spec != self.drop_port:
+            self._egress(ctx, spec, NORMAL, out, depth)
+
+    def _copy(self, ctx: Ctx, reset_metadata: bool = False) -> Ctx:
+        c = Ctx(ctx.phv.copy(), ctx.payload)
+        c.parsed, c.packet_length, c.now = ctx.parsed, ctx.packet_length, ctx.now
+        if reset_metadata:
+            for inst, h in zip(self.prog.instances, c.phv.headers, strict=True):
+                if inst.metadata:
+                    h.values = [0] * len(h.values)
+        return c
 
     def _egress(self, ctx: Ctx, port: int, instance_type: int, out: list, depth: int) -> None:
+        if depth > 16:
+            return
         ctx.exit = False
         self._set(ctx.phv, "egress_port", port)
-        self._set(ctx.phv, "egress_spec", port)
+        self._set(ctx.phv, "egress_spec", self.drop_port + 1)  # so that only mark_to_drop drops here
         self._set(ctx.phv, "instance_type", instance_type)
+        self._set(ctx.phv, "packet_length", ctx.packet_length)
         self.apply(self.pipelines["egress"], ctx)
+        session = ctx.clone_session
+        if session is not None and ctx.clone_kind == "E2E" and session in self.clone_sessions:
+            # Headers as egress left them, metadata reset but for the field list.
+            keep = self._preserved(ctx, ctx.clone_field_list)
+            for eport, rid in self.clone_sessions[session]:
+                c = self._copy(ctx, reset_metadata=True)
+                for (h, f), v in keep:
+                    c.phv.headers[h].values[f] = v
+                self._set(c.phv, "egress_rid", rid)
+                self._egress(c, eport, EGRESS_CLONE, out, depth + 1)
+        ctx.clone_session = None
         if self._get(ctx.phv, "egress_spec") == self.drop_port:
             return
         self._checksums(ctx, verify=False)
@@ -351,11 +390,10 @@ class Switch:
         if ctx.truncate is not None and ctx.truncate < len(data):
             data = data[: ctx.truncate]
         if ctx.recirculate_field_list is not None:
-            keep = [
-                (hf, ctx.phv.headers[hf[0]].values[hf[1]])
-                for hf in self.field_lists.get(ctx.recirculate_field_list, [])
-            ]
-            self._ingress(self._get(ctx.phv, "ingress_port"), data, RECIRC, keep, out, ctx.now, depth + 1)
+            # Back to ingress as the deparsed bytes; metadata reset (ingress port 0).
+            self._ingress(
+                0, data, RECIRC, self._preserved(ctx, ctx.recirculate_field_list), out, ctx.now, depth + 1
+            )
             return
         out.append((port, data))
 
