@@ -444,6 +444,67 @@ def p4c(
     console.print(f"wrote {jpath} and {ipath}")
 
 
+@app.command()
+def switch(
+    program: Annotated[
+        Path | None, typer.Argument(help="BMv2 JSON to run until a controller sets a pipeline.")
+    ] = None,
+    device_id: Annotated[int, typer.Option("--device-id", help="P4Runtime device id.")] = 0,
+    interface: Annotated[
+        list[str] | None, typer.Option("-i", "--interface", help="PORT@IFACE (repeatable).")
+    ] = None,
+    grpc_server_addr: Annotated[str, typer.Option(help="Where P4Runtime listens.")] = "127.0.0.1:9559",
+    cpu_port: Annotated[int | None, typer.Option(help="Port whose packets go to the controller.")] = None,
+    pcap: Annotated[Path | None, typer.Option(help="Write PORT_in.pcap / PORT_out.pcap here.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the reference v1model switch with its P4Runtime server (like simple_switch_grpc)."""
+    import logging
+    import signal
+    import threading
+
+    from p4target.runtime.server import serve
+    from p4target.switch import JsonError, load
+    from p4target.switch.ports import RawPort
+    from p4target.switch.runner import Runner
+
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise InputError("--log-level", log_level, "must be debug, info, warning or error")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    runner = Runner(device_id, cpu_port)
+    if pcap:
+        pcap.mkdir(parents=True, exist_ok=True)
+    for spec in interface or []:
+        number, sep, iface = spec.partition("@")
+        if not sep or not number.isdigit() or not iface:
+            raise InputError("-i", spec, "expected PORT@IFACE, like 1@veth0")
+        try:
+            runner.add_port(RawPort(int(number), iface, pcap))
+        except (OSError, ValueError) as e:
+            raise InputError("-i", spec, str(e)) from None
+    if program is not None:
+        try:
+            runner.set_switch(load(program.read_bytes()))
+        except OSError as e:
+            raise InputError(str(program), "file", e.strerror or str(e)) from None
+        except JsonError as e:
+            raise InputError(str(program), "BMv2 JSON", str(e)) from None
+    try:
+        server, _, port = serve(runner, grpc_server_addr)
+    except (OSError, RuntimeError) as e:
+        raise InputError("--grpc-server-addr", grpc_server_addr, str(e)) from None
+    runner.start()
+    console.print(
+        f"device {device_id}: {len(runner.ports)} ports, P4Runtime on {grpc_server_addr.rsplit(':', 1)[0]}:{port}"
+    )
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop(grace=1)
+    runner.stop()
+
+
 @topology_app.command("save")
 def topology_save(
     path: Annotated[Path, typer.Argument(help="Where to write the topology YAML.")],

@@ -1,0 +1,1 @@
+"""P4Runtime 1.4 server for srem's reference switch (the p4runtime protos, over gRPC)."""

@@ -1,0 +1,289 @@
+"""A P4Info together with the switch running its BMv2 JSON: id-to-object maps, and
+conversion of P4Runtime entities to switch operations and back, with the checks the
+P4Runtime specification asks for (each failure a `RuntimeErr` with its gRPC code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from p4.config.v1 import p4info_pb2 as P
+from p4.v1 import p4runtime_pb2 as R
+
+from p4target.switch.engine import Switch
+from p4target.switch.tables import EntryError, Match, Table
+
+from .codec import CodecError, decode, encode
+
+
+class RuntimeErr(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def invalid(msg: str) -> RuntimeErr:
+    return RuntimeErr(grpc.StatusCode.INVALID_ARGUMENT, msg)
+
+
+@dataclass
+class TableMap:
+    info: P.Table
+    table: Table
+    fields: dict[int, tuple[int, P.MatchField]]  # P4Info field id -> (key position, field)
+    actions: dict[int, tuple[int, P.Action, int]]  # P4Info action id -> (JSON action id, action, scope)
+    prioritised: bool
+
+
+class Pipeline:
+    def __init__(self, info: P.P4Info, device_config: bytes, switch: Switch) -> None:
+        self.info, self.device_config, self.switch = info, device_config, switch
+        self.actions = {a.preamble.id: a for a in info.actions}
+        self.tables: dict[int, TableMap] = {}
+        for t in info.tables:
+            name = t.preamble.name
+            if name not in switch.tables:
+                raise invalid(f"P4Info table {name} is not in the device config")
+            jt = switch.tables[name]
+            if len(t.match_fields) != len(jt.keys):
+                raise invalid(
+                    f"table {name}: P4Info has {len(t.match_fields)} match fields, the device config {len(jt.keys)}"
+                )
+            fields = {m.id: (k, m) for k, m in enumerate(t.match_fields)}
+            acts = {}
+            for ref in t.action_refs:
+                a = self.actions.get(ref.id)
+                if a is None:
+                    raise invalid(f"table {name}: unknown action id {ref.id}")
+                jid = jt.actions.get(a.preamble.name)
+                if jid is None:
+                    raise invalid(f"table {name}: action {a.preamble.name} is not in the device config")
+                acts[ref.id] = (jid, a, ref.scope)
+            prio = any(
+                m.match_type in (P.MatchField.TERNARY, P.MatchField.RANGE, P.MatchField.OPTIONAL)
+                for m in t.match_fields
+            )
+            self.tables[t.preamble.id] = TableMap(t, jt, fields, acts, prio)
+        self.counters = {c.preamble.id: c for c in info.counters}
+        self.direct_counters = {c.preamble.id: c for c in info.direct_counters}
+        self.meters = {m.preamble.id: m for m in info.meters}
+        self.direct_meters = {m.preamble.id: m for m in info.direct_meters}
+        self.registers = {r.preamble.id: r for r in info.registers}
+        self.digests = {d.preamble.id: d for d in info.digests}
+        self.value_sets = {v.preamble.id: v for v in info.value_sets}
+        self.controller = {c.preamble.name: c for c in info.controller_packet_metadata}
+        for kind, items, where in (("counter", self.counters, switch.counters), ("meter", self.meters, switch.meters),
+                                   ("register", self.registers, switch.registers)):  # fmt: skip
+            for x in items.values():
+                if x.preamble.name not in where:
+                    raise invalid(f"P4Info {kind} {x.preamble.name} is not in the device config")
+        self.digest_names = {d.preamble.name: d.preamble.id for d in info.digests}
+        # Entry metadata the controller gave (returned by reads), and the defaults the
+        # program declared (restored when a controller resets a default entry).
+        self._metadata: dict[tuple[str, int], bytes] = {}
+        self.initial_defaults = {name: t.default_action for name, t in switch.tables.items()}
+
+    # -- table entries -------------------------------------------------------------
+    def table(self, table_id: int) -> TableMap:
+        t = self.tables.get(table_id)
+        if t is None:
+            raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"unknown table id {table_id}")
+        return t
+
+    def match(self, tm: TableMap, fms) -> list[Match]:
+        out: list[Match | None] = [None] * len(tm.fields)
+        for fm in fms:
+            if fm.field_id not in tm.fields:
+                raise invalid(f"table {tm.info.preamble.name}: unknown match field id {fm.field_id}")
+            k, mf = tm.fields[fm.field_id]
+            if out[k] is not None:
+                raise invalid(f"table {tm.info.preamble.name}: match field {mf.name} given twice")
+            w = mf.bitwidth
+            what = f"{tm.info.preamble.name}.{mf.name}"
+            kind = fm.WhichOneof("field_match_type")
+            try:
+                if mf.match_type == P.MatchField.EXACT and kind == "exact":
+                    out[k] = Match(value=decode(fm.exact.value, w, what))
+                elif mf.match_type == P.MatchField.LPM and kind == "lpm":
+                    v, plen = decode(fm.lpm.value, w, what), fm.lpm.prefix_len
+                    if not 0 < plen <= w:
+                        raise invalid(f"{what}: prefix length {plen} outside 1..{w} (omit the field for /0)")
+                    if v & ((1 << (w - plen)) - 1):
+                        raise invalid(f"{what}: bits beyond the prefix must be zero")
+                    out[k] = Match(value=v, prefix=plen)
+                elif mf.match_type == P.MatchField.TERNARY and kind == "ternary":
+                    v, m = decode(fm.ternary.value, w, what), decode(fm.ternary.mask, w, what)
+                    if m == 0:
+                        raise invalid(f"{what}: a zero mask is a don't-care: omit the field")
+                    if v & ~m:
+                        raise invalid(f"{what}: value has bits outside the mask")
+                    out[k] = Match(value=v, mask=m)
+                elif mf.match_type == P.MatchField.RANGE and kind == "range":
+                    lo, hi = decode(fm.range.low, w, what), decode(fm.range.high, w, what)
+                    if lo > hi:
+                        raise invalid(f"{what}: low {lo} is above high {hi}")
+                    if lo == 0 and hi == (1 << w) - 1:
+                        raise invalid(f"{what}: a full range is a don't-care: omit the field")
+                    out[k] = Match(lo=lo, hi=hi)
+                elif mf.match_type == P.MatchField.OPTIONAL and kind == "optional":
+                    out[k] = Match(value=decode(fm.optional.value, w, what), mask=(1 << w) - 1)
+                else:
+                    raise invalid(
+                        f"{what}: a {P.MatchField.MatchType.Name(mf.match_type)} field cannot take a {kind} match"
+                    )
+            except CodecError as e:
+                raise invalid(str(e)) from None
+        for pos, mf in tm.fields.values():
+            if out[pos] is None:
+                if mf.match_type == P.MatchField.EXACT:
+                    raise invalid(f"{tm.info.preamble.name}.{mf.name}: an exact field cannot be omitted")
+                w = mf.bitwidth
+                out[pos] = {
+                    P.MatchField.LPM: Match(value=0, prefix=0),
+                    P.MatchField.RANGE: Match(lo=0, hi=(1 << w) - 1),
+                }.get(mf.match_type, Match(value=0, mask=0))
+        return out  # type: ignore[return-value]
+
+    def action(self, tm: TableMap, a: R.TableAction, default: bool) -> tuple[int, list[int]]:
+        kind = a.WhichOneof("type")
+        if kind != "action":
+            raise RuntimeErr(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"table {tm.info.preamble.name}: {kind} (action profiles) are not supported yet",
+            )
+        act = a.action
+        if act.action_id not in tm.actions:
+            raise invalid(
+                f"table {tm.info.preamble.name}: action id {act.action_id} is not one of its actions"
+            )
+        jid, info, scope = tm.actions[act.action_id]
+        if default and scope == P.ActionRef.TABLE_ONLY:
+            raise invalid(f"action {info.preamble.name} is @tableonly in {tm.info.preamble.name}")
+        if not default and scope == P.ActionRef.DEFAULT_ONLY:
+            raise invalid(f"action {info.preamble.name} is @defaultonly in {tm.info.preamble.name}")
+        params = {p.id: p for p in info.params}
+        values = {}
+        for p in act.params:
+            if p.param_id not in params:
+                raise invalid(f"action {info.preamble.name}: unknown parameter id {p.param_id}")
+            if p.param_id in values:
+                raise invalid(f"action {info.preamble.name}: parameter {params[p.param_id].name} given twice")
+            try:
+                values[p.param_id] = decode(
+                    p.value, params[p.param_id].bitwidth, f"{info.preamble.name}.{params[p.param_id].name}"
+                )
+            except CodecError as e:
+                raise invalid(str(e)) from None
+        missing = [params[i].name for i in params if i not in values]
+        if missing:
+            raise invalid(f"action {info.preamble.name}: missing parameters {missing}")
+        return jid, [values[p.id] for p in info.params]
+
+    def table_write(self, u_type: int, e: R.TableEntry, dry: bool) -> None:
+        tm = self.table(e.table_id)
+        t = tm.table
+        name = tm.info.preamble.name
+        if e.is_default_action:
+            if u_type != R.Update.MODIFY:
+                raise invalid(f"table {name}: the default entry can only be modified")
+            if e.match:
+                raise invalid(f"table {name}: the default entry has no match")
+            if t.default_const or tm.info.const_default_action_id:
+                raise RuntimeErr(
+                    grpc.StatusCode.PERMISSION_DENIED, f"table {name}: the default action is const"
+                )
+            new = self.action(tm, e.action, default=True) if e.HasField("action") else None
+            if not dry:
+                if new is None:
+                    t.default_action = self.initial_defaults.get(name)
+                else:
+                    t.default_action = new
+            return
+        if tm.info.is_const_table:
+            raise invalid(f"table {name} is const: its entries cannot change")
+        if tm.prioritised and e.priority <= 0 and u_type != R.Update.DELETE:
+            raise invalid(f"table {name}: entries need a priority > 0")
+        if not tm.prioritised and e.priority != 0:
+            raise invalid(f"table {name}: priority must be 0 (no ternary, range or optional field)")
+        match = self.match(tm, e.match)
+        existing = t.find(match, e.priority)
+        if u_type == R.Update.INSERT:
+            if existing is not None:
+                raise RuntimeErr(grpc.StatusCode.ALREADY_EXISTS, f"table {name}: the entry exists already")
+            if len(t.entries) >= t.max_size:
+                raise RuntimeErr(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, f"table {name} is full ({t.max_size} entries)"
+                )
+            jid, data = self.action(tm, e.action, default=False)
+            if not dry:
+                try:
+                    entry = t.add(match, jid, data, e.priority)
+                except EntryError as err:
+                    raise invalid(str(err)) from None
+                entry.timeout_ms = e.idle_timeout_ns // 1_000_000
+                self._metadata[(name, entry.handle)] = e.metadata
+        elif u_type == R.Update.MODIFY:
+            if existing is None:
+                raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"table {name}: no such entry to modify")
+            jid, data = self.action(tm, e.action, default=False)
+            if not dry:
+                existing.action_id, existing.data = jid, data
+                self._metadata[(name, existing.handle)] = e.metadata
+        elif u_type == R.Update.DELETE:
+            if existing is None:
+                raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"table {name}: no such entry to delete")
+            if not dry:
+                t.remove(existing)
+                self._metadata.pop((name, existing.handle), None)
+        else:
+            raise invalid(f"unknown update type {u_type}")
+
+    def entry_to_p4rt(self, tm: TableMap, entry, with_counters: bool) -> R.TableEntry:
+        e = R.TableEntry(table_id=tm.info.preamble.id)
+        by_pos = {pos: mf for pos, mf in tm.fields.values()}
+        for pos, m in enumerate(entry.match):
+            mf = by_pos[pos]
+            w = mf.bitwidth
+            fm = R.FieldMatch(field_id=mf.id)
+            if mf.match_type == P.MatchField.EXACT:
+                fm.exact.value = encode(m.value)
+            elif mf.match_type == P.MatchField.LPM:
+                if not m.prefix:
+                    continue
+                fm.lpm.value, fm.lpm.prefix_len = encode(m.value), m.prefix
+            elif mf.match_type == P.MatchField.TERNARY:
+                if m.mask == 0:
+                    continue
+                fm.ternary.value, fm.ternary.mask = encode(m.value), encode(m.mask)
+            elif mf.match_type == P.MatchField.RANGE:
+                if m.lo == 0 and m.hi == (1 << w) - 1:
+                    continue
+                fm.range.low, fm.range.high = encode(m.lo), encode(m.hi)
+            elif mf.match_type == P.MatchField.OPTIONAL:
+                if m.mask == 0:
+                    continue
+                fm.optional.value = encode(m.value)
+            e.match.append(fm)
+        self._set_action(tm, e, entry.action_id, entry.data)
+        e.priority = entry.priority if tm.prioritised else 0
+        e.idle_timeout_ns = entry.timeout_ms * 1_000_000
+        md = self._metadata.get((tm.info.preamble.name, entry.handle))
+        if md:
+            e.metadata = md
+        if with_counters and tm.table.with_counters:
+            e.counter_data.packet_count, e.counter_data.byte_count = entry.packets, entry.bytes
+        return e
+
+    def _set_action(self, tm: TableMap, e: R.TableEntry, jid: int, data: list[int]) -> None:
+        for pid, (j, info, _) in tm.actions.items():
+            if j == jid:
+                e.action.action.action_id = pid
+                for p, v in zip(info.params, data, strict=True):
+                    e.action.action.params.append(R.Action.Param(param_id=p.id, value=encode(v)))
+                return
+
+    def default_to_p4rt(self, tm: TableMap) -> R.TableEntry:
+        e = R.TableEntry(table_id=tm.info.preamble.id, is_default_action=True)
+        if tm.table.default_action is not None:
+            self._set_action(tm, e, *tm.table.default_action)
+        return e

@@ -1,0 +1,110 @@
+"""Switch ports: Linux interfaces through raw sockets (veth, Mininet), in-process
+queues for tests, and optional pcap files of everything a port sees."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+
+
+class PcapWriter:
+    """A libpcap file (Ethernet link type), written as packets pass."""
+
+    def __init__(self, path: Path) -> None:
+        self.f = open(path, "wb")  # noqa: SIM115 - open for the port's lifetime
+        self.f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        self.lock = threading.Lock()
+
+    def write(self, data: bytes) -> None:
+        t = time.time()
+        with self.lock:
+            self.f.write(struct.pack("<IIII", int(t), int((t % 1) * 1e6), len(data), len(data)) + data)
+            self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class Port:
+    def __init__(self, number: int, name: str, pcap_dir: Path | None = None) -> None:
+        self.number, self.name = number, name
+        self.pcap_in = PcapWriter(pcap_dir / f"{name}_in.pcap") if pcap_dir else None
+        self.pcap_out = PcapWriter(pcap_dir / f"{name}_out.pcap") if pcap_dir else None
+
+    def recv(self, timeout: float) -> bytes | None:
+        data = self._recv(timeout)
+        if data is not None and self.pcap_in:
+            self.pcap_in.write(data)
+        return data
+
+    def send(self, data: bytes) -> None:
+        if self.pcap_out:
+            self.pcap_out.write(data)
+        self._send(data)
+
+    def close(self) -> None:
+        for p in (self.pcap_in, self.pcap_out):
+            if p:
+                p.close()
+
+    def _recv(self, timeout: float) -> bytes | None:
+        raise NotImplementedError
+
+    def _send(self, data: bytes) -> None:
+        raise NotImplementedError
+
+
+class QueuePort(Port):
+    """An in-process port: tests put frames in `rx` and read what the switch sent from `tx`."""
+
+    def __init__(self, number: int, pcap_dir: Path | None = None) -> None:
+        super().__init__(number, f"port{number}", pcap_dir)
+        self.rx: queue.Queue[bytes] = queue.Queue()
+        self.tx: queue.Queue[bytes] = queue.Queue()
+
+    def _recv(self, timeout: float) -> bytes | None:
+        try:
+            return self.rx.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _send(self, data: bytes) -> None:
+        self.tx.put(data)
+
+
+class RawPort(Port):
+    """A Linux interface, read and written whole frames at a time (AF_PACKET)."""
+
+    def __init__(self, number: int, iface: str, pcap_dir: Path | None = None) -> None:
+        super().__init__(number, iface, pcap_dir)
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            self.sock.bind((iface, 0))
+        except OSError as e:
+            raise OSError(f"cannot open interface {iface} for port {number}: {e.strerror}") from None
+
+    def _recv(self, timeout: float) -> bytes | None:
+        self.sock.settimeout(timeout)
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except TimeoutError:
+                return None
+            except OSError:
+                return None
+            if addr[2] != PACKET_OUTGOING:  # our own transmissions come back too: skip them
+                return data
+
+    def _send(self, data: bytes) -> None:
+        self.sock.send(data)
+
+    def close(self) -> None:
+        super().close()
+        self.sock.close()

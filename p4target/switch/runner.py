@@ -1,0 +1,90 @@
+"""A running switch: one thread per port feeding packets through the pipeline.
+
+The pipeline may be replaced at any time (P4Runtime SetForwardingPipelineConfig);
+packets wait on a lock so that no packet sees half a pipeline. Packets for the CPU
+port go to `on_packet_in` (the P4Runtime stream) instead of a port.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from .engine import Switch
+from .ports import Port
+
+log = logging.getLogger("srem.switch")
+
+
+class Runner:
+    def __init__(self, device_id: int = 0, cpu_port: int | None = None) -> None:
+        self.device_id = device_id
+        self.cpu_port = cpu_port
+        self.switch: Switch | None = None
+        self.ports: dict[int, Port] = {}
+        self.lock = threading.RLock()
+        self.on_packet_in: Callable[[bytes], None] | None = None
+        self.on_digest: Callable[[str, list[int]], None] | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.counts = {"rx": 0, "tx": 0, "dropped": 0, "to_cpu": 0}
+
+    def set_switch(self, sw: Switch | None) -> None:
+        with self.lock:
+            self.switch = sw
+
+    def add_port(self, port: Port) -> None:
+        if port.number in self.ports:
+            raise ValueError(f"port {port.number} is given twice")
+        self.ports[port.number] = port
+        if self._threads:
+            self._start_port(port)
+
+    def start(self) -> None:
+        for p in self.ports.values():
+            self._start_port(p)
+
+    def _start_port(self, p: Port) -> None:
+        t = threading.Thread(target=self._serve, args=(p,), name=f"port-{p.number}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=2)
+        for p in self.ports.values():
+            p.close()
+
+    def _serve(self, p: Port) -> None:
+        while not self._stop.is_set():
+            data = p.recv(0.2)
+            if data is not None:
+                self.inject(p.number, data)
+
+    def inject(self, port: int, data: bytes) -> None:
+        """Run one packet as if it arrived on `port` (packet-out uses the CPU port)."""
+        with self.lock:
+            sw = self.switch
+            if sw is None:
+                self.counts["dropped"] += 1
+                return
+            self.counts["rx"] += 1
+            out = sw.process(port, data, time.monotonic())
+            digests, sw.digests = sw.digests, []
+        if not out:
+            self.counts["dropped"] += 1
+        for eport, pkt in out:
+            if eport == self.cpu_port and self.on_packet_in is not None:
+                self.counts["to_cpu"] += 1
+                self.on_packet_in(pkt)
+            elif eport in self.ports:
+                self.counts["tx"] += 1
+                self.ports[eport].send(pkt)
+            else:
+                log.debug("packet for port %d, which does not exist: dropped", eport)
+        if self.on_digest is not None:
+            for name, values in digests:
+                self.on_digest(name, values)

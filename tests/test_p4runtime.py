@@ -1,0 +1,364 @@
+"""The P4Runtime server against the plain p4runtime client, over real gRPC: arbitration,
+pipeline config, writes with per-update errors and atomicity, reads, packet-in/out,
+digests, replication, registers and counters."""
+
+import queue
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import code_pb2, status_pb2
+from p4.v1 import p4runtime_pb2 as R
+from p4.v1 import p4runtime_pb2_grpc as RG
+from scapy.all import IP, TCP, Ether, raw
+
+from p4target.compiler.driver import compile_p4
+from p4target.runtime.server import serve
+from p4target.switch.ports import QueuePort
+from p4target.switch.runner import Runner
+
+P4 = Path(__file__).parent / "p4"
+
+
+class Client:
+    """A bare P4Runtime client: a stub and a stream with a queue of responses."""
+
+    def __init__(self, addr: str, device_id: int, election: int) -> None:
+        self.channel = grpc.insecure_channel(addr)
+        self.stub = RG.P4RuntimeStub(self.channel)
+        self.device_id, self.election = device_id, election
+        self.requests: queue.Queue = queue.Queue()
+        self.responses: queue.Queue = queue.Queue()
+        stream = self.stub.StreamChannel(iter(self.requests.get, None))
+
+        def pump() -> None:
+            try:
+                for r in stream:
+                    self.responses.put(r)
+            except grpc.RpcError:
+                pass  # the channel closed: the test is over
+
+        threading.Thread(target=pump, daemon=True).start()
+        m = R.StreamMessageRequest()
+        m.arbitration.device_id, m.arbitration.election_id.low = device_id, election
+        self.requests.put(m)
+
+    def next(self, kind: str, timeout: float = 5.0):
+        while True:
+            r = self.responses.get(timeout=timeout)
+            if r.WhichOneof("update") == kind:
+                return getattr(r, kind)
+
+    def eid(self, req):
+        req.device_id = self.device_id
+        req.election_id.low = self.election
+        return req
+
+    def set_pipeline(self, compiled) -> None:
+        req = self.eid(
+            R.SetForwardingPipelineConfigRequest(
+                action=R.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT
+            )
+        )
+        req.config.p4info.CopyFrom(compiled.p4info)
+        import json
+
+        req.config.p4_device_config = json.dumps(compiled.json).encode()
+        req.config.cookie.cookie = 42
+        self.stub.SetForwardingPipelineConfig(req)
+
+    def write(self, *updates, atomicity=R.WriteRequest.CONTINUE_ON_ERROR):
+        req = self.eid(R.WriteRequest(atomicity=atomicity))
+        req.updates.extend(updates)
+        return self.stub.Write(req)
+
+    def read(self, *entities):
+        req = R.ReadRequest(device_id=self.device_id)
+        req.entities.extend(entities)
+        return [e for resp in self.stub.Read(req) for e in resp.entities]
+
+    def close(self) -> None:
+        self.requests.put(None)
+        self.channel.close()
+
+
+def details(err: grpc.RpcError) -> list[R.Error]:
+    raw_status = dict(err.trailing_metadata())["grpc-status-details-bin"]
+    st = status_pb2.Status.FromString(raw_status)
+    out = []
+    for d in st.details:
+        e = R.Error()
+        d.Unpack(e)
+        out.append(e)
+    return out
+
+
+@pytest.fixture
+def dev():
+    runner = Runner(device_id=7, cpu_port=255)
+    ports = {n: QueuePort(n) for n in range(1, 9)}
+    for p in ports.values():
+        runner.add_port(p)
+    runner.start()
+    server, service, port = serve(runner, "127.0.0.1:0")
+    clients = []
+
+    def client(election: int, device_id: int = 7) -> Client:
+        c = Client(f"127.0.0.1:{port}", device_id, election)
+        clients.append(c)
+        return c
+
+    yield client, ports, service
+    for c in clients:
+        c.close()
+    server.stop(grace=0)
+    runner.stop()
+
+
+@pytest.fixture(scope="module")
+def basic():
+    return compile_p4(P4 / "basic.p4")
+
+
+@pytest.fixture(scope="module")
+def sink():
+    return compile_p4(P4 / "kitchen_sink.p4")
+
+
+def ids(compiled):
+    info = compiled.p4info
+    return {x.preamble.name: x.preamble.id for x in [*info.tables, *info.actions, *info.registers, *info.counters,
+                                                     *info.digests, *info.controller_packet_metadata]}  # fmt: skip
+
+
+def lpm_entry(compiled, prefix: bytes, plen: int, port: int, mac: bytes = b"\x02" * 6) -> R.Update:
+    i = ids(compiled)
+    u = R.Update(type=R.Update.INSERT)
+    te = u.entity.table_entry
+    te.table_id = i["MyIngress.ipv4_lpm"]
+    fm = te.match.add(field_id=1)
+    fm.lpm.value, fm.lpm.prefix_len = prefix, plen
+    te.action.action.action_id = i["MyIngress.ipv4_forward"]
+    te.action.action.params.add(param_id=1, value=mac)
+    te.action.action.params.add(param_id=2, value=port.to_bytes(2, "big"))
+    return u
+
+
+def test_arbitration_primary_and_backup(dev, basic):
+    client, _, _ = dev
+    a = client(election=10)
+    assert a.next("arbitration").status.code == code_pb2.OK
+    b = client(election=5)
+    st = b.next("arbitration")
+    assert st.status.code == code_pb2.ALREADY_EXISTS and st.election_id.low == 10
+    with pytest.raises(grpc.RpcError) as e:
+        b.set_pipeline(basic)
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    a.set_pipeline(basic)
+    with pytest.raises(grpc.RpcError) as e:
+        b.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2))
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # The primary leaves: the backup is told it is primary now.
+    a.close()
+    assert b.next("arbitration").status.code == code_pb2.OK
+    b.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2))
+    wrong = client(election=1, device_id=99)
+    assert wrong.next("error").canonical_code == code_pb2.NOT_FOUND
+
+
+def test_pipeline_config_round_trip(dev, basic):
+    client, _, _ = dev
+    c = client(election=1)
+    c.next("arbitration")
+    caps = c.stub.Capabilities(R.CapabilitiesRequest())
+    assert caps.p4runtime_api_version.startswith("1.4")
+    c.set_pipeline(basic)
+    got = c.stub.GetForwardingPipelineConfig(R.GetForwardingPipelineConfigRequest(device_id=7))
+    assert got.config.p4info == basic.p4info and got.config.cookie.cookie == 42
+    import json
+
+    assert json.loads(got.config.p4_device_config) == basic.json
+    bad = c.eid(
+        R.SetForwardingPipelineConfigRequest(action=R.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT)
+    )
+    bad.config.p4info.CopyFrom(basic.p4info)
+    bad.config.p4_device_config = b"{not json"
+    with pytest.raises(grpc.RpcError) as e:
+        c.stub.SetForwardingPipelineConfig(bad)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "not JSON" in e.value.details()
+
+
+def test_write_errors_are_per_update_and_atomicity_holds(dev, basic):
+    client, ports, _ = dev
+    c = client(election=1)
+    c.next("arbitration")
+    c.set_pipeline(basic)
+    c.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2))
+    # CONTINUE_ON_ERROR: the good update lands, the duplicate is reported, in order.
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2), lpm_entry(basic, b"\x0b\x00\x00\x00", 8, 3))
+    assert e.value.code() == grpc.StatusCode.UNKNOWN
+    errs = details(e.value)
+    assert [x.canonical_code for x in errs] == [code_pb2.ALREADY_EXISTS, code_pb2.OK]
+    assert len(c.read(R.Entity(table_entry=R.TableEntry(table_id=ids(basic)["MyIngress.ipv4_lpm"])))) == 2
+    # ROLLBACK_ON_ERROR: nothing lands when one update is bad.
+    bad_prefix = lpm_entry(basic, b"\x0c\x00\x00\x01", 8, 3)  # bits beyond the prefix
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(
+            lpm_entry(basic, b"\x0d\x00\x00\x00", 8, 3),
+            bad_prefix,
+            atomicity=R.WriteRequest.ROLLBACK_ON_ERROR,
+        )
+    assert [x.canonical_code for x in details(e.value)] == [code_pb2.OK, code_pb2.INVALID_ARGUMENT]
+    assert len(c.read(R.Entity(table_entry=R.TableEntry()))) == 2  # wildcard read over all tables
+    too_wide = lpm_entry(basic, b"\x0e\x00\x00\x00", 8, 3)
+    too_wide.entity.table_entry.action.action.params[1].value = b"\x02\x00"  # port 512 > 9 bits
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(too_wide)
+    assert (
+        details(e.value)[0].canonical_code == code_pb2.INVALID_ARGUMENT
+        and "9 bits" in details(e.value)[0].message
+    )
+    # Modify, delete, and the default entry.
+    mod = lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 5)
+    mod.type = R.Update.MODIFY
+    c.write(mod)
+    ports[1].rx.put(raw(Ether() / IP(dst="10.1.1.1") / TCP()))
+    assert ports[5].tx.get(timeout=5)
+    d = R.Update(type=R.Update.MODIFY)
+    d.entity.table_entry.table_id = ids(basic)["MyIngress.ipv4_lpm"]
+    d.entity.table_entry.is_default_action = True
+    d.entity.table_entry.action.action.action_id = ids(basic)["NoAction"]
+    c.write(d)
+    q = R.Entity(table_entry=R.TableEntry(table_id=ids(basic)["MyIngress.ipv4_lpm"], is_default_action=True))
+    assert c.read(q)[0].table_entry.action.action.action_id == ids(basic)["NoAction"]
+    gone = lpm_entry(basic, b"\x7f\x00\x00\x00", 8, 3)
+    gone.type = R.Update.DELETE
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(gone)
+    assert details(e.value)[0].canonical_code == code_pb2.NOT_FOUND
+
+
+def test_ternary_rules_const_tables_and_priorities(dev, sink):
+    client, _, _ = dev
+    c = client(election=1)
+    c.next("arbitration")
+    c.set_pipeline(sink)
+    i = ids(sink)
+    u = R.Update(type=R.Update.INSERT)
+    te = u.entity.table_entry
+    te.table_id, te.priority = i["MyIngress.acl"], 10
+    fm = te.match.add(field_id=1)
+    fm.ternary.value, fm.ternary.mask = b"\x0a\x00\x00\x00", b"\xff\x00\x00\x00"
+    te.action.action.action_id = i["MyIngress.acl_deny"]
+    c.write(u)
+    u.entity.table_entry.priority = 0
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(u)
+    assert "priority > 0" in details(e.value)[0].message
+    u.entity.table_entry.priority = 11
+    u.entity.table_entry.match[0].ternary.mask = b"\x00"
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(u)
+    assert "don't-care" in details(e.value)[0].message
+    d = R.Update(type=R.Update.MODIFY)
+    d.entity.table_entry.table_id = i["MyIngress.acl"]
+    d.entity.table_entry.is_default_action = True
+    d.entity.table_entry.action.action.action_id = i["MyIngress.acl_deny"]
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(d)
+    assert details(e.value)[0].canonical_code == code_pb2.PERMISSION_DENIED  # const default_action
+    n = R.Update(type=R.Update.INSERT)
+    n.entity.table_entry.table_id = i["MyIngress.nat_table"]
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(n)
+    assert "const" in details(e.value)[0].message
+
+
+def test_packet_out_packet_in_and_digests(dev, sink):
+    client, ports, _ = dev
+    c = client(election=1)
+    c.next("arbitration")
+    c.set_pipeline(sink)
+    i = ids(sink)
+    # Packet-out: the server builds the packet_out header from the metadata.
+    inner = raw(Ether(dst="02:00:00:00:00:09") / IP(dst="10.0.0.9") / TCP())
+    m = R.StreamMessageRequest()
+    m.packet.payload = inner
+    m.packet.metadata.add(metadata_id=1, value=(4).to_bytes(2, "big"))
+    c.requests.put(m)
+    assert ports[4].tx.get(timeout=5) == inner
+    # Packet-in: route 10.0.0.0/8 to the CPU; ingress_port comes back as metadata.
+    u = R.Update(type=R.Update.INSERT)
+    te = u.entity.table_entry
+    te.table_id = i["MyIngress.ipv4_lpm"]
+    fm = te.match.add(field_id=1)
+    fm.lpm.value, fm.lpm.prefix_len = b"\x0a\x00\x00\x00", 8
+    te.action.action.action_id = i["MyIngress.to_cpu"]
+    c.write(u)
+    pkt = raw(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(dst="10.1.2.3") / TCP(dport=80))
+    ports[6].rx.put(pkt)
+    pin = c.next("packet")
+    assert [(x.metadata_id, int.from_bytes(x.value, "big")) for x in pin.metadata] == [(1, 6), (2, 0)]
+    assert Ether(pin.payload)[IP].dst == "10.1.2.3"
+    # The smac miss sent a digest of (src MAC, port) with the list id to ack.
+    dg = c.next("digest")
+    assert dg.digest_id == i["digest_t"]
+    assert [int.from_bytes(x.bitstring, "big") for x in dg.data[0].struct.members] == [0x020000000001, 6]
+    ack = R.StreamMessageRequest()
+    ack.digest_ack.digest_id, ack.digest_ack.list_id = dg.digest_id, dg.list_id
+    c.requests.put(ack)
+    # A packet-out from a backup is refused on the stream.
+    b = client(election=0)
+    b.next("arbitration")
+    b.requests.put(m)
+    assert b.next("error").canonical_code == code_pb2.PERMISSION_DENIED
+
+
+def test_replication_registers_and_counters(dev, sink):
+    client, ports, service = dev
+    c = client(election=1)
+    c.next("arbitration")
+    c.set_pipeline(sink)
+    i = ids(sink)
+    g = R.Update(type=R.Update.INSERT)
+    mg = g.entity.packet_replication_engine_entry.multicast_group_entry
+    mg.multicast_group_id = 3
+    mg.replicas.add(egress_port=2, instance=1)
+    mg.replicas.add(egress_port=7, instance=1)
+    c.write(g)
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(g)
+    assert details(e.value)[0].canonical_code == code_pb2.ALREADY_EXISTS
+    got = c.read(
+        R.Entity(
+            packet_replication_engine_entry=R.PacketReplicationEngineEntry(
+                multicast_group_entry=R.MulticastGroupEntry()
+            )
+        )
+    )
+    assert [
+        (r.egress_port, r.instance)
+        for r in got[0].packet_replication_engine_entry.multicast_group_entry.replicas
+    ] == [(2, 1), (7, 1)]
+    assert service.runner.switch.mcast_groups[3] == [(2, 1), (7, 1)]
+    w = R.Update(type=R.Update.MODIFY)
+    w.entity.register_entry.register_id = i["MyIngress.flow_bytes"]
+    w.entity.register_entry.index.index = 5
+    w.entity.register_entry.data.bitstring = (1234).to_bytes(2, "big")
+    c.write(w)
+    q = R.Entity(register_entry=R.RegisterEntry(register_id=i["MyIngress.flow_bytes"]))
+    q.register_entry.index.index = 5
+    assert int.from_bytes(c.read(q)[0].register_entry.data.bitstring, "big") == 1234
+    ports[3].rx.put(raw(Ether() / IP(dst="10.0.0.1") / TCP()))
+    import time
+
+    for _ in range(50):
+        q = R.Entity(counter_entry=R.CounterEntry(counter_id=i["MyIngress.port_pkts"]))
+        q.counter_entry.index.index = 3
+        got = c.read(q)[0].counter_entry.data
+        if got.packet_count:
+            break
+        time.sleep(0.05)
+    assert got.packet_count == 1 and got.byte_count > 40
