@@ -1,0 +1,148 @@
+"""`srem switch` on real Linux interfaces: veth pairs in a network namespace this test
+creates, P4Runtime over a unix socket, frames sent and captured with raw sockets."""
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import grpc
+import pytest
+from p4.v1 import p4runtime_pb2 as R
+from p4.v1 import p4runtime_pb2_grpc as RG
+
+from p4target.compiler.driver import compile_p4
+
+P4 = Path(__file__).parent / "p4"
+SREM = str(Path(sys.executable).parent / "srem")
+
+
+def sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def netns():
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 to create a network namespace")
+    ns = f"srem-test-{os.getpid()}"
+    try:
+        sh("ip", "netns", "add", ns)
+    except subprocess.CalledProcessError as e:
+        pytest.skip(f"cannot create a network namespace here: {e.stderr.decode().strip()}")
+    try:
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+        for k in (1, 2):
+            sh(
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "ip",
+                "link",
+                "add",
+                f"h{k}",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                f"s{k}",
+            )
+            for dev in (f"h{k}", f"s{k}"):
+                sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+HELPER = textwrap.dedent(
+    """
+    import socket, sys, time
+    send = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)); send.bind(("h1", 0))
+    recv = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)); recv.bind(("h2", 0))
+    recv.settimeout(0.5)
+    frame = bytes.fromhex(sys.argv[1])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        send.send(frame)
+        try:
+            while True:
+                data, addr = recv.recvfrom(65535)
+                if addr[2] != 4 and data[12:14] == b"\\x08\\x00":
+                    print(data.hex()); sys.exit(0)
+        except TimeoutError:
+            pass
+    sys.exit(1)
+    """
+)
+
+
+def test_srem_switch_forwards_between_veth_ports(netns, tmp_path):
+    from scapy.all import IP, UDP, Ether, raw
+
+    sock = f"unix:{tmp_path}/p4rt.sock"
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", netns, SREM, "switch", "--device-id", "0", "-i", "1@s1", "-i", "2@s2",
+         "--grpc-server-addr", sock, "--pcap", str(tmp_path / "pcap"), "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        channel = grpc.insecure_channel(sock)
+        grpc.channel_ready_future(channel).result(timeout=30)
+        stub = RG.P4RuntimeStub(channel)
+        reqs: queue.Queue = queue.Queue()
+        arb = R.StreamMessageRequest()
+        arb.arbitration.device_id, arb.arbitration.election_id.low = 0, 1
+        reqs.put(arb)
+        stream = stub.StreamChannel(iter(reqs.get, None))  # open while the test runs: we stay primary
+        assert next(stream).arbitration.status.code == 0
+        compiled = compile_p4(P4 / "basic.p4")
+        cfg = R.SetForwardingPipelineConfigRequest(
+            device_id=0, action=R.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT
+        )
+        cfg.election_id.low = 1
+        cfg.config.p4info.CopyFrom(compiled.p4info)
+        cfg.config.p4_device_config = json.dumps(compiled.json).encode()
+        stub.SetForwardingPipelineConfig(cfg)
+        names = {x.preamble.name: x.preamble.id for x in [*compiled.p4info.tables, *compiled.p4info.actions]}
+        w = R.WriteRequest(device_id=0)
+        w.election_id.low = 1
+        te = w.updates.add(type=R.Update.INSERT).entity.table_entry
+        te.table_id = names["MyIngress.ipv4_lpm"]
+        fm = te.match.add(field_id=1)
+        fm.lpm.value, fm.lpm.prefix_len = bytes([10, 0, 0, 0]), 8
+        te.action.action.action_id = names["MyIngress.ipv4_forward"]
+        te.action.action.params.add(param_id=1, value=bytes.fromhex("02aabbccddee"))
+        te.action.action.params.add(param_id=2, value=b"\x02")
+        stub.Write(w)
+        frame = raw(
+            Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:01")
+            / IP(dst="10.9.8.7", ttl=20)
+            / UDP()
+            / b"veth"
+        )
+        (tmp_path / "helper.py").write_text(HELPER)
+        got = subprocess.run(["ip", "netns", "exec", netns, sys.executable, str(tmp_path / "helper.py"), frame.hex()],
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert got.returncode == 0, got.stderr
+        out = Ether(bytes.fromhex(got.stdout.strip()))
+        assert (
+            out.dst == "02:aa:bb:cc:dd:ee"
+            and out[IP].ttl == 19
+            and bytes(out[UDP].payload).startswith(b"veth")
+        )
+        assert (tmp_path / "pcap" / "s1_in.pcap").stat().st_size > 24 and (
+            tmp_path / "pcap" / "s2_out.pcap"
+        ).stat().st_size > 24
+        reqs.put(None)
+        channel.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
