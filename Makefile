@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_env
 	$(BIN)/python -m tests.benchmarks.bench_switch
+	$(BIN)/python -m tests.benchmarks.bench_p4runtime
 
 # Trains the shipped policies (srem: hybrid filtered DQN; ddqn-cm: the baseline), seeded.
 model: $(STAMP)
