@@ -592,27 +592,28 @@ class P4RuntimeService(RG.P4RuntimeServicer):
         elif kind == "packet_replication_engine_entry":
             q = ent.packet_replication_engine_entry
             if q.WhichOneof("type") == "multicast_group_entry":
-                gid = q.multicast_group_entry.multicast_group_id
-                for g, reps in sorted(sw.mcast_groups.items()):
-                    if gid and g != gid:
-                        continue
-                    r = R.Entity()
-                    m = r.packet_replication_engine_entry.multicast_group_entry
-                    m.multicast_group_id = g
-                    for port, inst in reps:
-                        m.replicas.add(egress_port=port, instance=inst)
-                    yield r
+                want, store, kind_, key = (
+                    q.multicast_group_entry.multicast_group_id,
+                    sw.mcast_groups,
+                    "multicast_group_entry",
+                    "multicast_group_id",
+                )
             else:
-                sid = q.clone_session_entry.session_id
-                for c, reps in sorted(sw.clone_sessions.items()):
-                    if sid and c != sid:
-                        continue
-                    r = R.Entity()
-                    m = r.packet_replication_engine_entry.clone_session_entry
-                    m.session_id = c
-                    for port, inst in reps:
-                        m.replicas.add(egress_port=port, instance=inst)
-                    yield r
+                want, store, kind_, key = (
+                    q.clone_session_entry.session_id,
+                    sw.clone_sessions,
+                    "clone_session_entry",
+                    "session_id",
+                )
+            for ident, reps in sorted(store.items()):
+                if want and ident != want:
+                    continue
+                r = R.Entity()
+                m = getattr(r.packet_replication_engine_entry, kind_)
+                setattr(m, key, ident)
+                for port, inst in reps:
+                    m.replicas.add(egress_port=port, instance=inst)
+                yield r
         elif kind == "value_set_entry":
             q = ent.value_set_entry
             info = self._indexed(pl.value_sets, q.value_set_id, "value set")

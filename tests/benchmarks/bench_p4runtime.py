@@ -12,12 +12,11 @@ from pathlib import Path
 import grpc
 from p4.v1 import p4runtime_pb2 as R
 from p4.v1 import p4runtime_pb2_grpc as RG
-from rich.console import Console
-from rich.table import Table
 
 from p4target.compiler.driver import compile_p4
 from p4target.runtime.server import serve
 from p4target.switch.runner import Runner
+from tests.benchmarks.report import report
 
 P4 = Path(__file__).resolve().parent.parent / "p4"
 
@@ -79,16 +78,13 @@ def main() -> None:
     reqs.put(None)
     channel.close()
     server.stop(grace=0)
-    base = rows["bare RPC (Capabilities)"]
-    t = Table(title="P4Runtime over loopback gRPC, one core (higher is better)")
-    for h in ("what", "per second", "ratio to a bare RPC"):
-        t.add_column(h, justify="right")
-    for name, r in rows.items():
-        t.add_row(name, f"{r:,.0f}", f"{r / base:.2f}")
-    Console().print(t)
-    out = Path("results/bench/p4runtime.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2) + "\n")
+    report(
+        "P4Runtime over loopback gRPC, one core (higher is better)",
+        rows,
+        "bare RPC (Capabilities)",
+        "per second",
+        "results/bench/p4runtime.json",
+    )
 
 
 if __name__ == "__main__":

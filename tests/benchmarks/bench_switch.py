@@ -7,18 +7,16 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import json
 import random
 import time
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
 from scapy.all import IP, UDP, Ether, raw
 
 from p4target.compiler.driver import compile_p4
 from p4target.switch import load
 from p4target.switch.tables import Match
+from tests.benchmarks.report import report
 
 P4 = Path(__file__).resolve().parent.parent / "p4"
 
@@ -84,16 +82,13 @@ def main() -> None:
     sw, macs = three_tables(rng)
     pkts = packets(500, rng, macs)
     rows = {"trivial forwarding": rate(trivial, pkts), "three tables x 1,000 entries": rate(sw, pkts)}
-    t = Table(title="reference switch, packets per second, one core (higher is better)")
-    for h in ("program", "packets/s", "ratio to trivial"):
-        t.add_column(h, justify="right")
-    base = rows["trivial forwarding"]
-    for name, r in rows.items():
-        t.add_row(name, f"{r:,.0f}", f"{r / base:.2f}")
-    Console().print(t)
-    out = Path("results/bench/switch.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2) + "\n")
+    report(
+        "reference switch, packets per second, one core (higher is better)",
+        rows,
+        "trivial forwarding",
+        "packets/s",
+        "results/bench/switch.json",
+    )
 
 
 if __name__ == "__main__":
