@@ -4,6 +4,7 @@ digests, replication, registers and counters."""
 
 import queue
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -352,8 +353,6 @@ def test_replication_registers_and_counters(dev, sink):
     q.register_entry.index.index = 5
     assert int.from_bytes(c.read(q)[0].register_entry.data.bitstring, "big") == 1234
     ports[3].rx.put(raw(Ether() / IP(dst="10.0.0.1") / TCP()))
-    import time
-
     for _ in range(50):
         q = R.Entity(counter_entry=R.CounterEntry(counter_id=i["MyIngress.port_pkts"]))
         q.counter_entry.index.index = 3
@@ -362,3 +361,95 @@ def test_replication_registers_and_counters(dev, sink):
             break
         time.sleep(0.05)
     assert got.packet_count == 1 and got.byte_count > 40
+
+
+def profile_ids(compiled):
+    return {p.preamble.name: p.preamble.id for p in compiled.p4info.action_profiles}
+
+
+def test_action_profile_members(dev, sink):
+    client, ports, _ = dev
+    c = client(election=1)
+    c.next("arbitration")
+    c.set_pipeline(sink)
+    i, prof = ids(sink), profile_ids(sink)["MyIngress.lb_profile"]
+    m = R.Update(type=R.Update.INSERT)
+    mem = m.entity.action_profile_member
+    mem.action_profile_id, mem.member_id = prof, 1
+    mem.action.action_id = i["MyIngress.set_backend"]
+    mem.action.params.add(param_id=1, value=b"\x06")
+    c.write(m)
+    u = R.Update(type=R.Update.INSERT)
+    te = u.entity.table_entry
+    te.table_id = i["MyIngress.lb"]
+    te.match.add(field_id=1).exact.value = bytes([10, 9, 9, 9])
+    te.action.action_profile_member_id = 1
+    c.write(u)
+    # NAT's const entry (10.0.0.1:80) hits, so lb runs and the member picks port 6.
+    ports[1].rx.put(raw(Ether() / IP(src="10.0.0.1", dst="10.9.9.9") / TCP(sport=80, dport=1)))
+    assert Ether(ports[6].tx.get(timeout=5))[IP].dst == "10.9.9.9"
+    got = c.read(R.Entity(action_profile_member=R.ActionProfileMember(action_profile_id=prof)))
+    assert got[0].action_profile_member.action.params[0].value == b"\x06"
+    assert (
+        c.read(R.Entity(table_entry=R.TableEntry(table_id=i["MyIngress.lb"])))[
+            0
+        ].table_entry.action.action_profile_member_id
+        == 1
+    )
+    d = R.Update(type=R.Update.DELETE)
+    d.entity.action_profile_member.CopyFrom(mem)
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(d)
+    assert details(e.value)[0].canonical_code == code_pb2.FAILED_PRECONDITION  # still used by the entry
+    direct = R.Update(type=R.Update.INSERT)
+    direct.entity.table_entry.CopyFrom(te)
+    direct.entity.table_entry.match[0].exact.value = bytes([10, 9, 9, 8])
+    direct.entity.table_entry.action.action.action_id = i["MyIngress.set_backend"]
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(direct)
+    assert "give a member or group id" in details(e.value)[0].message
+
+
+def test_action_selector_spreads_flows_and_keeps_each_on_one_path(dev):
+    compiled = compile_p4(P4 / "ecmp.p4")
+    client, ports, _ = dev
+    c = client(election=1)
+    c.next("arbitration")
+    c.set_pipeline(compiled)
+    i, prof = ids(compiled), profile_ids(compiled)["I.ecmp_selector"]
+    for mid, port in ((1, 2), (2, 3), (3, 4)):
+        m = R.Update(type=R.Update.INSERT)
+        mem = m.entity.action_profile_member
+        mem.action_profile_id, mem.member_id = prof, mid
+        mem.action.action_id = i["I.next_hop"]
+        mem.action.params.add(param_id=1, value=bytes([port]))
+        c.write(m)
+    g = R.Update(type=R.Update.INSERT)
+    grp = g.entity.action_profile_group
+    grp.action_profile_id, grp.group_id = prof, 10
+    for mid in (1, 2, 3):
+        grp.members.add(member_id=mid, weight=1)
+    c.write(g)
+    u = R.Update(type=R.Update.INSERT)
+    te = u.entity.table_entry
+    te.table_id = i["I.ecmp"]
+    fm = te.match.add(field_id=1)
+    fm.lpm.value, fm.lpm.prefix_len = bytes([10, 0, 0, 0]), 8
+    te.action.action_profile_group_id = 10
+    c.write(u)
+
+    def path(sport: int) -> int:
+        ports[1].rx.put(raw(Ether() / IP(src="192.168.0.1", dst="10.1.1.1") / TCP(sport=sport, dport=443)))
+        for _ in range(100):
+            for p in (2, 3, 4):
+                if not ports[p].tx.empty():
+                    ports[p].tx.get()
+                    return p
+            time.sleep(0.01)
+        raise AssertionError("no packet came out")
+
+    first = {s: path(s) for s in range(1000, 1030)}
+    assert set(first.values()) == {2, 3, 4}  # every next hop is used
+    assert all(path(s) == p for s, p in list(first.items())[:10])  # a flow keeps its path
+    got = c.read(R.Entity(action_profile_group=R.ActionProfileGroup(action_profile_id=prof)))
+    assert [m.member_id for m in got[0].action_profile_group.members] == [1, 2, 3]

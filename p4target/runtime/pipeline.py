@@ -78,6 +78,10 @@ class Pipeline:
                 if x.preamble.name not in where:
                     raise invalid(f"P4Info {kind} {x.preamble.name} is not in the device config")
         self.digest_names = {d.preamble.name: d.preamble.id for d in info.digests}
+        self.profiles = {p.preamble.id: p for p in info.action_profiles}
+        for prof in self.profiles.values():
+            if prof.preamble.name not in switch.profiles:
+                raise invalid(f"P4Info action profile {prof.preamble.name} is not in the device config")
         # Entry metadata the controller gave (returned by reads), and the defaults the
         # program declared (restored when a controller resets a default entry).
         self._metadata: dict[tuple[str, int], bytes] = {}
@@ -179,6 +183,113 @@ class Pipeline:
             raise invalid(f"action {info.preamble.name}: missing parameters {missing}")
         return jid, [values[p.id] for p in info.params]
 
+    # -- action profiles ---------------------------------------------------------------
+    def profile(self, profile_id: int):
+        info = self.profiles.get(profile_id)
+        if info is None:
+            raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"unknown action profile id {profile_id}")
+        return info, self.switch.profiles[info.preamble.name]
+
+    def profile_table(self, profile_id: int) -> TableMap:
+        """A table using the profile: its actions are the ones members may run."""
+        for tm in self.tables.values():
+            if tm.info.implementation_id == profile_id:
+                return tm
+        raise invalid(f"action profile {profile_id} is used by no table")
+
+    def target(
+        self, tm: TableMap, a: R.TableAction, default: bool
+    ) -> tuple[int, list[int], int | None, int | None]:
+        """(action id, data, member, group) of a table entry's action."""
+        kind = a.WhichOneof("type")
+        impl = tm.info.implementation_id
+        name = tm.info.preamble.name
+        if not impl:
+            if kind != "action":
+                raise invalid(f"table {name} has no action profile: give an action, not a {kind}")
+            return (*self.action(tm, a, default), None, None)
+        if default:
+            raise RuntimeErr(
+                grpc.StatusCode.UNIMPLEMENTED, f"table {name}: default entries of indirect tables"
+            )
+        info, prof = self.profile(impl)
+        if kind == "action_profile_member_id":
+            if a.action_profile_member_id not in prof.members:
+                raise RuntimeErr(
+                    grpc.StatusCode.NOT_FOUND, f"{info.preamble.name}: no member {a.action_profile_member_id}"
+                )
+            return -1, [], a.action_profile_member_id, None
+        if kind == "action_profile_group_id":
+            if not info.with_selector:
+                raise invalid(f"{info.preamble.name} has no selector: it has no groups")
+            if a.action_profile_group_id not in prof.groups:
+                raise RuntimeErr(
+                    grpc.StatusCode.NOT_FOUND, f"{info.preamble.name}: no group {a.action_profile_group_id}"
+                )
+            return -1, [], None, a.action_profile_group_id
+        raise invalid(f"table {name} uses action profile {info.preamble.name}: give a member or group id")
+
+    def member_write(self, u_type: int, m: R.ActionProfileMember, dry: bool) -> None:
+        info, prof = self.profile(m.action_profile_id)
+        exists = m.member_id in prof.members
+        if u_type == R.Update.INSERT and exists:
+            raise RuntimeErr(
+                grpc.StatusCode.ALREADY_EXISTS, f"{info.preamble.name}: member {m.member_id} exists already"
+            )
+        if u_type != R.Update.INSERT and not exists:
+            raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"{info.preamble.name}: no member {m.member_id}")
+        if u_type == R.Update.DELETE:
+            used = any(m.member_id in g for g in prof.groups.values()) or any(
+                e.member == m.member_id for tm in self.tables.values() if tm.info.implementation_id == m.action_profile_id
+                for e in tm.table.entries.values()
+            )  # fmt: skip
+            if used:
+                raise RuntimeErr(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"{info.preamble.name}: member {m.member_id} is in use",
+                )
+            if not dry:
+                del prof.members[m.member_id]
+            return
+        if u_type == R.Update.INSERT and len(prof.members) >= max(info.size, 1):
+            raise RuntimeErr(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"{info.preamble.name} is full ({info.size} members)"
+            )
+        tm = self.profile_table(m.action_profile_id)
+        action = self.action(tm, R.TableAction(action=m.action), default=False)
+        if not dry:
+            prof.members[m.member_id] = action
+
+    def group_write(self, u_type: int, g: R.ActionProfileGroup, dry: bool) -> None:
+        info, prof = self.profile(g.action_profile_id)
+        if not info.with_selector:
+            raise invalid(f"{info.preamble.name} has no selector: it has no groups")
+        exists = g.group_id in prof.groups
+        if u_type == R.Update.INSERT and exists:
+            raise RuntimeErr(
+                grpc.StatusCode.ALREADY_EXISTS, f"{info.preamble.name}: group {g.group_id} exists already"
+            )
+        if u_type != R.Update.INSERT and not exists:
+            raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"{info.preamble.name}: no group {g.group_id}")
+        if u_type == R.Update.DELETE:
+            if any(e.group == g.group_id for tm in self.tables.values() if tm.info.implementation_id == g.action_profile_id
+                   for e in tm.table.entries.values()):  # fmt: skip
+                raise RuntimeErr(
+                    grpc.StatusCode.FAILED_PRECONDITION, f"{info.preamble.name}: group {g.group_id} is in use"
+                )
+            if not dry:
+                del prof.groups[g.group_id]
+            return
+        members = []
+        for mem in g.members:
+            if mem.member_id not in prof.members:
+                raise RuntimeErr(
+                    grpc.StatusCode.NOT_FOUND, f"{info.preamble.name}: no member {mem.member_id}"
+                )
+            members += [mem.member_id] * max(mem.weight, 1)
+        if not dry:
+            prof.groups[g.group_id] = members
+
     def table_write(self, u_type: int, e: R.TableEntry, dry: bool) -> None:
         tm = self.table(e.table_id)
         t = tm.table
@@ -192,7 +303,7 @@ class Pipeline:
                 raise RuntimeErr(
                     grpc.StatusCode.PERMISSION_DENIED, f"table {name}: the default action is const"
                 )
-            new = self.action(tm, e.action, default=True) if e.HasField("action") else None
+            new = self.target(tm, e.action, default=True)[:2] if e.HasField("action") else None
             if not dry:
                 if new is None:
                     t.default_action = self.initial_defaults.get(name)
@@ -214,10 +325,10 @@ class Pipeline:
                 raise RuntimeErr(
                     grpc.StatusCode.RESOURCE_EXHAUSTED, f"table {name} is full ({t.max_size} entries)"
                 )
-            jid, data = self.action(tm, e.action, default=False)
+            jid, data, member, group = self.target(tm, e.action, default=False)
             if not dry:
                 try:
-                    entry = t.add(match, jid, data, e.priority)
+                    entry = t.add(match, jid, data, e.priority, member, group)
                 except EntryError as err:
                     raise invalid(str(err)) from None
                 entry.timeout_ms = e.idle_timeout_ns // 1_000_000
@@ -225,9 +336,9 @@ class Pipeline:
         elif u_type == R.Update.MODIFY:
             if existing is None:
                 raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"table {name}: no such entry to modify")
-            jid, data = self.action(tm, e.action, default=False)
+            jid, data, member, group = self.target(tm, e.action, default=False)
             if not dry:
-                existing.action_id, existing.data = jid, data
+                existing.action_id, existing.data, existing.member, existing.group = jid, data, member, group
                 self._metadata[(name, existing.handle)] = e.metadata
         elif u_type == R.Update.DELETE:
             if existing is None:
@@ -264,7 +375,12 @@ class Pipeline:
                     continue
                 fm.optional.value = encode(m.value)
             e.match.append(fm)
-        self._set_action(tm, e, entry.action_id, entry.data)
+        if entry.member is not None:
+            e.action.action_profile_member_id = entry.member
+        elif entry.group is not None:
+            e.action.action_profile_group_id = entry.group
+        else:
+            self._set_action(tm, e, entry.action_id, entry.data)
         e.priority = entry.priority if tm.prioritised else 0
         e.idle_timeout_ns = entry.timeout_ms * 1_000_000
         md = self._metadata.get((tm.info.preamble.name, entry.handle))

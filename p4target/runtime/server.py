@@ -349,6 +349,10 @@ class P4RuntimeService(RG.P4RuntimeServicer):
             self._direct_meter_write(pl, u, ent.direct_meter_entry, dry)
         elif kind == "value_set_entry":
             self._value_set_write(pl, u, ent.value_set_entry, dry)
+        elif kind == "action_profile_member":
+            pl.member_write(u.type, ent.action_profile_member, dry)
+        elif kind == "action_profile_group":
+            pl.group_write(u.type, ent.action_profile_group, dry)
         elif kind == "digest_entry":
             if ent.digest_entry.digest_id not in pl.digests:
                 raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"unknown digest id {ent.digest_entry.digest_id}")
@@ -614,6 +618,31 @@ class P4RuntimeService(RG.P4RuntimeServicer):
                 for port, inst in reps:
                     m.replicas.add(egress_port=port, instance=inst)
                 yield r
+        elif kind in ("action_profile_member", "action_profile_group"):
+            q = getattr(ent, kind)
+            infos = (
+                [pl.profile(q.action_profile_id)[0]] if q.action_profile_id else list(pl.profiles.values())
+            )
+            for info in infos:
+                prof = sw.profiles[info.preamble.name]
+                if kind == "action_profile_member":
+                    tm = pl.profile_table(info.preamble.id)
+                    for mid, (jid, data) in sorted(prof.members.items()):
+                        if q.member_id and mid != q.member_id:
+                            continue
+                        r = R.ActionProfileMember(action_profile_id=info.preamble.id, member_id=mid)
+                        holder = R.TableEntry()
+                        pl._set_action(tm, holder, jid, data)
+                        r.action.CopyFrom(holder.action.action)
+                        yield R.Entity(action_profile_member=r)
+                else:
+                    for gid, members in sorted(prof.groups.items()):
+                        if q.group_id and gid != q.group_id:
+                            continue
+                        r = R.ActionProfileGroup(action_profile_id=info.preamble.id, group_id=gid)
+                        for mid in dict.fromkeys(members):
+                            r.members.add(member_id=mid, weight=members.count(mid))
+                        yield R.Entity(action_profile_group=r)
         elif kind == "value_set_entry":
             q = ent.value_set_entry
             info = self._indexed(pl.value_sets, q.value_set_id, "value set")

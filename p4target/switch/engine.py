@@ -14,6 +14,7 @@ from .actions import Action, Ctx, compile_action
 from .expressions import operand, writer
 from .hashes import Calculation
 from .parse import Deparser, Parser
+from .profiles import ActionProfile
 from .program import JsonError, Phv, Program, hexint, load_types
 from .tables import Entry, Table, build_table
 
@@ -120,6 +121,7 @@ class Switch:
                     prog, {"type": "field", "value": m["result_target"]}, f"meter {m['name']}"
                 )
             self.meters[m["name"]] = meter
+        self.profiles: dict[str, ActionProfile] = {}
         self.actions: dict[int, Action] = {}
         for a in raw.get("actions", []):
             self.actions[a["id"]] = compile_action(prog, self, a)
@@ -142,6 +144,14 @@ class Switch:
             if p.get("init_table") is not None and p["init_table"] not in nodes:
                 raise JsonError(f"pipeline {p['name']}: unknown init_table '{p['init_table']}'")
             self.pipelines[p["name"]] = Pipeline(p["name"], p.get("init_table"), tables, conds)
+            for ap in p.get("action_profiles", []):
+                sel = ap.get("selector")
+                calc = None
+                if sel:
+                    calc = Calculation(
+                        prog, {"name": f"{ap['name']}.selector", "algo": sel["algo"], "input": sel["input"]}
+                    )
+                self.profiles[ap["name"]] = ActionProfile(ap["name"], int(ap.get("max_size", 0)), calc)
             self.tables.update(tables)
         for name in ("ingress", "egress"):
             if name not in self.pipelines:
@@ -220,9 +230,9 @@ class Switch:
                 c = pipeline.conditionals[node]
                 node = c.true_next if c.cond(phv, []) else c.false_next
                 continue
-            e = t.lookup(phv)
+            e, action = self._match(t, phv)
             if e is not None:
-                aid, data, hit = e.action_id, e.data, True
+                aid, data, hit = action[0], action[1], True
                 if t.with_counters:
                     e.packets += 1
                     e.bytes += ctx.packet_length
@@ -245,6 +255,17 @@ class Switch:
                     if aid is not None
                     else t.base_default_next
                 )
+
+    def _match(self, t: Table, phv: Phv) -> tuple[Entry | None, tuple[int, list[int]] | None]:
+        """The entry that matches and the action it runs; indirect entries go through
+        their action profile (an empty group counts as a miss)."""
+        e = t.lookup(phv)
+        if e is None:
+            return None, None
+        if e.member is None and e.group is None:
+            return e, (e.action_id, e.data)
+        picked = self.profiles[t.implementation].resolve(e.member, e.group, phv)
+        return (e, picked) if picked is not None else (None, None)
 
     def _direct_meter(self, t: Table, e: Entry, ctx: Ctx) -> None:
         m = self.meters[t.direct_meter]

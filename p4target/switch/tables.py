@@ -42,6 +42,9 @@ class Entry:
     bytes: int = 0
     idle_ns: int = 0
     timeout_ms: int = 0
+    # Indirect tables: the entry names an action profile member or group instead.
+    member: int | None = None
+    group: int | None = None
 
 
 class EntryError(ValueError):
@@ -120,14 +123,23 @@ class Table:
     def _prioritised(self) -> bool:
         return any(k.match_type in ("ternary", "range") for k in self.keys)
 
-    def add(self, match: list[Match], action_id: int, data: list[int], priority: int = 0) -> Entry:
-        self.check(match, action_id, data, self.action_widths)
+    def add(
+        self,
+        match: list[Match],
+        action_id: int,
+        data: list[int],
+        priority: int = 0,
+        member: int | None = None,
+        group: int | None = None,
+    ) -> Entry:
+        if member is None and group is None:
+            self.check(match, action_id, data, self.action_widths)
         if len(self.entries) >= self.max_size:
             raise EntryError(f"table {self.name} is full ({self.max_size} entries)")
         if self.find(match, priority) is not None:
             raise EntryError(f"table {self.name}: an entry with this key exists already")
         self._next_handle += 1
-        e = Entry(self._next_handle, match, action_id, list(data), priority)
+        e = Entry(self._next_handle, match, action_id, list(data), priority, member=member, group=group)
         self.entries[e.handle] = e
         if self._is_exact():
             self._exact[self._exact_key(match)] = e.handle
