@@ -457,11 +457,34 @@ def switch(
     cpu_port: Annotated[int | None, typer.Option(help="Port whose packets go to the controller.")] = None,
     pcap: Annotated[Path | None, typer.Option(help="Write PORT_in.pcap / PORT_out.pcap here.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    target: Annotated[
+        str, typer.Option(help="srem (built in) or simple_switch_grpc (BMv2, when installed).")
+    ] = "srem",
 ) -> None:
     """Run the reference v1model switch with its P4Runtime server (like simple_switch_grpc)."""
     import logging
+    import os
+    import shutil
     import signal
     import threading
+
+    if target not in ("srem", "simple_switch_grpc"):
+        raise InputError("--target", target, "must be srem or simple_switch_grpc")
+    if target == "simple_switch_grpc":
+        exe = shutil.which("simple_switch_grpc")
+        if exe is None:
+            raise InputError("--target", target, "simple_switch_grpc is not on PATH; use --target srem")
+        # The same options, in BMv2's spelling; its P4Runtime server replaces ours.
+        argv = [exe, "--device-id", str(device_id), "--log-level", log_level]
+        for spec in interface or []:
+            argv += ["-i", spec]
+        if pcap:
+            argv += ["--pcap", str(pcap)]
+        argv += [str(program)] if program else ["--no-p4"]
+        argv += ["--", "--grpc-server-addr", grpc_server_addr]
+        if cpu_port is not None:
+            argv += ["--cpu-port", str(cpu_port)]
+        os.execv(exe, argv)
 
     from p4target.runtime.server import serve
     from p4target.switch import JsonError, load
@@ -490,7 +513,7 @@ def switch(
         except JsonError as e:
             raise InputError(str(program), "BMv2 JSON", str(e)) from None
     try:
-        server, _, port = serve(runner, grpc_server_addr)
+        server, service, port = serve(runner, grpc_server_addr)
     except (OSError, RuntimeError) as e:
         raise InputError("--grpc-server-addr", grpc_server_addr, str(e)) from None
     runner.start()
@@ -501,6 +524,7 @@ def switch(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     done.wait()
+    service.stop()
     server.stop(grace=1)
     runner.stop()
 

@@ -453,3 +453,30 @@ def test_action_selector_spreads_flows_and_keeps_each_on_one_path(dev):
     assert all(path(s) == p for s, p in list(first.items())[:10])  # a flow keeps its path
     got = c.read(R.Entity(action_profile_group=R.ActionProfileGroup(action_profile_id=prof)))
     assert [m.member_id for m in got[0].action_profile_group.members] == [1, 2, 3]
+
+
+def test_idle_timeout_notifications(dev, sink):
+    client, _, _ = dev
+    c = client(election=1)
+    c.next("arbitration")
+    c.set_pipeline(sink)
+    i = ids(sink)
+    u = R.Update(type=R.Update.INSERT)
+    te = u.entity.table_entry
+    te.table_id = i["MyIngress.smac"]  # support_timeout = true
+    te.match.add(field_id=1).exact.value = bytes.fromhex("020000000001")
+    te.action.action.action_id = i["NoAction"]
+    te.idle_timeout_ns = 200_000_000
+    c.write(u)
+    note = c.next("idle_timeout_notification", timeout=5)
+    assert note.table_entry[0].match[0].exact.value == bytes.fromhex("020000000001")
+    assert note.table_entry[0].idle_timeout_ns == 200_000_000
+    assert len(c.read(R.Entity(table_entry=R.TableEntry(table_id=i["MyIngress.smac"])))) == 1  # still there
+    bad = R.Update(type=R.Update.INSERT)
+    bad.entity.table_entry.CopyFrom(te)
+    bad.entity.table_entry.table_id = i["MyIngress.ipv4_lpm"]
+    bad.entity.table_entry.ClearField("match")
+    bad.entity.table_entry.action.action.action_id = i["MyIngress.drop"]
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(bad)
+    assert "idle timeout" in details(e.value)[0].message

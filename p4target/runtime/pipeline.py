@@ -4,6 +4,7 @@ P4Runtime specification asks for (each failure a `RuntimeErr` with its gRPC code
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import grpc
@@ -312,6 +313,8 @@ class Pipeline:
             return
         if tm.info.is_const_table:
             raise invalid(f"table {name} is const: its entries cannot change")
+        if e.idle_timeout_ns and tm.info.idle_timeout_behavior != P.Table.NOTIFY_CONTROL:
+            raise invalid(f"table {name} does not support idle timeout (support_timeout = true)")
         if tm.prioritised and e.priority <= 0 and u_type != R.Update.DELETE:
             raise invalid(f"table {name}: entries need a priority > 0")
         if not tm.prioritised and e.priority != 0:
@@ -332,6 +335,7 @@ class Pipeline:
                 except EntryError as err:
                     raise invalid(str(err)) from None
                 entry.timeout_ms = e.idle_timeout_ns // 1_000_000
+                entry.last_hit = time.monotonic()
                 self._metadata[(name, entry.handle)] = e.metadata
         elif u_type == R.Update.MODIFY:
             if existing is None:

@@ -57,6 +57,8 @@ class P4RuntimeService(RG.P4RuntimeServicer):
         self.pending_acks: dict[int, int] = {}
         runner.on_packet_in = self._packet_in
         runner.on_digest = self._digest
+        self._stop = threading.Event()
+        threading.Thread(target=self._idle_watch, name="idle-timeout", daemon=True).start()
 
     # -- arbitration ---------------------------------------------------------------
     def primary(self) -> _Stream | None:
@@ -226,6 +228,32 @@ class P4RuntimeService(RG.P4RuntimeServicer):
             p = self.primary()
         if p is not None:
             p.out.put(m)
+
+    def _idle_watch(self, period: float = 0.05) -> None:
+        """Tell the primary about entries idle longer than their timeout, once per idle spell."""
+        while not self._stop.wait(period):
+            pl = self.pipeline
+            if pl is None:
+                continue
+            now = time.monotonic()
+            note = R.StreamMessageResponse()
+            with self.runner.lock:
+                for tm in pl.tables.values():
+                    if not tm.table.support_timeout:
+                        continue
+                    for e in tm.table.entries.values():
+                        if e.timeout_ms and not e.notified and (now - e.last_hit) * 1000 >= e.timeout_ms:
+                            e.notified = True
+                            note.idle_timeout_notification.table_entry.append(pl.entry_to_p4rt(tm, e, False))
+            if note.idle_timeout_notification.table_entry:
+                note.idle_timeout_notification.timestamp = time.time_ns()
+                with self.lock:
+                    p = self.primary()
+                if p is not None:
+                    p.out.put(note)
+
+    def stop(self) -> None:
+        self._stop.set()
 
     # -- pipeline --------------------------------------------------------------------
     def Capabilities(self, request, context):

@@ -233,6 +233,7 @@ class Switch:
             e, action = self._match(t, phv)
             if e is not None:
                 aid, data, hit = action[0], action[1], True
+                e.last_hit, e.notified = ctx.now, False
                 if t.with_counters:
                     e.packets += 1
                     e.bytes += ctx.packet_length

@@ -40,8 +40,9 @@ class Entry:
     # Packets/bytes of the direct counter, when the table has one.
     packets: int = 0
     bytes: int = 0
-    idle_ns: int = 0
     timeout_ms: int = 0
+    last_hit: float = 0.0  # monotonic seconds (insertion counts as a hit)
+    notified: bool = False  # idle-timeout notification sent since the last hit
     # Indirect tables: the entry names an action profile member or group instead.
     member: int | None = None
     group: int | None = None
@@ -67,6 +68,7 @@ class Table:
     with_counters: bool
     direct_meter: str | None
     implementation: str | None  # action profile name (indirect tables)
+    support_timeout: bool = False
     const_entries: bool = False
     entries: dict[int, Entry] = field(default_factory=dict)
     _exact: dict[tuple, int] = field(default_factory=dict)
@@ -320,6 +322,7 @@ def build_table(
         max_size=int(j.get("max_size", 1024)), default_action=default, default_const=const,
         with_counters=bool(j.get("with_counters", False)), direct_meter=j.get("direct_meters"),
         implementation=j.get("action_profile") if j.get("type", "simple") != "simple" else None,
+        support_timeout=bool(j.get("support_timeout", False)),
     )  # fmt: skip
     t._readers = readers
     t.action_widths = action_widths
