@@ -529,6 +529,34 @@ def switch(
     runner.stop()
 
 
+@app.command()
+def stf(
+    program: Annotated[Path, typer.Argument(help="P4 program, or its BMv2 JSON.")],
+    test: Annotated[Path, typer.Argument(help="STF file: table entries, packets in, packets expected.")],
+) -> None:
+    """Run an STF test (p4c's simple test format) on the reference switch; exit 1 if it fails."""
+    from p4target.compiler.driver import compile_p4
+    from p4target.stf import StfError, run_stf
+    from p4target.switch import JsonError, load
+
+    for f in (program, test):
+        if not f.is_file():
+            raise InputError(str(f), "file", "does not exist")
+    try:
+        j = program.read_text() if program.suffix == ".json" else compile_p4(program).json
+        result = run_stf(load(j), test.read_text())
+    except JsonError as e:
+        raise InputError(str(program), "BMv2 JSON", str(e)) from None
+    except StfError as e:
+        raise InputError(str(test), "STF", str(e)) from None
+    for f in result.failures:
+        console.print(f"[red]FAIL[/] {f}", highlight=False)
+    verdict = "passed" if result.passed else "failed"
+    console.print(f"{test.name}: {verdict} ({result.packets_in} packets in, {result.packets_out} out)")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
 @topology_app.command("save")
 def topology_save(
     path: Annotated[Path, typer.Argument(help="Where to write the topology YAML.")],
