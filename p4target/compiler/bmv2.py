@@ -11,6 +11,7 @@ does. Anything the back end cannot translate is a P4Error at its location.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -1091,6 +1092,7 @@ class Builder:
                 senv.names.update(base.names)
                 for p, a in zip(sub.decl.params, c.args, strict=True):
                     senv.names[p.name] = self.storage(a.value, env)
+                self.predeclare(sub.decl.body, senv, sub.name)
                 return self.lower(sub.decl.body.stmts, senv, nxt, nxt)
             case A.If(cond=c, then=a, other=b):
                 hit = self._hit_test(c, env)
@@ -1340,6 +1342,10 @@ class Builder:
         return {"name": "parser", "id": 0, "init_state": "start", "parse_states": states}
 
     def parser_stmt(self, s, env: Env, ops: list[JSON], where: str) -> None:
+        if isinstance(s, A.CallStmt):
+            s = A.CallStmt(s.loc, self._hoist(s.call, env, ops, where))
+        elif isinstance(s, A.Assign) and self._lookahead(s.value, env) is None:
+            s = A.Assign(s.loc, s.target, self._hoist(s.value, env, ops, where))
         match s:
             case A.CallStmt(call=A.Call(func=A.Member(expr=pkt, name=m), args=args)) if self._is_packet(
                 pkt, env
@@ -1420,16 +1426,50 @@ class Builder:
         )
 
     def _lookahead(self, e: A.Expr, env: Env) -> JSON | None:
-        if (
-            isinstance(e, A.Call)
-            and isinstance(e.func, A.Member)
-            and e.func.name == "lookahead"
-            and self._is_packet(e.func.expr, env)
-        ):
-            if not e.type_args:
-                raise P4Error(e.loc, "lookahead needs a type: lookahead<T>()")
-            return {"type": "lookahead", "value": [0, bits(self.prog.resolve(e.type_args[0]))]}
-        return None
+        """`pkt.lookahead<T>()` of a bit type, or a field of a header-typed one, as a
+        BMv2 lookahead operand [bit offset, width]; None for anything else."""
+        field = None
+        if isinstance(e, A.Member):
+            field, e = e.name, e.expr
+        is_la = isinstance(e, A.Call) and isinstance(e.func, A.Member) and e.func.name == "lookahead"
+        if not (is_la and self._is_packet(e.func.expr, env)):
+            return None
+        if not e.type_args:
+            raise P4Error(e.loc, "lookahead needs a type: lookahead<T>()")
+        ty = self.prog.resolve(e.type_args[0])
+        if field is None:
+            return {"type": "lookahead", "value": [0, bits(ty)]}
+        if not isinstance(ty, T.StructT):
+            raise P4Error(e.loc, f"{ty} has no field '{field}'")
+        offset = 0
+        for fname, fty in ty.fields:
+            if fname == field:
+                return {"type": "lookahead", "value": [offset, bits(fty)]}
+            offset += bits(fty)
+        raise P4Error(e.loc, f"{ty} has no field '{field}'")
+
+    def _hoist(self, e, env: Env, ops: list[JSON], where: str):
+        """Replace lookaheads inside an expression by temporaries set just before it
+        (BMv2 reads the packet ahead only in `set` ops and transition keys)."""
+        la = self._lookahead(e, env) if isinstance(e, A.Expr) else None
+        if la is not None:
+            tmp = self.scalar(f"{where}.lookahead{len(self.scalars)}", T.Bits(la["value"][1]))
+            ops.append({"op": "set", "parameters": [{"type": "field", "value": [tmp.inst, tmp.name]}, la]})
+            name = f"$lookahead{len(self.scalars)}"
+            env.names[name] = tmp
+            return A.Name(e.loc, name)
+        if isinstance(e, list):
+            return [self._hoist(x, env, ops, where) for x in e]
+        if isinstance(e, A.Arg):
+            return A.Arg(self._hoist(e.value, env, ops, where), e.name)
+        if isinstance(e, A.Expr):
+            changes = {
+                f: self._hoist(getattr(e, f), env, ops, where)
+                for f in e.__dataclass_fields__
+                if f != "loc" and isinstance(getattr(e, f), A.Expr | list)
+            }
+            return dataclasses.replace(e, **changes) if changes else e
+        return e
 
     def transitions(self, st: A.ParserState, env: Env, ops: list[JSON], names: set[str]) -> tuple[list, list]:
         tr = st.transition

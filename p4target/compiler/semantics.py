@@ -335,8 +335,8 @@ class Program:
         main = self.decls.get("main")
         if not isinstance(main, A.Instantiation):
             raise P4Error(None, "the program has no 'main' package instance")
-        pkg = A.show(main.type)
-        if pkg != "V1Switch":
+        pkg = main.type.name.lstrip(".") if isinstance(main.type, A.NamedType) else A.show(main.type)
+        if pkg != "V1Switch":  # type arguments, V1Switch<H, M>(…), are allowed
             raise P4Error(main.loc, f"only the v1model package V1Switch is supported, not {pkg}")
         if len(main.args) != len(V1SWITCH_BLOCKS):
             raise P4Error(main.loc, f"V1Switch takes {len(V1SWITCH_BLOCKS)} blocks, got {len(main.args)}")

@@ -1,6 +1,6 @@
 /* srem reference target: the P4_16 core library (declarations every program sees). */
-#ifndef SREM_CORE_P4
-#define SREM_CORE_P4
+#ifndef _CORE_P4_
+#define _CORE_P4_
 
 error {
     NoError,

@@ -1,6 +1,6 @@
 /* srem reference target: the v1model architecture (BMv2 simple_switch), API of 2018-01-01. */
-#ifndef SREM_V1MODEL_P4
-#define SREM_V1MODEL_P4
+#ifndef _V1_MODEL_P4_
+#define _V1_MODEL_P4_
 
 #include <core.p4>
 

@@ -110,7 +110,8 @@ class Calculation:
                 h = phv.headers[p[1]]
                 if not h.valid:
                     continue
-                acc, nbits = (acc << p[3]) | h.values[p[2]], nbits + p[3]
+                w = p[3] if p[3] >= 0 else phv.varbit_len.get(p[1], 0)  # a varbit: as extracted
+                acc, nbits = (acc << w) | h.values[p[2]], nbits + w
             elif p[0] == "const":
                 acc, nbits = (acc << p[2]) | (p[1] & ((1 << p[2]) - 1)), nbits + p[2]
             else:
@@ -119,6 +120,7 @@ class Calculation:
                     continue
                 ty = self.prog.instances[p[1]].type
                 for v, w in zip(h.values, ty.widths, strict=True):
+                    w = w if w >= 0 else phv.varbit_len.get(p[1], 0)
                     acc, nbits = (acc << w) | v, nbits + w
         pad = (-nbits) % 8
         out = (acc << pad).to_bytes((nbits + pad) // 8, "big") if nbits else b""
