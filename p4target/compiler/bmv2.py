@@ -1092,6 +1092,11 @@ class Builder:
                 senv.names.update(base.names)
                 for p, a in zip(sub.decl.params, c.args, strict=True):
                     senv.names[p.name] = self.storage(a.value, env)
+                    # Its tables' actions are compiled in its own environment: bind there too.
+                    prev = base.names.get(p.name)
+                    if prev is not None and prev != senv.names[p.name]:
+                        raise P4Error(c.loc, f"{sub.name} is applied twice with different arguments")
+                    base.names[p.name] = senv.names[p.name]
                 self.predeclare(sub.decl.body, senv, sub.name)
                 return self.lower(sub.decl.body.stmts, senv, nxt, nxt)
             case A.If(cond=c, then=a, other=b):

@@ -47,6 +47,14 @@ class Action:
             pc = pc + 1 if nxt is None else nxt
 
 
+def _copy_varbit(phv: Phv, dst: int, src: int) -> None:
+    """A varbit field's length travels with its header."""
+    if src in phv.varbit_len:
+        phv.varbit_len[dst] = phv.varbit_len[src]
+    else:
+        phv.varbit_len.pop(dst, None)
+
+
 def compile_action(prog: Program, state: Any, j: dict) -> Action:
     name = j["name"]
     where = f"action {name}"
@@ -79,8 +87,10 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
         d, s = header(prog, ps[0], where), header(prog, ps[1], where)
 
         def assign_header(ctx: Ctx, data: list) -> None:
-            hd, hs = ctx.phv.headers[d(ctx.phv, data)], ctx.phv.headers[s(ctx.phv, data)]
+            di, si = d(ctx.phv, data), s(ctx.phv, data)
+            hd, hs = ctx.phv.headers[di], ctx.phv.headers[si]
             hd.values, hd.valid = list(hs.values), hs.valid
+            _copy_varbit(ctx.phv, di, si)
 
         return assign_header
     if op == "assign_header_stack":
@@ -90,6 +100,7 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
             for a, b in zip(d.header_ids, s.header_ids, strict=True):
                 ctx.phv.headers[a].values = list(ctx.phv.headers[b].values)
                 ctx.phv.headers[a].valid = ctx.phv.headers[b].valid
+                _copy_varbit(ctx.phv, a, b)
             ctx.phv.stack_next[d.id] = ctx.phv.stack_next[s.id]
 
         return assign_stack

@@ -38,6 +38,11 @@ def reader(prog: Program, hid: int, fidx: int) -> Fn:
     return lambda phv, data: phv.headers[hid].values[fidx]
 
 
+def _header_value(phv: Phv, hid: int) -> tuple:
+    h = phv.headers[hid]
+    return (True, tuple(h.values), phv.varbit_len.get(hid, 0)) if h.valid else (False,)
+
+
 def header(prog: Program, j: dict, where: str) -> Callable[[Phv, list], int]:
     """A header-valued operand: its header id at run time."""
     t, v = j.get("type"), j.get("value")
@@ -79,6 +84,12 @@ def operand(prog: Program, j: Any, where: str) -> Fn:
         return lambda phv, data: data[k]
     if t == "string":
         return lambda phv, data: v
+    if t == "header":  # compared whole: validity, then every field (BMv2's header ==)
+        hid = prog.header(v, where).id
+        return lambda phv, data: _header_value(phv, hid)
+    if t == "header_stack":
+        ids = prog.stack(v, where).header_ids
+        return lambda phv, data: tuple(_header_value(phv, i) for i in ids)
     if t == "stack_field":
         st = prog.stack(v[0], where)
         fidx = st.type.index.get(v[1])
