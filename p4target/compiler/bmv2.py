@@ -1181,10 +1181,18 @@ class Builder:
                 t.decl.loc, f"table {t.name} is applied more than once; BMv2 allows one application per table"
             )
         env = self.block_env(t.block)
-        keys, kinds = [], []
-        for elem, name, _ in t.keys:
+        keys, kinds, computed = [], [], []
+        for elem, name, ty in t.keys:
             if elem.match_kind == "selector":
                 continue
+            if not self._plain_key(elem.expr, env):
+                # A computed key (a constant, arithmetic, a slice…): a hidden action
+                # evaluates it into metadata just before the table, as p4c does.
+                tmp = self.scalar(f"{t.name}.key{len(keys)}", ty)
+                tmp_name = f"$key.{t.name}.{len(keys)}"
+                env.names[tmp_name] = tmp
+                computed.append(A.Assign(elem.loc, A.Name(elem.loc, tmp_name), elem.expr))
+                elem = A.KeyElement(A.Name(elem.loc, tmp_name), elem.match_kind, elem.loc, elem.annotations)
             keys.append(self.key_element(elem, name, env))
             kinds.append(elem.match_kind)
         match_type = "exact"
@@ -1235,7 +1243,22 @@ class Builder:
         if t.entries:
             j["entries"] = [self.entry(t, e, k, keys) for k, e in enumerate(t.entries)]
         self._tables.append(j)
-        return t.name
+        return self.hidden_table(computed, env, t.name) if computed else t.name
+
+    def _plain_key(self, e: A.Expr, env: Env) -> bool:
+        """A key BMv2 can match directly: a field, `field & mask`, or isValid()."""
+        if isinstance(e, A.Binary) and e.op == "&":
+            try:
+                self.prog.const_int(e.right)
+                e = e.left
+            except P4Error:
+                return False
+        if isinstance(e, A.Call) and isinstance(e.func, A.Member) and e.func.name == "isValid":
+            return True
+        try:
+            return isinstance(self.storage(e, env), Field)
+        except P4Error:
+            return False
 
     def action_arg(self, e: A.Expr, ty: T.Ty) -> str:
         v = self.prog.const(e)

@@ -28,17 +28,28 @@ control Adder(inout out_t o) {
 
 control I(inout headers hdr, inout meta_t m, inout standard_metadata_t sm) {
     Adder() adder;
+    action bonus(bit<32> k) { hdr.out.sum = hdr.out.sum + k; }
+    // A computed key: the switch matches on metadata the compiler fills just before.
+    table by_flags {
+        key = { hdr.out.flags | 8w4 : exact @name("flags_or_4"); }
+        actions = { bonus; NoAction; }
+        const entries = { 0x47 : bonus(1000); }
+        default_action = NoAction();
+    }
     apply {
         sm.egress_spec = 1;
         hdr.out.setValid();
         hdr.out.flags = 0;
         hdr.out.sum = 100;
+        out_t blank = { 8w0, 32w100 };  // a local header made valid by its initialiser
+        if (blank == hdr.out) { hdr.out.flags = 0x40; }
         if (hdr.first == hdr.more[0]) { hdr.out.flags = hdr.out.flags | 1; }
         rec_t[2] copy;
         copy[0] = hdr.first;
         copy[1] = hdr.more[0];
         if (copy == hdr.more) { hdr.out.flags = hdr.out.flags | 2; }
         adder.apply(hdr.out);
+        by_flags.apply();
     }
 }
 
