@@ -19,6 +19,7 @@ from typing import Any
 from . import ast as A
 from . import types as T
 from .errors import P4Error
+from .inline import Inliner
 from .semantics import ActionInfo, BlockInfo, Program, Scope, TableInfo
 
 JSON = dict[str, Any]
@@ -145,6 +146,7 @@ class Builder:
     _predeclared: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        self.inliner = Inliner({n: d for n, d in self.prog.decls.items() if isinstance(d, A.FunctionDecl)})
         self.errors = {e: i for i, e in enumerate(self.prog.errors)}
         self.header_types.append({"name": "scalars_0", "id": 0, "fields": self.scalars})
         self.headers.append(
@@ -550,7 +552,7 @@ class Builder:
             ty = self.prog.resolve(p.type)
             env.names[p.name] = Runtime(k, ty)
             runtime.append({"name": p.name, "bitwidth": bits(ty)})
-        aid = self.action(a.name, a.decl.body.stmts, env, runtime, a.decl)
+        aid = self.action(a.name, self.inliner.stmts(a.decl.body.stmts), env, runtime, a.decl)
         self._action_ids[key] = aid
         return aid
 
@@ -997,8 +999,9 @@ class Builder:
         self._profiles: list[JSON] = []
         self._ctl = b
         env = self.block_env(b)
-        self.predeclare(b.decl.body, env, b.name)
-        first = self.lower(b.decl.body.stmts, env, None, None)
+        body = A.Block(b.decl.body.loc, self.inliner.stmts(b.decl.body.stmts))
+        self.predeclare(body, env, b.name)
+        first = self.lower(body.stmts, env, None, None)
         return {"name": name, "id": len(self._pipelines), "source_info": _src(b.decl),
                 "init_table": first, "tables": self._tables, "action_profiles": self._profiles,
                 "conditionals": self._conds}  # fmt: skip
@@ -1097,8 +1100,9 @@ class Builder:
                     if prev is not None and prev != senv.names[p.name]:
                         raise P4Error(c.loc, f"{sub.name} is applied twice with different arguments")
                     base.names[p.name] = senv.names[p.name]
-                self.predeclare(sub.decl.body, senv, sub.name)
-                return self.lower(sub.decl.body.stmts, senv, nxt, nxt)
+                body = A.Block(sub.decl.body.loc, self.inliner.stmts(sub.decl.body.stmts))
+                self.predeclare(body, senv, sub.name)
+                return self.lower(body.stmts, senv, nxt, nxt)
             case A.If(cond=c, then=a, other=b):
                 hit = self._hit_test(c, env)
                 if hit is not None:
@@ -1361,7 +1365,7 @@ class Builder:
                 raise P4Error(st.loc, f"a parser cannot define the state '{st.name}'")
             ops: list[JSON] = []
             senv = env.child()
-            for s in st.stmts:
+            for s in self.inliner.stmts(st.stmts):
                 self.parser_stmt(s, senv, ops, f"{b.name}.{st.name}")
             key, transitions = self.transitions(st, senv, ops, names)
             states.append({"name": st.name, "id": len(self._states), "parser_ops": ops,
