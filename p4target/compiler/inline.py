@@ -30,8 +30,10 @@ class Inliner:
         self.functions = functions
 
     def _impure(self, e) -> bool:
-        """Does evaluating `e` call a P4 function?"""
+        """Does evaluating `e` call a P4 function or apply a table?"""
         if isinstance(e, A.Call) and isinstance(e.func, A.Name) and e.func.name in self.functions:
+            return True
+        if _hit_test(e):
             return True
         if isinstance(e, list):
             return any(self._impure(x) for x in e)
@@ -45,6 +47,12 @@ class Inliner:
     def expr(self, e, pre: list):
         if not self._impure(e):
             return e
+        if _hit_test(e):
+            # t.apply().hit inside a larger expression: apply the table first, keep the answer.
+            tmp = _name(e.loc, "hit")
+            pre.append(A.VarDecl(tmp.name, e.loc, _bool(e.loc), A.BoolLit(e.loc, False)))
+            pre.append(A.If(e.loc, e, A.Block(e.loc, [A.Assign(e.loc, tmp, A.BoolLit(e.loc, True))]), None))
+            return tmp
         if isinstance(e, A.Call) and isinstance(e.func, A.Name) and e.func.name in self.functions:
             return self.call(e, pre, want_value=True)
         if isinstance(e, A.Binary) and e.op in ("&&", "||") and self._impure(e.right):
@@ -153,7 +161,10 @@ class Inliner:
             case A.Block(stmts=ss):
                 return [A.Block(s.loc, self.stmts(ss), s.annotations)]
             case A.If(cond=c, then=t, other=o):
-                cond = self.expr(c, pre)
+                bare = c
+                while isinstance(bare, A.Unary) and bare.op == "!":
+                    bare = bare.expr
+                cond = c if _hit_test(bare) else self.expr(c, pre)  # `if (t.apply().hit)` is native
                 then = A.Block(t.loc, self.stmt(t))
                 other = A.Block(o.loc, self.stmt(o)) if o is not None else None
                 return [*pre, A.If(s.loc, cond, then, other)]
@@ -184,6 +195,17 @@ class Inliner:
                 value = self.expr(v, pre)
                 return [*pre, A.Return(s.loc, value)]
         return [s]
+
+
+def _hit_test(e) -> bool:
+    """`t.apply().hit` or `.miss`."""
+    return (
+        isinstance(e, A.Member)
+        and e.name in ("hit", "miss")
+        and isinstance(e.expr, A.Call)
+        and isinstance(e.expr.func, A.Member)
+        and e.expr.func.name == "apply"
+    )
 
 
 def _may_return(s) -> bool:

@@ -36,6 +36,11 @@ parser P(packet_in pkt, out headers hdr, inout meta_t m, inout standard_metadata
 }
 
 control I(inout headers hdr, inout meta_t m, inout standard_metadata_t sm) {
+    table seen {
+        key = { hdr.h.x : exact; }
+        actions = { NoAction; }
+        const entries = { 7 : NoAction(); }
+    }
     apply {
         sm.egress_spec = 1;
         hdr.h.calls = 0;
@@ -46,6 +51,8 @@ control I(inout headers hdr, inout meta_t m, inout standard_metadata_t sm) {
         if (a) { hdr.h.r1 = hdr.h.r1 + 0x80; }
         if (!b) { hdr.h.r2 = 0xee; }
         hdr.h.y = odd(hdr.h.x, hdr.h.calls) ? clamp(hdr.h.x, 9) : 8w0;
+        // A table applied inside an expression: applied first, its hit kept.
+        hdr.h.r3 = hdr.h.r3 + (seen.apply().hit ? 8w0x10 : 8w0);
     }
 }
 
