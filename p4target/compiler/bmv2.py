@@ -77,6 +77,32 @@ class Struct:
 
 
 @dataclass
+class DynHeader:
+    """stack[i] with i known only at run time."""
+
+    stack: Stack
+    index: JSON  # data operand
+
+    def json(self) -> JSON:
+        return _expr(
+            "dereference_header_stack", {"type": "header_stack", "value": self.stack.name}, self.index
+        )
+
+
+@dataclass
+class DynField:
+    header: DynHeader
+    offset: int
+    ty: T.Ty
+
+    def json(self) -> JSON:
+        return {
+            "type": "expression",
+            "value": {"op": "access_field", "left": self.header.json(), "right": self.offset},
+        }
+
+
+@dataclass
 class Runtime:
     index: int
     ty: T.Ty
@@ -279,6 +305,11 @@ class Builder:
                     if ft is None:
                         raise P4Error(e.loc, f"header {base.ty.name} has no field '{m}'")
                     return Field(base.inst, m, ft)
+                if isinstance(base, DynHeader):
+                    names = [f for f, _ in base.stack.ty.elem.fields]
+                    if m not in names:
+                        raise P4Error(e.loc, f"header {base.stack.ty.elem} has no field '{m}'")
+                    return DynField(base, names.index(m), base.stack.ty.elem.fields[names.index(m)][1])
                 if isinstance(base, Stack) and m in ("next", "last"):
                     return ("stack_ref", base, m)
                 if isinstance(base, tuple) and base[0] == "stack_ref":
@@ -294,7 +325,7 @@ class Builder:
                 try:
                     k = self.prog.const_int(i)
                 except P4Error:
-                    raise P4Error(i.loc, "stack indices must be compile-time constants here") from None
+                    return DynHeader(base, self.data(i, env, T.Bits(32)))
                 if not 0 <= k < base.ty.size:
                     raise P4Error(i.loc, f"index {k} is out of bounds for {A.show(x)} (size {base.ty.size})")
                 return Header(f"{base.name}[{k}]", base.ty.elem)
@@ -489,6 +520,8 @@ class Builder:
                 return {"type": "header_stack", "value": n}, ty
             case ("stack_field", st, f, ft):
                 return {"type": "stack_field", "value": [st.name, f]}, ft
+            case DynField(ty=ty):
+                return s.json(), ty
         raise P4Error(at.loc, f"cannot read {A.show(at)} as a value")
 
     def trunc(self, j: JSON, ty: T.Ty) -> JSON:
@@ -610,6 +643,16 @@ class Builder:
         self, dst: Any, value: A.Expr, env: Env, out: list[JSON], at, target: A.Expr | None = None
     ) -> None:
         match dst:
+            case DynField(ty=ty):
+                j = (
+                    self.data(value, env, ty)
+                    if not is_bool(ty)
+                    else _expr("b2d", None, self.cond(value, env))
+                )
+                # An l-value expression, wrapped twice as behavioral-model's JSON_format.md shows.
+                out.append(
+                    {"op": "assign", "parameters": [{"type": "expression", "value": dst.json()}, top(j)]}
+                )
             case Field(ty=ty):
                 j = (
                     self.data(value, env, ty)

@@ -86,6 +86,7 @@ class Switch:
         self.learn_lists: dict[int, list[tuple[int, int]]] = {}
         self.field_lists: dict[int, list[tuple[int, int]]] = {}
         self.digests: list[tuple[str, list[int]]] = []
+        self.errors: list[str] = []  # run-time faults (the packet was dropped)
         for r in raw.get("register_arrays", []):
             self.registers[r["name"]] = (int(r["bitwidth"]), [0] * int(r["size"]))
         for c in raw.get("counter_arrays", []):
@@ -313,7 +314,11 @@ class Switch:
 
     def process(self, port: int, data: bytes, now: float = 0.0) -> list[tuple[int, bytes]]:
         out: list[tuple[int, bytes]] = []
-        self._ingress(port, data, NORMAL, None, out, now, depth=0)
+        try:
+            self._ingress(port, data, NORMAL, None, out, now, depth=0)
+        except IndexError as e:  # a header stack index out of bounds at run time
+            self.errors.append(f"packet on port {port} dropped: {e}")
+            return []
         return out
 
     def _new_ctx(self, port: int, data: bytes, instance_type: int, now: float) -> Ctx:

@@ -50,6 +50,9 @@ control I(inout headers hdr, inout meta_t m, inout standard_metadata_t sm) {
         if (copy == hdr.more) { hdr.out.flags = hdr.out.flags | 2; }
         adder.apply(hdr.out);
         by_flags.apply();
+        // A stack index known only at run time: bit 4 of the first tag picks more[0] or more[1].
+        if (hdr.more[hdr.first.tag[4:4]].tag == 0x20) { hdr.out.sum = hdr.out.sum + 1; }
+        hdr.more[hdr.first.tag[4:4]].tag = 0x77;
     }
 }
 
