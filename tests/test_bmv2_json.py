@@ -317,3 +317,31 @@ def test_srem_p4c_command(tmp_path):
     )
     c = compile_p4(P4 / "kitchen_sink.p4")
     assert any("reject" in w for w in c.warnings)
+
+
+UNIONS = (P4 / "unions.p4").read_text()
+
+
+def test_header_union_layout_follows_bmv2():
+    j, _ = bmv2.compile_program(elaborate(parse_text(UNIONS, "unions.p4")))
+    assert j["header_union_types"] == [{"name": "ab_t", "id": 0, "headers": [["a", "a_t"], ["b", "b_t"]]}]
+    ids = {h["name"]: h["id"] for h in j["headers"]}
+    unions = {u["name"]: u for u in j["header_unions"]}
+    assert unions["ab"]["header_ids"] == [ids["ab.a"], ids["ab.b"]] and unions["ab"]["union_type"] == "ab_t"
+    # emit(hdr.ab) lists every member; BMv2 skips the invalid ones.
+    assert j["deparsers"][0]["order"] == ["eth", "ab.a", "ab.b", "out"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("copy.a.isValid()", "copy.c.isValid()"), "header union ab_t has no member 'c'"),
+        (("out_t out; }", "out_t out; ab_t[2] st; }"), "stacks of header unions"),
+        (("hdr.ab.b.setValid();", "hdr.ab.setValid();"), "unsupported call hdr.ab.setValid()"),
+    ],
+)
+def test_header_union_misuse_is_a_located_error(change, message):
+    assert change[0] in UNIONS
+    with pytest.raises(P4Error) as e:
+        bmv2.compile_program(elaborate(parse_text(UNIONS.replace(*change), "unions.p4")))
+    assert message in e.value.message and e.value.loc.line > 1, str(e.value)

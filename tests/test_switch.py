@@ -312,3 +312,16 @@ def test_egress_clone_survives_the_drop_of_the_original(replication_json):
     sw.clone_sessions[20] = [(8, 3)]
     ((port, data),) = sw.process(1, frame(0x5555))
     assert port == 8 and stamped(data)[:2] == (2, 3)  # EGRESS_CLONE with the session's rid
+
+
+def test_header_union_json_is_checked():
+    from p4target.compiler.driver import compile_p4
+
+    j = json.loads(json.dumps(compile_p4(Path(__file__).parent / "p4" / "unions.p4").json))
+    j["header_unions"][0]["header_ids"] = [2, 999]
+    with pytest.raises(JsonError, match=r"header union ab: unknown header id 999"):
+        load(j)
+    j["header_unions"][0]["header_ids"] = [2, 3]
+    j["header_unions"][1]["header_ids"] = [3, 6]
+    with pytest.raises(JsonError, match=r"header id 3 is already in a union"):
+        load(j)

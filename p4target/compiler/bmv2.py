@@ -77,6 +77,15 @@ class Struct:
 
 
 @dataclass
+class Union:
+    """A header union: one header instance per member, at most one valid at a time."""
+
+    name: str
+    members: dict[str, Header]
+    ty: T.StructT
+
+
+@dataclass
 class DynHeader:
     """stack[i] with i known only at run time."""
 
@@ -155,6 +164,8 @@ class Builder:
     header_types: list[JSON] = field(default_factory=list)
     headers: list[JSON] = field(default_factory=list)
     stacks: list[JSON] = field(default_factory=list)
+    union_types: list[JSON] = field(default_factory=list)
+    unions: list[JSON] = field(default_factory=list)
     scalars: list[list] = field(default_factory=list)
     actions: list[JSON] = field(default_factory=list)
     calculations: list[JSON] = field(default_factory=list)
@@ -244,7 +255,7 @@ class Builder:
                     {f: self.layout(ft, f"{path}.{f}" if path else f, metadata) for f, ft in ty.fields}, ty
                 )
             case T.StructT(kind="header_union"):
-                raise P4Error(None, f"header unions are not supported yet ({ty.name})")
+                return self.union_instance(path, ty)
             case T.StackT(elem=elem, size=n):
                 insts = [self.header_instance(f"{path}[{i}]", elem) for i in range(n)]
                 name = self.unique(path)
@@ -260,6 +271,23 @@ class Builder:
                 )
                 return Stack(name, ty)
         return self.scalar(path, ty)
+
+    def union_instance(self, path: str, ty: T.StructT) -> Union:
+        members = {}
+        for m, mty in ty.fields:
+            if not (isinstance(mty, T.StructT) and mty.kind == "header"):
+                raise P4Error(None, f"header union {ty.name}: member '{m}' is not a header")
+            members[m] = self.header_instance(f"{path}.{m}", mty)
+        if not any(u["name"] == ty.name for u in self.union_types):
+            self.union_types.append({
+                "name": ty.name, "id": len(self.union_types),
+                "headers": [[m, self.header_type(mty)] for m, mty in ty.fields]})  # fmt: skip
+        name = self.unique(path)
+        ids = [next(h["id"] for h in self.headers if h["name"] == x.inst) for x in members.values()]
+        self.unions.append(
+            {"name": name, "id": len(self.unions), "union_type": ty.name, "header_ids": ids, "pi_omit": True}
+        )
+        return Union(name, members, ty)
 
     def finish_scalars(self) -> None:
         total = sum(f[1] for f in self.scalars)
@@ -299,6 +327,10 @@ class Builder:
                 if isinstance(base, Struct):
                     if m not in base.members:
                         raise P4Error(e.loc, f"struct {base.ty.name} has no field '{m}'")
+                    return base.members[m]
+                if isinstance(base, Union):
+                    if m not in base.members:
+                        raise P4Error(e.loc, f"header union {base.ty.name} has no member '{m}'")
                     return base.members[m]
                 if isinstance(base, Header):
                     ft = base.ty.field(m)
@@ -499,6 +531,8 @@ class Builder:
                 return _expr("?", self.data(a, env, ty), self.data(b, env, ty), self.cond(c, env)), ty
             case A.Call(func=A.Member(expr=x, name="isValid"), args=[]):
                 s = self.storage(x, env)
+                if isinstance(s, Union):
+                    return _expr("valid_union", None, {"type": "header_union", "value": s.name}), T.BOOL
                 if not isinstance(s, Header):
                     raise P4Error(e.loc, f"{A.show(x)} is not a header")
                 return _expr("d2b", None, {"type": "field", "value": [s.inst, "$valid$"]}), T.BOOL
@@ -699,6 +733,11 @@ class Builder:
                     raise P4Error(at.loc, f"cannot assign {A.show(value)} to a struct")
                 for fname in ms:
                     self.assign_storage(ms[fname], src.members[fname], out, at)
+            case Union():
+                src = self.storage(value, env)
+                if not isinstance(src, Union) or src.ty.name != dst.ty.name:
+                    raise P4Error(at.loc, f"cannot assign {A.show(value)} to header union {dst.name}")
+                self.assign_storage(dst, src, out, at)
             case Stack():
                 src = self.storage(value, env)
                 out.append(
@@ -736,7 +775,8 @@ class Builder:
                     ],
                 }
             )
-        elif isinstance(dst, Struct):
+        elif isinstance(dst, Struct | Union):
+            # A union member by member: copying the valid one invalidates the others.
             for f in dst.members:
                 self.assign_storage(dst.members[f], src.members[f], out, at)
 
@@ -1657,6 +1697,8 @@ class Builder:
                     order.append(i)
                 case Stack(name=n, ty=ty):
                     order.extend(f"{n}[{k}]" for k in range(ty.size))
+                case Union(members=ms):
+                    order.extend(h.inst for h in ms.values())
                 case Struct(members=ms):
                     for m in ms.values():
                         emit(m, at)
@@ -1737,7 +1779,7 @@ class Builder:
         ]  # fmt: skip
         return {
             "header_types": self.header_types, "headers": self.headers, "header_stacks": self.stacks,
-            "header_union_types": [], "header_unions": [], "header_union_stacks": [],
+            "header_union_types": self.union_types, "header_unions": self.unions, "header_union_stacks": [],
             "field_lists": self.field_lists, "errors": [[e, v] for e, v in self.errors.items()], "enums": enums,
             "parsers": [parser], "parse_vsets": self.parse_vsets(), "deparsers": [deparser],
             "meter_arrays": self.meter_arrays, "counter_arrays": self.counter_arrays,

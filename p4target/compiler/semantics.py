@@ -148,7 +148,10 @@ class Program:
             case A.SimpleType(name=n):
                 return T.Simple(n)
             case A.StackType(base=b, size=s):
-                return T.StackT(self.resolve(b, tvars), self.const_int(s))
+                elem = self.resolve(b, tvars)
+                if isinstance(elem, T.StructT) and elem.kind == "header_union":
+                    raise P4Error(t.loc, f"stacks of header unions ({A.show(t)}) are not supported yet")
+                return T.StackT(elem, self.const_int(s))
             case A.TupleType(args=args):
                 return T.TupleT(tuple(self.resolve(a, tvars) for a in args))
             case A.NamedType(name=n, args=args):

@@ -89,7 +89,11 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
         def assign_header(ctx: Ctx, data: list) -> None:
             di, si = d(ctx.phv, data), s(ctx.phv, data)
             hd, hs = ctx.phv.headers[di], ctx.phv.headers[si]
-            hd.values, hd.valid = list(hs.values), hs.valid
+            hd.values = list(hs.values)
+            if hs.valid:
+                prog.make_valid(ctx.phv, di)
+            else:
+                hd.valid = False
             _copy_varbit(ctx.phv, di, si)
 
         return assign_header
@@ -109,10 +113,14 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
         valid = op == "add_header"
 
         def set_valid(ctx: Ctx, data: list) -> None:
-            hdr = ctx.phv.headers[h(ctx.phv, data)]
-            if valid and not hdr.valid:
+            hid = h(ctx.phv, data)
+            hdr = ctx.phv.headers[hid]
+            if not valid:
+                hdr.valid = False
+                return
+            if not hdr.valid:
                 hdr.values = [0] * len(hdr.values)  # BMv2 zeroes a header made valid
-            hdr.valid = valid
+            prog.make_valid(ctx.phv, hid)
 
         return set_valid
     if op in ("push", "pop"):

@@ -62,7 +62,7 @@ def header(prog: Program, j: dict, where: str) -> Callable[[Phv, list], int]:
 
         return deref
     if t == "expression" and v.get("op") in ("access_union_header", "dereference_union_stack"):
-        raise JsonError(f"{where}: header unions are not supported")
+        raise JsonError(f"{where}: stacks of header unions are not supported")
     raise JsonError(f"{where}: expected a header, found {j!r}")
 
 
@@ -139,6 +139,9 @@ def expression(prog: Program, e: dict, where: str) -> Fn:
     if op == "valid":
         h = header(prog, right, where)
         return lambda phv, data: phv.headers[h(phv, data)].valid
+    if op == "valid_union":
+        ids = prog.union((right or {}).get("value"), where).header_ids
+        return lambda phv, data: any(phv.headers[i].valid for i in ids)
     if op == "?":
         c, a, b = operand(prog, e["cond"], where), operand(prog, left, where), operand(prog, right, where)
         return lambda phv, data: a(phv, data) if c(phv, data) else b(phv, data)

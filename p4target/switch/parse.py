@@ -142,7 +142,7 @@ class Parser:
                     raise ParserError("PacketTooShort")
                 h = ctx.phv.headers[hid]
                 h.values = unpack(ty, ctx.payload[offset // 8 :], nbits, var)
-                h.valid = True
+                prog.make_valid(ctx.phv, hid)
                 if var:
                     ctx.phv.varbit_len[hid] = var
                 return offset + nbits

@@ -91,6 +91,13 @@ class Stack:
     header_ids: list[int]
 
 
+@dataclass
+class Union:
+    name: str
+    id: int
+    header_ids: list[int]
+
+
 # ---------------------------------------------------------------- the program
 
 
@@ -102,6 +109,9 @@ class Program:
     by_name: dict[str, Instance] = field(default_factory=dict)
     stacks: list[Stack] = field(default_factory=list)
     stack_by_name: dict[str, Stack] = field(default_factory=dict)
+    unions: dict[str, Union] = field(default_factory=dict)
+    # header id -> the other members of its union: making one valid invalidates them
+    siblings: dict[int, tuple[int, ...]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     aliases: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -131,6 +141,18 @@ class Program:
         if s is None:
             raise JsonError(f"{where}: unknown header stack '{name}'")
         return s
+
+    def union(self, name: str, where: str) -> Union:
+        u = self.unions.get(name)
+        if u is None:
+            raise JsonError(f"{where}: unknown header union '{name}'")
+        return u
+
+    def make_valid(self, phv: Phv, hid: int) -> None:
+        """Mark a header valid; in a union, the member valid before becomes invalid (BMv2)."""
+        phv.headers[hid].valid = True
+        for other in self.siblings.get(hid, ()):
+            phv.headers[other].valid = False
 
     def sm(self, fname: str) -> tuple[int, int]:
         """A standard_metadata field (through field_aliases where the JSON has them)."""
@@ -174,6 +196,19 @@ def load_types(prog: Program) -> None:
         st = Stack(s["name"], len(prog.stacks), ty, list(s["header_ids"]))
         prog.stacks.append(st)
         prog.stack_by_name[st.name] = st
+    for u in j.get("header_unions", []):
+        ids = list(u.get("header_ids", []))
+        for i in ids:
+            if not isinstance(i, int) or not 0 <= i < len(prog.instances):
+                raise JsonError(f"header union {u.get('name')}: unknown header id {i!r}")
+            if i in prog.siblings:
+                raise JsonError(f"header union {u.get('name')}: header id {i} is already in a union")
+        un = Union(u["name"], len(prog.unions), ids)
+        prog.unions[un.name] = un
+        for i in ids:
+            prog.siblings[i] = tuple(k for k in ids if k != i)
+    if j.get("header_union_stacks"):
+        raise JsonError("header_union_stacks: stacks of header unions are not supported")
     prog.errors = {name: v for name, v in j.get("errors", [])}
     for alias, ref in j.get("field_aliases", []):
         prog.aliases[alias] = prog.field_ref(ref, f"field alias {alias}")
