@@ -47,3 +47,46 @@ def test_srem_stf_command(tmp_path):
     bad.write_text((P4 / "basic.stf").read_text().replace("expect 3", "expect 7"))
     fail = subprocess.run([SREM, "stf", str(P4 / "basic.p4"), str(bad)], capture_output=True, text=True)
     assert fail.returncode == 1 and "FAIL" in fail.stdout
+
+
+LOCAL_INITS = """
+#include <core.p4>
+#include <v1model.p4>
+header h_t { bit<8> a; bit<8> b; bit<8> c; }
+struct headers { h_t h; }
+struct meta_t { bit<8> x; }
+parser P(packet_in pkt, out headers hdr, inout meta_t m, inout standard_metadata_t sm) {
+    bit<8> seen = 8w5;
+    state start { pkt.extract(hdr.h); hdr.h.c = seen; transition accept; }
+}
+control VC(inout headers hdr, inout meta_t m) { apply { } }
+control Sub(inout headers hdr) {
+    bit<8> k = 8w40;
+    apply { hdr.h.b = hdr.h.b + k; k = k + 1; }
+}
+control I(inout headers hdr, inout meta_t m, inout standard_metadata_t sm) {
+    bit<8> c = 8w12;
+    Sub() sub;
+    action bump(inout bit<8> v) { hdr.h.a = v; v = v + 1; }
+    apply {
+        sm.egress_spec = 2;
+        bump(c);
+        bump(c);
+        sub.apply(hdr);
+        sub.apply(hdr);
+    }
+}
+control E(inout headers hdr, inout meta_t m, inout standard_metadata_t sm) { apply { } }
+control CC(inout headers hdr, inout meta_t m) { apply { } }
+control D(packet_out pkt, in headers hdr) { apply { pkt.emit(hdr.h); } }
+V1Switch(P(), VC(), I(), E(), CC(), D()) main;
+"""
+
+
+def test_block_locals_are_initialised_on_every_entry(tmp_path):
+    # c starts at 12 and the second bump sees 13; each apply of Sub starts k at 40 again
+    # (b = 1 + 40 + 40); the parser's own local is set before its start state runs.
+    src = tmp_path / "locals.p4"
+    src.write_text(LOCAL_INITS)
+    r = run_stf(load(compile_p4(src).json), "packet 0 00 01 00\nexpect 2 0d 51 05 $\n")
+    assert r.passed, r.failures

@@ -1082,7 +1082,7 @@ class Builder:
         self._profiles: list[JSON] = []
         self._ctl = b
         env = self.block_env(b)
-        body = A.Block(b.decl.body.loc, self.inliner.stmts(b.decl.body.stmts))
+        body = A.Block(b.decl.body.loc, self.inliner.stmts(_local_inits(b.decl) + b.decl.body.stmts))
         self.predeclare(body, env, b.name)
         first = self.lower(body.stmts, env, None, None)
         return {"name": name, "id": len(self._pipelines), "source_info": _src(b.decl),
@@ -1183,7 +1183,9 @@ class Builder:
                     if prev is not None and prev != senv.names[p.name]:
                         raise P4Error(c.loc, f"{sub.name} is applied twice with different arguments")
                     base.names[p.name] = senv.names[p.name]
-                body = A.Block(sub.decl.body.loc, self.inliner.stmts(sub.decl.body.stmts))
+                body = A.Block(
+                    sub.decl.body.loc, self.inliner.stmts(_local_inits(sub.decl) + sub.decl.body.stmts)
+                )
                 self.predeclare(body, senv, sub.name)
                 return self.lower(body.stmts, senv, nxt, nxt)
             case A.If(cond=c, then=a, other=b):
@@ -1448,7 +1450,8 @@ class Builder:
                 raise P4Error(st.loc, f"a parser cannot define the state '{st.name}'")
             ops: list[JSON] = []
             senv = env.child()
-            for s in self.inliner.stmts(st.stmts):
+            stmts = (_local_inits(b.decl) if st.name == "start" else []) + st.stmts
+            for s in self.inliner.stmts(stmts):
                 self.parser_stmt(s, senv, ops, f"{b.name}.{st.name}")
             key, transitions = self.transitions(st, senv, ops, names)
             states.append({"name": st.name, "id": len(self._states), "parser_ops": ops,
@@ -1871,6 +1874,11 @@ def _range_to_masks(lo: int, hi: int, w: int) -> list[tuple[int, int]]:
         out.append((lo, full & ~(size - 1)))
         lo += size
     return out
+
+
+def _local_inits(decl: Any) -> list[A.Stmt]:
+    """A parser's or control's own variables with initialisers: set on every entry, first."""
+    return [A.Assign(d.loc, A.Name(d.loc, d.name), d.init) for d in decl.locals if isinstance(d, A.VarDecl) and d.init is not None]  # fmt: skip
 
 
 def compile_program(prog: Program) -> tuple[JSON, list[str]]:
