@@ -55,6 +55,7 @@ LOCAL_INITS = """
 header h_t { bit<8> a; bit<8> b; bit<8> c; }
 struct headers { h_t h; }
 struct meta_t { bit<8> x; }
+bit<8> touch(inout h_t x) { x.a = 99; return 1; }
 parser P(packet_in pkt, out headers hdr, inout meta_t m, inout standard_metadata_t sm) {
     bit<8> seen = 8w5;
     state start { pkt.extract(hdr.h); hdr.h.c = seen; transition accept; }
@@ -66,10 +67,13 @@ control Sub(inout headers hdr) {
 }
 control I(inout headers hdr, inout meta_t m, inout standard_metadata_t sm) {
     bit<8> c = 8w12;
+    bool never = false;
     Sub() sub;
     action bump(inout bit<8> v) { hdr.h.a = v; v = v + 1; }
+    action guarded() { hdr.h.c = hdr.h.c + (never ? touch(hdr.h) : 8w0); }
     apply {
         sm.egress_spec = 2;
+        guarded();
         bump(c);
         bump(c);
         sub.apply(hdr);
@@ -86,6 +90,7 @@ V1Switch(P(), VC(), I(), E(), CC(), D()) main;
 def test_block_locals_are_initialised_on_every_entry(tmp_path):
     # c starts at 12 and the second bump sees 13; each apply of Sub starts k at 40 again
     # (b = 1 + 40 + 40); the parser's own local is set before its start state runs.
+    # `guarded` must not call touch() (a would be 99): ?: evaluates one arm only.
     src = tmp_path / "locals.p4"
     src.write_text(LOCAL_INITS)
     r = run_stf(load(compile_p4(src).json), "packet 0 00 01 00\nexpect 2 0d 51 05 $\n")

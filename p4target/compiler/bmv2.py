@@ -944,7 +944,7 @@ class Builder:
                 inner.names[p.name] = Bound(a, env)
         returns: list[int] = []
         body: list[JSON] = []
-        self._stmts(decl.body.stmts, inner, body, f"{where}.{decl.name}", returns)
+        self._stmts(self.inliner.stmts(decl.body.stmts), inner, body, f"{where}.{decl.name}", returns)
         base = len(out)
         for k in returns:
             body[k]["parameters"][0] = hexstr(len(body))
