@@ -115,7 +115,7 @@ class StfRunner:
         match: list[Match | None] = [None] * len(t.keys)
         for w in words:
             fname, _, value = w.partition(":")
-            fname = fname.replace("$", "[", 1) + "]" if re.search(r"\$\d+", fname) else fname
+            fname = re.sub(r"\$(\d+)", r"[\1]", fname)  # STF writes stack[0].f as stack$0.f
             pos = [i for i, ns in enumerate(names) if any(n == fname or n.endswith("." + fname) for n in ns)]
             if len(pos) != 1:
                 raise StfError(f"table {t.name}: key field '{fname}' is {'ambiguous' if pos else 'unknown'}")

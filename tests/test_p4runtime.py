@@ -480,3 +480,24 @@ def test_idle_timeout_notifications(dev, sink):
     with pytest.raises(grpc.RpcError) as e:
         c.write(bad)
     assert "idle timeout" in details(e.value)[0].message
+
+
+def test_one_p4info_action_bound_to_a_different_field_per_table(dev):
+    compiled = compile_p4(P4 / "bound_actions.p4")
+    client, ports, _ = dev
+    c = client(election=1)
+    c.next("arbitration")
+    c.set_pipeline(compiled)
+    i = ids(compiled)
+    for table, value in (("I.into_y", 0x22), ("I.into_z", 0x33)):
+        u = R.Update(type=R.Update.INSERT)
+        te = u.entity.table_entry
+        te.table_id = i[table]
+        te.match.add(field_id=1).exact.value = bytes([2])
+        te.action.action.action_id = i["I.put"]
+        te.action.action.params.add(param_id=1, value=bytes([value]))
+        c.write(u)
+    ports[1].rx.put(bytes([2, 0, 5, 0]))
+    assert ports[1].tx.get(timeout=5) == bytes([2, 0, 0x22, 0x33])
+    got = c.read(R.Entity(table_entry=R.TableEntry(table_id=i["I.into_z"])))
+    assert [e.table_entry.action.action.action_id for e in got] == [i["I.put"]]

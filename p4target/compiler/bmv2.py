@@ -181,6 +181,7 @@ class Builder:
     enums: dict[str, dict[str, int]] = field(default_factory=dict)
     meter_targets: dict[str, list] = field(default_factory=dict)
     _predeclared: set[int] = field(default_factory=set)
+    _table_actions: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> action name -> id
 
     def __post_init__(self) -> None:
         self.inliner = Inliner({n: d for n, d in self.prog.decls.items() if isinstance(d, A.FunctionDecl)})
@@ -604,20 +605,32 @@ class Builder:
         self.actions.append({"name": name, "id": aid, "runtime_data": runtime, "primitives": prims})
         return aid
 
-    def p4_action(self, a: ActionInfo, block: BlockInfo) -> int:
-        """The action of a P4 `action` declaration (once per block it is used in)."""
-        key = f"{block.name}/{a.name}"
+    def p4_action(self, a: ActionInfo, block: BlockInfo, ref: A.ActionRef | None = None) -> int:
+        """The action of a P4 `action` declaration, once per block and per binding of its
+        directional parameters (`actions = { set(hdr.x); }` binds `out` ones in the table)."""
+        n_dir = _n_directional(a)
+        bound = [x.value for x in ref.args[:n_dir]] if ref is not None else []
+        if len(bound) != n_dir:
+            raise P4Error(
+                (ref or a.decl).loc, f"action {a.name}: its directional parameters must be bound here"
+            )
+        key = f"{block.name}/{a.name}/" + ",".join(A.show(x) for x in bound)
         if key in self._action_ids:
             return self._action_ids[key]
-        env = Env({}, self.block_env(block), block)
+        benv = self.block_env(block)
+        env = Env({}, benv, block)
         runtime = []
         for k, p in enumerate(a.decl.params):
+            if k < n_dir:
+                if p.direction == "in":
+                    env.names[p.name] = Bound(bound[k], benv)
+                else:
+                    env.names[p.name] = self.storage(bound[k], benv)
+                continue
             if p.direction:
-                raise P4Error(
-                    p.loc, f"action {a.name}: directional parameters are only supported for direct calls"
-                )
+                raise P4Error(p.loc, f"action {a.name}: directional parameters must come first")
             ty = self.prog.resolve(p.type)
-            env.names[p.name] = Runtime(k, ty)
+            env.names[p.name] = Runtime(k - n_dir, ty)
             runtime.append({"name": p.name, "bitwidth": bits(ty)})
         aid = self.action(a.name, self.inliner.stmts(a.decl.body.stmts), env, runtime, a.decl)
         self._action_ids[key] = aid
@@ -1291,7 +1304,10 @@ class Builder:
             match_type = "ternary"
         elif "lpm" in kinds:
             match_type = "lpm"
-        aids = [self.p4_action(a, t.block) for _, a in t.actions]
+        aids = [self.p4_action(a, t.block, r) for r, a in t.actions]
+        by_name = self._table_actions[t.name] = {
+            a.name: aid for (_, a), aid in zip(t.actions, aids, strict=True)
+        }
         names = [a.name for _, a in t.actions]
         j: JSON = {
             "name": t.name, "id": self._next_table_id(), "source_info": _src(t.decl), "key": keys,
@@ -1323,9 +1339,10 @@ class Builder:
                 self._all_profiles.append(pj)
         if t.default is not None:
             ref, a = t.default
-            aid = self.p4_action(a, t.block)
-            data = [self.action_arg(x.value, ty) for x, (_, ty) in zip(ref.args, a.params, strict=True)]
-            if len(ref.args) != len(a.params):
+            aid = by_name[a.name] if a.name in by_name else self.p4_action(a, t.block, ref)
+            args = ref.args[_n_directional(a) :]
+            data = [self.action_arg(x.value, ty) for x, (_, ty) in zip(args, a.params, strict=False)]
+            if len(args) != len(a.params):
                 raise P4Error(ref.loc, f"default action {a.name} needs {len(a.params)} arguments")
             j["default_entry"] = {"action_id": aid, "action_const": t.default_const, "action_data": data,
                                   "action_entry_const": t.default_const}  # fmt: skip
@@ -1431,12 +1448,14 @@ class Builder:
         a = self.prog.action(ref, t.block)
         if a.name not in {x.name for _, x in t.actions}:
             raise P4Error(ref.loc, f"{a.name} is not an action of table {t.name}")
-        if len(ref.args) != len(a.params):
-            raise P4Error(ref.loc, f"action {a.name} takes {len(a.params)} arguments, got {len(ref.args)}")
-        data = [self.action_arg(x.value, ty) for x, (_, ty) in zip(ref.args, a.params, strict=True)]
+        args = ref.args[_n_directional(a) :]
+        if len(args) != len(a.params):
+            raise P4Error(ref.loc, f"action {a.name} takes {len(a.params)} arguments, got {len(args)}")
+        data = [self.action_arg(x.value, ty) for x, (_, ty) in zip(args, a.params, strict=True)]
         prio = self.prog.const_int(e.priority) if e.priority is not None else k + 1
+        aid = self._table_actions[t.name][a.name]
         return {"source_info": _src(e), "match_key": mk,
-                "action_entry": {"action_id": self.p4_action(a, t.block), "action_data": data}, "priority": prio}  # fmt: skip
+                "action_entry": {"action_id": aid, "action_data": data}, "priority": prio}  # fmt: skip
 
     # -- parser ------------------------------------------------------------------
     def parser_json(self, b: BlockInfo) -> JSON:
@@ -1874,6 +1893,10 @@ def _range_to_masks(lo: int, hi: int, w: int) -> list[tuple[int, int]]:
         out.append((lo, full & ~(size - 1)))
         lo += size
     return out
+
+
+def _n_directional(a: ActionInfo) -> int:
+    return sum(1 for p in a.decl.params if p.direction)
 
 
 def _local_inits(decl: Any) -> list[A.Stmt]:

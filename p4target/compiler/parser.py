@@ -570,6 +570,8 @@ class Parser:
     def table(self) -> A.TableDecl:
         self.expect("table")
         name = self.ident("a table name", keywords_ok=True)
+        if self.accept("("):  # `table t() { ... }`: an older spelling p4c still takes
+            self.expect(")")
         self.expect("{")
         props = []
         while not self.accept("}"):
