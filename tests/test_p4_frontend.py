@@ -135,7 +135,9 @@ def test_kitchen_sink_program():
         ("#if 1\nheader h {}", 1, 2, "#if without #endif"),
         ("header h { bit<8> a; } $", 1, 24, "unexpected character"),
         ("control C() { }", 1, 9, "has no apply block"),
-        ("#define F(x) x", 1, 9, "function-like macros"),
+        ("#define F(x) x\nF(1, 2)", 2, 1, "macro F takes 1 arguments, got 2"),
+        ("#define F(x) x\nF(1", 2, 1, "unterminated call to macro F"),
+        ("#define S(x) #x", 1, 14, "# and ## in macro bodies"),
     ],
 )
 def test_errors_name_file_line_and_column(source, line, col, message):
@@ -157,3 +159,13 @@ def test_preprocessor_defines_and_conditionals(tmp_path):
     assert consts["FROM_INC"] == "8" and consts["A"] == "8" and consts["B"] == "1"
     inc = next(d for d in prog.decls if d.name == "FROM_INC")
     assert inc.loc.file.endswith("inc.p4") and inc.loc.line == 1
+
+
+def test_function_like_macros_expand_with_nested_calls():
+    src = (
+        "#define ADD(a, b) ((a) + (b))\n#define TWICE(x) ADD(x, x)\n#define ZERO() 0\n"
+        "const bit<8> C = TWICE(ADD(1, 2)) + ZERO();\n#undef TWICE\nconst bit<8> TWICE = 3;\n"
+    )
+    prog = parse_text(src, "m.p4")
+    consts = {d.name: A.show(d.value) for d in prog.decls if isinstance(d, A.ConstDecl)}
+    assert consts["C"] == "(((1 + 2) + (1 + 2)) + 0)" and consts["TWICE"] == "3"

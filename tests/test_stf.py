@@ -14,7 +14,9 @@ P4 = Path(__file__).parent / "p4"
 SREM = str(Path(sys.executable).parent / "srem")
 
 
-@pytest.mark.parametrize("name", ["basic", "replication", "compat", "functions", "unions", "bound_actions"])
+@pytest.mark.parametrize(
+    "name", ["basic", "replication", "compat", "functions", "unions", "bound_actions", "legacy"]
+)
 def test_stf_files_pass(name):
     r = run_stf(load(compile_p4(P4 / f"{name}.p4").json), (P4 / f"{name}.stf").read_text())
     assert r.passed, r.failures

@@ -19,7 +19,7 @@ from typing import Any
 from . import ast as A
 from . import types as T
 from .errors import P4Error
-from .inline import Inliner
+from .inline import Inliner, substitute
 from .semantics import ActionInfo, BlockInfo, Program, Scope, TableInfo
 
 JSON = dict[str, Any]
@@ -1034,10 +1034,27 @@ class Builder:
             idx = self.prog.const_int(args[-1])
             self.field_list(idx)
             return idx
-        raise P4Error(
-            at.loc,
-            f"{name}(data) is deprecated and not supported: use {name.split('3')[0]}_preserving_field_list",
-        )
+        # The deprecated forms name the fields themselves: an anonymous field list, numbered
+        # above bit<8> so that it never meets a @field_list index.
+        fields: list[JSON] = []
+
+        def gather(s: Any, at: Any) -> None:
+            if isinstance(s, Field):
+                fields.append({"type": "field", "value": [s.inst, s.name]})
+            elif isinstance(s, Struct):
+                for m in s.members.values():
+                    gather(m, at)
+            else:
+                raise P4Error(at.loc, f"{name}(): {A.show(at)} is not a field or a struct of fields")
+
+        data = args[-1]
+        for x in data.items if isinstance(data, A.ListExpr) else [data]:
+            gather(self.storage(x, env), x)
+        if not fields:
+            return 0
+        idx = 0x100 + sum(1 for x in self.field_lists if x["id"] >= 0x100)
+        self.field_lists.append({"id": idx, "name": f"fl_{name}_{idx - 0x100}", "elements": fields})
+        return idx
 
     def field_list(self, idx: int) -> None:
         if any(x["id"] == idx for x in self.field_lists):
@@ -1190,8 +1207,14 @@ class Builder:
                 base = self.block_env(sub)
                 senv.names.update(base.names)
                 for p, a in zip(sub.decl.params, c.args, strict=True):
-                    senv.names[p.name] = self.storage(a.value, env)
-                    # Its tables' actions are compiled in its own environment: bind there too.
+                    if p.direction in ("in", "") and not self._is_location(a.value, env):
+                        # A value, such as a constant: typed as the parameter is.
+                        senv.names[p.name] = Bound(A.Cast(a.value.loc, p.type, a.value), env)
+                    else:
+                        senv.names[p.name] = self.storage(a.value, env)
+                    if not sub.tables:
+                        continue
+                    # Its tables' actions are compiled once, in its own environment: bind there too.
                     prev = base.names.get(p.name)
                     if prev is not None and prev != senv.names[p.name]:
                         raise P4Error(c.loc, f"{sub.name} is applied twice with different arguments")
@@ -1679,7 +1702,9 @@ class Builder:
                     }
                 )
                 continue
-            choices = [self.keyset_values(x, w) for x, w in zip(items, widths, strict=True)]
+            choices = [
+                self.keyset_values(self.with_consts(x, env), w) for x, w in zip(items, widths, strict=True)
+            ]
             for combo in _product(choices):
                 if all(m == 0 for _, m in combo):
                     out.append({"value": "default", "mask": None, "next_state": nxt})
@@ -1689,6 +1714,21 @@ class Builder:
                             "mask": None if full else padded_hex([(m, w) for (_, m), w in zip(combo, widths, strict=True)]),
                             "next_state": nxt})  # fmt: skip
         return key, out
+
+    def _is_location(self, e: A.Expr, env: Env) -> bool:
+        try:
+            return not isinstance(self.storage(e, env), Bound)
+        except P4Error:
+            return False
+
+    def with_consts(self, e: A.Expr, env: Env) -> A.Expr:
+        """`e` with the block's own constants (`const` inside a parser or control) inlined."""
+
+        def value(n: A.Name) -> A.Expr | None:
+            b = env.lookup(n.name)
+            return self.with_consts(b.expr, b.env) if isinstance(b, Bound) else None
+
+        return substitute(e, value)
 
     def keyset_values(self, e: A.Expr, w: int) -> list[tuple[int, int]]:
         """(value, mask) pairs matching a keyset element; ranges split into prefixes."""

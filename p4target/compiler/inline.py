@@ -10,6 +10,7 @@ guards the statements after it. A call on the right of `&&` / `||`, or in a bran
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 from . import ast as A
 from .errors import P4Error
@@ -246,21 +247,27 @@ class _Renamer:
         return s
 
     def expr(self, e):
-        if e is None:
-            return None
-        if isinstance(e, A.Name) and not e.top and e.name in self.names:
-            return self.names[e.name]
-        if isinstance(e, A.Arg):
-            return A.Arg(self.expr(e.value), e.name)
-        if not isinstance(e, A.Expr):
-            return e
-        changes = {}
-        for f in e.__dataclass_fields__:
-            v = getattr(e, f)
-            if f == "loc":
-                continue
-            if isinstance(v, A.Expr | A.Arg):
-                changes[f] = self.expr(v)
-            elif isinstance(v, list):
-                changes[f] = [self.expr(x) if isinstance(x, A.Expr | A.Arg) else x for x in v]
-        return type(e)(**{**{f: getattr(e, f) for f in e.__dataclass_fields__}, **changes})
+        return substitute(e, lambda n: self.names.get(n.name))
+
+
+def substitute(e, replace: Callable[[A.Name], A.Expr | None]):
+    """`e` with every (non-top-level) name for which `replace` gives an expression replaced."""
+    if e is None:
+        return None
+    if isinstance(e, A.Name) and not e.top:
+        r = replace(e)
+        return e if r is None else r
+    if isinstance(e, A.Arg):
+        return A.Arg(substitute(e.value, replace), e.name)
+    if not isinstance(e, A.Expr):
+        return e
+    changes = {}
+    for f in e.__dataclass_fields__:
+        v = getattr(e, f)
+        if f == "loc":
+            continue
+        if isinstance(v, A.Expr | A.Arg):
+            changes[f] = substitute(v, replace)
+        elif isinstance(v, list):
+            changes[f] = [substitute(x, replace) if isinstance(x, A.Expr | A.Arg) else x for x in v]
+    return type(e)(**{**{f: getattr(e, f) for f in e.__dataclass_fields__}, **changes})

@@ -90,11 +90,13 @@ INCLUDE_DIR = Path(__file__).resolve().parent.parent / "include"
 
 
 class Preprocessor:
-    """#include "x" / <x>, object-like #define and #undef, #if/#ifdef/#ifndef/#elif/#else/#endif."""
+    """#include "x" / <x>, #define (object- and function-like) and #undef,
+    #if/#ifdef/#ifndef/#elif/#else/#endif."""
 
     def __init__(self, include_dirs: list[Path] | None = None, defines: dict[str, str] | None = None) -> None:
         self.include_dirs = [*(include_dirs or []), INCLUDE_DIR]
         self.macros: dict[str, list[Token]] = {}
+        self.fmacros: dict[str, tuple[list[str], list[Token]]] = {}  # name -> (parameters, body)
         self.included: set[Path] = set()
         for k, v in (defines or {}).items():
             self.macros[k] = tokenize(v, "<command line>")
@@ -122,10 +124,13 @@ class Preprocessor:
         # Stack of (active, taken) for nested conditionals.
         stack: list[tuple[bool, bool, Loc]] = []
         active = True
+        pending: list[Token] = []  # program text since the last directive, expanded in one go
         i = 0
         while i < len(tokens):
             t = tokens[i]
             if t.is_("#") and t.line_start:
+                out.extend(self._expand(pending, set()))
+                pending = []
                 line, i = self._lines(tokens, i)
                 if not line:
                     continue
@@ -152,11 +157,16 @@ class Preprocessor:
                 elif d == "define":
                     if not rest or rest[0].kind not in ("ident", "keyword"):
                         raise P4Error(line[0].loc, "#define needs a name")
+                    name = rest[0].text
+                    self.macros.pop(name, None)
+                    self.fmacros.pop(name, None)
                     if len(rest) > 1 and rest[1].is_("(") and rest[1].adjacent:
-                        raise P4Error(rest[0].loc, "function-like macros are not supported")
-                    self.macros[rest[0].text] = rest[1:]
+                        self.fmacros[name] = self._params(rest)
+                    else:
+                        self.macros[name] = rest[1:]
                 elif d == "undef":
                     self.macros.pop(rest[0].text if rest else "", None)
+                    self.fmacros.pop(rest[0].text if rest else "", None)
                 elif d == "error":
                     raise P4Error(line[0].loc, "#error " + " ".join(x.text for x in rest))
                 elif d in ("pragma", "line"):
@@ -165,22 +175,88 @@ class Preprocessor:
                     raise P4Error(line[0].loc, f"unknown directive #{d}")
                 continue
             if active:
-                self._emit(t, out, set())
+                pending.append(t)
             i += 1
+        out.extend(self._expand(pending, set()))
         if stack:
             raise P4Error(stack[-1][2], f"#{'if'} without #endif")
 
-    def _emit(self, t: Token, out: list[Token], expanding: set[str]) -> None:
-        if t.kind in ("ident", "keyword") and t.text in self.macros and t.text not in expanding:
-            for k, m in enumerate(self.macros[t.text]):
-                # Expanded tokens report where the macro was used.
-                self._emit(
-                    replace(m, loc=t.loc, adjacent=t.adjacent if k == 0 else m.adjacent),
-                    out,
-                    expanding | {t.text},
-                )
-        else:
-            out.append(t)
+    @staticmethod
+    def _params(rest: list[Token]) -> tuple[list[str], list[Token]]:
+        """`NAME(a, b) body` of a function-like #define."""
+        params: list[str] = []
+        k = 2
+        while k < len(rest) and not rest[k].is_(")"):
+            p = rest[k]
+            if p.kind not in ("ident", "keyword"):
+                raise P4Error(p.loc, f"bad macro parameter {p.text!r}")
+            params.append(p.text)
+            k += 1
+            if k < len(rest) and rest[k].is_(","):
+                k += 1
+        if k >= len(rest):
+            raise P4Error(rest[0].loc, f"#define {rest[0].text}: missing ')'")
+        body = rest[k + 1 :]
+        for b in body:
+            if b.is_("#"):
+                raise P4Error(b.loc, "# and ## in macro bodies are not supported")
+        return params, body
+
+    @staticmethod
+    def _args(toks: list[Token], i: int, at: Token) -> tuple[list[list[Token]], int]:
+        """The arguments of a macro call whose '(' is toks[i]; and the index after ')'."""
+        args: list[list[Token]] = [[]]
+        depth = 0
+        for j in range(i, len(toks)):
+            t = toks[j]
+            if t.is_("("):
+                depth += 1
+                if depth == 1:
+                    continue
+            elif t.is_(")"):
+                depth -= 1
+                if depth == 0:
+                    return args, j + 1
+            elif t.is_(",") and depth == 1:
+                args.append([])
+                continue
+            args[-1].append(t)
+        raise P4Error(at.loc, f"unterminated call to macro {at.text}")
+
+    def _expand(self, toks: list[Token], expanding: set[str]) -> list[Token]:
+        """Macro expansion; expanded tokens report where the macro was used."""
+        out: list[Token] = []
+        i = 0
+        while i < len(toks):
+            t = toks[i]
+            name = t.text if t.kind in ("ident", "keyword") and t.text not in expanding else None
+            if name in self.fmacros and i + 1 < len(toks) and toks[i + 1].is_("("):
+                params, body = self.fmacros[name]
+                args, i = self._args(toks, i + 1, t)
+                if args == [[]] and not params:
+                    args = []
+                if len(args) != len(params):
+                    raise P4Error(t.loc, f"macro {name} takes {len(params)} arguments, got {len(args)}")
+                sub: list[Token] = []
+                for b in body:
+                    if b.kind in ("ident", "keyword") and b.text in params:
+                        arg = self._expand(args[params.index(b.text)], expanding)
+                        sub.extend(replace(a, loc=t.loc, adjacent=b.adjacent if k == 0 else a.adjacent)
+                                   for k, a in enumerate(arg))  # fmt: skip
+                    else:
+                        sub.append(replace(b, loc=t.loc))
+                if sub:
+                    sub[0] = replace(sub[0], adjacent=t.adjacent)
+                out.extend(self._expand(sub, expanding | {name}))
+                continue
+            if name in self.macros:
+                body = [replace(m, loc=t.loc, adjacent=t.adjacent if k == 0 else m.adjacent)
+                        for k, m in enumerate(self.macros[name])]  # fmt: skip
+                out.extend(self._expand(body, expanding | {name}))
+            else:
+                out.append(t)
+            i += 1
+        return out
 
     def _cond(self, d: str, rest: list[Token], at: Token) -> bool:
         if d in ("ifdef", "ifndef"):
