@@ -127,6 +127,14 @@ def sink():
     return compile_p4(P4 / "kitchen_sink.p4")
 
 
+def primary(client, compiled) -> Client:
+    """A primary controller (election id 1) that has set `compiled` as the pipeline."""
+    c = client(election=1)
+    c.next("arbitration")
+    c.set_pipeline(compiled)
+    return c
+
+
 def ids(compiled):
     info = compiled.p4info
     return {x.preamble.name: x.preamble.id for x in [*info.tables, *info.actions, *info.registers, *info.counters,
@@ -192,9 +200,7 @@ def test_pipeline_config_round_trip(dev, basic):
 
 def test_write_errors_are_per_update_and_atomicity_holds(dev, basic):
     client, ports, _ = dev
-    c = client(election=1)
-    c.next("arbitration")
-    c.set_pipeline(basic)
+    c = primary(client, basic)
     c.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2))
     # CONTINUE_ON_ERROR: the good update lands, the duplicate is reported, in order.
     with pytest.raises(grpc.RpcError) as e:
@@ -243,9 +249,7 @@ def test_write_errors_are_per_update_and_atomicity_holds(dev, basic):
 
 def test_ternary_rules_const_tables_and_priorities(dev, sink):
     client, _, _ = dev
-    c = client(election=1)
-    c.next("arbitration")
-    c.set_pipeline(sink)
+    c = primary(client, sink)
     i = ids(sink)
     u = R.Update(type=R.Update.INSERT)
     te = u.entity.table_entry
@@ -279,9 +283,7 @@ def test_ternary_rules_const_tables_and_priorities(dev, sink):
 
 def test_packet_out_packet_in_and_digests(dev, sink):
     client, ports, _ = dev
-    c = client(election=1)
-    c.next("arbitration")
-    c.set_pipeline(sink)
+    c = primary(client, sink)
     i = ids(sink)
     # Packet-out: the server builds the packet_out header from the metadata.
     inner = raw(Ether(dst="02:00:00:00:00:09") / IP(dst="10.0.0.9") / TCP())
@@ -319,9 +321,7 @@ def test_packet_out_packet_in_and_digests(dev, sink):
 
 def test_replication_registers_and_counters(dev, sink):
     client, ports, service = dev
-    c = client(election=1)
-    c.next("arbitration")
-    c.set_pipeline(sink)
+    c = primary(client, sink)
     i = ids(sink)
     g = R.Update(type=R.Update.INSERT)
     mg = g.entity.packet_replication_engine_entry.multicast_group_entry
@@ -369,9 +369,7 @@ def profile_ids(compiled):
 
 def test_action_profile_members(dev, sink):
     client, ports, _ = dev
-    c = client(election=1)
-    c.next("arbitration")
-    c.set_pipeline(sink)
+    c = primary(client, sink)
     i, prof = ids(sink), profile_ids(sink)["MyIngress.lb_profile"]
     m = R.Update(type=R.Update.INSERT)
     mem = m.entity.action_profile_member
@@ -413,9 +411,7 @@ def test_action_profile_members(dev, sink):
 def test_action_selector_spreads_flows_and_keeps_each_on_one_path(dev):
     compiled = compile_p4(P4 / "ecmp.p4")
     client, ports, _ = dev
-    c = client(election=1)
-    c.next("arbitration")
-    c.set_pipeline(compiled)
+    c = primary(client, compiled)
     i, prof = ids(compiled), profile_ids(compiled)["I.ecmp_selector"]
     for mid, port in ((1, 2), (2, 3), (3, 4)):
         m = R.Update(type=R.Update.INSERT)
@@ -457,9 +453,7 @@ def test_action_selector_spreads_flows_and_keeps_each_on_one_path(dev):
 
 def test_idle_timeout_notifications(dev, sink):
     client, _, _ = dev
-    c = client(election=1)
-    c.next("arbitration")
-    c.set_pipeline(sink)
+    c = primary(client, sink)
     i = ids(sink)
     u = R.Update(type=R.Update.INSERT)
     te = u.entity.table_entry
@@ -485,9 +479,7 @@ def test_idle_timeout_notifications(dev, sink):
 def test_one_p4info_action_bound_to_a_different_field_per_table(dev):
     compiled = compile_p4(P4 / "bound_actions.p4")
     client, ports, _ = dev
-    c = client(election=1)
-    c.next("arbitration")
-    c.set_pipeline(compiled)
+    c = primary(client, compiled)
     i = ids(compiled)
     for table, value in (("I.into_y", 0x22), ("I.into_z", 0x33)):
         u = R.Update(type=R.Update.INSERT)

@@ -131,22 +131,13 @@ class Program:
         return inst.id, inst.type.index[fname]
 
     def header(self, name: str, where: str) -> Instance:
-        inst = self.by_name.get(name)
-        if inst is None:
-            raise JsonError(f"{where}: unknown header instance '{name}'")
-        return inst
+        return _named(self.by_name, name, "header instance", where)
 
     def stack(self, name: str, where: str) -> Stack:
-        s = self.stack_by_name.get(name)
-        if s is None:
-            raise JsonError(f"{where}: unknown header stack '{name}'")
-        return s
+        return _named(self.stack_by_name, name, "header stack", where)
 
     def union(self, name: str, where: str) -> Union:
-        u = self.unions.get(name)
-        if u is None:
-            raise JsonError(f"{where}: unknown header union '{name}'")
-        return u
+        return _named(self.unions, name, "header union", where)
 
     def make_valid(self, phv: Phv, hid: int) -> None:
         """Mark a header valid; in a union, the member valid before becomes invalid (BMv2)."""
@@ -167,6 +158,13 @@ class Program:
             if alias in self.aliases:
                 return self.aliases[alias]
         return -1, -1
+
+
+def _named(objects: dict, name: str, kind: str, where: str) -> Any:
+    found = objects.get(name)
+    if found is None:
+        raise JsonError(f"{where}: unknown {kind} '{name}'")
+    return found
 
 
 def load_types(prog: Program) -> None:
