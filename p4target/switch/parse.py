@@ -124,6 +124,7 @@ class Parser:
             else:
                 raise JsonError(f"{where}: unsupported extract target {target['type']!r}")
             ty = inst.type
+            unions = bool(prog.siblings)
 
             def extract(ctx: Ctx, data: list, offset: int) -> int:
                 if stack is not None:
@@ -142,7 +143,9 @@ class Parser:
                     raise ParserError("PacketTooShort")
                 h = ctx.phv.headers[hid]
                 h.values = unpack(ty, ctx.payload[offset // 8 :], nbits, var)
-                prog.make_valid(ctx.phv, hid)
+                h.valid = True
+                if unions:  # a member made valid invalidates the rest of its union
+                    prog.make_valid(ctx.phv, hid)
                 if var:
                     ctx.phv.varbit_len[hid] = var
                 return offset + nbits
