@@ -5,6 +5,8 @@
     packet PORT HEX…            expect PORT [HEX… [$]]
     mirroring_add SESSION PORT  mc_mgrp_create GROUP
     mc_node_create RID PORT…    mc_node_associate GROUP NODE
+    check_counter NAME(INDEX) [packets|bytes] OP VALUE    (OP: == != < <= > >=)
+    register_write NAME INDEX VALUE                       register_read NAME INDEX
 Values are decimal or 0x/0b/0o; ternary values may use * digits (don't care) or
 VALUE&&&MASK; lpm values VALUE/LENGTH. Expected packets may use * hex digits; a
 trailing $ requires the exact length, otherwise the packet may be longer. Table,
@@ -13,11 +15,15 @@ action and field names resolve by suffix, as p4c's STF driver does.
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass, field
 
 from .switch.engine import Switch
 from .switch.tables import Match, Table
+
+_OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+        ">=": operator.ge}  # fmt: skip
 
 
 class StfError(ValueError):
@@ -82,6 +88,31 @@ class StfRunner:
         self.outputs: dict[int, list[bytes]] = {}
         self.expects: dict[int, list[str]] = {}
         self.any_ports: set[int] = set()
+
+    def _counter(self, name: str):
+        return self.sw.counters[_by_suffix(self.sw.counters, name, "counter")]
+
+    def _register(self, rest: str, nwords: int) -> tuple:
+        words = rest.split()
+        if len(words) != nwords:
+            raise StfError(f"expected {nwords} words after the command, found '{rest}'")
+        name = _by_suffix(self.sw.registers, words[0], "register")
+        index = _int(words[1])
+        if not 0 <= index < len(self.sw.registers[name][1]):
+            raise StfError(f"register {name}: index {index} is out of range")
+        return (name, index, *words[2:])
+
+    def check_counter(self, rest: str) -> None:
+        m = re.fullmatch(r"([\w.$]+)\((\w+)\)\s*(packets|bytes)?\s*(==|!=|<=|>=|<|>)\s*(\w+)", rest)
+        if not m:
+            raise StfError(f"expected NAME(INDEX) [packets|bytes] OP VALUE, found '{rest}'")
+        c = self._counter(m.group(1))
+        index, kind, op, want = _int(m.group(2)), m.group(3) or "packets", m.group(4), _int(m.group(5))
+        if not 0 <= index < c.size:
+            raise StfError(f"counter {c.name}: index {index} is out of range")
+        got = (c.packets if kind == "packets" else c.bytes)[index]
+        if not _OPS[op](got, want):
+            self.result.failures.append(f"counter {c.name}[{index}] {kind}: {got}, expected {op} {want}")
 
     def table(self, name: str) -> Table:
         return self.sw.tables[_by_suffix(self.sw.tables, name, "table")]
@@ -202,15 +233,16 @@ class StfRunner:
             grp, node = (int(x) for x in rest.split()[:2])
             rid, ports = self.nodes[node]
             self.sw.mcast_groups.setdefault(grp, []).extend((p, rid) for p in ports)
-        elif cmd in (
-            "wait",
-            "check_counter",
-            "register_read",
-            "register_write",
-            "counter_read",
-            "counter_write",
-        ):
-            pass  # processing here is synchronous; counters are read through P4Runtime
+        elif cmd == "check_counter":
+            self.check_counter(rest)
+        elif cmd == "register_write":
+            name, index, value = self._register(rest, 3)
+            width, cells = self.sw.registers[name]
+            cells[index] = _int(value) & ((1 << width) - 1)
+        elif cmd in ("register_read", "counter_read"):
+            self._register(rest, 2) if cmd == "register_read" else self._counter(rest.split()[0])
+        elif cmd == "wait":
+            pass  # packets are processed synchronously: there is nothing to wait for
         else:
             raise StfError(f"unknown STF command '{cmd}'")
 

@@ -97,3 +97,12 @@ def test_block_locals_are_initialised_on_every_entry(tmp_path):
     src.write_text(LOCAL_INITS)
     r = run_stf(load(compile_p4(src).json), "packet 0 00 01 00\nexpect 2 0d 51 05 $\n")
     assert r.passed, r.failures
+
+
+def test_check_counter_can_fail_and_names_the_counter():
+    sw = load(compile_p4(P4 / "legacy.p4").json)
+    text = (P4 / "legacy.stf").read_text().replace("arrivals(6) == 1", "arrivals(6) > 1")
+    r = run_stf(sw, text)
+    assert r.failures == ["counter I.arrivals[6] packets: 1, expected > 1"]
+    with pytest.raises(StfError, match="index 9 is out of range"):
+        run_stf(load(compile_p4(P4 / "legacy.p4").json), "check_counter arrivals(9) == 0")

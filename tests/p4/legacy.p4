@@ -28,7 +28,11 @@ control put_word(out bit<16> word, in bit<8> hi, in bit<8> lo) {
 
 control I(inout headers hdr, inout meta_t m, inout standard_metadata_t sm) {
     put_word() pw;
+    counter(8, CounterType.packets_and_bytes) arrivals;
+    register<bit<8>>(2) knob;
     apply {
+        arrivals.count((bit<32>)sm.instance_type);
+        knob.read(hdr.h.b, 1);
         if (IS_RESUBMIT(sm)) {
             // Second pass: kept survived the resubmit, lost did not.
             hdr.h.seen = m.kept | m.lost;
