@@ -110,3 +110,40 @@ def test_check_counter_can_fail_and_names_the_counter():
     assert r.failures == ["counter I.arrivals[6] packets: 1, expected > 1"]
     with pytest.raises(StfError, match="index 9 is out of range"):
         run_stf(load(compile_p4(P4 / "legacy.p4").json), "check_counter arrivals(9) == 0")
+
+
+CALLS_IN_INDICES = """
+#include <core.p4>
+#include <v1model.p4>
+header b_t { bit<8> v; }
+header i_t { bit<8> idx; }
+struct headers { i_t i; b_t[3] s; }
+struct meta_t { bit<8> calls; }
+parser P(packet_in pkt, out headers hdr, inout meta_t m, inout standard_metadata_t sm) {
+    state start { pkt.extract(hdr.i); pkt.extract(hdr.s.next); pkt.extract(hdr.s.next);
+                  pkt.extract(hdr.s.next); transition accept; }
+}
+control VC(inout headers hdr, inout meta_t m) { apply { } }
+bit<8> pick(inout bit<8> counter, in bit<8> i) { counter = counter + 1; return i; }
+bit<8> bump(inout bit<8> x) { x = x + 0x10; return 0; }
+control I(inout headers hdr, inout meta_t m, inout standard_metadata_t sm) {
+    apply {
+        sm.egress_spec = 1;
+        m.calls = 0;
+        hdr.s[pick(m.calls, hdr.i.idx)].v = 0xee;                   // a call in the target's index
+        bump(hdr.s[pick(m.calls, hdr.i.idx - 1)].v);               // and in an inout argument's
+        hdr.i.idx = m.calls;                                        // each ran exactly once
+    }
+}
+control E(inout headers hdr, inout meta_t m, inout standard_metadata_t sm) { apply { } }
+control CC(inout headers hdr, inout meta_t m) { apply { } }
+control D(packet_out pkt, in headers hdr) { apply { pkt.emit(hdr.i); pkt.emit(hdr.s); } }
+V1Switch(P(), VC(), I(), E(), CC(), D()) main;
+"""
+
+
+def test_calls_in_lvalue_indices_run_once_before_the_assignment(tmp_path):
+    src = tmp_path / "calls.p4"
+    src.write_text(CALLS_IN_INDICES)
+    r = run_stf(load(compile_p4(src).json), "packet 0 02 01 02 03\nexpect 1 02 01 12 ee $\n")
+    assert r.passed, r.failures

@@ -106,11 +106,13 @@ class Inliner:
         copy_back = []
         for p, a in zip(f.params, c.args, strict=True):
             tmp = _name(c.loc, f"{f.name}_{p.name}_")
-            value = self.expr(a.value, pre) if p.direction in ("", "in", "inout") else None
+            # An out/inout argument is one location: calls in its indices run once, here.
+            arg = self.expr(a.value, pre)
+            value = arg if p.direction in ("", "in", "inout") else None
             pre.append(A.VarDecl(tmp.name, c.loc, p.type, value))
             rename[p.name] = tmp
             if p.direction in ("out", "inout"):
-                copy_back.append(A.Assign(c.loc, a.value, tmp))
+                copy_back.append(A.Assign(c.loc, arg, tmp))
         ret = None
         if not (isinstance(f.ret, A.SimpleType) and f.ret.name == "void"):
             ret = _name(c.loc, f"{f.name}_ret")
@@ -170,6 +172,7 @@ class Inliner:
                 other = A.Block(o.loc, self.stmt(o)) if o is not None else None
                 return [*pre, A.If(s.loc, cond, then, other)]
             case A.Assign(target=t, value=v):
+                t = self.expr(t, pre)  # the left-hand side is evaluated first (calls in its indices)
                 if isinstance(v, A.Call) and isinstance(v.func, A.Name) and v.func.name in self.functions:
                     r = self.call(v, pre, want_value=True)
                     return [*pre, A.Assign(s.loc, t, r)]
