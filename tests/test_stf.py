@@ -55,6 +55,14 @@ def test_srem_stf_command(tmp_path):
     assert fail.returncode == 1 and "FAIL" in fail.stdout
 
 
+def assert_stf(tmp_path: Path, source: str, stf: str) -> None:
+    """Compile `source` with srem's compiler and run the STF text on the switch."""
+    src = tmp_path / "prog.p4"
+    src.write_text(source)
+    r = run_stf(load(compile_p4(src).json), stf)
+    assert r.passed, r.failures
+
+
 LOCAL_INITS = """
 #include <core.p4>
 #include <v1model.p4>
@@ -97,10 +105,7 @@ def test_block_locals_are_initialised_on_every_entry(tmp_path):
     # c starts at 12 and the second bump sees 13; each apply of Sub starts k at 40 again
     # (b = 1 + 40 + 40); the parser's own local is set before its start state runs.
     # `guarded` must not call touch() (a would be 99): ?: evaluates one arm only.
-    src = tmp_path / "locals.p4"
-    src.write_text(LOCAL_INITS)
-    r = run_stf(load(compile_p4(src).json), "packet 0 00 01 00\nexpect 2 0d 51 05 $\n")
-    assert r.passed, r.failures
+    assert_stf(tmp_path, LOCAL_INITS, "packet 0 00 01 00\nexpect 2 0d 51 05 $\n")
 
 
 def test_check_counter_can_fail_and_names_the_counter():
@@ -143,7 +148,4 @@ V1Switch(P(), VC(), I(), E(), CC(), D()) main;
 
 
 def test_calls_in_lvalue_indices_run_once_before_the_assignment(tmp_path):
-    src = tmp_path / "calls.p4"
-    src.write_text(CALLS_IN_INDICES)
-    r = run_stf(load(compile_p4(src).json), "packet 0 02 01 02 03\nexpect 1 02 01 12 ee $\n")
-    assert r.passed, r.failures
+    assert_stf(tmp_path, CALLS_IN_INDICES, "packet 0 02 01 02 03\nexpect 1 02 01 12 ee $\n")
