@@ -232,13 +232,7 @@ class Pipeline:
 
     def member_write(self, u_type: int, m: R.ActionProfileMember, dry: bool) -> None:
         info, prof = self.profile(m.action_profile_id)
-        exists = m.member_id in prof.members
-        if u_type == R.Update.INSERT and exists:
-            raise RuntimeErr(
-                grpc.StatusCode.ALREADY_EXISTS, f"{info.preamble.name}: member {m.member_id} exists already"
-            )
-        if u_type != R.Update.INSERT and not exists:
-            raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"{info.preamble.name}: no member {m.member_id}")
+        _check_presence(u_type, m.member_id in prof.members, info.preamble.name, f"member {m.member_id}")
         if u_type == R.Update.DELETE:
             used = any(m.member_id in g for g in prof.groups.values()) or any(
                 e.member == m.member_id for tm in self.tables.values() if tm.info.implementation_id == m.action_profile_id
@@ -265,13 +259,7 @@ class Pipeline:
         info, prof = self.profile(g.action_profile_id)
         if not info.with_selector:
             raise invalid(f"{info.preamble.name} has no selector: it has no groups")
-        exists = g.group_id in prof.groups
-        if u_type == R.Update.INSERT and exists:
-            raise RuntimeErr(
-                grpc.StatusCode.ALREADY_EXISTS, f"{info.preamble.name}: group {g.group_id} exists already"
-            )
-        if u_type != R.Update.INSERT and not exists:
-            raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"{info.preamble.name}: no group {g.group_id}")
+        _check_presence(u_type, g.group_id in prof.groups, info.preamble.name, f"group {g.group_id}")
         if u_type == R.Update.DELETE:
             if any(e.group == g.group_id for tm in self.tables.values() if tm.info.implementation_id == g.action_profile_id
                    for e in tm.table.entries.values()):  # fmt: skip
@@ -407,3 +395,11 @@ class Pipeline:
         if tm.table.default_action is not None:
             self._set_action(tm, e, *tm.table.default_action)
         return e
+
+
+def _check_presence(u_type: int, exists: bool, profile: str, item: str) -> None:
+    """INSERT needs the item absent; MODIFY and DELETE need it present."""
+    if u_type == R.Update.INSERT and exists:
+        raise RuntimeErr(grpc.StatusCode.ALREADY_EXISTS, f"{profile}: {item} exists already")
+    if u_type != R.Update.INSERT and not exists:
+        raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"{profile}: no {item}")

@@ -423,6 +423,16 @@ class P4RuntimeService(RG.P4RuntimeServicer):
             raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"unknown {what} id {ident}")
         return x
 
+    def _cells(self, items: dict, ident: int, what: str, q, size):
+        """(array, index) pairs a read names: one cell, or every cell of one or all arrays."""
+        infos = [self._indexed(items, ident, what)] if ident else list(items.values())
+        for info in infos:
+            n = size(info.preamble.name)
+            for k in [q.index.index] if q.HasField("index") else range(n):
+                if not 0 <= k < n:
+                    raise invalid(f"{what} {info.preamble.name}: index {k} outside 0..{n - 1}")
+                yield info, k
+
     def _counter_write(self, pl: Pipeline, u: R.Update, e: R.CounterEntry, dry: bool) -> None:
         if u.type != R.Update.MODIFY:
             raise invalid("counter entries can only be modified")
@@ -554,38 +564,23 @@ class P4RuntimeService(RG.P4RuntimeServicer):
                 if q.is_default_action:
                     yield R.Entity(table_entry=pl.default_to_p4rt(tm))
                     continue
-                if q.match:
-                    e = tm.table.find(pl.match(tm, q.match), q.priority)
-                    entries = [e] if e is not None else []
-                else:
-                    entries = sorted(tm.table.entries.values(), key=lambda x: x.handle)
-                for e in entries:
-                    yield R.Entity(table_entry=pl.entry_to_p4rt(tm, e, q.HasField("counter_data")))
+                for e in _selected(pl, tm, q.match, q.priority):
+                    if e is not None:
+                        yield R.Entity(table_entry=pl.entry_to_p4rt(tm, e, q.HasField("counter_data")))
         elif kind == "counter_entry":
             q = ent.counter_entry
-            infos = (
-                [self._indexed(pl.counters, q.counter_id, "counter")]
-                if q.counter_id
-                else list(pl.counters.values())
-            )
-            for info in infos:
+            for info, k in self._cells(
+                pl.counters, q.counter_id, "counter", q, lambda n: sw.counters[n].size
+            ):
                 c = sw.counters[info.preamble.name]
-                idxs = [q.index.index] if q.HasField("index") else range(c.size)
-                for k in idxs:
-                    if not 0 <= k < c.size:
-                        raise invalid(f"counter {info.preamble.name}: index {k} outside 0..{c.size - 1}")
-                    r = R.CounterEntry(counter_id=info.preamble.id)
-                    r.index.index = k
-                    r.data.packet_count, r.data.byte_count = c.packets[k], c.bytes[k]
-                    yield R.Entity(counter_entry=r)
+                r = R.CounterEntry(counter_id=info.preamble.id)
+                r.index.index = k
+                r.data.packet_count, r.data.byte_count = c.packets[k], c.bytes[k]
+                yield R.Entity(counter_entry=r)
         elif kind == "direct_counter_entry":
             q = ent.direct_counter_entry
             tm = pl.table(q.table_entry.table_id)
-            entries = (
-                [tm.table.find(pl.match(tm, q.table_entry.match), q.table_entry.priority)]
-                if q.table_entry.match else sorted(tm.table.entries.values(), key=lambda x: x.handle)
-            )  # fmt: skip
-            for e in entries:
+            for e in _selected(pl, tm, q.table_entry.match, q.table_entry.priority):
                 if e is None:
                     raise RuntimeErr(grpc.StatusCode.NOT_FOUND, "no such table entry")
                 r = R.DirectCounterEntry()
@@ -594,21 +589,12 @@ class P4RuntimeService(RG.P4RuntimeServicer):
                 yield R.Entity(direct_counter_entry=r)
         elif kind == "register_entry":
             q = ent.register_entry
-            infos = (
-                [self._indexed(pl.registers, q.register_id, "register")]
-                if q.register_id
-                else list(pl.registers.values())
-            )
-            for info in infos:
-                _, cells = sw.registers[info.preamble.name]
-                idxs = [q.index.index] if q.HasField("index") else range(len(cells))
-                for k in idxs:
-                    if not 0 <= k < len(cells):
-                        raise invalid(f"register {info.preamble.name}: index {k} outside 0..{len(cells) - 1}")
-                    r = R.RegisterEntry(register_id=info.preamble.id)
-                    r.index.index = k
-                    r.data.bitstring = encode(cells[k])
-                    yield R.Entity(register_entry=r)
+            sizes = lambda n: len(sw.registers[n][1])
+            for info, k in self._cells(pl.registers, q.register_id, "register", q, sizes):
+                r = R.RegisterEntry(register_id=info.preamble.id)
+                r.index.index = k
+                r.data.bitstring = encode(sw.registers[info.preamble.name][1][k])
+                yield R.Entity(register_entry=r)
         elif kind == "meter_entry":
             q = ent.meter_entry
             info = self._indexed(pl.meters, q.meter_id, "meter")
@@ -701,3 +687,10 @@ def serve(runner: Runner, address: str, max_workers: int = 8) -> tuple[grpc.Serv
     server.start()
     log.info("P4Runtime server for device %d on %s", runner.device_id, address)
     return server, service, port
+
+
+def _selected(pl: Pipeline, tm, match, priority) -> list:
+    """The entries a read names: the one with this match (None if absent), or all in order."""
+    if match:
+        return [tm.table.find(pl.match(tm, match), priority)]
+    return sorted(tm.table.entries.values(), key=lambda x: x.handle)
