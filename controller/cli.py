@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import topologies
+from p4target import cli as p4target_cli
 from p4target.compiler.errors import P4Error
 from placement import results
 from placement import scenario as sc
@@ -410,153 +411,6 @@ def scenario_show(path: Annotated[Path | None, typer.Argument()] = None) -> None
     )
 
 
-@app.command()
-def p4c(
-    program: Annotated[Path, typer.Argument(help="P4_16 program for the v1model architecture.")],
-    out: Annotated[
-        Path, typer.Option("-o", "--out", help="Folder for PROGRAM.json and PROGRAM.p4info.txtpb.")
-    ] = Path("build"),
-    include: Annotated[list[Path] | None, typer.Option("-I", help="Include folder (repeatable).")] = None,
-    define: Annotated[list[str] | None, typer.Option("-D", help="NAME=VALUE macro (repeatable).")] = None,
-    p4info_format: Annotated[str, typer.Option(help="text or binary.")] = "text",
-    compiler: Annotated[str, typer.Option(help="srem (built in) or p4c-bm2-ss (when installed).")] = "srem",
-) -> None:
-    """Compile a P4 program to BMv2 JSON and P4Info, like p4c-bm2-ss."""
-    from p4target.compiler import driver
-
-    if compiler not in driver.COMPILERS:
-        raise InputError("--compiler", compiler, f"must be one of {', '.join(driver.COMPILERS)}")
-    if p4info_format not in ("text", "binary"):
-        raise InputError("--p4info-format", p4info_format, "must be text or binary")
-    if not program.is_file():
-        raise InputError(str(program), "file", "does not exist")
-    defines = {}
-    for d in define or []:
-        name, _, value = d.partition("=")
-        defines[name] = value or "1"
-    if compiler == "p4c-bm2-ss":
-        jpath, ipath = driver.run_p4c(program, out, include or [], defines)
-    else:
-        c = driver.compile_p4(program, include, defines)
-        for w in c.warnings:
-            Console(stderr=True, soft_wrap=True).print(w, highlight=False, markup=False)
-        jpath, ipath = driver.write(out, program.stem, c, p4info_format)
-    console.print(f"wrote {jpath} and {ipath}")
-
-
-@app.command()
-def switch(
-    program: Annotated[
-        Path | None, typer.Argument(help="BMv2 JSON to run until a controller sets a pipeline.")
-    ] = None,
-    device_id: Annotated[int, typer.Option("--device-id", help="P4Runtime device id.")] = 0,
-    interface: Annotated[
-        list[str] | None, typer.Option("-i", "--interface", help="PORT@IFACE (repeatable).")
-    ] = None,
-    grpc_server_addr: Annotated[str, typer.Option(help="Where P4Runtime listens.")] = "127.0.0.1:9559",
-    cpu_port: Annotated[int | None, typer.Option(help="Port whose packets go to the controller.")] = None,
-    pcap: Annotated[Path | None, typer.Option(help="Write PORT_in.pcap / PORT_out.pcap here.")] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
-    target: Annotated[
-        str, typer.Option(help="srem (built in) or simple_switch_grpc (BMv2, when installed).")
-    ] = "srem",
-) -> None:
-    """Run the reference v1model switch with its P4Runtime server (like simple_switch_grpc)."""
-    import logging
-    import os
-    import shutil
-    import signal
-    import threading
-
-    if target not in ("srem", "simple_switch_grpc"):
-        raise InputError("--target", target, "must be srem or simple_switch_grpc")
-    if target == "simple_switch_grpc":
-        exe = shutil.which("simple_switch_grpc")
-        if exe is None:
-            raise InputError("--target", target, "simple_switch_grpc is not on PATH; use --target srem")
-        # The same options, in BMv2's spelling; its P4Runtime server replaces ours.
-        argv = [exe, "--device-id", str(device_id), "--log-level", log_level]
-        for spec in interface or []:
-            argv += ["-i", spec]
-        if pcap:
-            argv += ["--pcap", str(pcap)]
-        argv += [str(program)] if program else ["--no-p4"]
-        argv += ["--", "--grpc-server-addr", grpc_server_addr]
-        if cpu_port is not None:
-            argv += ["--cpu-port", str(cpu_port)]
-        os.execv(exe, argv)
-
-    from p4target.runtime.server import serve
-    from p4target.switch import JsonError, load
-    from p4target.switch.ports import RawPort
-    from p4target.switch.runner import Runner
-
-    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise InputError("--log-level", log_level, "must be debug, info, warning or error")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    runner = Runner(device_id, cpu_port)
-    if pcap:
-        pcap.mkdir(parents=True, exist_ok=True)
-    for spec in interface or []:
-        number, sep, iface = spec.partition("@")
-        if not sep or not number.isdigit() or not iface:
-            raise InputError("-i", spec, "expected PORT@IFACE, like 1@veth0")
-        try:
-            runner.add_port(RawPort(int(number), iface, pcap))
-        except (OSError, ValueError) as e:
-            raise InputError("-i", spec, str(e)) from None
-    if program is not None:
-        try:
-            runner.set_switch(load(program.read_bytes()))
-        except OSError as e:
-            raise InputError(str(program), "file", e.strerror or str(e)) from None
-        except JsonError as e:
-            raise InputError(str(program), "BMv2 JSON", str(e)) from None
-    try:
-        server, service, port = serve(runner, grpc_server_addr)
-    except (OSError, RuntimeError) as e:
-        raise InputError("--grpc-server-addr", grpc_server_addr, str(e)) from None
-    runner.start()
-    console.print(
-        f"device {device_id}: {len(runner.ports)} ports, P4Runtime on {grpc_server_addr.rsplit(':', 1)[0]}:{port}"
-    )
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait()
-    service.stop()
-    server.stop(grace=1)
-    runner.stop()
-
-
-@app.command()
-def stf(
-    program: Annotated[Path, typer.Argument(help="P4 program, or its BMv2 JSON.")],
-    test: Annotated[Path, typer.Argument(help="STF file: table entries, packets in, packets expected.")],
-) -> None:
-    """Run an STF test (p4c's simple test format) on the reference switch; exit 1 if it fails."""
-    from p4target.compiler.driver import compile_p4
-    from p4target.stf import StfError, run_stf
-    from p4target.switch import JsonError, load
-
-    for f in (program, test):
-        if not f.is_file():
-            raise InputError(str(f), "file", "does not exist")
-    try:
-        j = program.read_text() if program.suffix == ".json" else compile_p4(program).json
-        result = run_stf(load(j), test.read_text())
-    except JsonError as e:
-        raise InputError(str(program), "BMv2 JSON", str(e)) from None
-    except StfError as e:
-        raise InputError(str(test), "STF", str(e)) from None
-    for f in result.failures:
-        console.print(f"[red]FAIL[/] {f}", highlight=False)
-    verdict = "passed" if result.passed else "failed"
-    console.print(f"{test.name}: {verdict} ({result.packets_in} packets in, {result.packets_out} out)")
-    if not result.passed:
-        raise typer.Exit(1)
-
-
 @topology_app.command("save")
 def topology_save(
     path: Annotated[Path, typer.Argument(help="Where to write the topology YAML.")],
@@ -577,6 +431,10 @@ def topology_validate(path: Annotated[Path, typer.Argument()]) -> None:
         f"{path}: ok ({kinds.count('switch')} switches, {kinds.count('server')} servers, "
         f"{g.number_of_edges()} links)"
     )
+
+
+# The reference target owns its commands (p4c, switch, stf).
+p4target_cli.register(app)
 
 
 def main() -> None:
