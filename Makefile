@@ -6,15 +6,26 @@ STAMP   := $(VENV)/.installed
 OUT     ?= results
 EPISODES ?= 6000
 
-.PHONY: setup run test bench lint eval model figures clean
+.PHONY: setup emulation-deps run test bench lint eval model figures clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(MAKE) --no-print-directory emulation-deps
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# The emulated fabric needs Debian's Mininet (and ethtool); as root, install them, and
+# let the venv import Debian's mininet package. Without root the emulation is skipped.
+MININET := /usr/lib/python3/dist-packages/mininet
+emulation-deps:
+	@if [ "$$(id -u)" = 0 ] && ! { command -v mnexec && command -v ethtool; } >/dev/null; then \
+		apt-get install -y -q --no-install-recommends mininet ethtool >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends mininet ethtool >/dev/null; } || \
+		echo "note: could not install mininet/ethtool; the emulation tests will be skipped"; fi
+	@if [ -d $(MININET) ]; then ln -sfn $(MININET) "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mininet"; fi
 
 # The main job on its embedded default: one day of the paper's scenario.
 run: $(STAMP)
