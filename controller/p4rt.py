@@ -206,6 +206,7 @@ class SwitchConnection:
         self._arbitration: queue.Queue = queue.Queue()
         self.packets_in: queue.Queue = queue.Queue(maxsize=10_000)
         self._closed = False
+        self._broken = False  # the stream ended: the switch went away or dropped us
         self._stream = self.stub.StreamChannel(iter(self._requests.get, None))
         threading.Thread(target=self._pump, name=f"p4rt-{address}", daemon=True).start()
         self.p4info: P4InfoIndex | None = None
@@ -223,6 +224,8 @@ class SwitchConnection:
                         self.packets_in.put_nowait(r.packet)
         except grpc.RpcError as e:
             self._arbitration.put(e)
+        finally:
+            self._broken = True
 
     def _arbitrate(self) -> None:
         m = R.StreamMessageRequest()
@@ -270,6 +273,28 @@ class SwitchConnection:
         req.config.cookie.cookie = cookie
         self._call("SetForwardingPipelineConfig", self.stub.SetForwardingPipelineConfig, req)
         self.p4info = P4InfoIndex(p4info)
+
+    def alive(self) -> bool:
+        return not (self._closed or self._broken)
+
+    def use_p4info(self, p4info: P.P4Info) -> None:
+        """Resolve names through this P4Info (the switch runs it already)."""
+        self.p4info = P4InfoIndex(p4info)
+
+    def pipeline_cookie(self) -> int | None:
+        """The cookie of the switch's pipeline; None when it has none."""
+        req = R.GetForwardingPipelineConfigRequest(
+            device_id=self.device_id, response_type=R.GetForwardingPipelineConfigRequest.COOKIE_ONLY
+        )
+        try:
+            r = self.stub.GetForwardingPipelineConfig(req, timeout=self.timeout)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                return None
+            raise P4RuntimeError(
+                f"GetForwardingPipelineConfig on {self.address}", e.code(), e.details() or ""
+            ) from None
+        return r.config.cookie.cookie if r.config.HasField("cookie") else None
 
     def fetch_pipeline(self) -> P.P4Info | None:
         """The switch's P4Info (None when it has no pipeline); resolves names from it."""

@@ -1,5 +1,6 @@
-"""The fabric on Mininet: srem switch processes on veth links, routes pushed over
-P4Runtime by the controller's client, stamped UDP traffic between servers.
+"""The fabric on Mininet: srem switch processes on veth links, state reconciled over
+P4Runtime by the controller, stamped UDP traffic between servers, switch and
+controller restarts.
 
 Needs root and Debian's Mininet (`make setup` installs it as root); skipped otherwise.
 """
@@ -9,10 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from p4.v1 import p4runtime_pb2 as R
 
-from controller.p4rt import P4RuntimeError, SwitchConnection, WriteError, update
+from controller.fabric import Fabric, Pipeline
+from controller.p4rt import P4InfoIndex, P4RuntimeError, SwitchConnection, WriteError, update
 from controller.underlay import basic_entries
 from p4target.compiler.driver import compile_p4
 from topologies import kary_fattree
@@ -23,70 +27,111 @@ pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
 P4 = Path(__file__).parent / "p4"
 
 
-def _traffic(*args: str) -> list[str]:
-    return [sys.executable, "-m", "controller.traffic", *args]
-
-
-def _program_fabric(emu: Emulation, p) -> None:
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    """A k=2 fat-tree (5 switches: edge-agg-core-agg-edge, 2 servers) and its pipeline."""
+    p = plan(kary_fattree(2))
     c = compile_p4(P4 / "basic.p4")
-    for name, sw in p.switches.items():
-        with SwitchConnection(emu.grpc[name], sw.device_id) as conn:
-            conn.set_pipeline(c.p4info, json.dumps(c.json).encode())
-            conn.write([update("INSERT", conn.p4info.table_entry(**e)) for e in basic_entries(p, name)])
+    pipeline = Pipeline(c.p4info, json.dumps(c.json).encode())
+    index = P4InfoIndex(c.p4info)
+    desired = {
+        name: [R.Entity(table_entry=index.table_entry(**e)) for e in basic_entries(p, name)]
+        for name in p.switches
+    }
+    with Emulation(p, log_dir=tmp_path_factory.mktemp("emu")) as emu:
+        addresses = {n: (emu.grpc[n], sw.device_id) for n, sw in p.switches.items()}
+        yield SimpleNamespace(plan=p, emu=emu, pipeline=pipeline, desired=desired, addresses=addresses)
 
 
-def test_stamped_traffic_crosses_a_fat_tree_and_everything_is_cleaned_up(tmp_path):
-    p = plan(kary_fattree(2))  # 5 switches, 2 servers: edge-agg-core-agg-edge
+def _traffic(emu, p, flows=(1, 2), pps=200, seconds=1.0) -> dict:
+    """Send each flow from the first server to the second; the receiver's figures."""
     a, b = sorted(p.servers)
+    cmd = [sys.executable, "-m", "controller.traffic"]
+    recv = emu.host_popen(
+        b, *cmd, "recv", "--port", "9000", "--seconds", str(seconds * len(flows) + 2),
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(0.5)
+    for flow in flows:
+        r = emu.host_cmd(
+            a, *cmd, "send", "--dst", p.servers[b].ip, "--port", "9000", "--flow", str(flow),
+            "--pps", str(pps), "--seconds", str(seconds),
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    out, _ = recv.communicate(timeout=30)
+    return json.loads(out)
+
+
+def test_reconciled_fabric_carries_stamped_traffic_without_loss(net):
+    p, emu, pipeline, desired, addresses = net.plan, net.emu, net.pipeline, net.desired, net.addresses
+    fabric = Fabric(addresses, pipeline, (0, 1))
+    try:
+        report = fabric.reconcile(desired)
+        assert sorted(report.pipelines_pushed) == sorted(p.switches)
+        assert report.writes == sum(len(v) for v in desired.values())
+        got = _traffic(emu, p)
+        assert got["junk"] == 0
+        for flow in ("1", "2"):
+            f = got["flows"][flow]
+            assert f["received"] == 200 and f["lost"] == 0 and f["duplicates"] == 0
+            assert 0 < f["latency_p50_us"] < 1e6
+    finally:
+        fabric.close()
+
+
+def test_a_restarted_switch_gets_its_pipeline_and_state_back(net):
+    p, emu, pipeline, desired, addresses = net.plan, net.emu, net.pipeline, net.desired, net.addresses
+    fabric = Fabric(addresses, pipeline, (0, 2))
+    try:
+        fabric.reconcile(desired)
+        emu.restart_switch("core0")  # comes back empty: traffic across the core stops
+        assert _traffic(emu, p, flows=(3,), pps=100, seconds=0.5)["flows"] == {}
+        report = fabric.reconcile(desired)
+        assert report.pipelines_pushed == ["core0"]
+        assert report.changes["core0"] == (len(desired["core0"]), 0, 0)
+        assert report.writes == len(desired["core0"])
+        assert _traffic(emu, p, flows=(4,), pps=100, seconds=0.5)["flows"]["4"]["lost"] == 0
+    finally:
+        fabric.close()
+
+
+def test_a_restarted_controller_writes_nothing_when_the_fabric_is_right(net):
+    pipeline, desired, addresses = net.pipeline, net.desired, net.addresses
+    first = Fabric(addresses, pipeline, (0, 3))
+    first.reconcile(desired)
+    first.close()
+    again = Fabric(addresses, pipeline, (0, 4))
+    try:
+        report = again.reconcile(desired)
+        assert report.pipelines_pushed == [] and report.writes == 0
+    finally:
+        again.close()
+
+
+def test_the_controller_client_reports_refusals_with_the_switch_error(net):
+    pipeline, desired, addresses = net.pipeline, net.desired, net.addresses
+    Fabric(addresses, pipeline, (0, 5)).reconcile(desired)
+    address, device_id = addresses["edge0_0"]
+    with SwitchConnection(address, device_id, (0, 6)) as conn:
+        conn.fetch_pipeline()
+        e = desired["edge0_0"][0].table_entry
+        with pytest.raises(WriteError) as err:
+            conn.write([update("INSERT", e)])  # already there
+        assert err.value.errors and err.value.errors[0].index == 0
+        assert "ALREADY_EXISTS" in str(err.value)
+        with pytest.raises(KeyError, match="no match field"):
+            conn.p4info.table_entry("MyIngress.ipv4_lpm", {"hdr.ipv4.srcAddr": ("10.0.0.0", 8)})
+        # A second client with a lower election id is not primary.
+        with pytest.raises(P4RuntimeError, match="not primary"):
+            SwitchConnection(address, device_id, (0, 1))
+
+
+def test_leaving_the_emulation_removes_every_process_and_link(tmp_path):
+    p = plan(kary_fattree(2))
     with Emulation(p, log_dir=tmp_path) as emu:
         procs = [sw.proc for sw in emu.switches.values()]
         intfs = [i.name for sw in emu.switches.values() for i in sw.intfList() if i.name != "lo"]
-        _program_fabric(emu, p)
-        recv = emu.host_popen(
-            b, *_traffic("recv", "--port", "9000", "--seconds", "4"), stdout=subprocess.PIPE, text=True
-        )
-        time.sleep(0.5)
-        sent = []
-        for flow in (1, 2):
-            r = emu.host_cmd(
-                a,
-                *_traffic("send", "--dst", p.servers[b].ip, "--port", "9000", "--flow", str(flow)),
-                *("--pps", "200", "--seconds", "1"),
-            )
-            assert r.returncode == 0, r.stderr
-            sent.append(json.loads(r.stdout)["sent"])
-        out, _ = recv.communicate(timeout=20)
-        got = json.loads(out)
-        assert got["junk"] == 0
-        for flow, n in zip(("1", "2"), sent, strict=True):
-            f = got["flows"][flow]
-            assert f["received"] == n == 200 and f["lost"] == 0 and f["duplicates"] == 0
-            assert 0 < f["latency_p50_us"] < 1e6
-        # A server on another edge switch without a route: the switch drops, nothing arrives.
-        with SwitchConnection(emu.grpc["core0"], p.switches["core0"].device_id, (0, 2)) as conn:
-            conn.fetch_pipeline()
-            entries = conn.read_table("MyIngress.ipv4_lpm")
-            conn.write([update("DELETE", e) for e in entries])
-            assert conn.read_table("MyIngress.ipv4_lpm") == []
-    assert all(proc.poll() is not None for proc in procs)  # every switch process ended
+        assert all(proc.poll() is None for proc in procs)
+    assert all(proc.poll() is not None for proc in procs)
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert not [i for i in intfs if f" {i}@" in links or f" {i}:" in links]
-
-
-def test_the_controller_client_reports_refusals_with_the_switch_error(tmp_path):
-    p = plan(kary_fattree(2))
-    with Emulation(p, log_dir=tmp_path) as emu:
-        _program_fabric(emu, p)
-        sw = p.switches["edge0_0"]
-        with SwitchConnection(emu.grpc["edge0_0"], sw.device_id, (0, 5)) as conn:
-            conn.fetch_pipeline()
-            e = conn.p4info.table_entry(**basic_entries(p, "edge0_0")[0])
-            with pytest.raises(WriteError) as err:
-                conn.write([update("INSERT", e)])  # already there
-            assert err.value.errors and err.value.errors[0].index == 0
-            assert "ALREADY_EXISTS" in str(err.value)
-            with pytest.raises(KeyError, match="no match field"):
-                conn.p4info.table_entry("MyIngress.ipv4_lpm", {"hdr.ipv4.srcAddr": ("10.0.0.0", 8)})
-            # A second client with a lower election id is not primary.
-            with pytest.raises(P4RuntimeError, match="not primary"):
-                SwitchConnection(emu.grpc["edge0_0"], sw.device_id, (0, 1))

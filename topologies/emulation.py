@@ -4,8 +4,9 @@ Mininet's Python API (Debian's `mininet` package) builds the namespaces and link
 the switches are srem's reference switch (`srem switch`) or, when installed and
 asked for, BMv2's `simple_switch_grpc`, each in the root namespace with its gRPC
 server on 127.0.0.1 so that the controller, outside, reaches every one. Mininet
-names stay short (`s3`, `h7`: Linux limits interface names to 15 characters); the
-plan maps them to the topology's names.
+names stay short (`k2as3`, `k2ah7`: a tag that sets this emulation apart, then the
+switch's device id or the server's index; Linux limits interface names to 15
+characters); the plan maps them to the topology's names.
 
 `Emulation` is a context manager: leaving it, by return, error or Ctrl-C, stops
 every switch process and removes every namespace and link it made.
@@ -14,6 +15,7 @@ every switch process and removes every namespace and link it made.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -57,6 +59,17 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+_instances = itertools.count()
+
+
+def _tag() -> str:
+    """Three base-36 characters that set this emulation's node names apart from any
+    other running on the machine (interface names are global in the root namespace)."""
+    n = (os.getpid() * 64 + next(_instances)) % 36**3
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return "".join(digits[(n // 36**i) % 36] for i in (2, 1, 0))
 
 
 def _wait_listening(port: int, proc: subprocess.Popen, log: Path, timeout: float) -> None:
@@ -110,7 +123,13 @@ def _switch_class():
             assert self.proc is not None
             _wait_listening(self.grpc_port, self.proc, self.log_path, timeout)
 
-        def stop(self, deleteIntfs: bool = True) -> None:
+        def restart(self, timeout: float) -> None:
+            """Kill the switch process and start a fresh one on the same ports (empty state)."""
+            self.kill()
+            self.start([])
+            self.wait_ready(timeout)
+
+        def kill(self) -> None:
             if self.proc is not None and self.proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGTERM)
@@ -120,6 +139,9 @@ def _switch_class():
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(self.proc.pid, signal.SIGKILL)
                     self.proc.wait(timeout=5)
+
+        def stop(self, deleteIntfs: bool = True) -> None:
+            self.kill()
             super().stop(deleteIntfs)
 
     return P4Switch
@@ -167,9 +189,10 @@ class Emulation:
         net = Mininet(topo=None, controller=None, build=False, autoSetMacs=False)
         self.net = net
         ports = free_ports(len(self.plan.switches))
+        tag = _tag()
         for (name, sw), port in zip(sorted(self.plan.switches.items()), ports, strict=True):
             node = net.addSwitch(
-                f"s{sw.device_id}",
+                f"{tag}s{sw.device_id}",
                 cls=P4Switch,
                 grpc_port=port,
                 device_id=sw.device_id,
@@ -179,7 +202,7 @@ class Emulation:
             self.switches[name] = node
             self.grpc[name] = f"127.0.0.1:{port}"
         for i, (name, srv) in enumerate(sorted(self.plan.servers.items())):
-            self.hosts[name] = net.addHost(f"h{i}", ip=f"{srv.ip}/32", mac=srv.mac)
+            self.hosts[name] = net.addHost(f"{tag}h{i}", ip=f"{srv.ip}/32", mac=srv.mac)
         done: set[frozenset[str]] = set()
         for name, sw in sorted(self.plan.switches.items()):
             for other, port in sorted(sw.ports.items()):
@@ -221,6 +244,10 @@ class Emulation:
         finally:
             for s, h in getattr(self, "_old", {}).items():
                 signal.signal(s, h)
+
+    def restart_switch(self, switch: str) -> None:
+        """Kill a switch's process and start it again: it comes back with no pipeline."""
+        self.switches[switch].restart(self.start_timeout)
 
     def host_cmd(self, server: str, *argv: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
         """Run a command inside a server's namespace and wait for it."""
