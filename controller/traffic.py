@@ -5,7 +5,7 @@ tells delivered, lost, duplicated and reordered packets and one-way latency apar
 per flow. Sender and receiver run in namespaces of one machine and share its clock,
 so the latency is real. Run inside a host namespace as
 
-    python -m controller.traffic send --dst 10.1.1.1 --port 9000 --flow 3 --pps 200 --seconds 5
+    python -m controller.traffic send --flow 3:10.1.1.1:9000:10003:200 --seconds 5
     python -m controller.traffic recv --port 9000 --seconds 7
 
 each prints one JSON object when done.
@@ -14,10 +14,13 @@ each prints one JSON object when done.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import heapq
 import json
 import socket
 import struct
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -62,32 +65,62 @@ class FlowStats:
         }
 
 
-def send(dst: str, port: int, flow: int, pps: float, seconds: float, size: int = 128) -> dict:
-    """Send `pps` stamped datagrams per second for `seconds`; return what was sent."""
+@dataclass(frozen=True)
+class Flow:
+    """One chain's packets from a sender: its own source port, so the edge switch's
+    classifier tells chains apart by 5-tuple."""
+
+    flow: int
+    dst: str
+    dport: int
+    sport: int
+    pps: float
+
+
+def send(flows: list[Flow], seconds: float, size: int = 128) -> dict:
+    """Send every flow at its rate for `seconds`, interleaved on one absolute schedule
+    (a slow iteration does not slow the rates); return how many each sent."""
     size = max(size, HEADER.size)
     pad = bytes(size - HEADER.size)
-    n = int(pps * seconds)
-    gap = 1.0 / pps if pps > 0 else 0.0
-    sent = 0
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    events = [(0.0, k, 0) for k, f in enumerate(flows) if f.pps > 0]
+    heapq.heapify(events)
+    socks = []
+    sent = [0] * len(flows)
+    try:
+        for f in flows:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", f.sport))
+            socks.append(s)
         start = time.monotonic()
-        for seq in range(n):
-            # Paced on an absolute schedule so that a slow iteration does not slow the rate.
-            delay = start + seq * gap - time.monotonic()
+        while events:
+            at, k, seq = heapq.heappop(events)
+            if at >= seconds - 1e-9:
+                continue
+            delay = start + at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            s.sendto(HEADER.pack(MAGIC, flow, seq, time.time_ns()) + pad, (dst, port))
-            sent += 1
-    return {"flow": flow, "sent": sent, "dst": dst, "port": port, "pps": pps, "seconds": seconds}
+            f = flows[k]
+            with contextlib.suppress(OSError):  # a full socket buffer is a loss, not a crash
+                socks[k].sendto(HEADER.pack(MAGIC, f.flow, seq, time.time_ns()) + pad, (f.dst, f.dport))
+                sent[k] += 1
+            # From the sequence number, not by accumulation: n packets in n / pps seconds exactly.
+            heapq.heappush(events, ((seq + 1) / f.pps, k, seq + 1))
+    finally:
+        for s in socks:
+            s.close()
+    return {"seconds": seconds, "sent": {str(f.flow): n for f, n in zip(flows, sent, strict=True)}}
 
 
-def receive(port: int, seconds: float, bind: str = "0.0.0.0") -> dict:
+def receive(port: int, seconds: float, bind: str = "0.0.0.0", ready: threading.Event | None = None) -> dict:
     """Count stamped datagrams on a UDP port for `seconds`; per-flow figures."""
     flows: dict[int, FlowStats] = {}
     junk = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         s.bind((bind, port))
+        if ready is not None:
+            ready.set()
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             s.settimeout(min(left, 0.5))
@@ -111,10 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m controller.traffic")
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("send")
-    s.add_argument("--dst", required=True)
-    s.add_argument("--port", type=int, required=True)
-    s.add_argument("--flow", type=int, required=True)
-    s.add_argument("--pps", type=float, required=True)
+    s.add_argument(
+        "--flow", action="append", required=True, metavar="FLOW:DST:DPORT:SPORT:PPS", help="repeatable"
+    )
     s.add_argument("--seconds", type=float, required=True)
     s.add_argument("--size", type=int, default=128)
     r = sub.add_parser("recv")
@@ -122,7 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seconds", type=float, required=True)
     a = ap.parse_args(argv)
     if a.cmd == "send":
-        out = send(a.dst, a.port, a.flow, a.pps, a.seconds, a.size)
+        flows = []
+        for spec in a.flow:
+            try:
+                flow, dst, dport, sport, pps = spec.split(":")
+                flows.append(Flow(int(flow), dst, int(dport), int(sport), float(pps)))
+            except ValueError:
+                ap.error(f"--flow {spec!r}: expected FLOW:DST:DPORT:SPORT:PPS")
+        out = send(flows, a.seconds, a.size)
     else:
         out = receive(a.port, a.seconds)
     json.dump(out, sys.stdout)

@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from p4.v1 import p4runtime_pb2 as R
 
 from controller.fabric import Fabric, Pipeline
 from controller.p4rt import P4InfoIndex, P4RuntimeError, SwitchConnection, WriteError, update
+from controller.replay import ChainFlow, ReplayPlan, play_step
 from controller.underlay import basic_entries
 from p4target.compiler.driver import compile_p4
 from topologies import kary_fattree
@@ -53,10 +55,8 @@ def _traffic(emu, p, flows=(1, 2), pps=200, seconds=1.0) -> dict:
     )  # fmt: skip
     time.sleep(0.5)
     for flow in flows:
-        r = emu.host_cmd(
-            a, *cmd, "send", "--dst", p.servers[b].ip, "--port", "9000", "--flow", str(flow),
-            "--pps", str(pps), "--seconds", str(seconds),
-        )  # fmt: skip
+        spec = f"{flow}:{p.servers[b].ip}:9000:{10000 + flow}:{pps}"
+        r = emu.host_cmd(a, *cmd, "send", "--flow", spec, "--seconds", str(seconds))
         assert r.returncode == 0, r.stderr
     out, _ = recv.communicate(timeout=30)
     return json.loads(out)
@@ -75,6 +75,28 @@ def test_reconciled_fabric_carries_stamped_traffic_without_loss(net):
             f = got["flows"][flow]
             assert f["received"] == 200 and f["lost"] == 0 and f["duplicates"] == 0
             assert 0 < f["latency_p50_us"] < 1e6
+    finally:
+        fabric.close()
+
+
+def test_a_replayed_step_is_measured_per_chain(net):
+    p, emu, pipeline, desired = net.plan, net.emu, net.pipeline, net.desired
+    fabric = Fabric(net.addresses, pipeline, (0, 7))
+    try:
+        fabric.reconcile(desired)
+        a, b = sorted(p.servers)
+        rp = ReplayPlan(
+            flows=[ChainFlow(0, a, b), ChainFlow(1, b, a), ChainFlow(2, a, b)],
+            pps=np.array([[150.0, 80.0, 0.0]]),
+            mb_per_packet=1.0,
+            seconds_per_step=1.0,
+            packet_bytes=200,
+            hours=[10],
+        )
+        m = {x.chain: x for x in play_step(emu, p, rp, 0)}
+        assert sorted(m) == [0, 1]  # chain 2 has no traffic in this step
+        assert (m[0].sent, m[1].sent) == (150, 80)
+        assert m[0].lost == m[1].lost == 0 and m[0].received == 150
     finally:
         fabric.close()
 

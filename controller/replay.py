@@ -1,0 +1,174 @@
+"""Replay a scenario's day as packets on the emulated fabric.
+
+The model's chains run between switches at Mbps rates for 2-hour steps; an
+emulation of Python switches carries a few thousand packets per second. So:
+
+- every chain gets a sending and a receiving server: the one under the nearest edge
+  switch of its source (destination) node, spread over that switch's servers;
+- every chain sends from its own UDP source port (10000 + chain) to port 9000, so
+  the edge switch's classifier tells chains apart by 5-tuple;
+- rates keep their diurnal shape but are scaled by one factor for the whole day, so
+  that the busiest step sends at most `pps_budget` packets per second in total;
+- each step is played in `seconds_per_step` seconds.
+
+`ReplayPlan.describe()` states the scaling; every output that shows replay figures
+carries it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from topologies.addressing import FabricPlan
+
+DPORT = 9000
+SPORT_BASE = 10000
+
+
+@dataclass(frozen=True)
+class ChainFlow:
+    chain: int
+    src_server: str
+    dst_server: str
+
+    @property
+    def sport(self) -> int:
+        return SPORT_BASE + self.chain
+
+
+@dataclass
+class ReplayPlan:
+    flows: list[ChainFlow]
+    pps: np.ndarray  # [T, R] packets per second of each chain in each step
+    mb_per_packet: float  # model MB one emulated packet stands for
+    seconds_per_step: float
+    packet_bytes: int
+    hours: list[int]
+
+    def describe(self) -> str:
+        return (
+            f"each {self.packet_bytes}-byte packet stands for {self.mb_per_packet:.3g} MB of the model's "
+            f"traffic; each step is played in {self.seconds_per_step:g} s"
+        )
+
+
+def _server_near(plan: FabricPlan, node: str, k: int) -> str:
+    """The k-th (mod count) server under the edge switch nearest to `node`."""
+    g = plan.graph
+    if node in plan.servers:
+        return node
+    dist = nx.single_source_shortest_path_length(g, node)
+    edges = sorted(
+        (d, name) for name, d in dist.items() if name in plan.switches and plan.switches[name].subnet
+    )
+    if not edges:
+        raise ValueError(f"no server is reachable from {node}")
+    edge = edges[0][1]
+    servers = sorted(s.name for s in plan.servers.values() if s.edge == edge)
+    return servers[k % len(servers)]
+
+
+def plan_replay(
+    names: tuple[str, ...],
+    src: np.ndarray,
+    dst: np.ndarray,
+    rate_mbps: np.ndarray,
+    hours: list[int],
+    fabric: FabricPlan,
+    *,
+    pps_budget: float = 1500.0,
+    seconds_per_step: float = 10.0,
+    packet_bytes: int = 128,
+) -> ReplayPlan:
+    """Flows and per-step rates for a day: `src`/`dst` are node indices into `names`,
+    `rate_mbps` is [T, R] (the model's units)."""
+    if pps_budget <= 0 or seconds_per_step <= 0 or packet_bytes < 64:
+        raise ValueError("pps_budget and seconds_per_step must be > 0, packet_bytes >= 64")
+    flows = [
+        ChainFlow(r, _server_near(fabric, names[int(s)], r), _server_near(fabric, names[int(d)], r + 1))
+        for r, (s, d) in enumerate(zip(src, dst, strict=True))
+    ]
+    for f in flows:
+        if f.src_server == f.dst_server:
+            raise ValueError(f"chain {f.chain} starts and ends at server {f.src_server}")
+    mb_per_s = np.asarray(rate_mbps, dtype=float) / 8.0
+    raw_pps = mb_per_s * 1e6 / packet_bytes  # what the model's rates would be in packets
+    busiest = float(raw_pps.sum(axis=1).max()) if raw_pps.size else 0.0
+    scale = min(1.0, pps_budget / busiest) if busiest > 0 else 1.0
+    return ReplayPlan(
+        flows=flows,
+        pps=raw_pps * scale,
+        mb_per_packet=packet_bytes / 1e6 / scale,
+        seconds_per_step=seconds_per_step,
+        packet_bytes=packet_bytes,
+        hours=list(hours),
+    )
+
+
+@dataclass
+class ChainMeasure:
+    chain: int
+    sent: int
+    received: int
+    lost: int
+    reordered: int
+    duplicates: int
+    latency_p50_us: float
+    latency_p99_us: float
+
+
+def play_step(emu, fabric: FabricPlan, plan: ReplayPlan, step: int, chains: set[int] | None = None):
+    """Send one step's traffic on the emulation; per-chain measures (sent vs received)."""
+    seconds = plan.seconds_per_step
+    active = [f for f in plan.flows if (chains is None or f.chain in chains) and plan.pps[step, f.chain] > 0]
+    cmd = [sys.executable, "-m", "controller.traffic"]
+    recv_args = ["recv", "--port", str(DPORT), "--seconds", str(seconds + 2.0)]
+    receivers = {
+        dst: emu.host_popen(dst, *cmd, *recv_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for dst in sorted({f.dst_server for f in active})
+    }
+    time.sleep(0.5)  # receivers bound before the first packet
+    senders = {}
+    for src in sorted({f.src_server for f in active}):
+        args = []
+        for f in active:
+            if f.src_server == src:
+                ip = fabric.servers[f.dst_server].ip
+                args += ["--flow", f"{f.chain}:{ip}:{DPORT}:{f.sport}:{plan.pps[step, f.chain]:.3f}"]
+        args += ["--seconds", str(seconds), "--size", str(plan.packet_bytes)]
+        senders[src] = emu.host_popen(src, *cmd, "send", *args, stdout=subprocess.PIPE, text=True)
+    sent: dict[int, int] = {}
+    for p in senders.values():
+        out, _ = p.communicate(timeout=seconds + 30)
+        sent.update({int(k): v for k, v in json.loads(out)["sent"].items()})
+    got: dict[int, dict] = {}
+    for p in receivers.values():
+        out, err = p.communicate(timeout=seconds + 30)
+        if p.returncode != 0:
+            raise RuntimeError(f"receiver failed: {err.strip()[-500:]}")
+        got.update({int(k): v for k, v in json.loads(out)["flows"].items()})
+    measures = []
+    for f in active:
+        n = sent.get(f.chain, 0)
+        g = got.get(f.chain)
+        received = g["received"] if g else 0
+        measures.append(
+            ChainMeasure(
+                chain=f.chain,
+                sent=n,
+                received=received,
+                lost=max(0, n - received),
+                reordered=g["reordered"] if g else 0,
+                duplicates=g["duplicates"] if g else 0,
+                latency_p50_us=g["latency_p50_us"] if g else float("nan"),
+                latency_p99_us=g["latency_p99_us"] if g else float("nan"),
+            )
+        )
+    return measures

@@ -1,0 +1,56 @@
+"""Replay planning (a scenario day scaled to the emulation) and the stamped traffic
+tools over loopback."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from controller.replay import plan_replay
+from controller.traffic import Flow, FlowStats, receive, send
+from placement import scenario as sc
+from placement.workload import build_problem, build_topology
+from topologies.addressing import plan
+from topologies.emulation import free_ports
+
+
+@pytest.fixture(scope="module")
+def paper():
+    s = sc.default()
+    return build_problem(s), plan(build_topology(s))
+
+
+def test_a_day_is_scaled_to_the_budget_keeping_its_shape(paper):
+    problem, fabric = paper
+    day = problem.day("test", 0)
+    rp = plan_replay(problem.sub.names, day.src, day.dst, day.rate, list(day.hours), fabric, pps_budget=800)
+    assert rp.pps.shape == day.rate.shape
+    assert rp.pps.sum(axis=1).max() == pytest.approx(800)
+    # One factor for the whole day: every packet stands for the same model volume.
+    np.testing.assert_allclose(rp.pps * rp.mb_per_packet, day.rate / 8.0, rtol=1e-9)
+    assert all(f.src_server != f.dst_server for f in rp.flows)
+    assert all(f.src_server in fabric.servers and f.dst_server in fabric.servers for f in rp.flows)
+    assert "stands for" in rp.describe()
+
+
+def test_flow_stats_tell_loss_reordering_and_duplicates():
+    st = FlowStats(1)
+    for seq in (0, 1, 3, 2, 3, 5):
+        st.add(seq, 10.0)
+    s = st.summary(sent=7)
+    assert (s["received"], s["lost"], s["reordered"], s["duplicates"]) == (5, 2, 1, 1)
+
+
+def test_stamped_flows_over_loopback():
+    out = {}
+    dport, s1, s2 = free_ports(3)
+    ready = threading.Event()
+    t = threading.Thread(target=lambda: out.update(receive(dport, 2.5, bind="127.0.0.1", ready=ready)))
+    t.start()
+    assert ready.wait(5)
+    flows = [Flow(1, "127.0.0.1", dport, s1, 200.0), Flow(2, "127.0.0.1", dport, s2, 50.0)]
+    sent = send(flows, 1.0)
+    t.join()
+    assert sent["sent"] == {"1": 200, "2": 50}
+    assert out["flows"][1]["received"] == 200 and out["flows"][2]["received"] == 50
+    assert out["flows"][1]["lost"] == 0 and out["junk"] == 0
