@@ -129,4 +129,7 @@ def test_unserved_opcode_and_wrong_length_are_invalid_request(mem):
 
 def test_frames_for_others_are_ignored(mem):
     assert mem.handle(b"\x00" * 60) == []
-    assert mem.handle(read_request(CLIENT, Endpoint(SERVER.mac, "10.9.0.77", SERVER.qpn), 10, BASE, RKEY, 8)) == []
+    assert (
+        mem.handle(read_request(CLIENT, Endpoint(SERVER.mac, "10.9.0.77", SERVER.qpn), 10, BASE, RKEY, 8))
+        == []
+    )
