@@ -9,7 +9,7 @@ A scenario's `nfs:` list holds every NF instance's entries:
                                       to: {src: .., dst: .., sport: 40000, dport: 80}}]}
       - {id: 3, kind: lb, vips: [{vip: 10.0.2.100, proto: 6, port: 80,
                                   backends: [[10.0.2.2, 8080], [10.0.2.3, 8080]]}]}
-      - {id: 4, kind: ratelimit, cir: 125000, cburst: 3000, pir: 250000, pburst: 6000}  # bytes/s, bytes
+      - {id: 4, kind: ratelimit, cir: 1000, cburst: 20, pir: 2000, pburst: 40}  # packets/s, packets
 
 and `lm_writes` (P4Runtime entries for the switch tables), `em_entries` (EM layout
 entries) and `software_config` (what `srem nf --config` reads) render them. A missing
@@ -60,7 +60,7 @@ class NF:
     default_permit: bool = False
     nat: tuple[tuple[FlowKey, FlowKey], ...] = ()
     vips: tuple[Vip, ...] = ()
-    meter: tuple[int, int, int, int] = (0, 0, 0, 0)  # cir, cburst, pir, pburst (bytes)
+    meter: tuple[int, int, int, int] = (0, 0, 0, 0)  # cir, cburst, pir, pburst (packets/s, packets)
     extra: dict = field(default_factory=dict)
 
 

@@ -36,7 +36,7 @@ def csum16(data: bytes) -> int:
 
 @dataclass
 class Meter:
-    """Two-rate three-colour marker (RFC 2698, colour-blind), in bytes, as v1model's meters."""
+    """Two-rate three-colour marker (RFC 2698, colour-blind), in packets, as the fabric's meter."""
 
     cir: float
     cburst: float
@@ -119,7 +119,7 @@ class SoftwareNF:
                     dst, dport = v.backends[slot]
                     rewritten = True
                     break
-        elif self.meter is not None and self.meter.colour(len(frame), now) == 2:
+        elif self.meter is not None and self.meter.colour(1, now) == 2:
             self.stats["dropped"] += 1
             return None
         struct.pack_into("!II", pkt, 12, src, dst)

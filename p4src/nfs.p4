@@ -102,9 +102,10 @@ control LoadBalancer(inout headers_t hdr, inout meta_t meta) {
     }
 }
 
-/* Rate limiter: one two-rate three-colour meter per NF instance (bytes); red is dropped. */
+/* Rate limiter: one two-rate three-colour meter per NF instance, in packets (a byte meter
+   would see the frame with or without NSH depending on the hop's pass); red is dropped. */
 control RateLimiter(inout headers_t hdr, inout meta_t meta) {
-    meter(32w256, MeterType.bytes) rl_meter;
+    meter(32w256, MeterType.packets) rl_meter;
     apply {
         rl_meter.execute_meter((bit<32>) meta.nfId, meta.color);
         if (meta.color == 2) { meta.nfDrop = 1; }

@@ -414,3 +414,53 @@ def test_memory_server_killed_mid_flow_falls_back_within_the_bound(em_net, detou
     elapsed = time.monotonic() - t0
     assert emac.stats()["fallback"] == 1
     assert bound * 0.9 <= elapsed < bound + 0.5, elapsed
+
+
+# -- rate limiter and counters ---------------------------------------------------------------------
+RL = {"id": 4, "kind": "ratelimit", "cir": 1, "cburst": 4, "pir": 1, "pburst": 4}
+
+
+@pytest.mark.parametrize("host", ["S1:LM", "SRV"])
+def test_rate_limiter_drops_red_the_same_way_in_lm_and_on_a_server(host):
+    nf = parse_nfs([RL])[4]
+    net, _emac, _ms = two_switches()
+    try:
+        s1, s2 = net.switches["S1"], net.switches["S2"]
+        s1.client.insert(
+            [
+                TableWrite.of(
+                    "classifier", {"sm.ingress_port": Ternary(1, 0x1FF)}, "classify", {"spi": 3}, priority=1
+                )
+            ]
+        )
+        if host == "SRV":
+            srv = SoftwareNF.from_config(software_config(nf), MAC["SRV"])
+            net.attach("SRV", s2.ports[3], lambda f: [o] if (o := srv.process(f)) else [])
+        else:
+            s1.client.meter_config("rl_meter", 4, *nf.meter)
+        chain_path(net, 3, [(4, "ratelimit", host)])
+        for k in range(8):  # a burst of 4 packets passes, then red at 1 packet/s
+            s1.ports[1].rx.put(pkt(sport=2000 + k, payload=b""))
+        got = received(net.hosts["H2"], 8, timeout=1.5)
+        assert [Ether(f)[TCP].sport for f in got] == [2000, 2001, 2002, 2003]
+        if host == "S1:LM":
+            assert s1.client.counter_read("nf_drops")[4][0] == 4
+            assert s1.client.counter_read("nf_packets")[4][0] == 4
+    finally:
+        net.close()
+
+
+def test_counters_per_nf_host_kind_and_chain_are_readable_over_p4runtime(em_net):
+    net, emac, _ = em_net
+    s1, s2 = net.switches["S1"], net.switches["S2"]
+    for _ in range(3):
+        s1.ports[1].rx.put(pkt())
+        assert len(received(net.hosts["H2"], 1)) == 1
+    assert s1.client.counter_read("chain_in")[10][0] == 3
+    assert s2.client.counter_read("chain_out")[10][0] == 3
+    assert s1.client.counter_read("nf_packets")[2][0] == 3
+    kinds = s1.client.counter_read("host_kind")
+    # Every pass of the EM hop counts as EM (waiting passes too), the hand-off to S2 as "switch".
+    assert kinds[1][0] >= 3 and kinds[3][0] == 3 and kinds[0][0] == 0
+    st = emac.stats()
+    assert (st["miss"], st["hit"]) == (1, 2)
