@@ -88,6 +88,11 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
                 }
                 if (meta.done == 1) {
                     nf_packets.count((bit<32>) meta.nfId);
+                    if (meta.hops >= 32) {   // a chain that loops inside one switch ends here
+                        mark_to_drop(sm);
+                        return;
+                    }
+                    meta.hops = meta.hops + 1;
                     // The hop is done: next service index, and one more pass for the next hop.
                     hdr.nsh.si = hdr.nsh.si - 1;
                     meta.recirc = 1;

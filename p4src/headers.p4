@@ -150,6 +150,8 @@ struct meta_t {
     @field_list(1) bit<48> rdSrcMac;
     @field_list(1) bit<48> rdDstMac;
     bit<32> icrc;
+    // Local hops done in this switch (kept across recirculations): a bound on the loop.
+    @field_list(2) bit<8> hops;
     bit<32> lbSlot;
     bit<16> lbGroup;
     bit<2> color;
