@@ -464,3 +464,114 @@ def test_counters_per_nf_host_kind_and_chain_are_readable_over_p4runtime(em_net)
     assert kinds[1][0] >= 3 and kinds[3][0] == 3 and kinds[0][0] == 0
     st = emac.stats()
     assert (st["miss"], st["hit"]) == (1, 2)
+
+
+def test_moving_the_nat_from_em_to_lm_under_traffic_loses_nothing(em_net):
+    import threading
+
+    net, emac, _ = em_net
+    s1 = net.switches["S1"]
+    nat = parse_nfs([{"id": 2, "kind": "nat", "entries": [
+        {"match": {"src": "10.0.1.1", "dst": "10.0.2.2", "proto": 6, "sport": 1234, "dport": 80},
+         "to": {"src": "198.51.100.1", "sport": 40000}}]}])[2]  # fmt: skip
+    sent = [0]
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set() and sent[0] < 300:
+            s1.ports[1].rx.put(pkt())
+            sent[0] += 1
+            time.sleep(0.004)
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    time.sleep(0.1)
+    emac.move_to_lm(lm_writes(nat))  # make: LM entries first
+    s1.client.insert(
+        [
+            TableWrite.of(
+                "sff", {"hdr.nsh.spi": 10, "hdr.nsh.si": 255}, "sff_local", {"nfId": 2, "kind": 2, "where": 0}
+            )
+        ],
+        kind=2,
+    )  # then the hop reads LM
+    emac.release(2)  # break: the EM table is forgotten
+    time.sleep(0.1)
+    stop.set()
+    t.join()
+    outs = received(net.hosts["H2"], sent[0], timeout=3)
+    assert len(outs) == sent[0]
+    assert {translated(f) for f in outs} == {("198.51.100.1", 40000)}
+    assert s1.client.counter_read("host_kind")[0][0] > 0  # the later packets ran in LM
+    with pytest.raises(Exception, match="not in EM"):
+        emac.release(2)
+
+
+def test_cache_size_is_checked(em_net):
+    from emac.api import EmacError
+
+    _, emac, _ = em_net
+    for bad in (0, 3, 32768):
+        with pytest.raises(EmacError, match="power of two"):
+            emac.set_cache_size(bad)
+    emac.set_cache_size(2)
+    assert emac.client.register_read("cache_cfg", 0) == 1
+
+
+def test_srem_p4c_builds_the_fabric(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    srem = str(Path(sys.executable).parent / "srem")
+    fabric = Path(__file__).resolve().parent.parent / "p4src" / "fabric.p4"
+    r = subprocess.run(
+        [srem, "p4c", str(fabric), "-o", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    info = (tmp_path / "fabric.p4info.txtpb").read_text()
+    for name in (
+        "FabricIngress.sff.sff",
+        "FabricIngress.em.em_config",
+        "FabricIngress.em.rdma_stats",
+        "fw_acl",
+    ):
+        assert name in info
+    assert (tmp_path / "fabric.json").stat().st_size > 10_000
+
+
+def test_underlay_ecmp_keeps_a_flow_on_one_uplink_and_uses_both():
+    import ipaddress
+
+    from emac.p4rt import Lpm
+
+    net, _emac, _ms = two_switches()
+    try:
+        s2 = net.switches["S2"]
+        c = s2.client
+        mac = lambda m: int(m.replace(":", ""), 16)
+        c.ecmp_group("ecmp_selector", 9, [
+            (91, "route", {"port": 1, "smac": mac(MAC["S2"]), "dmac": mac(MAC["H2"])}),
+            (92, "route", {"port": 5, "smac": mac(MAC["S2"]), "dmac": mac(MAC["H3"])})])  # fmt: skip
+        te = c.group_entry("ipv4_lpm", {"hdr.ipv4.dst": Lpm(int(ipaddress.IPv4Address("10.9.0.0")), 16)}, 9)
+        c.write([c.update(1, "table_entry", te)])
+        where: dict[int, set[str]] = {}
+        for _rep in range(2):
+            for sport in range(20):
+                p = (
+                    Ether(src=MAC["S1"], dst=MAC["S2"])
+                    / IP(src="10.0.1.1", dst="10.9.1.1", ttl=9)
+                    / UDP(sport=sport, dport=7)
+                )
+                s2.ports[2].rx.put(raw(p))
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline and not any(net.hosts[h].qsize() for h in ("H2", "H3")):
+                    time.sleep(0.001)
+                for host in ("H2", "H3"):
+                    for f in received(net.hosts[host], net.hosts[host].qsize(), timeout=0.1):
+                        assert Ether(f)[IP].ttl == 8
+                        where.setdefault(sport, set()).add(host)
+        assert len(where) == 20 and all(len(v) == 1 for v in where.values())  # one uplink per flow
+        assert {h for v in where.values() for h in v} == {"H2", "H3"}  # and both are used
+    finally:
+        net.close()
