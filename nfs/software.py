@@ -17,6 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from scapy.compat import raw
+from scapy.contrib.nsh import NSH
+
 from p4target.switch.hashes import crc16
 
 from .entries import NF, parse_nf
@@ -92,8 +95,9 @@ class SoftwareNF:
         if len(frame) < 14 + NSH_LEN + 20 or struct.unpack_from("!H", frame, 12)[0] != ETH_NSH:
             self.stats["not_nsh"] += 1
             return None
-        nsh = bytearray(frame[14 : 14 + NSH_LEN])
-        if nsh[3] != 1 or nsh[7] == 0:  # next protocol IPv4; a Service Index of 0 is spent
+        nsh = NSH(frame[14 : 14 + NSH_LEN])
+        # MD type 2 without context headers, IPv4 inside; a Service Index of 0 is spent.
+        if nsh.mdtype != 2 or nsh.length != 2 or nsh.nextproto != 1 or nsh.si == 0:
             self.stats["bad_nsh"] += 1
             return None
         pkt = bytearray(frame[14 + NSH_LEN :])
@@ -136,9 +140,9 @@ class SoftwareNF:
                 seg[at - 20 : at - 18] = b"\x00\x00"
                 pseudo = struct.pack("!IIBBH", src, dst, 0, l4, length)
                 struct.pack_into("!H", pkt, at, csum16(pseudo + bytes(seg)))
-        nsh[7] -= 1
+        nsh.si -= 1
         self.stats["processed"] += 1
-        return frame[6:12] + self.mac + frame[12:14] + bytes(nsh) + bytes(pkt)
+        return frame[6:12] + self.mac + frame[12:14] + raw(nsh)[:NSH_LEN] + bytes(pkt)
 
     def _permit(self, src: int, dst: int, proto: int, sport: int, dport: int) -> bool:
         for r in sorted(self.nf.rules, key=lambda r: -r.priority):

@@ -413,7 +413,7 @@ def test_memory_server_killed_mid_flow_falls_back_within_the_bound(em_net, detou
         assert received(net.hosts["H2"], 1, timeout=0.1) == []
     elapsed = time.monotonic() - t0
     assert emac.stats()["fallback"] == 1
-    assert bound * 0.9 <= elapsed < bound + 0.5, elapsed
+    assert bound * 0.9 <= elapsed < bound + 1.0, elapsed  # the bound, plus scheduling slack of a loaded CI
 
 
 # -- rate limiter and counters ---------------------------------------------------------------------
