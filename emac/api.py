@@ -53,6 +53,37 @@ class EmacError(Exception):
 Transport = Callable[[bytes], list[bytes]]  # send one frame, get the frames it caused
 
 
+class RawTransport:
+    """Frames to a memory server through a Linux interface; answers are the RoCEv2 frames
+    addressed back to `me` within `timeout` (one per request for WRITEs)."""
+
+    def __init__(self, iface: str, me: Endpoint, timeout: float = 1.0) -> None:
+        import socket
+
+        self.me, self.timeout = me, timeout
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self.sock.bind((iface, 0))
+
+    def __call__(self, frame: bytes) -> list[bytes]:
+        import time
+
+        self.sock.send(frame)
+        end = time.monotonic() + self.timeout
+        while (left := end - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except TimeoutError:
+                break
+            p = parse(data)
+            if addr[2] != 4 and p is not None and p[BTH].dqpn == self.me.qpn and p.dst == self.me.mac:
+                return [data]
+        return []
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 @dataclass
 class RdmaWriter:
     """RDMA WRITEs from the EMAC's own QP to a memory server, each acknowledged."""
@@ -255,4 +286,4 @@ def _mac(m: str) -> int:
     return int(m.replace(":", ""), 16)
 
 
-__all__ = ["BUCKET_BYTES", "Emac", "EmacError", "MemoryServer", "RdmaWriter"]
+__all__ = ["BUCKET_BYTES", "Emac", "EmacError", "MemoryServer", "RawTransport", "RdmaWriter"]

@@ -134,3 +134,43 @@ def test_srem_nf_processes_nsh_on_an_interface(netns, tmp_path):
     want = IP(raw(q[IP]))
     del want.chksum, want[TCP].chksum
     assert raw(IP(raw(want))) == raw(q[IP])
+
+
+# Inside the namespace: the EMAC writes a table image through its raw-socket transport, then
+# reads it back with a READ, as the switch would.
+EMAC_HELPER = textwrap.dedent(
+    """
+    import sys, time
+    from emac.api import RawTransport, RdmaWriter
+    from emac.layout import EmTable, Entry, FlowKey, nat_data, parse_slot, ACT_NAT
+    from emac.roce import Endpoint, read_request, parse, payload_of
+    me = Endpoint("02:00:00:00:00:01", "10.7.0.1", 0x11)
+    srv = Endpoint("02:00:00:00:00:02", "10.7.0.2", 0x22)
+    t = RawTransport("m0", me, timeout=0.5)
+    for _ in range(40):  # until the server is up
+        if t(read_request(me, srv, 0, 0x1000, 0x77, 4)):
+            break
+    w = RdmaWriter(me, srv, t, psn=1)
+    table = EmTable(3, 4)
+    e = Entry(FlowKey.of("10.0.0.1", "10.0.0.2", 17, 5, 6), ACT_NAT, nat_data("192.0.2.1", "10.0.0.2", 7, 6))
+    w.write(0x1000, 0x77, table.image([e]))
+    (b, s), = table.slots.values()
+    (resp,) = t(read_request(me, srv, w.psn, 0x1000 + b * 160, 0x77, 160))
+    print(parse_slot(payload_of(parse(resp))[s * 40 : s * 40 + 40])[2] == e, w.writes)
+    """
+)
+
+
+def test_the_emac_writes_a_table_to_srem_memserver_over_an_interface(netns, tmp_path):
+    p = run(netns, "memserver", "--iface", "m1", "--ip", "10.7.0.2", "--mac", "02:00:00:00:00:02",
+            "--region", "0x1000:4096:0x77", "--qp", "0x22:02:00:00:00:00:01:10.7.0.1:0x11:0")  # fmt: skip
+    (tmp_path / "emac_helper.py").write_text(EMAC_HELPER)
+    try:
+        got = subprocess.run(
+            ["ip", "netns", "exec", netns, sys.executable, str(tmp_path / "emac_helper.py")],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        )  # fmt: skip
+    finally:
+        stop(p)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.split() == ["True", "1"]
