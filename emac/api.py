@@ -1,7 +1,7 @@
 """The EMAC API: what the controller calls to keep NF tables in external memory.
 
 One `Emac` per switch. It writes the EM layout into a memory server's region with RDMA
-WRITEs over its own RC queue pair (`RdmaWriter`), and drives the switch's EM path over
+WRITEs over its own RC queue pair (`RdmaClient`), and drives the switch's EM path over
 P4Runtime: the NF's EM configuration (em_config), the QPs it accepts responses on
 (em_qp), the clone session that carries READ requests to the server, the RDMA-table
 cache (size, flush) and the counters.
@@ -25,7 +25,7 @@ from scapy.contrib.roce import AETH, BTH
 
 from .layout import BUCKET_BYTES, BucketFull, EmTable, Entry, FlowKey
 from .p4rt import SwitchClient, TableWrite
-from .roce import AETH_ACK, OP_ACK, Endpoint, parse, write_only
+from .roce import AETH_ACK, OP_ACK, Endpoint, parse, payload_of, read_request, write_only
 
 CACHE_MAX = 16384  # p4src/headers.p4
 N_QP = 8
@@ -85,8 +85,8 @@ class RawTransport:
 
 
 @dataclass
-class RdmaWriter:
-    """RDMA WRITEs from the EMAC's own QP to a memory server, each acknowledged."""
+class RdmaClient:
+    """The EMAC's own RC QP to a memory server: WRITEs (each acknowledged) and READs."""
 
     me: Endpoint
     server: Endpoint
@@ -105,6 +105,26 @@ class RdmaWriter:
             self.psn = (self.psn + 1) & 0xFFFFFF
             self.writes += 1
 
+    def read(self, va: int, rkey: int, length: int) -> bytes:
+        """RDMA READ of `length` bytes (FIRST/MIDDLE/LAST responses reassembled)."""
+        answers = [
+            p
+            for p in map(
+                parse, self.transport(read_request(self.me, self.server, self.psn, va, rkey, length))
+            )
+            if p
+        ]
+        data = b""
+        for k, p in enumerate(answers):
+            if p[BTH].psn != (self.psn + k) & 0xFFFFFF or p[BTH].opcode not in (0x0D, 0x0E, 0x0F, 0x10):
+                why = f"syndrome {p[AETH].syndrome:#x}" if AETH in p else f"opcode {p[BTH].opcode:#x}"
+                raise EmacError(f"RDMA READ of {length} bytes at {va:#x} failed: {why}")
+            data += payload_of(p)
+        if len(data) != length:
+            raise EmacError(f"RDMA READ of {length} bytes at {va:#x} returned {len(data)}")
+        self.psn = (self.psn + len(answers)) & 0xFFFFFF
+        return data
+
 
 @dataclass
 class MemoryServer:
@@ -115,7 +135,7 @@ class MemoryServer:
     base: int
     size: int
     port: int  # switch port toward it
-    writer: RdmaWriter
+    writer: RdmaClient
 
 
 @dataclass
@@ -132,8 +152,9 @@ class Emac:
     client: SwitchClient
     me: Endpoint  # the switch's RDMA address and QPN base (QP i is qpn + i)
     loop_port: int
-    bound_us: int = 50_000
-    retry_us: int = 10_000
+    # Emulation-scale defaults (a READ through srem's Python switch takes milliseconds).
+    bound_us: int = 200_000
+    retry_us: int = 50_000
     servers: dict[int, MemoryServer] = field(default_factory=dict)  # qp index -> server
     placed: dict[int, Placement] = field(default_factory=dict)
     used: dict[int, int] = field(default_factory=dict)  # qp index -> bytes allocated in its region
@@ -219,6 +240,22 @@ class Emac:
         self.placed[nf] = p
         return p
 
+    def adopt(self, nf: int, qp: int, base: int, buckets: int) -> Placement:
+        """Take over a table already in EM (a restarted controller): its slots are read back
+        from the server, so later updates continue its versions and keep its slots."""
+        srv = self.servers.get(qp)
+        if srv is None:
+            raise EmacError(f"QP index {qp} has no memory server attached")
+        image = b"".join(
+            srv.writer.read(base + off, srv.rkey, min(1024, buckets * BUCKET_BYTES - off))
+            for off in range(0, buckets * BUCKET_BYTES, 1024)
+        )
+        table = EmTable.from_image(nf, buckets, image)
+        self.used[qp] = max(self.used[qp], base - srv.base + table.size_bytes)
+        p = Placement(nf, srv, qp, table, base)
+        self.placed[nf] = p
+        return p
+
     def put(self, nf: int, entry: Entry) -> None:
         """Add or replace one entry (old or new for every packet, never a mix)."""
         p = self._placed(nf)
@@ -286,4 +323,4 @@ def _mac(m: str) -> int:
     return int(m.replace(":", ""), 16)
 
 
-__all__ = ["BUCKET_BYTES", "Emac", "EmacError", "MemoryServer", "RawTransport", "RdmaWriter"]
+__all__ = ["BUCKET_BYTES", "Emac", "EmacError", "MemoryServer", "RawTransport", "RdmaClient"]

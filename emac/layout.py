@@ -165,6 +165,22 @@ class EmTable:
         del self.used[where]
         return self._writes(*where, None)
 
+    @classmethod
+    def from_image(cls, nf: int, buckets: int, image: bytes) -> EmTable:
+        """The record of a table as it lies in memory (slots of other NF ids are ignored)."""
+        t = cls(nf, buckets)
+        if len(image) != t.size_bytes:
+            raise ValueError(f"{len(image)} bytes are not a table of {buckets} buckets")
+        for b in range(buckets):
+            for s in range(SLOTS):
+                at = b * BUCKET_BYTES + s * SLOT_BYTES
+                head, snf, entry, tail = parse_slot(image[at : at + SLOT_BYTES])
+                t.version = max(t.version, head, tail)
+                if snf == nf and entry is not None:
+                    t.slots[entry.key] = (b, s)
+                    t.used[(b, s)] = entry.key
+        return t
+
     def image(self, entries: list[Entry]) -> bytes:
         """The whole table as one block (placing an NF: one write of everything)."""
         buf = bytearray(self.size_bytes)

@@ -271,6 +271,13 @@ class SwitchClient:
         te.priority = priority
         return te
 
+    def read_entries(self, table: str) -> list[R.TableEntry]:
+        """Every entry of a table, as the switch holds it (for read-back checks)."""
+        assert self.info is not None
+        e = R.Entity()
+        e.table_entry.table_id = self.info.get("tables", table).preamble.id
+        return [x.table_entry for x in self._read([e])]
+
     def _read(self, entities: list[R.Entity]) -> list[R.Entity]:
         req = R.ReadRequest(device_id=self.device_id)
         req.entities.extend(entities)

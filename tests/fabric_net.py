@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emac.api import Emac, MemoryServer, RdmaWriter
+from emac.api import Emac, MemoryServer, RdmaClient
 from emac.memserver import Responder
 from emac.p4rt import Lpm, SwitchClient, TableWrite
 from emac.roce import Endpoint
@@ -188,7 +188,7 @@ def two_switches(cache_size: int = 1024, bound_us: int = 200_000, retry_us: int 
     net.attach("MS", s1.ports[4], ms.handle)
     emac = Emac(s1.client, S1_RDMA, LOOP, bound_us=bound_us, retry_us=retry_us)
     emac.start(cache_size)
-    writer = RdmaWriter(EMAC_EP, Endpoint(MS.mac, MS.ip, 0x201), ms.handle)
+    writer = RdmaClient(EMAC_EP, Endpoint(MS.mac, MS.ip, 0x201), ms.handle)
     emac.attach(0, MemoryServer(MS, MS_RKEY, MS_BASE, 1 << 20, 4, writer))
     return net, emac, ms
 

@@ -112,12 +112,15 @@ def run_chain(hosting: dict[int, str]) -> dict[str, list[bytes]]:
         net.attach("SRV", s2.ports[3], server)
         chain_path(net, 7, [(h, KIND[h], hosting[h]) for h in (1, 2, 3)])
         got: dict[str, list[bytes]] = {"H2": [], "H3": []}
-        for p in flows():
+        outputs = iter(expected())
+        for k, p in enumerate(flows()):
             s1.ports[1].rx.put(p)
-            time.sleep(0.02)  # one at a time: the order of outputs is then the order sent
-        want = expected()
-        for host in ("H2", "H3"):
-            got[host] = received(net.hosts[host], sum(1 for h, _ in want if h == host), timeout=3)
+            if k in (5, 6):  # the firewall drops these two
+                continue
+            # One packet in the chain at a time: flows that wait on different EM reads
+            # could otherwise overtake each other.
+            host, _ = next(outputs)
+            got[host] += received(net.hosts[host], 1, timeout=5)
         assert (
             received(net.hosts["H2"], 1, timeout=0.3) == []
             and received(net.hosts["H3"], 1, timeout=0.1) == []
@@ -177,7 +180,7 @@ def pkt(sport: int = 1234, payload: bytes = b"hi") -> bytes:
     )
 
 
-def em_setup(bound_us: int = 300_000, retry_us: int = 100_000):
+def em_setup(bound_us: int = 2_000_000, retry_us: int = 300_000):
     """A chain of one NAT in S1's EM (flow KEY translated to OLD)."""
     net, emac, ms = two_switches(bound_us=bound_us, retry_us=retry_us)
     s1 = net.switches["S1"]
@@ -234,7 +237,8 @@ def test_a_key_not_in_em_is_read_once_and_passes_untranslated(em_net):
     assert (st["read"], st["not_found"], st["hit"]) == (1, 1, 2)
 
 
-@pytest.mark.parametrize("em_net", [(3_000_000, 100_000)], indirect=True)
+# Bound 3 s, a READ again every 300 ms (at most 8 READs: 2.4 s) leave room for a loaded CI.
+@pytest.mark.parametrize("em_net", [(3_000_000, 300_000)], indirect=True)
 def test_a_half_written_entry_is_never_applied(em_net):
     net, emac, _ms = em_net
     s1 = net.switches["S1"]
@@ -299,7 +303,7 @@ def _response(psn: int, dqpn: int, payload: bytes, src: Endpoint = MS) -> bytes:
     )
 
 
-@pytest.mark.parametrize("em_net", [(3_000_000, 100_000)], indirect=True)
+@pytest.mark.parametrize("em_net", [(5_000_000, 600_000)], indirect=True)
 def test_bad_read_responses_are_ignored_and_counted(em_net):
     net, emac, ms = em_net
     s1 = net.switches["S1"]
@@ -370,6 +374,7 @@ def _em_params(emac, p, rkey: int, detour: tuple[int, str] | None = None) -> dic
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("em_net", [(400_000, 100_000)], indirect=True)
 @pytest.mark.parametrize("detour", [False, True], ids=["drop", "detour"])
 def test_memory_server_killed_mid_flow_falls_back_within_the_bound(em_net, detour):
     net, emac, _ms = em_net
@@ -575,3 +580,22 @@ def test_underlay_ecmp_keeps_a_flow_on_one_uplink_and_uses_both():
         assert {h for v in where.values() for h in v} == {"H2", "H3"}  # and both are used
     finally:
         net.close()
+
+
+def test_a_restarted_emac_adopts_the_table_and_updates_continue(em_net):
+    from emac.api import Emac
+
+    net, emac, _ = em_net
+    s1 = net.switches["S1"]
+    s1.ports[1].rx.put(pkt())
+    assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.1", 40000)]
+    old = emac.placed[2]
+    # A new EMAC (the controller restarted) reads the table back from the memory server.
+    fresh = Emac(s1.client, emac.me, emac.loop_port, epoch=emac.epoch)
+    fresh.servers, fresh.used = emac.servers, {0: 0}
+    p = fresh.adopt(2, 0, old.base, old.table.buckets)
+    assert p.table.slots == old.table.slots and p.table.version == old.table.version
+    fresh.put(2, NEW)
+    s1.ports[1].rx.put(pkt())
+    assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.9", 49999)]
+    assert len(s1.client.read_entries("em_config")) == 1

@@ -141,7 +141,7 @@ def test_srem_nf_processes_nsh_on_an_interface(netns, tmp_path):
 EMAC_HELPER = textwrap.dedent(
     """
     import sys, time
-    from emac.api import RawTransport, RdmaWriter
+    from emac.api import RawTransport, RdmaClient
     from emac.layout import EmTable, Entry, FlowKey, nat_data, parse_slot, ACT_NAT
     from emac.roce import Endpoint, read_request, parse, payload_of
     me = Endpoint("02:00:00:00:00:01", "10.7.0.1", 0x11)
@@ -150,7 +150,7 @@ EMAC_HELPER = textwrap.dedent(
     for _ in range(40):  # until the server is up
         if t(read_request(me, srv, 0, 0x1000, 0x77, 4)):
             break
-    w = RdmaWriter(me, srv, t, psn=1)
+    w = RdmaClient(me, srv, t, psn=1)
     table = EmTable(3, 4)
     e = Entry(FlowKey.of("10.0.0.1", "10.0.0.2", 17, 5, 6), ACT_NAT, nat_data("192.0.2.1", "10.0.0.2", 7, 6))
     w.write(0x1000, 0x77, table.image([e]))
