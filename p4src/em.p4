@@ -290,7 +290,8 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             meta.rdQpn = meta.srvQpn;
             meta.makeRead = 1;
             hdr.wait.reads = hdr.wait.reads + 1;
-            clone_preserving_field_list(CloneType.I2E, 32w100 + (bit<32>) meta.qp, 1);
+            bit<32> session = 32w100 + (bit<32>) meta.qp;   // one clone session per QP
+            clone_preserving_field_list(CloneType.I2E, session, 1);
         }
         if (hdr.wait.isValid()) { hdr.wait.psn = psn; }
         if (meta.emWait == 1) {
