@@ -54,6 +54,7 @@ def memserver(
 ) -> None:
     """Serve RDMA READ/WRITE over registered regions like a RoCEv2 responder NIC."""
     import signal
+    import sys
     import threading
 
     from rich.console import Console
@@ -91,9 +92,13 @@ def memserver(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    Console().print(f"memory server on {iface}: {len(r.regions)} regions, {len(r.qps)} QPs")
+
+    def ready() -> None:
+        Console().print(f"memory server on {iface}: {len(r.regions)} regions, {len(r.qps)} QPs")
+        sys.stdout.flush()  # the line says it is ready: a supervisor may wait for it
+
     try:
-        serve(r, iface, stop)
+        serve(r, iface, stop, ready=ready)
     except OSError as e:
         raise InputError("--iface", iface, e.strerror or str(e)) from None
 

@@ -190,11 +190,13 @@ class Responder:
         return frame(self.me, qp.peer, BTH(opcode=OP_ACK, psn=psn) / AETH(syndrome=syndrome, msn=qp.msn))
 
 
-def serve(responder: Responder, iface: str, stop: threading.Event) -> None:
+def serve(responder: Responder, iface: str, stop: threading.Event, ready=None) -> None:
     """Answer frames on a Linux interface until `stop` is set."""
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     sock.bind((iface, 0))
     sock.settimeout(0.2)
+    if ready is not None:
+        ready()  # the socket is open: frames from now on are answered
     try:
         while not stop.is_set():
             try:

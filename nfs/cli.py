@@ -22,6 +22,7 @@ def nf(
 ) -> None:
     """Run one software NF: NSH in, the NF applied, Service Index decremented, back out."""
     import signal
+    import sys
     import threading
 
     import yaml
@@ -52,9 +53,13 @@ def nf(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    Console().print(f"{kind} NF {sw.nf.id} on {iface}")
+
+    def ready() -> None:
+        Console().print(f"{kind} NF {sw.nf.id} on {iface}")
+        sys.stdout.flush()  # the line says it is ready: a supervisor may wait for it
+
     try:
-        serve(sw, iface, stop)
+        serve(sw, iface, stop, ready=ready)
     except OSError as e:
         raise InputError("--iface", iface, e.strerror or str(e)) from None
 

@@ -176,11 +176,13 @@ def _ip_str(v: int) -> str:
     return socket.inet_ntoa(struct.pack("!I", v))
 
 
-def serve(nf: SoftwareNF, iface: str, stop: threading.Event) -> None:
+def serve(nf: SoftwareNF, iface: str, stop: threading.Event, ready=None) -> None:
     """Run the NF on a Linux interface: NSH frames in, processed frames back out."""
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     sock.bind((iface, 0))
     sock.settimeout(0.2)
+    if ready is not None:
+        ready()  # the socket is open: frames from now on are answered
     try:
         while not stop.is_set():
             try:
