@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from emac.layout import ACT_NAT, Entry, FlowKey, ip_int, nat_data
@@ -288,3 +289,21 @@ def software_config(nf: NF) -> dict:
         }  # fmt: skip
     cir, cburst, pir, pburst = nf.meter
     return {"id": nf.id, "kind": "ratelimit", "cir": cir, "cburst": cburst, "pir": pir, "pburst": pburst}
+
+
+def load(path: str | Path) -> dict[int, NF]:
+    """The NFs of a YAML file: a list of NFs, or a mapping with an `nfs:` list (a scenario)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as e:
+        raise EntryError(f"{p}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise EntryError(f"{p}: not YAML ({str(e).splitlines()[0]})") from None
+    if isinstance(data, dict):
+        if "nfs" not in data:
+            raise EntryError(f"{p}: no nfs: list")
+        data = data["nfs"]
+    return parse_nfs(data, f"{p}: nfs")

@@ -124,3 +124,16 @@ def test_one_source_three_renderings():
 def test_bad_nf_descriptions_name_what_is_wrong(bad, msg):
     with pytest.raises(EntryError, match=msg):
         parse_nfs(bad)
+
+
+def test_nfs_load_from_a_list_or_a_scenario_mapping(tmp_path):
+    from nfs.entries import load
+
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(NFS))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump({"name": "x", "nfs": NFS}))
+    assert load(tmp_path / "a.yaml") == load(tmp_path / "b.yaml") == parse_nfs(NFS)
+    (tmp_path / "c.yaml").write_text("name: x\n")
+    with pytest.raises(EntryError, match="no nfs"):
+        load(tmp_path / "c.yaml")
+    with pytest.raises(EntryError, match=r"missing\.yaml"):
+        load(tmp_path / "missing.yaml")
