@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from p4.v1 import p4runtime_pb2 as R
 from scapy.contrib.roce import AETH, BTH
 
 from .layout import BUCKET_BYTES, BucketFull, EmTable, Entry, FlowKey
@@ -208,8 +209,8 @@ class Emac:
         except BucketFull as e:
             raise EmacError(str(e)) from None
         srv.writer.write(base, srv.rkey, image)
-        self.used[qp] += table.size_bytes
         port, mac = fallback if fallback else (0, "00:00:00:00:00:00")
+        # The switch learns of the table only now, after every byte of it is acknowledged.
         self.client.insert(
             [
                 TableWrite.of(
@@ -236,6 +237,7 @@ class Emac:
                 )
             ]
         )
+        self.used[qp] += table.size_bytes
         p = Placement(nf, srv, qp, table, base)
         self.placed[nf] = p
         return p
@@ -280,7 +282,7 @@ class Emac:
     def release(self, nf: int) -> None:
         """Last step of leaving EM, once no chain hop reads it: the switch forgets the table."""
         self._placed(nf)
-        self.client.insert([TableWrite.of("em_config", {"meta.nfId": nf}, "")], kind=3)  # DELETE
+        self.client.insert([TableWrite.of("em_config", {"meta.nfId": nf}, "")], kind=R.Update.DELETE)
         del self.placed[nf]
         self.flush()
 

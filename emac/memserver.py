@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -111,7 +112,12 @@ class Responder:
         if p is None or p[IP].dst != self.me.ip:
             return []
         with self.lock:
-            return self._handle(p, data)
+            try:
+                return self._handle(p, data)
+            except (TypeError, ValueError, IndexError, struct.error):
+                # A frame cut short or otherwise malformed: a NIC drops it, and so do we.
+                self.stats["malformed"] += 1
+                return []
 
     def _handle(self, p, data: bytes) -> list[bytes]:
         if not icrc_ok(data):

@@ -89,7 +89,11 @@ class SoftwareNF:
     def process(self, frame: bytes, now: float | None = None) -> bytes | None:
         """The frame to send back, or None (not NSH, or dropped by the NF)."""
         with self.lock:
-            return self._process(frame, time.monotonic() if now is None else now)
+            try:
+                return self._process(frame, time.monotonic() if now is None else now)
+            except (struct.error, IndexError, ValueError):
+                self.stats["malformed"] += 1  # cut short: dropped, as the switch's parser would
+                return None
 
     def _process(self, frame: bytes, now: float) -> bytes | None:
         if len(frame) < 14 + NSH_LEN + 20 or struct.unpack_from("!H", frame, 12)[0] != ETH_NSH:

@@ -137,3 +137,20 @@ def test_nfs_load_from_a_list_or_a_scenario_mapping(tmp_path):
         load(tmp_path / "c.yaml")
     with pytest.raises(EntryError, match=r"missing\.yaml"):
         load(tmp_path / "missing.yaml")
+
+
+def test_software_nf_drops_what_is_cut_short():
+    from scapy.all import IP, TCP, Ether, raw
+    from scapy.contrib.nsh import NSH
+
+    nf = SoftwareNF.from_config(software_config(parse_nfs(NFS)[2]))
+    full = raw(
+        Ether()
+        / NSH(mdtype=2, nextproto=1, spi=1, si=9)
+        / IP(src="10.0.0.1", dst="10.0.0.2")
+        / TCP(sport=1, dport=2)
+    )
+    assert nf.process(full) is not None
+    for n in range(len(full)):
+        out = nf.process(full[:n])
+        assert out is None or len(out) == n  # never an exception

@@ -133,3 +133,20 @@ def test_frames_for_others_are_ignored(mem):
         mem.handle(read_request(CLIENT, Endpoint(SERVER.mac, "10.9.0.77", SERVER.qpn), 10, BASE, RKEY, 8))
         == []
     )
+
+
+def test_garbage_and_truncated_frames_are_dropped_without_harm(mem):
+    import random
+
+    rng = random.Random(7)
+    good = read_request(CLIENT, SERVER, 10, BASE, RKEY, 8)
+    before = mem.peek(RKEY, BASE, 4096)
+    for n in range(1, len(good)):
+        assert mem.handle(good[:n]) == []  # every truncation: no answer, no exception
+    for _ in range(300):
+        junk = bytearray(good)
+        for _ in range(rng.randrange(1, 6)):
+            junk[rng.randrange(14, len(junk))] = rng.randrange(256)
+        mem.handle(bytes(junk))  # answered or not, never an exception
+        mem.handle(bytes(rng.randrange(256) for _ in range(rng.randrange(0, 120))))
+    assert mem.peek(RKEY, BASE, 4096) == before
