@@ -36,6 +36,10 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     register<bit<32>>(MAILBOX) mb_cidx;
     register<bit<32>>(MAILBOX) mb_ts;
     register<bit<24>>(N_QP) next_psn;
+    // Per QP: when (us, never 0) a wait on it last timed out; 0 while the server answers.
+    // A QP marked down sends misses to the fallback at once (each still sends a READ, as a
+    // probe); any checked answer from the server clears the mark.
+    register<bit<32>>(N_QP) qp_down;
     // [0] sum of fetch latencies (us), [1] fetches, [2] largest (us).
     register<bit<32>>(3) fetch_us;
 
@@ -90,13 +94,33 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             mslot = (bit<32>) hdr.bth.psn & (MAILBOX - 1);
             bit<25> owner;
             mb_psn.read(owner, mslot);
-            if (hdr.aeth.isValid() && hdr.aeth.syndrome[6:5] == 3) {
-                // NAK. A PSN sequence error carries the PSN the responder expects: resync to it.
-                rdma_stats.count(RS_NAK);
-                if (hdr.aeth.syndrome == 0x60) {
-                    next_psn.write((bit<32>) meta.qp, hdr.bth.psn);
-                } else if (owner == 1w1 ++ hdr.bth.psn) {
-                    mb_status.write(mslot, MB_FAILED);
+            if (hdr.bth.opcode == OP_ACKNOWLEDGE) {
+                // An ACK/NAK (no data): checked like a response, then a NAK is acted on.
+                bit<32> ackCrc;
+                hash(ackCrc, HashAlgorithm.crc32, 32w0, {
+                    64w0xFFFFFFFFFFFFFFFF,
+                    hdr.ipv4.version, hdr.ipv4.ihl, 8w0xFF, hdr.ipv4.totalLen, hdr.ipv4.id, hdr.ipv4.flags,
+                    hdr.ipv4.frag, 8w0xFF, hdr.ipv4.proto, 16w0xFFFF, hdr.ipv4.src, hdr.ipv4.dst,
+                    hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 16w0xFFFF,
+                    hdr.bth.opcode, hdr.bth.se, hdr.bth.m, hdr.bth.pad, hdr.bth.tver, hdr.bth.pkey,
+                    1w1, 1w1, 6w0x3F, hdr.bth.dqpn, hdr.bth.ackreq, hdr.bth.resv7, hdr.bth.psn,
+                    hdr.aeth.syndrome, hdr.aeth.msn
+                }, 64w4294967296);
+                if (!hdr.icrc.isValid() || hdr.udp.len != 8 + 12 + 4 + 4) {
+                    rdma_stats.count(RS_BAD_LEN);
+                } else if (hdr.icrc.v != ackCrc[7:0] ++ ackCrc[15:8] ++ ackCrc[23:16] ++ ackCrc[31:24]) {
+                    rdma_stats.count(RS_BAD_ICRC);
+                } else if (hdr.aeth.syndrome[7:5] == 3) {
+                    rdma_stats.count(RS_NAK);
+                    qp_down.write((bit<32>) meta.qp, 0);   // the server answers
+                    if (hdr.aeth.syndrome == 0x60) {
+                        // PSN sequence error: the BTH carries the PSN the responder expects.
+                        next_psn.write((bit<32>) meta.qp, hdr.bth.psn);
+                    } else if (owner == 1w1 ++ hdr.bth.psn) {
+                        mb_status.write(mslot, MB_FAILED);
+                    }
+                } else {
+                    rdma_stats.count(RS_BAD_LEN);   // an ACK answers no READ
                 }
                 return;
             }
@@ -135,6 +159,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 return;
             }
             rdma_stats.count(RS_RESP_OK);
+            qp_down.write((bit<32>) meta.qp, 0);   // the server answers
             bit<32> t;
             mb_ts.read(t, mslot);
             bit<32> lat = now - t;
@@ -232,8 +257,11 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 mb_act.read(wA, mslot);
                 mb_data.read(wD, mslot);
                 resolved(wA, wD);
-            } else if (wSt == MB_FAILED || now - hdr.wait.t0 > meta.boundUs || hdr.wait.reads >= 8) {
+            } else if (wSt == MB_FAILED) {
+                meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
+            } else if (now - hdr.wait.t0 > meta.boundUs || hdr.wait.reads >= 8) {
                 meta.emFallback = 1;
+                qp_down.write((bit<32>) meta.qp, now | 1);
             } else {
                 // Unanswered, or the entry was torn: read again once retryUs have passed.
                 if (wSt == MB_EMPTY || now - wT > meta.retryUs) { issue = 1; }
@@ -259,7 +287,13 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 mb_status.read(pSt, mslot);
                 if (pOwner == 1w1 ++ psn && pEpoch == epoch && pSt == MB_WAITING) { issue = 0; }
             }
-            meta.emWait = 1;
+            bit<32> downTs;
+            qp_down.read(downTs, (bit<32>) meta.qp);
+            if (downTs != 0) {
+                meta.emFallback = 1;   // the server is not answering: no wait, only a probe READ
+            } else {
+                meta.emWait = 1;
+            }
             hdr.wait.setValid();
             hdr.wait.t0 = now;
             hdr.wait.reads = 0;

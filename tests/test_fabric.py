@@ -303,6 +303,14 @@ def _response(psn: int, dqpn: int, payload: bytes, src: Endpoint = MS) -> bytes:
     )
 
 
+def _nak(psn: int, syndrome: int) -> bytes:
+    from scapy.contrib.roce import AETH, BTH
+
+    from emac.roce import frame
+
+    return frame(MS, S1_RDMA, BTH(opcode=0x11, psn=psn) / AETH(syndrome=syndrome))
+
+
 @pytest.mark.parametrize("em_net", [(5_000_000, 600_000)], indirect=True)
 def test_bad_read_responses_are_ignored_and_counted(em_net):
     net, emac, ms = em_net
@@ -327,13 +335,23 @@ def test_bad_read_responses_are_ignored_and_counted(em_net):
     port.rx.put(_response(0, S1_RDMA.qpn + 5, image[bucket * 160 : bucket * 160 + 160]))  # QP not ours
     port.rx.put(_response(77, S1_RDMA.qpn, image[bucket * 160 : bucket * 160 + 160]))  # PSN not outstanding
     port.rx.put(_response(0, S1_RDMA.qpn, b"short"))  # not one bucket
+    nak = bytearray(_nak(0, 0x62))  # a NAK for the outstanding READ, but its ICRC is wrong
+    nak[-2] ^= 1
+    port.rx.put(bytes(nak))
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         st = emac.stats()
-        if st["bad_icrc"] and st["bad_qp"] and st["bad_psn"] and st["bad_len"]:
+        if st["bad_icrc"] == 2 and st["bad_qp"] and st["bad_psn"] and st["bad_len"]:
             break
         time.sleep(0.01)
-    assert (st["bad_icrc"], st["bad_qp"], st["bad_psn"], st["bad_len"], st["resp_ok"]) == (1, 1, 1, 1, 0)
+    assert (st["bad_icrc"], st["bad_qp"], st["bad_psn"], st["bad_len"], st["resp_ok"], st["nak"]) == (
+        2,
+        1,
+        1,
+        1,
+        0,
+        0,
+    )
     assert received(net.hosts["H2"], 1, timeout=0.05) == []
     net.handlers["MS"] = ms.handle  # back: the switch re-reads after retry_us and gets the truth
     (out,) = received(net.hosts["H2"], 1, timeout=3)
@@ -419,6 +437,29 @@ def test_memory_server_killed_mid_flow_falls_back_within_the_bound(em_net, detou
     elapsed = time.monotonic() - t0
     assert emac.stats()["fallback"] == 1
     assert bound * 0.9 <= elapsed < bound + 1.0, elapsed  # the bound, plus scheduling slack of a loaded CI
+    # The QP is marked down: the next miss takes the fallback at once (and sends a probe READ).
+    emac.flush()
+    t0 = time.monotonic()
+    s1.ports[1].rx.put(pkt(payload=b"again"))
+    if detour:
+        (out,) = received(net.hosts["H2"], 1, timeout=2)
+        assert translated(out) == ("198.51.100.1", 40000)
+    else:
+        while emac.stats()["fallback"] < 2 and time.monotonic() - t0 < 2:
+            time.sleep(0.005)
+    assert emac.stats()["fallback"] == 2 and time.monotonic() - t0 < bound / 2
+    # The server is back: the next probe's answer clears the mark, then EM serves again.
+    net.handlers["MS"] = _ms.handle
+    emac.flush()
+    s1.ports[1].rx.put(pkt(payload=b"probe"))
+    if detour:
+        assert len(received(net.hosts["H2"], 1, timeout=2)) == 1  # detoured
+    time.sleep(0.3)
+    s1.ports[1].rx.put(pkt(payload=b"back"))
+    (out,) = received(net.hosts["H2"], 1, timeout=2)
+    assert translated(out) == ("198.51.100.1", 40000) and Ether(out)[Raw].load == b"back"
+    st = emac.stats()
+    assert st["fallback"] == 3 and st["resp_ok"] >= 2
 
 
 # -- rate limiter and counters ---------------------------------------------------------------------
