@@ -640,3 +640,18 @@ def test_a_restarted_emac_adopts_the_table_and_updates_continue(em_net):
     s1.ports[1].rx.put(pkt())
     assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.9", 49999)]
     assert len(s1.client.read_entries("em_config")) == 1
+
+
+def test_an_entry_deleted_from_em_stops_applying(em_net):
+    net, emac, _ = em_net
+    s1 = net.switches["S1"]
+    s1.ports[1].rx.put(pkt())
+    assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.1", 40000)]
+    emac.delete(2, KEY)
+    for _ in range(2):
+        s1.ports[1].rx.put(pkt())
+        assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("10.0.1.1", 1234)]
+    assert emac.stats()["not_found"] == 1  # read once after the delete, then cached as absent
+    emac.put(2, NEW)
+    s1.ports[1].rx.put(pkt())
+    assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.9", 49999)]
