@@ -72,7 +72,9 @@ def fits(entries: list[Entry], buckets: int) -> list[Entry]:
 def setup(em: list[Entry], lm: list[Entry] = (), cache: int = 16384):
     """One network with both: dport 81 flows go through a NAT in EM (NF 2, chain 10),
     dport 80 flows through the same NAT in LM (NF 5, chain 11)."""
-    net, emac, _ms = two_switches(cache_size=cache, bound_us=2_000_000, retry_us=500_000)
+    # A long bound: a burst of misses keeps many packets circling, which slows the READs down
+    # on this Python target; the benchmark measures the rate, not the fallback.
+    net, emac, _ms = two_switches(cache_size=cache, bound_us=30_000_000, retry_us=5_000_000)
     s1 = net.switches["S1"]
     cls = lambda port, spi: TableWrite.of(
         "classifier", {"sm.ingress_port": Ternary(1, 0x1FF), "meta.dport": Range(port, port)}, "classify",
