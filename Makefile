@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_env
 	$(BIN)/python -m tests.benchmarks.bench_switch
 	$(BIN)/python -m tests.benchmarks.bench_p4runtime
+	$(BIN)/python -m tests.benchmarks.bench_em
 
 # Trains the shipped policies (srem: hybrid filtered DQN; ddqn-cm: the baseline), seeded.
 model: $(STAMP)

@@ -13,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import topologies
+from emac import cli as emac_cli
+from nfs import cli as nfs_cli
 from p4target import cli as p4target_cli
 from p4target.compiler.errors import P4Error
 from placement import results
@@ -433,8 +435,11 @@ def topology_validate(path: Annotated[Path, typer.Argument()]) -> None:
     )
 
 
-# The reference target owns its commands (p4c, switch, stf).
+# Subsystems own their commands: the reference target (p4c, switch, stf), the EMAC
+# (memserver) and the software NFs (nf).
 p4target_cli.register(app)
+emac_cli.register(app)
+nfs_cli.register(app)
 
 
 def main() -> None:

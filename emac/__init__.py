@@ -1,2 +1,3 @@
-"""External-memory access controller (EMAC): EM layout, RDMA memory regions, RDMA-table
-consistency. Built with the data plane (see ../shared/design/dataplane.md); empty until then."""
+"""External memory for the fabric: the memory server (a RoCEv2 responder, `memserver`),
+the EM layout (`layout`), the EMAC API the controller calls (`api`), RoCEv2 frames
+(`roce`) and the P4Runtime client they use (`p4rt`). See ../p4src/README.md."""

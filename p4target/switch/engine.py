@@ -170,7 +170,8 @@ class Switch:
             self.checksums.append(Checksum(c["name"], prog.field_ref(c["target"], where), self.calculations[c["calculation"]],
                                            bool(c.get("verify", True)), bool(c.get("update", True)), cond))  # fmt: skip
         self.sm = {f: prog.sm(f) for f in ("ingress_port", "egress_spec", "egress_port", "instance_type", "packet_length",
-                                           "mcast_grp", "egress_rid", "checksum_error", "parser_error")}  # fmt: skip
+                                           "mcast_grp", "egress_rid", "checksum_error", "parser_error",
+                                           "ingress_global_timestamp", "egress_global_timestamp")}  # fmt: skip
         for f in ("ingress_port", "egress_spec", "egress_port"):
             if self.sm[f][0] < 0:
                 raise JsonError(f"standard_metadata has no field '{f}'")
@@ -329,6 +330,8 @@ class Switch:
         self._set(phv, "ingress_port", port)
         self._set(phv, "packet_length", len(data))
         self._set(phv, "instance_type", instance_type)
+        # BMv2 stamps microseconds since the switch started; any monotonic clock serves.
+        self._set(phv, "ingress_global_timestamp", int(now * 1e6))
         return ctx
 
     def _preserved(self, ctx: Ctx, field_list: int) -> list:
@@ -398,6 +401,7 @@ class Switch:
         self._set(ctx.phv, "egress_spec", self.drop_port + 1)  # so that only mark_to_drop drops here
         self._set(ctx.phv, "instance_type", instance_type)
         self._set(ctx.phv, "packet_length", ctx.packet_length)
+        self._set(ctx.phv, "egress_global_timestamp", int(ctx.now * 1e6))
         self.apply(self.pipelines["egress"], ctx)
         session = ctx.clone_session
         if session is not None and ctx.clone_kind == "E2E" and session in self.clone_sessions:

@@ -1,0 +1,194 @@
+"""The EM layout: how an NF's table lives in a memory server's DRAM.
+
+A table is `buckets` buckets (a power of two) of SLOTS slots of SLOT_BYTES bytes, from
+the region's base address. A key (NF id and IPv4 5-tuple) lives in bucket
+`crc32(nf | src | dst | proto | sport | dport) & (buckets - 1)`, in any of its slots:
+the switch reads the whole bucket with one RDMA READ and compares the keys itself.
+
+Slot (40 bytes, big-endian, as p4src/headers.p4 `slot_t` parses it):
+
+    0  ver_head  u32   version, written first
+    4  nf        u8    NF id; 0 = empty slot
+    5  src dst   2×u32 key: IPv4 addresses
+   13  proto     u8
+   14  sport     u16
+   16  dport     u16
+   18  action    u8    action id (1 = NAT rewrite)
+   19  data      12 B  action data (NAT: src, dst, sport, dport after translation)
+   31  pad       5 B
+   36  ver_tail  u32   version, written last
+
+Versions: every write of a slot uses a new version v. The writer stores ver_head = v,
+then the body, then ver_tail = v, each as its own RDMA WRITE, so a READ that lands in
+the middle sees ver_head != ver_tail and the switch rejects the entry (counted as torn)
+and reads again. A reader never applies a half-written entry.
+
+Overflow: a key whose bucket's slots are all taken is refused (BucketFull); the caller
+keeps that NF in LM or places it again with more buckets. Nothing is written then.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+SLOTS = 4
+SLOT_BYTES = 40
+BUCKET_BYTES = SLOTS * SLOT_BYTES
+ACT_NAT = 1
+
+_BODY = struct.Struct("!B4s4sBHHB12s5x")  # nf .. pad: 32 bytes
+
+
+class BucketFull(Exception):
+    """Every slot of the key's bucket holds another key."""
+
+
+def ip_int(a: str | int) -> int:
+    return a if isinstance(a, int) else int(ipaddress.IPv4Address(a))
+
+
+@dataclass(frozen=True, order=True)
+class FlowKey:
+    """An IPv4 5-tuple (ports 0 for other protocols)."""
+
+    src: int
+    dst: int
+    proto: int
+    sport: int
+    dport: int
+
+    @classmethod
+    def of(cls, src: str | int, dst: str | int, proto: int, sport: int, dport: int) -> FlowKey:
+        return cls(ip_int(src), ip_int(dst), proto, sport, dport)
+
+    def packed(self) -> bytes:
+        return struct.pack("!IIBHH", self.src, self.dst, self.proto, self.sport, self.dport)
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: FlowKey
+    action: int
+    data: bytes  # 12 bytes
+
+    def __post_init__(self) -> None:
+        if len(self.data) != 12:
+            raise ValueError(f"action data is {len(self.data)} bytes, the layout holds 12")
+
+
+def bucket_of(nf: int, key: FlowKey, buckets: int) -> int:
+    return zlib.crc32(bytes([nf]) + key.packed()) & (buckets - 1)
+
+
+def slot_bytes(nf: int, entry: Entry | None, version: int) -> bytes:
+    """A slot holding `entry` (None: empty) at `version`."""
+    if entry is None:
+        body = bytes(32)
+    else:
+        k = entry.key
+        body = _BODY.pack(
+            nf, k.src.to_bytes(4, "big"), k.dst.to_bytes(4, "big"), k.proto, k.sport, k.dport,
+            entry.action, entry.data,
+        )  # fmt: skip
+    v = struct.pack("!I", version & 0xFFFFFFFF)
+    return v + body + v
+
+
+def parse_slot(raw: bytes) -> tuple[int, int, Entry | None, int]:
+    """(ver_head, nf, entry or None, ver_tail) of one slot's bytes."""
+    head, tail = struct.unpack_from("!I", raw, 0)[0], struct.unpack_from("!I", raw, 36)[0]
+    nf, src, dst, proto, sport, dport, act, data = _BODY.unpack_from(raw, 4)
+    if nf == 0:
+        return head, 0, None, tail
+    key = FlowKey(int.from_bytes(src, "big"), int.from_bytes(dst, "big"), proto, sport, dport)
+    return head, nf, Entry(key, act, data), tail
+
+
+@dataclass
+class Write:
+    """One RDMA WRITE the EMAC issues: `data` at byte `offset` of the table's region."""
+
+    offset: int
+    data: bytes
+
+
+@dataclass
+class EmTable:
+    """The EMAC's own record of one NF's table in EM: which slot holds which key."""
+
+    nf: int
+    buckets: int
+    slots: dict[FlowKey, tuple[int, int]] = field(default_factory=dict)  # key -> (bucket, slot)
+    used: dict[tuple[int, int], FlowKey] = field(default_factory=dict)
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        if self.buckets < 1 or self.buckets & (self.buckets - 1):
+            raise ValueError(f"buckets must be a power of two, not {self.buckets}")
+        if not 1 <= self.nf <= 255:
+            raise ValueError(f"NF id {self.nf} is outside 1..255")
+
+    @property
+    def size_bytes(self) -> int:
+        return self.buckets * BUCKET_BYTES
+
+    def _writes(self, b: int, s: int, entry: Entry | None) -> list[Write]:
+        self.version += 1
+        raw = slot_bytes(self.nf, entry, self.version)
+        at = b * BUCKET_BYTES + s * SLOT_BYTES
+        # Head first, body, tail last: a READ in between sees head != tail.
+        return [Write(at, raw[:4]), Write(at + 4, raw[4:36]), Write(at + 36, raw[36:])]
+
+    def put(self, entry: Entry) -> list[Write]:
+        """Writes that add or replace the entry of entry.key (BucketFull if there is no room)."""
+        where = self.slots.get(entry.key)
+        if where is None:
+            b = bucket_of(self.nf, entry.key, self.buckets)
+            free = [s for s in range(SLOTS) if (b, s) not in self.used]
+            if not free:
+                raise BucketFull(
+                    f"NF {self.nf}: bucket {b} of {self.buckets} is full; key {entry.key} does not fit"
+                )
+            where = (b, free[0])
+        out = self._writes(*where, entry)
+        self.slots[entry.key] = where
+        self.used[where] = entry.key
+        return out
+
+    def delete(self, key: FlowKey) -> list[Write]:
+        where = self.slots.pop(key, None)
+        if where is None:
+            return []
+        del self.used[where]
+        return self._writes(*where, None)
+
+    @classmethod
+    def from_image(cls, nf: int, buckets: int, image: bytes) -> EmTable:
+        """The record of a table as it lies in memory (slots of other NF ids are ignored)."""
+        t = cls(nf, buckets)
+        if len(image) != t.size_bytes:
+            raise ValueError(f"{len(image)} bytes are not a table of {buckets} buckets")
+        for b in range(buckets):
+            for s in range(SLOTS):
+                at = b * BUCKET_BYTES + s * SLOT_BYTES
+                head, snf, entry, tail = parse_slot(image[at : at + SLOT_BYTES])
+                t.version = max(t.version, head, tail)
+                if snf == nf and entry is not None:
+                    t.slots[entry.key] = (b, s)
+                    t.used[(b, s)] = entry.key
+        return t
+
+    def image(self, entries: list[Entry]) -> bytes:
+        """The whole table as one block (placing an NF: one write of everything)."""
+        buf = bytearray(self.size_bytes)
+        for e in entries:
+            for w in self.put(e):
+                buf[w.offset : w.offset + len(w.data)] = w.data
+        return bytes(buf)
+
+
+def nat_data(src: str | int, dst: str | int, sport: int, dport: int) -> bytes:
+    return struct.pack("!IIHH", ip_int(src), ip_int(dst), sport, dport)

@@ -1,0 +1,68 @@
+"""`srem nf`: a software NF on a server's interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from topologies import InputError
+
+from .entries import KINDS
+
+
+def nf(
+    kind: Annotated[str, typer.Option(help="firewall, nat, lb or ratelimit.")],
+    iface: Annotated[str, typer.Option(help="Interface NSH packets arrive on (and leave by).")],
+    config: Annotated[Path, typer.Option(help="YAML: the NF's entries (one NF of a scenario's nfs:).")],
+    mac: Annotated[
+        str | None, typer.Option(help="Source MAC of returned packets (default: the interface's).")
+    ] = None,
+) -> None:
+    """Run one software NF: NSH in, the NF applied, Service Index decremented, back out."""
+    import signal
+    import sys
+    import threading
+
+    import yaml
+    from rich.console import Console
+
+    from .entries import EntryError
+    from .software import SoftwareNF, serve
+
+    if kind not in KINDS:
+        raise InputError("--kind", kind, f"must be one of {', '.join(KINDS)}")
+    try:
+        data = yaml.safe_load(config.read_text())
+    except OSError as e:
+        raise InputError(str(config), "file", e.strerror or str(e)) from None
+    except yaml.YAMLError as e:
+        raise InputError(str(config), "YAML", str(e).splitlines()[0]) from None
+    if isinstance(data, dict) and data.get("kind") != kind:
+        raise InputError(str(config), "kind", f"describes a {data.get('kind')!r}, not a {kind}")
+    if mac is None:
+        try:
+            mac = Path(f"/sys/class/net/{iface}/address").read_text().strip()
+        except OSError:
+            raise InputError("--iface", iface, "no such network interface") from None
+    try:
+        sw = SoftwareNF.from_config(data, mac)
+    except (EntryError, ValueError) as e:
+        raise InputError(str(config), "NF", str(e)) from None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def ready() -> None:
+        Console().print(f"{kind} NF {sw.nf.id} on {iface}")
+        sys.stdout.flush()  # the line says it is ready: a supervisor may wait for it
+
+    try:
+        serve(sw, iface, stop, ready=ready)
+    except OSError as e:
+        raise InputError("--iface", iface, e.strerror or str(e)) from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(nf)

@@ -1,0 +1,202 @@
+"""Software NFs for server hosts: the same semantics as the fabric's in-switch NFs
+(p4src/nfs.p4), on NSH packets. A packet that passes has its Service Index decremented
+and goes back to the switch it came from; one the NF drops is gone.
+
+Bytes are handled as the P4 program handles them: the IPv4 checksum is recomputed, the
+TCP/UDP checksum only when the NF rewrote the 5-tuple (a UDP checksum of 0 stays 0), so
+a chain's output is byte-identical whichever way its NFs are hosted.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from scapy.compat import raw
+from scapy.contrib.nsh import NSH
+
+from p4target.switch.hashes import crc16
+
+from .entries import NF, parse_nf
+
+ETH_NSH = 0x894F
+NSH_LEN = 8
+
+
+def csum16(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+@dataclass
+class Meter:
+    """Two-rate three-colour marker (RFC 2698, colour-blind), in packets, as the fabric's meter."""
+
+    cir: float
+    cburst: float
+    pir: float
+    pburst: float
+    tc: float = -1.0
+    tp: float = -1.0
+    last: float = 0.0
+
+    def colour(self, size: int, now: float) -> int:
+        if self.cir == self.pir == 0:
+            return 0  # an unconfigured meter marks everything green, as BMv2's does
+        if self.tc < 0:
+            self.tc, self.tp, self.last = self.cburst, self.pburst, now
+        dt = max(0.0, now - self.last)
+        self.last = now
+        self.tc = min(self.cburst, self.tc + self.cir * dt)
+        self.tp = min(self.pburst, self.tp + self.pir * dt)
+        if self.tp < size:
+            return 2
+        if self.tc < size:
+            self.tp -= size
+            return 1
+        self.tc -= size
+        self.tp -= size
+        return 0
+
+
+@dataclass
+class SoftwareNF:
+    nf: NF
+    mac: bytes = b"\x02\x00\x00\x00\x0f\x01"
+    stats: Counter = field(default_factory=Counter)
+    meter: Meter | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_config(cls, config: Any, mac: str | None = None) -> SoftwareNF:
+        nf = parse_nf(_from_software(config), "config")
+        m = bytes.fromhex(mac.replace(":", "")) if mac else cls.mac
+        return cls(nf, m)
+
+    def __post_init__(self) -> None:
+        if self.nf.kind == "ratelimit":
+            self.meter = Meter(*map(float, self.nf.meter))
+
+    def process(self, frame: bytes, now: float | None = None) -> bytes | None:
+        """The frame to send back, or None (not NSH, or dropped by the NF)."""
+        with self.lock:
+            try:
+                return self._process(frame, time.monotonic() if now is None else now)
+            except (struct.error, IndexError, ValueError):
+                self.stats["malformed"] += 1  # cut short: dropped, as the switch's parser would
+                return None
+
+    def _process(self, frame: bytes, now: float) -> bytes | None:
+        if len(frame) < 14 + NSH_LEN + 20 or struct.unpack_from("!H", frame, 12)[0] != ETH_NSH:
+            self.stats["not_nsh"] += 1
+            return None
+        nsh = NSH(frame[14 : 14 + NSH_LEN])
+        # MD type 2 without context headers, IPv4 inside; a Service Index of 0 is spent.
+        if nsh.mdtype != 2 or nsh.length != 2 or nsh.nextproto != 1 or nsh.si == 0:
+            self.stats["bad_nsh"] += 1
+            return None
+        pkt = bytearray(frame[14 + NSH_LEN :])
+        ihl, frag, proto = pkt[0] & 0x0F, struct.unpack_from("!H", pkt, 6)[0] & 0x1FFF, pkt[9]
+        src, dst = struct.unpack_from("!II", pkt, 12)
+        l4 = proto if ihl == 5 and frag == 0 and proto in (6, 17) else 0
+        sport, dport = struct.unpack_from("!HH", pkt, 20) if l4 else (0, 0)
+        rewritten = False
+        kind = self.nf.kind
+        if kind == "firewall":
+            if not self._permit(src, dst, proto, sport, dport):
+                self.stats["dropped"] += 1
+                return None
+        elif kind == "nat":
+            for m, t in self.nf.nat:
+                if (m.src, m.dst, m.proto, m.sport, m.dport) == (src, dst, proto, sport, dport):
+                    src, dst, sport, dport, rewritten = t.src, t.dst, t.sport, t.dport, True
+                    break
+        elif kind == "lb":
+            for v in self.nf.vips:
+                if (v.vip, v.proto, v.port) == (dst, proto, dport):
+                    slot = crc16(struct.pack("!IIBHH", src, dst, proto, sport, dport)) % len(v.backends)
+                    dst, dport = v.backends[slot]
+                    rewritten = True
+                    break
+        elif self.meter is not None and self.meter.colour(1, now) == 2:
+            self.stats["dropped"] += 1
+            return None
+        struct.pack_into("!II", pkt, 12, src, dst)
+        if l4:
+            struct.pack_into("!HH", pkt, 20, sport, dport)
+        pkt[10:12] = b"\x00\x00"
+        struct.pack_into("!H", pkt, 10, csum16(bytes(pkt[:20])))
+        if rewritten and l4:
+            total = struct.unpack_from("!H", pkt, 2)[0]
+            at = 20 + (16 if l4 == 6 else 6)
+            if l4 == 6 or struct.unpack_from("!H", pkt, at)[0] != 0:
+                seg = pkt[20:total]
+                length = total - 20 if l4 == 6 else struct.unpack_from("!H", pkt, 24)[0]
+                seg[at - 20 : at - 18] = b"\x00\x00"
+                pseudo = struct.pack("!IIBBH", src, dst, 0, l4, length)
+                struct.pack_into("!H", pkt, at, csum16(pseudo + bytes(seg)))
+        nsh.si -= 1
+        self.stats["processed"] += 1
+        return frame[6:12] + self.mac + frame[12:14] + raw(nsh)[:NSH_LEN] + bytes(pkt)
+
+    def _permit(self, src: int, dst: int, proto: int, sport: int, dport: int) -> bool:
+        for r in sorted(self.nf.rules, key=lambda r: -r.priority):
+            if (
+                src & r.src[1] == r.src[0] & r.src[1]
+                and dst & r.dst[1] == r.dst[0] & r.dst[1]
+                and proto & r.proto[1] == r.proto[0] & r.proto[1]
+                and r.sport[0] <= sport <= r.sport[1]
+                and r.dport[0] <= dport <= r.dport[1]
+            ):
+                return r.permit
+        return self.nf.default_permit
+
+
+def _from_software(c: Any) -> Any:
+    """software_config's shape back to the scenario shape parse_nf reads."""
+    if not isinstance(c, dict) or c.get("kind") != "firewall":
+        return c
+    rules = []
+    for r in c.get("rules") or []:
+        plen = lambda vm: f"{_ip_str(vm[0])}/{bin(vm[1]).count('1')}"
+        rule = {"priority": r["priority"], "action": r["action"], "sport": r["sport"], "dport": r["dport"]}
+        rule["src"], rule["dst"] = plen(r["src"]), plen(r["dst"])
+        if r["proto"][1]:
+            rule["proto"] = r["proto"][0]
+        rules.append(rule)
+    return {"id": c["id"], "kind": "firewall", "default": c.get("default", "deny"), "rules": rules}
+
+
+def _ip_str(v: int) -> str:
+    return socket.inet_ntoa(struct.pack("!I", v))
+
+
+def serve(nf: SoftwareNF, iface: str, stop: threading.Event, ready=None) -> None:
+    """Run the NF on a Linux interface: NSH frames in, processed frames back out."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    sock.bind((iface, 0))
+    sock.settimeout(0.2)
+    if ready is not None:
+        ready()  # the socket is open: frames from now on are answered
+    try:
+        while not stop.is_set():
+            try:
+                data, addr = sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            if addr[2] == 4:  # our own transmissions
+                continue
+            out = nf.process(data)
+            if out is not None:
+                sock.send(out)
+    finally:
+        sock.close()

@@ -1,0 +1,383 @@
+/* fabric: the external-memory (EM) path.
+
+   An NF placed in EM keeps its entries in a memory server's DRAM (layout: emac/layout.py).
+   The switch keeps a direct-mapped RDMA-table cache in registers. A lookup that misses
+   makes the switch issue an RDMA READ (RoCEv2, built from an ingress-to-egress clone of
+   the packet) for the bucket the key hashes to, and sends the packet itself out of the
+   loopback port with a wait shim (t0, PSN). Each time it comes back it looks at the
+   mailbox of its PSN; the READ response fills the mailbox (and the cache, unless the cache
+   was flushed since the READ left), so the packet then takes the action. A packet that has
+   waited longer than boundUs takes the NF's fallback: a counted drop or a detour to a
+   server instance of the same NF. Responses are checked: QP (em_qp), outstanding PSN,
+   length, ICRC, then key and version of the entry; anything else is counted and ignored. */
+#ifndef FABRIC_EM_P4
+#define FABRIC_EM_P4
+
+control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    counter(32w16, CounterType.packets) rdma_stats;
+    // The cache: key tag (nf ++ 5-tuple), the flush epoch it was filled in, action id and data.
+    register<bit<112>>(CACHE_MAX) c_tag;
+    register<bit<32>>(CACHE_MAX) c_epoch;
+    register<bit<8>>(CACHE_MAX) c_act;
+    register<bit<96>>(CACHE_MAX) c_data;
+    // [0] index mask (cache size - 1, a power of two), [1] epoch (+1 empties the cache).
+    register<bit<32>>(2) cache_cfg;
+    // Reads in flight per cache index, so that a flow's packets share one READ.
+    register<bit<112>>(CACHE_MAX) p_tag;
+    register<bit<32>>(CACHE_MAX) p_ts;
+    register<bit<24>>(CACHE_MAX) p_psn;
+    // One mailbox per outstanding PSN (psn mod MAILBOX).
+    register<bit<25>>(MAILBOX) mb_psn;      // 1 ++ psn while the slot belongs to psn
+    register<bit<112>>(MAILBOX) mb_tag;
+    register<bit<8>>(MAILBOX) mb_status;
+    register<bit<8>>(MAILBOX) mb_act;
+    register<bit<96>>(MAILBOX) mb_data;
+    register<bit<32>>(MAILBOX) mb_epoch;
+    register<bit<32>>(MAILBOX) mb_cidx;
+    register<bit<32>>(MAILBOX) mb_ts;
+    register<bit<24>>(N_QP) next_psn;
+    // Per QP: when (us, never 0) a wait on it last timed out; 0 while the server answers.
+    // A QP marked down sends misses to the fallback at once (each still sends a READ, as a
+    // probe); any checked answer from the server clears the mark.
+    register<bit<32>>(N_QP) qp_down;
+    // [0] sum of fetch latencies (us), [1] fetches, [2] largest (us).
+    register<bit<32>>(3) fetch_us;
+
+    bit<112> tag = 0;
+    bit<32> now = 0;
+    bit<32> epoch = 0;
+    bit<32> mask = 0;
+    bit<1> issue = 0;
+    bit<24> psn = 0;
+    bit<32> mslot = 0;
+
+    action em_set(bit<64> base, bit<32> bucketMask, bit<32> rkey, bit<8> qp, bit<24> srvQpn,
+                  bit<32> srvIp, bit<48> srvMac, bit<32> myIp, bit<48> myMac, bit<9> loopPort,
+                  bit<32> boundUs, bit<32> retryUs, bit<1> detour, bit<9> detourPort, bit<48> detourMac) {
+        meta.emBase = base; meta.emMask = bucketMask; meta.rkey = rkey; meta.qp = qp;
+        meta.srvQpn = srvQpn; meta.rdDstIp = srvIp; meta.rdDstMac = srvMac; meta.rdSrcIp = myIp;
+        meta.rdSrcMac = myMac; meta.loopPort = loopPort; meta.boundUs = boundUs; meta.retryUs = retryUs;
+        meta.fallbackDetour = detour; meta.detourPort = detourPort; meta.detourMac = detourMac;
+    }
+    table em_config {
+        key = { meta.nfId : exact; }
+        actions = { em_set; NoAction; }
+        default_action = NoAction();
+        size = 256;
+    }
+    // Responses are accepted only from a memory server to one of our QPs.
+    action qp_ok(bit<8> qp) { meta.qp = qp; }
+    table em_qp {
+        key = { hdr.ipv4.src : exact; hdr.bth.dqpn : exact; }
+        actions = { qp_ok; NoAction; }
+        default_action = NoAction();
+        size = 64;
+    }
+
+    action resolved(bit<8> act, bit<96> data) {
+        meta.emAct = act;
+        meta.emData = data;
+        meta.done = 1;
+    }
+
+    apply {
+        now = sm.ingress_global_timestamp[31:0];
+        cache_cfg.read(mask, 0);
+        cache_cfg.read(epoch, 1);
+        if (hdr.bth.isValid()) {
+            // ---- a READ response (or NAK) for this switch -------------------------------------
+            mark_to_drop(sm);
+            if (!em_qp.apply().hit) {
+                rdma_stats.count(RS_BAD_QP);
+                return;
+            }
+            mslot = (bit<32>) hdr.bth.psn & (MAILBOX - 1);
+            bit<25> owner;
+            mb_psn.read(owner, mslot);
+            if (hdr.bth.opcode == OP_ACKNOWLEDGE) {
+                // An ACK/NAK (no data): checked like a response, then a NAK is acted on.
+                bit<32> ackCrc;
+                hash(ackCrc, HashAlgorithm.crc32, 32w0, {
+                    64w0xFFFFFFFFFFFFFFFF,
+                    hdr.ipv4.version, hdr.ipv4.ihl, 8w0xFF, hdr.ipv4.totalLen, hdr.ipv4.id, hdr.ipv4.flags,
+                    hdr.ipv4.frag, 8w0xFF, hdr.ipv4.proto, 16w0xFFFF, hdr.ipv4.src, hdr.ipv4.dst,
+                    hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 16w0xFFFF,
+                    hdr.bth.opcode, hdr.bth.se, hdr.bth.m, hdr.bth.pad, hdr.bth.tver, hdr.bth.pkey,
+                    1w1, 1w1, 6w0x3F, hdr.bth.dqpn, hdr.bth.ackreq, hdr.bth.resv7, hdr.bth.psn,
+                    hdr.aeth.syndrome, hdr.aeth.msn
+                }, 64w4294967296);
+                if (!hdr.icrc.isValid() || hdr.udp.len != 8 + 12 + 4 + 4) {
+                    rdma_stats.count(RS_BAD_LEN);
+                } else if (hdr.icrc.v != ackCrc[7:0] ++ ackCrc[15:8] ++ ackCrc[23:16] ++ ackCrc[31:24]) {
+                    rdma_stats.count(RS_BAD_ICRC);
+                } else if (hdr.aeth.syndrome[7:5] == 3) {
+                    rdma_stats.count(RS_NAK);
+                    qp_down.write((bit<32>) meta.qp, 0);   // the server answers
+                    if (hdr.aeth.syndrome == 0x60) {
+                        // PSN sequence error: the BTH carries the PSN the responder expects.
+                        next_psn.write((bit<32>) meta.qp, hdr.bth.psn);
+                    } else if (owner == 1w1 ++ hdr.bth.psn) {
+                        mb_status.write(mslot, MB_FAILED);
+                    }
+                } else {
+                    rdma_stats.count(RS_BAD_LEN);   // an ACK answers no READ
+                }
+                return;
+            }
+            if (owner != 1w1 ++ hdr.bth.psn) {
+                rdma_stats.count(RS_BAD_PSN);
+                return;
+            }
+            if (!hdr.icrc.isValid() || !hdr.slot[3].isValid() || hdr.bth.opcode != OP_READ_RESPONSE_ONLY) {
+                rdma_stats.count(RS_BAD_LEN);
+                return;
+            }
+            bit<32> crc;
+            hash(crc, HashAlgorithm.crc32, 32w0, {
+                64w0xFFFFFFFFFFFFFFFF,
+                hdr.ipv4.version, hdr.ipv4.ihl, 8w0xFF, hdr.ipv4.totalLen, hdr.ipv4.id, hdr.ipv4.flags,
+                hdr.ipv4.frag, 8w0xFF, hdr.ipv4.proto, 16w0xFFFF, hdr.ipv4.src, hdr.ipv4.dst,
+                hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 16w0xFFFF,
+                hdr.bth.opcode, hdr.bth.se, hdr.bth.m, hdr.bth.pad, hdr.bth.tver, hdr.bth.pkey,
+                1w1, 1w1, 6w0x3F, hdr.bth.dqpn, hdr.bth.ackreq, hdr.bth.resv7, hdr.bth.psn,
+                hdr.aeth.syndrome, hdr.aeth.msn,
+                hdr.slot[0].verHead, hdr.slot[0].nf, hdr.slot[0].src, hdr.slot[0].dst, hdr.slot[0].proto,
+                hdr.slot[0].sport, hdr.slot[0].dport, hdr.slot[0].act, hdr.slot[0].data, hdr.slot[0].pad,
+                hdr.slot[0].verTail,
+                hdr.slot[1].verHead, hdr.slot[1].nf, hdr.slot[1].src, hdr.slot[1].dst, hdr.slot[1].proto,
+                hdr.slot[1].sport, hdr.slot[1].dport, hdr.slot[1].act, hdr.slot[1].data, hdr.slot[1].pad,
+                hdr.slot[1].verTail,
+                hdr.slot[2].verHead, hdr.slot[2].nf, hdr.slot[2].src, hdr.slot[2].dst, hdr.slot[2].proto,
+                hdr.slot[2].sport, hdr.slot[2].dport, hdr.slot[2].act, hdr.slot[2].data, hdr.slot[2].pad,
+                hdr.slot[2].verTail,
+                hdr.slot[3].verHead, hdr.slot[3].nf, hdr.slot[3].src, hdr.slot[3].dst, hdr.slot[3].proto,
+                hdr.slot[3].sport, hdr.slot[3].dport, hdr.slot[3].act, hdr.slot[3].data, hdr.slot[3].pad,
+                hdr.slot[3].verTail
+            }, 64w4294967296);
+            if (hdr.icrc.v != crc[7:0] ++ crc[15:8] ++ crc[23:16] ++ crc[31:24]) {
+                rdma_stats.count(RS_BAD_ICRC);
+                return;
+            }
+            rdma_stats.count(RS_RESP_OK);
+            qp_down.write((bit<32>) meta.qp, 0);   // the server answers
+            bit<32> t;
+            mb_ts.read(t, mslot);
+            bit<32> lat = now - t;
+            bit<32> acc;
+            fetch_us.read(acc, 0);
+            fetch_us.write(0, acc + lat);
+            fetch_us.read(acc, 1);
+            fetch_us.write(1, acc + 1);
+            fetch_us.read(acc, 2);
+            if (lat > acc) { fetch_us.write(2, lat); }
+            bit<112> want;
+            mb_tag.read(want, mslot);
+            // The entry of the key asked for, if the bucket holds it (versions at both ends equal).
+            bit<8> st = MB_NOT_FOUND;
+            bit<8> act = 0;
+            bit<96> data = 0;
+            if (hdr.slot[0].nf ++ hdr.slot[0].src ++ hdr.slot[0].dst ++ hdr.slot[0].proto ++ hdr.slot[0].sport
+                    ++ hdr.slot[0].dport == want) {
+                st = (hdr.slot[0].verHead == hdr.slot[0].verTail) ? MB_FOUND : MB_RETRY;
+                act = hdr.slot[0].act; data = hdr.slot[0].data;
+            } else if (hdr.slot[1].nf ++ hdr.slot[1].src ++ hdr.slot[1].dst ++ hdr.slot[1].proto
+                    ++ hdr.slot[1].sport ++ hdr.slot[1].dport == want) {
+                st = (hdr.slot[1].verHead == hdr.slot[1].verTail) ? MB_FOUND : MB_RETRY;
+                act = hdr.slot[1].act; data = hdr.slot[1].data;
+            } else if (hdr.slot[2].nf ++ hdr.slot[2].src ++ hdr.slot[2].dst ++ hdr.slot[2].proto
+                    ++ hdr.slot[2].sport ++ hdr.slot[2].dport == want) {
+                st = (hdr.slot[2].verHead == hdr.slot[2].verTail) ? MB_FOUND : MB_RETRY;
+                act = hdr.slot[2].act; data = hdr.slot[2].data;
+            } else if (hdr.slot[3].nf ++ hdr.slot[3].src ++ hdr.slot[3].dst ++ hdr.slot[3].proto
+                    ++ hdr.slot[3].sport ++ hdr.slot[3].dport == want) {
+                st = (hdr.slot[3].verHead == hdr.slot[3].verTail) ? MB_FOUND : MB_RETRY;
+                act = hdr.slot[3].act; data = hdr.slot[3].data;
+            }
+            if (st == MB_RETRY) {
+                rdma_stats.count(RS_TORN);
+            } else if (st == MB_NOT_FOUND) {
+                rdma_stats.count(RS_NOT_FOUND);
+            }
+            mb_status.write(mslot, st);
+            mb_act.write(mslot, act);
+            mb_data.write(mslot, data);
+            if (st != MB_RETRY) {
+                // Offer the entry (or its absence) to the cache, unless a flush came since the READ.
+                bit<32> e;
+                mb_epoch.read(e, mslot);
+                if (e == epoch) {
+                    bit<32> ci;
+                    mb_cidx.read(ci, mslot);
+                    c_tag.write(ci, want);
+                    c_epoch.write(ci, epoch);
+                    c_act.write(ci, act);
+                    c_data.write(ci, data);
+                }
+            }
+            return;
+        }
+
+        // ---- a lookup for the NF meta.nfId, placed in EM ------------------------------------
+        if (!em_config.apply().hit) {
+            meta.nfDrop = 1;   // no EM configured for this NF: never guess an action
+            rdma_stats.count(RS_FALLBACK);
+            return;
+        }
+        tag = meta.nfId ++ hdr.ipv4.src ++ hdr.ipv4.dst ++ hdr.ipv4.proto ++ meta.sport ++ meta.dport;
+        bit<32> h16;
+        hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto,
+             meta.sport, meta.dport }, 32w65536);
+        meta.cacheIdx = h16 & mask;
+        bit<112> ct;
+        bit<32> ce;
+        c_tag.read(ct, meta.cacheIdx);
+        c_epoch.read(ce, meta.cacheIdx);
+        if (ct == tag && ce == epoch && epoch != 0) {
+            if (!hdr.wait.isValid()) { rdma_stats.count(RS_HIT); }   // a waiting packet was a miss already
+            bit<8> a;
+            bit<96> d;
+            c_act.read(a, meta.cacheIdx);
+            c_data.read(d, meta.cacheIdx);
+            resolved(a, d);
+        } else if (hdr.wait.isValid()) {
+            rdma_stats.count(RS_WAIT_PASS);
+            psn = hdr.wait.psn;
+            mslot = (bit<32>) psn & (MAILBOX - 1);
+            bit<25> wOwner;
+            bit<8> wSt = MB_EMPTY;
+            bit<32> wT;
+            mb_psn.read(wOwner, mslot);
+            if (wOwner == 1w1 ++ psn) {
+                mb_status.read(wSt, mslot);
+                mb_ts.read(wT, mslot);
+            }
+            if (wSt == MB_FOUND || wSt == MB_NOT_FOUND) {
+                bit<8> wA;
+                bit<96> wD;
+                mb_act.read(wA, mslot);
+                mb_data.read(wD, mslot);
+                resolved(wA, wD);
+            } else if (wSt == MB_FAILED) {
+                meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
+            } else if (now - hdr.wait.t0 > meta.boundUs || hdr.wait.reads >= 8) {
+                meta.emFallback = 1;
+                qp_down.write((bit<32>) meta.qp, now | 1);
+            } else {
+                // Unanswered, or the entry was torn: read again once retryUs have passed.
+                if (wSt == MB_EMPTY || now - wT > meta.retryUs) { issue = 1; }
+                meta.emWait = 1;
+            }
+        } else {
+            rdma_stats.count(RS_MISS);
+            bit<112> pt;
+            bit<32> pts;
+            p_tag.read(pt, meta.cacheIdx);
+            p_ts.read(pts, meta.cacheIdx);
+            issue = 1;
+            if (pt == tag && now - pts < meta.retryUs) {
+                // A READ for this key may be in flight: wait for it if it left after the last
+                // flush and is still unanswered (an answered or older one may be stale).
+                p_psn.read(psn, meta.cacheIdx);
+                mslot = (bit<32>) psn & (MAILBOX - 1);
+                bit<25> pOwner;
+                bit<32> pEpoch;
+                bit<8> pSt;
+                mb_psn.read(pOwner, mslot);
+                mb_epoch.read(pEpoch, mslot);
+                mb_status.read(pSt, mslot);
+                if (pOwner == 1w1 ++ psn && pEpoch == epoch && pSt == MB_WAITING) { issue = 0; }
+            }
+            bit<32> downTs;
+            qp_down.read(downTs, (bit<32>) meta.qp);
+            if (downTs != 0) {
+                meta.emFallback = 1;   // the server is not answering: no wait, only a probe READ
+            } else {
+                meta.emWait = 1;
+            }
+            hdr.wait.setValid();
+            hdr.wait.t0 = now;
+            hdr.wait.reads = 0;
+            hdr.wait.etherType = hdr.ethernet.etherType;
+            hdr.ethernet.etherType = ETH_WAIT;
+        }
+        if (issue == 1) {
+            rdma_stats.count(RS_READ);
+            next_psn.read(psn, (bit<32>) meta.qp);
+            next_psn.write((bit<32>) meta.qp, psn + 1);
+            mslot = (bit<32>) psn & (MAILBOX - 1);
+            mb_psn.write(mslot, 1w1 ++ psn);
+            mb_tag.write(mslot, tag);
+            mb_status.write(mslot, MB_WAITING);
+            mb_epoch.write(mslot, epoch);
+            mb_cidx.write(mslot, meta.cacheIdx);
+            mb_ts.write(mslot, now);
+            p_tag.write(meta.cacheIdx, tag);
+            p_ts.write(meta.cacheIdx, now);
+            p_psn.write(meta.cacheIdx, psn);
+            bit<32> h32;
+            hash(h32, HashAlgorithm.crc32, 32w0, { meta.nfId, hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto,
+                 meta.sport, meta.dport }, 64w4294967296);
+            bit<64> bucket = (bit<64>) (h32 & meta.emMask);
+            meta.rdVa = meta.emBase + (bucket << 7) + (bucket << 5);   // bucket * 160 bytes
+            meta.rdPsn = psn;
+            meta.rdRkey = meta.rkey;
+            meta.rdQpn = meta.srvQpn;
+            meta.makeRead = 1;
+            hdr.wait.reads = hdr.wait.reads + 1;
+            bit<32> session = 32w100 + (bit<32>) meta.qp;   // one clone session per QP
+            clone_preserving_field_list(CloneType.I2E, session, 1);
+        }
+        if (hdr.wait.isValid()) { hdr.wait.psn = psn; }
+        if (meta.emWait == 1) {
+            sm.egress_spec = meta.loopPort;     // round the loopback port, then look again
+            meta.routed = 1;
+        } else if (hdr.wait.isValid()) {
+            hdr.ethernet.etherType = hdr.wait.etherType;
+            hdr.wait.setInvalid();
+        }
+        if (meta.emFallback == 1) { rdma_stats.count(RS_FALLBACK); }
+    }
+}
+
+/* Egress: the ingress-to-egress clone of a missing packet becomes the RDMA READ request. */
+control EmRead(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    apply {
+        hdr.wait.setInvalid();
+        hdr.nsh.setInvalid();
+        hdr.tcp.setInvalid();
+        hdr.aeth.setInvalid();
+        hdr.slot[0].setInvalid();
+        hdr.slot[1].setInvalid();
+        hdr.slot[2].setInvalid();
+        hdr.slot[3].setInvalid();
+        hdr.ethernet.dst = meta.rdDstMac;
+        hdr.ethernet.src = meta.rdSrcMac;
+        hdr.ethernet.etherType = ETH_IPV4;
+        hdr.ipv4.setValid();
+        hdr.ipv4.version = 4; hdr.ipv4.ihl = 5; hdr.ipv4.tos = 0; hdr.ipv4.totalLen = 20 + 8 + 12 + 16 + 4;
+        hdr.ipv4.id = 0; hdr.ipv4.flags = 2; hdr.ipv4.frag = 0; hdr.ipv4.ttl = 64; hdr.ipv4.proto = PROTO_UDP;
+        hdr.ipv4.src = meta.rdSrcIp; hdr.ipv4.dst = meta.rdDstIp;
+        hdr.udp.setValid();
+        hdr.udp.sport = 0xC000; hdr.udp.dport = ROCEV2_PORT; hdr.udp.len = 8 + 12 + 16 + 4; hdr.udp.csum = 0;
+        hdr.bth.setValid();
+        hdr.bth.opcode = OP_READ_REQUEST; hdr.bth.se = 0; hdr.bth.m = 0; hdr.bth.pad = 0; hdr.bth.tver = 0;
+        hdr.bth.pkey = 0xFFFF; hdr.bth.fecn = 0; hdr.bth.becn = 0; hdr.bth.resv6 = 0;
+        hdr.bth.dqpn = meta.rdQpn; hdr.bth.ackreq = 0; hdr.bth.resv7 = 0; hdr.bth.psn = meta.rdPsn;
+        hdr.reth.setValid();
+        hdr.reth.va = meta.rdVa; hdr.reth.rkey = meta.rdRkey; hdr.reth.len = EM_SLOTS * EM_SLOT_BYTES;
+        hdr.icrc.setValid();
+        hash(meta.icrc, HashAlgorithm.crc32, 32w0, {
+            64w0xFFFFFFFFFFFFFFFF,
+            hdr.ipv4.version, hdr.ipv4.ihl, 8w0xFF, hdr.ipv4.totalLen, hdr.ipv4.id, hdr.ipv4.flags,
+            hdr.ipv4.frag, 8w0xFF, hdr.ipv4.proto, 16w0xFFFF, hdr.ipv4.src, hdr.ipv4.dst,
+            hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 16w0xFFFF,
+            hdr.bth.opcode, hdr.bth.se, hdr.bth.m, hdr.bth.pad, hdr.bth.tver, hdr.bth.pkey,
+            1w1, 1w1, 6w0x3F, hdr.bth.dqpn, hdr.bth.ackreq, hdr.bth.resv7, hdr.bth.psn,
+            hdr.reth.va, hdr.reth.rkey, hdr.reth.len
+        }, 64w4294967296);
+        hdr.icrc.v = meta.icrc[7:0] ++ meta.icrc[15:8] ++ meta.icrc[23:16] ++ meta.icrc[31:24];
+        truncate(14 + 20 + 8 + 12 + 16 + 4);
+    }
+}
+
+#endif

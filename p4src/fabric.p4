@@ -1,0 +1,122 @@
+/* srem fabric: NSH service chaining over an IPv4 fat-tree, with in-network NFs in local
+   memory (LM) and in external memory (EM) read by RDMA. v1model; see README.md. */
+#include <core.p4>
+#include <v1model.p4>
+
+#include "headers.p4"
+#include "parser.p4"
+#include "underlay.p4"
+#include "chaining.p4"
+#include "nfs.p4"
+#include "em.p4"
+#include "deparser.p4"
+
+control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    counter(32w256, CounterType.packets_and_bytes) nf_packets;
+    counter(32w256, CounterType.packets) nf_drops;
+    Underlay() underlay;
+    Classifier() classifier;
+    ServiceForwarder() sff;
+    Firewall() firewall;
+    Nat() nat;
+    LoadBalancer() lb;
+    RateLimiter() ratelimit;
+    EmPath() em;
+    NatRewrite() em_nat;
+
+    // This switch's own RDMA address: responses to it go to the EM path.
+    table rdma_endpoint {
+        key = { hdr.ipv4.dst : exact; }
+        actions = { NoAction; }
+        default_action = NoAction();
+        size = 16;
+    }
+
+    apply {
+        if (hdr.ipv4.isValid()) {
+            meta.l4len = hdr.ipv4.totalLen - 20;
+        }
+        bool response = false;
+        if (hdr.bth.isValid() && !hdr.nsh.isValid()) {
+            response = rdma_endpoint.apply().hit;
+        }
+        if (!response && !hdr.nsh.isValid() && hdr.ipv4.isValid() && !hdr.bth.isValid()) {
+            classifier.apply(hdr, meta, sm);
+        }
+        if (!response && hdr.nsh.isValid()) {
+            sff.apply(hdr, meta, sm);
+        }
+        bool inEm = meta.local == 1 && meta.hostKind == HOST_EM && meta.nfKind == NF_NAT;
+        if (response || inEm) {
+            em.apply(hdr, meta, sm);
+        }
+        if (response) {
+            return;
+        }
+        if (hdr.nsh.isValid()) {
+            if (meta.local == 1) {
+                if (inEm) {
+                    if (meta.done == 1 && meta.emAct == EM_ACT_NAT) {
+                        em_nat.apply(hdr, meta, meta.emData);
+                    }
+                    if (meta.emFallback == 1) {
+                        if (meta.fallbackDetour == 1) {
+                            // A server instance of the same NF takes the hop (NSH unchanged).
+                            sm.egress_spec = meta.detourPort;
+                            hdr.ethernet.dst = meta.detourMac;
+                            meta.routed = 1;
+                        } else {
+                            meta.nfDrop = 1;
+                        }
+                    }
+                } else {
+                    meta.done = 1;
+                    if (meta.nfKind == NF_FIREWALL) {
+                        firewall.apply(hdr, meta);
+                    } else if (meta.nfKind == NF_NAT) {
+                        nat.apply(hdr, meta);
+                    } else if (meta.nfKind == NF_LB) {
+                        lb.apply(hdr, meta);
+                    } else if (meta.nfKind == NF_RATELIMIT) {
+                        ratelimit.apply(hdr, meta);
+                    }
+                }
+                if (meta.nfDrop == 1) {
+                    nf_drops.count((bit<32>) meta.nfId);
+                    mark_to_drop(sm);
+                    return;
+                }
+                if (meta.done == 1) {
+                    nf_packets.count((bit<32>) meta.nfId);
+                    if (meta.hops >= 32) {   // a chain that loops inside one switch ends here
+                        mark_to_drop(sm);
+                        return;
+                    }
+                    meta.hops = meta.hops + 1;
+                    // The hop is done: next service index, and one more pass for the next hop.
+                    hdr.nsh.si = hdr.nsh.si - 1;
+                    meta.recirc = 1;
+                    sm.egress_spec = 0;
+                    return;
+                }
+            }
+        }
+        if (meta.routed == 0) {
+            underlay.apply(hdr, meta, sm);
+        }
+    }
+}
+
+control FabricEgress(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    EmRead() em_read;
+    apply {
+        if (sm.instance_type == 1 && meta.makeRead == 1) {
+            em_read.apply(hdr, meta, sm);
+        } else if (meta.recirc == 1) {
+            recirculate_preserving_field_list(2);
+        }
+    }
+}
+
+V1Switch(FabricParser(), FabricVerifyChecksum(), FabricIngress(), FabricEgress(),
+         FabricComputeChecksum(), FabricDeparser()) main;

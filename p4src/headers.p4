@@ -1,0 +1,160 @@
+/* fabric: headers, metadata and constants. */
+#ifndef FABRIC_HEADERS_P4
+#define FABRIC_HEADERS_P4
+
+const bit<16> ETH_IPV4 = 0x0800;
+const bit<16> ETH_NSH  = 0x894F;   // RFC 8300
+const bit<16> ETH_WAIT = 0x88B5;   // IEEE local experimental: a packet waiting for an EM read
+const bit<16> ROCEV2_PORT = 4791;
+const bit<8>  PROTO_TCP = 6;
+const bit<8>  PROTO_UDP = 17;
+
+// BTH opcodes (RC)
+const bit<8> OP_READ_REQUEST = 0x0C;
+const bit<8> OP_READ_RESPONSE_ONLY = 0x10;
+const bit<8> OP_ACKNOWLEDGE = 0x11;
+
+// NF kinds (sff_local's kind) and host kinds (counter index)
+const bit<8> NF_FIREWALL = 1;
+const bit<8> NF_NAT = 2;
+const bit<8> NF_LB = 3;
+const bit<8> NF_RATELIMIT = 4;
+const bit<2> HOST_LM = 0;
+const bit<2> HOST_EM = 1;
+const bit<2> HOST_SERVER = 2;
+
+// EM slot action ids (the EM layout's action id byte)
+const bit<8> EM_ACT_NAT = 1;
+
+// rdma_stats counter indices
+const bit<32> RS_HIT = 0;
+const bit<32> RS_MISS = 1;
+const bit<32> RS_READ = 2;
+const bit<32> RS_RESP_OK = 3;
+const bit<32> RS_BAD_PSN = 4;
+const bit<32> RS_BAD_QP = 5;
+const bit<32> RS_BAD_ICRC = 6;
+const bit<32> RS_NAK = 7;
+const bit<32> RS_TORN = 8;
+const bit<32> RS_NOT_FOUND = 9;
+const bit<32> RS_FALLBACK = 10;
+const bit<32> RS_WAIT_PASS = 11;
+const bit<32> RS_BAD_LEN = 12;
+
+// Mailbox status
+const bit<8> MB_EMPTY = 0;
+const bit<8> MB_WAITING = 1;
+const bit<8> MB_FOUND = 2;
+const bit<8> MB_NOT_FOUND = 3;
+const bit<8> MB_FAILED = 4;    // NAK: the memory server refused the read
+const bit<8> MB_RETRY = 5;     // torn entry: read again
+
+#define CACHE_MAX 16384
+#define MAILBOX 256
+#define EM_SLOTS 4
+#define EM_SLOT_BYTES 40
+#define N_QP 8
+
+header ethernet_t { bit<48> dst; bit<48> src; bit<16> etherType; }
+
+/* A packet waiting for an RDMA READ loops through the loopback port with this shim:
+   when it first waited (us), how many READs it issued, which PSN answers it. */
+header wait_t { bit<32> t0; bit<8> reads; bit<24> psn; bit<16> etherType; }
+
+/* NSH base header + service path header (MD type 2, no context headers). */
+header nsh_t {
+    bit<2> ver; bit<1> oam; bit<1> u1; bit<6> ttl; bit<6> len;
+    bit<4> u2; bit<4> mdType; bit<8> nextProto;
+    bit<24> spi; bit<8> si;
+}
+
+header ipv4_t {
+    bit<4> version; bit<4> ihl; bit<8> tos; bit<16> totalLen; bit<16> id; bit<3> flags;
+    bit<13> frag; bit<8> ttl; bit<8> proto; bit<16> csum; bit<32> src; bit<32> dst;
+}
+header tcp_t {
+    bit<16> sport; bit<16> dport; bit<32> seq; bit<32> ack; bit<4> off; bit<4> res;
+    bit<8> flags; bit<16> window; bit<16> csum; bit<16> urg;
+}
+header udp_t { bit<16> sport; bit<16> dport; bit<16> len; bit<16> csum; }
+
+/* RoCEv2 */
+header bth_t {
+    bit<8> opcode; bit<1> se; bit<1> m; bit<2> pad; bit<4> tver; bit<16> pkey;
+    bit<1> fecn; bit<1> becn; bit<6> resv6; bit<24> dqpn; bit<1> ackreq; bit<7> resv7; bit<24> psn;
+}
+header reth_t { bit<64> va; bit<32> rkey; bit<32> len; }
+header aeth_t { bit<8> syndrome; bit<24> msn; }
+/* One EM entry (see emac/layout.py): versions at both ends, written head first, tail last. */
+header slot_t {
+    bit<32> verHead; bit<8> nf; bit<32> src; bit<32> dst; bit<8> proto; bit<16> sport; bit<16> dport;
+    bit<8> act; bit<96> data; bit<40> pad; bit<32> verTail;
+}
+header icrc_t { bit<32> v; }
+
+struct headers_t {
+    ethernet_t ethernet;
+    wait_t wait;
+    nsh_t nsh;
+    ipv4_t ipv4;
+    tcp_t tcp;
+    udp_t udp;
+    bth_t bth;
+    reth_t reth;
+    aeth_t aeth;
+    slot_t[EM_SLOTS] slot;
+    icrc_t icrc;
+}
+
+struct meta_t {
+    bit<16> sport;          // L4 ports of the 5-tuple (0 when neither TCP nor UDP)
+    bit<16> dport;
+    bit<16> l4len;
+    bit<8> nfId;
+    bit<8> nfKind;
+    bit<2> hostKind;
+    bit<1> local;           // a local NF runs in this pass
+    bit<1> done;            // the local NF answered (not waiting)
+    bit<1> nfDrop;
+    bit<1> recirc;
+    bit<1> l4Rewritten;
+    bit<1> routed;          // egress chosen by the fabric, skip the underlay
+    bit<1> emWait;          // the EM entry is not here yet: loop and look again
+    bit<1> emFallback;      // the EM did not answer in time: the NF's fallback
+    // EM lookup
+    bit<32> keyHash;
+    bit<32> cacheIdx;
+    bit<8> emAct;
+    bit<96> emData;
+    bit<8> qp;
+    // EM configuration of the NF (em_config)
+    bit<64> emBase;
+    bit<32> emMask;
+    bit<32> rkey;
+    bit<24> srvQpn;
+    bit<24> myQpn;
+    bit<32> boundUs;
+    bit<32> retryUs;
+    bit<9> loopPort;
+    bit<1> fallbackDetour;
+    bit<9> detourPort;
+    bit<48> detourMac;
+    // READ request built from an I2E clone in egress
+    @field_list(1) bit<1> makeRead;
+    @field_list(1) bit<24> rdPsn;
+    @field_list(1) bit<64> rdVa;
+    @field_list(1) bit<32> rdRkey;
+    @field_list(1) bit<24> rdQpn;
+    @field_list(1) bit<32> rdSrcIp;
+    @field_list(1) bit<32> rdDstIp;
+    @field_list(1) bit<48> rdSrcMac;
+    @field_list(1) bit<48> rdDstMac;
+    bit<32> icrc;
+    // Local hops done in this switch (kept across recirculations): a bound on the loop.
+    @field_list(2) bit<8> hops;
+    bit<32> lbSlot;
+    bit<16> lbGroup;
+    bit<2> color;
+}
+
+#endif

@@ -1,0 +1,115 @@
+/* fabric: the in-network NFs in local memory (LM). Every NF instance has an id (nf_id);
+   each NF kind is one table keyed by nf_id first, so one table serves every instance of
+   that kind on the switch. An NF sets meta.nfDrop to drop the packet. */
+#ifndef FABRIC_NFS_P4
+#define FABRIC_NFS_P4
+
+/* Stateless firewall: an ACL of ternary addresses/protocol and port ranges, by priority.
+   No entry matches: deny (write a lowest-priority permit-all entry to default to permit). */
+control Firewall(inout headers_t hdr, inout meta_t meta) {
+    action fw_permit() { }
+    action fw_deny() { meta.nfDrop = 1; }
+    table fw_acl {
+        key = {
+            meta.nfId : exact;
+            hdr.ipv4.src : ternary;
+            hdr.ipv4.dst : ternary;
+            hdr.ipv4.proto : ternary;
+            meta.sport : range;
+            meta.dport : range;
+        }
+        actions = { fw_permit; fw_deny; }
+        default_action = fw_deny();
+        size = 4096;
+    }
+    apply { fw_acl.apply(); }
+}
+
+/* NAT: an exact 5-tuple rewritten to another 5-tuple (source and/or destination).
+   No entry: the packet passes untranslated. */
+control NatRewrite(inout headers_t hdr, inout meta_t meta, in bit<96> d) {
+    apply {
+        hdr.ipv4.src = d[95:64];
+        hdr.ipv4.dst = d[63:32];
+        meta.sport = d[31:16];
+        meta.dport = d[15:0];
+        if (hdr.tcp.isValid()) {
+            hdr.tcp.sport = d[31:16];
+            hdr.tcp.dport = d[15:0];
+        } else if (hdr.udp.isValid()) {
+            hdr.udp.sport = d[31:16];
+            hdr.udp.dport = d[15:0];
+        }
+        meta.l4Rewritten = 1;
+    }
+}
+
+control Nat(inout headers_t hdr, inout meta_t meta) {
+    NatRewrite() rewrite;
+    bit<96> d = 0;
+    bool hit = false;
+    action nat_translate(bit<32> src, bit<32> dst, bit<16> sport, bit<16> dport) {
+        d = src ++ dst ++ sport ++ dport;
+        hit = true;
+    }
+    table nat {
+        key = {
+            meta.nfId : exact;
+            hdr.ipv4.src : exact;
+            hdr.ipv4.dst : exact;
+            hdr.ipv4.proto : exact;
+            meta.sport : exact;
+            meta.dport : exact;
+        }
+        actions = { nat_translate; NoAction; }
+        default_action = NoAction();
+        size = 16384;
+    }
+    apply {
+        nat.apply();
+        if (hit) { rewrite.apply(hdr, meta, d); }
+    }
+}
+
+/* L4 load balancer: a VIP (address, protocol, port) has n backends; a flow's backend is
+   crc16(5-tuple) mod n, so every packet of a flow goes to the same one. */
+control LoadBalancer(inout headers_t hdr, inout meta_t meta) {
+    action lb_vip_hit(bit<16> grp, bit<32> n) {
+        meta.lbGroup = grp;
+        hash(meta.lbSlot, HashAlgorithm.crc16, 32w0,
+             { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto, meta.sport, meta.dport }, n);
+    }
+    table lb_vip {
+        key = { meta.nfId : exact; hdr.ipv4.dst : exact; hdr.ipv4.proto : exact; meta.dport : exact; }
+        actions = { lb_vip_hit; NoAction; }
+        default_action = NoAction();
+        size = 1024;
+    }
+    action lb_backend_set(bit<32> ip, bit<16> port) {
+        hdr.ipv4.dst = ip;
+        meta.dport = port;
+        if (hdr.tcp.isValid()) { hdr.tcp.dport = port; } else if (hdr.udp.isValid()) { hdr.udp.dport = port; }
+        meta.l4Rewritten = 1;
+    }
+    table lb_backend {
+        key = { meta.lbGroup : exact; meta.lbSlot : exact; }
+        actions = { lb_backend_set; NoAction; }
+        default_action = NoAction();
+        size = 8192;
+    }
+    apply {
+        if (lb_vip.apply().hit) { lb_backend.apply(); }
+    }
+}
+
+/* Rate limiter: one two-rate three-colour meter per NF instance, in packets (a byte meter
+   would see the frame with or without NSH depending on the hop's pass); red is dropped. */
+control RateLimiter(inout headers_t hdr, inout meta_t meta) {
+    meter(32w256, MeterType.packets) rl_meter;
+    apply {
+        rl_meter.execute_meter((bit<32>) meta.nfId, meta.color);
+        if (meta.color == 2) { meta.nfDrop = 1; }
+    }
+}
+
+#endif

@@ -1,0 +1,72 @@
+/* fabric: parser. Ethernet, then the wait shim, NSH, IPv4, TCP/UDP, and RoCEv2 on UDP 4791. */
+#ifndef FABRIC_PARSER_P4
+#define FABRIC_PARSER_P4
+
+parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    state start {
+        pkt.extract(hdr.ethernet);
+        transition select(hdr.ethernet.etherType) {
+            ETH_WAIT: wait;
+            ETH_NSH: nsh;
+            ETH_IPV4: ipv4;
+            default: accept;
+        }
+    }
+    state wait {
+        pkt.extract(hdr.wait);
+        transition select(hdr.wait.etherType) { ETH_NSH: nsh; ETH_IPV4: ipv4; default: accept; }
+    }
+    state nsh {
+        pkt.extract(hdr.nsh);
+        transition select(hdr.nsh.nextProto) { 1: ipv4; default: accept; }
+    }
+    state ipv4 {
+        pkt.extract(hdr.ipv4);
+        transition select(hdr.ipv4.ihl, hdr.ipv4.frag, hdr.ipv4.proto) {
+            (5, 0, PROTO_TCP): tcp;
+            (5, 0, PROTO_UDP): udp;
+            default: accept;
+        }
+    }
+    state tcp {
+        pkt.extract(hdr.tcp);
+        meta.sport = hdr.tcp.sport;
+        meta.dport = hdr.tcp.dport;
+        transition accept;
+    }
+    state udp {
+        pkt.extract(hdr.udp);
+        meta.sport = hdr.udp.sport;
+        meta.dport = hdr.udp.dport;
+        transition select(hdr.udp.dport) { ROCEV2_PORT: bth; default: accept; }
+    }
+    state bth {
+        pkt.extract(hdr.bth);
+        transition select(hdr.bth.opcode) {
+            OP_READ_REQUEST: reth;
+            OP_READ_RESPONSE_ONLY: read_response;
+            OP_ACKNOWLEDGE: ack;
+            default: accept;
+        }
+    }
+    state reth { pkt.extract(hdr.reth); pkt.extract(hdr.icrc); transition accept; }
+    state ack { pkt.extract(hdr.aeth); pkt.extract(hdr.icrc); transition accept; }
+    state read_response {
+        pkt.extract(hdr.aeth);
+        // A response the fabric asked for carries exactly one bucket; anything else is counted bad.
+        transition select(hdr.udp.len) {
+            8 + 12 + 4 + EM_SLOTS * EM_SLOT_BYTES + 4: bucket;
+            default: accept;
+        }
+    }
+    state bucket {
+        pkt.extract(hdr.slot.next);
+        pkt.extract(hdr.slot.next);
+        pkt.extract(hdr.slot.next);
+        pkt.extract(hdr.slot.next);
+        pkt.extract(hdr.icrc);
+        transition accept;
+    }
+}
+
+#endif
