@@ -12,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import networkx as nx
+from p4.v1 import p4runtime_pb2 as R
 
 from topologies.addressing import FabricPlan
+
+from .p4rt import P4InfoIndex
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,40 @@ def basic_entries(plan: FabricPlan, switch: str) -> list[dict]:
         for r in routes(plan)
         if r.switch == switch
     ]
+
+
+# The fabric program's underlay (p4src/underlay.p4): an LPM table whose equal-cost next
+# hops are a selector group, one member per neighbour.
+FABRIC_TABLE = "FabricIngress.underlay.ipv4_lpm"
+FABRIC_SELECTOR = "FabricIngress.underlay.ecmp_selector"
+FABRIC_ROUTE = "FabricIngress.underlay.route"
+
+
+def fabric_entities(plan: FabricPlan, index: P4InfoIndex, switch: str) -> list[R.Entity]:
+    """One switch's underlay for p4src/fabric.p4: members (member id = port), a group per
+    distinct ECMP set, and an LPM entry per route (a member when the set has one port)."""
+    sw = plan.switches[switch]
+    profile = index.profiles[FABRIC_SELECTOR].preamble.id
+    mine = [r for r in routes(plan) if r.switch == switch]
+    out: list[R.Entity] = []
+    members: dict[int, str] = {}
+    for r in mine:
+        members.update(zip(r.ports, r.macs, strict=True))
+    for port, mac in sorted(members.items()):
+        m = R.ActionProfileMember(action_profile_id=profile, member_id=port)
+        m.action.CopyFrom(index.action_call(FABRIC_ROUTE, {"port": port, "smac": sw.mac, "dmac": mac}))
+        out.append(R.Entity(action_profile_member=m))
+    groups = {ports: i + 1 for i, ports in enumerate(sorted({r.ports for r in mine if len(r.ports) > 1}))}
+    for ports, gid in groups.items():
+        g = R.ActionProfileGroup(action_profile_id=profile, group_id=gid)
+        for p in ports:
+            g.members.add(member_id=p, weight=1)
+        out.append(R.Entity(action_profile_group=g))
+    for r in mine:
+        match = {"hdr.ipv4.dst": (r.prefix, r.prefix_len)}
+        if len(r.ports) > 1:
+            e = index.table_entry(FABRIC_TABLE, match, group=groups[r.ports])
+        else:
+            e = index.table_entry(FABRIC_TABLE, match, member=r.ports[0])
+        out.append(R.Entity(table_entry=e))
+    return out
