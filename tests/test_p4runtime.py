@@ -25,10 +25,10 @@ P4 = Path(__file__).parent / "p4"
 class Client:
     """A bare P4Runtime client: a stub and a stream with a queue of responses."""
 
-    def __init__(self, addr: str, device_id: int, election: int) -> None:
+    def __init__(self, addr: str, device_id: int, election: int | None, role: str = "") -> None:
         self.channel = grpc.insecure_channel(addr)
         self.stub = RG.P4RuntimeStub(self.channel)
-        self.device_id, self.election = device_id, election
+        self.device_id, self.election, self.role = device_id, election, role
         self.requests: queue.Queue = queue.Queue()
         self.responses: queue.Queue = queue.Queue()
         stream = self.stub.StreamChannel(iter(self.requests.get, None))
@@ -37,23 +37,31 @@ class Client:
             try:
                 for r in stream:
                     self.responses.put(r)
-            except grpc.RpcError:
-                pass  # the channel closed: the test is over
+            except grpc.RpcError as e:
+                self.responses.put(e)  # the stream ended: `next` raises it
 
         threading.Thread(target=pump, daemon=True).start()
         m = R.StreamMessageRequest()
-        m.arbitration.device_id, m.arbitration.election_id.low = device_id, election
+        m.arbitration.device_id = device_id
+        if election is not None:
+            m.arbitration.election_id.low = election
+        if role:
+            m.arbitration.role.name = role
         self.requests.put(m)
 
     def next(self, kind: str, timeout: float = 5.0):
         while True:
             r = self.responses.get(timeout=timeout)
+            if isinstance(r, grpc.RpcError):
+                raise r
             if r.WhichOneof("update") == kind:
                 return getattr(r, kind)
 
     def eid(self, req):
         req.device_id = self.device_id
-        req.election_id.low = self.election
+        if self.election is not None:
+            req.election_id.low = self.election
+        req.role = self.role
         return req
 
     def set_pipeline(self, compiled) -> None:
@@ -105,8 +113,8 @@ def dev():
     server, service, port = serve(runner, "127.0.0.1:0")
     clients = []
 
-    def client(election: int, device_id: int = 7) -> Client:
-        c = Client(f"127.0.0.1:{port}", device_id, election)
+    def client(election: int | None, device_id: int = 7, role: str = "") -> Client:
+        c = Client(f"127.0.0.1:{port}", device_id, election, role)
         clients.append(c)
         return c
 
@@ -154,7 +162,8 @@ def lpm_entry(compiled, prefix: bytes, plen: int, port: int, mac: bytes = b"\x02
     return u
 
 
-def test_arbitration_primary_and_backup(dev, basic):
+def test_arbitration_follows_the_spec(dev, basic):
+    """P4Runtime 1.4 section 5: the highest election id ever seen per role is primary."""
     client, _, _ = dev
     a = client(election=10)
     assert a.next("arbitration").status.code == code_pb2.OK
@@ -168,12 +177,46 @@ def test_arbitration_primary_and_backup(dev, basic):
     with pytest.raises(grpc.RpcError) as e:
         b.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2))
     assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    # The primary leaves: the backup is told it is primary now.
+    # The primary leaves: the lower backup is NOT promoted; nobody is primary.
     a.close()
+    assert b.next("arbitration").status.code == code_pb2.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as e:
+        b.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2))
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A client with an id at least the highest ever seen becomes primary again.
+    b.election = 10
+    m = R.StreamMessageRequest()
+    m.arbitration.device_id, m.arbitration.election_id.low = 7, 10
+    b.requests.put(m)
     assert b.next("arbitration").status.code == code_pb2.OK
     b.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2))
-    wrong = client(election=1, device_id=99)
-    assert wrong.next("error").canonical_code == code_pb2.NOT_FOUND
+    # No election id: always a backup, and its requests are refused.
+    c = client(election=None)
+    assert c.next("arbitration").status.code == code_pb2.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(lpm_entry(basic, b"\x0b\x00\x00\x00", 8, 2))
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A duplicate election id or an unknown device ends the stream.
+    with pytest.raises(grpc.RpcError) as e:
+        client(election=10).next("arbitration")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as e:
+        client(election=1, device_id=99).next("arbitration")
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # A higher id takes over; the old primary is told.
+    d = client(election=11)
+    assert d.next("arbitration").status.code == code_pb2.OK
+    assert b.next("arbitration").status.code == code_pb2.ALREADY_EXISTS
+    # Roles arbitrate apart; a Write for a role nobody arbitrated is NOT_FOUND.
+    r = client(election=1, role="acl")
+    got = r.next("arbitration")
+    assert got.status.code == code_pb2.OK and got.role.name == "acl"
+    r.write(lpm_entry(basic, b"\x0c\x00\x00\x00", 8, 2))
+    ghost = client(election=11)  # duplicate id in the default role: refused, so use it raw
+    ghost.role = "nosuch"
+    with pytest.raises(grpc.RpcError) as e:
+        ghost.write(lpm_entry(basic, b"\x0d\x00\x00\x00", 8, 2))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_pipeline_config_round_trip(dev, basic):
@@ -217,7 +260,7 @@ def test_write_errors_are_per_update_and_atomicity_holds(dev, basic):
             bad_prefix,
             atomicity=R.WriteRequest.ROLLBACK_ON_ERROR,
         )
-    assert [x.canonical_code for x in details(e.value)] == [code_pb2.OK, code_pb2.INVALID_ARGUMENT]
+    assert [x.canonical_code for x in details(e.value)] == [code_pb2.ABORTED, code_pb2.INVALID_ARGUMENT]
     assert len(c.read(R.Entity(table_entry=R.TableEntry()))) == 2  # wildcard read over all tables
     too_wide = lpm_entry(basic, b"\x0e\x00\x00\x00", 8, 3)
     too_wide.entity.table_entry.action.action.params[1].value = b"\x02\x00"  # port 512 > 9 bits
