@@ -7,7 +7,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from .expressions import reader
-from .program import JsonError, Phv, Program, hexint
+from .program import JsonError, Phv, Program, bounded, hexint
 
 
 @dataclass
@@ -379,7 +379,7 @@ def build_table(
         name=name, id=j.get("id", 0), keys=keys, match_type=j.get("match_type", "exact"),
         actions={action_names[a]: a for a in ids}, action_ids=set(ids),
         next_tables=dict(j.get("next_tables", {})), base_default_next=j.get("base_default_next"),
-        max_size=int(j.get("max_size", 1024)), default_action=default, default_const=const,
+        max_size=bounded(j.get("max_size", 1024), where, "max_size", 0, 1 << 31), default_action=default, default_const=const,
         with_counters=bool(j.get("with_counters", False)), direct_meter=j.get("direct_meters"),
         implementation=j.get("action_profile") if j.get("type", "simple") != "simple" else None,
         support_timeout=bool(j.get("support_timeout", False)),
