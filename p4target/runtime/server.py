@@ -379,23 +379,20 @@ class P4RuntimeService(RG.P4RuntimeServicer):
         return errors
 
     def _fail(self, context, errors: list[RuntimeErr | None], code: grpc.StatusCode):
-        """Abort with one p4.v1.Error per item, as many as fit gRPC's header limit."""
-        details, size = [], 0
-        for e in errors:
-            err = R.Error(canonical_code=code_pb2.OK)
-            if e is not None:
-                err.canonical_code, err.message = e.code.value[0], e.message[:300]
-            any_ = any_pb2.Any()
-            any_.Pack(err)
-            size += any_.ByteSize() + 4
-            if size > DETAILS_BUDGET:
-                break
-            details.append(any_)
-        failed = [e for e in errors if e is not None and e.code != grpc.StatusCode.ABORTED]
-        first = failed[0] if failed else next(e for e in errors if e is not None)
-        message = first.message[:500]
-        if len(failed) > 1 or len(details) < len(errors):
-            message += f" ({len(failed)} of {len(errors)} failed; details for the first {len(details)})"
+        """Abort with one p4.v1.Error per item in order; when that would pass gRPC's header
+        limit, with the first failures only, each naming its item, and say so."""
+        failed = [(k, e) for k, e in enumerate(errors) if e is not None and e.code != grpc.StatusCode.ABORTED]
+        if not failed:
+            failed = [(k, e) for k, e in enumerate(errors) if e is not None]
+        details = _packed((k, e) for k, e in enumerate(errors))
+        message = failed[0][1].message[:500]
+        if details is None:
+            details = _packed(((k, e) for k, e in failed), numbered=True) or []
+            message += (
+                f" ({len(failed)} of {len(errors)} failed; details for the first {len(details)}, numbered)"
+            )
+        elif len(failed) > 1:
+            message += f" ({len(failed)} of {len(errors)} failed)"
         status = status_pb2.Status(code=code.value[0], message=message, details=details)
         context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
         context.abort(code, message)
@@ -428,6 +425,23 @@ class P4RuntimeService(RG.P4RuntimeServicer):
             self._fail(context, errors, code)
         for k in range(0, max(len(found), 1), READ_CHUNK):
             yield R.ReadResponse(entities=found[k : k + READ_CHUNK])
+
+
+def _packed(items, numbered: bool = False) -> list | None:
+    """p4.v1.Error details within DETAILS_BUDGET: all of them, or None (numbered: as many as fit)."""
+    out, size = [], 0
+    for k, e in items:
+        err = R.Error(canonical_code=code_pb2.OK)
+        if e is not None:
+            err.canonical_code = e.code.value[0]
+            err.message = (f"update {k}: " if numbered else "") + e.message[:300]
+        any_ = any_pb2.Any()
+        any_.Pack(err)
+        size += any_.ByteSize() + 4
+        if size > DETAILS_BUDGET:
+            return out if numbered else None
+        out.append(any_)
+    return out
 
 
 def _aborted(errors: list, n: int) -> list[RuntimeErr | None]:
