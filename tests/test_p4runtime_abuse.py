@@ -278,3 +278,173 @@ def test_idle_streams_do_not_starve_the_primary(basic):
             reqs.put(None)
         for ch in channels:
             ch.close()
+
+
+# -- 6: bounded resources --------------------------------------------------------------
+def test_selector_groups_packet_ins_replicas_and_error_trailers_are_bounded(sink):
+    ecmp = compile_p4(P4 / "ecmp.p4")
+    with device(outbox_limit=50) as (client, ports, service):
+        c = primary(client, ecmp)
+        i, prof = ids(ecmp), ecmp.p4info.action_profiles[0].preamble.id
+        for mid in (1, 2):
+            m = R.Update(type=R.Update.INSERT)
+            mem = m.entity.action_profile_member
+            mem.action_profile_id, mem.member_id = prof, mid
+            mem.action.action_id = i["I.next_hop"]
+            mem.action.params.add(param_id=1, value=bytes([mid]))
+            c.write(m)
+
+        def group(*members) -> R.Update:
+            g = R.Update(type=R.Update.INSERT)
+            g.entity.action_profile_group.action_profile_id, g.entity.action_profile_group.group_id = prof, 5
+            for mid, weight in members:
+                g.entity.action_profile_group.members.add(member_id=mid, weight=weight)
+            return g
+
+        for bad, code in (
+            (group((1, 0)), code_pb2.INVALID_ARGUMENT),
+            (group((1, -3)), code_pb2.INVALID_ARGUMENT),
+            (group((1, 1), (1, 2)), code_pb2.INVALID_ARGUMENT),
+            (group((1, 10**9)), code_pb2.RESOURCE_EXHAUSTED),
+        ):
+            with pytest.raises(grpc.RpcError) as e:
+                c.write(bad)
+            assert codes(e.value) == [code], bad
+        c.write(group((1, 3), (2, 1)))
+        got = c.read(R.Entity(action_profile_group=R.ActionProfileGroup(action_profile_id=prof)))
+        assert [(m.member_id, m.weight) for m in got[0].action_profile_group.members] == [(1, 3), (2, 1)]
+        # Replication: at most 1,024 replicas, ports that fit the switch's 9 bits.
+        g = R.Update(type=R.Update.INSERT)
+        mg = g.entity.packet_replication_engine_entry.multicast_group_entry
+        mg.multicast_group_id = 1
+        for k in range(1025):
+            mg.replicas.add(egress_port=1, instance=k)
+        with pytest.raises(grpc.RpcError) as e:
+            c.write(g)
+        assert codes(e.value) == [code_pb2.RESOURCE_EXHAUSTED]
+        # 2,000 failures in one batch: the trailer stays under gRPC's header limit.
+        bad = R.Update(type=R.Update.INSERT)
+        bad.entity.table_entry.table_id = 12345
+        with pytest.raises(grpc.RpcError) as e:
+            c.write(*[bad] * 2000)
+        assert e.value.code() == grpc.StatusCode.UNKNOWN and "2000 of 2000 failed" in e.value.details()
+        assert 0 < len(details(e.value)) < 2000 and details(e.value)[0].canonical_code == code_pb2.NOT_FOUND
+    # A primary that never reads: its packet-ins are dropped oldest first, counted.
+    with device(outbox_limit=50) as (client, ports, service):
+        c = primary(client, sink)
+        u = R.Update(type=R.Update.INSERT)
+        te = u.entity.table_entry
+        te.table_id = ids(sink)["MyIngress.ipv4_lpm"]
+        fm = te.match.add(field_id=1)
+        fm.lpm.value, fm.lpm.prefix_len = b"\x0a\x00\x00\x00", 8
+        te.action.action.action_id = ids(sink)["MyIngress.to_cpu"]
+        c.write(u)
+        deaf = client(election=2)  # becomes primary, then never reads its stream
+        deaf.responses = queue.Queue(maxsize=1)  # its pump blocks after the first message
+        big = raw(Ether() / IP(dst="10.1.2.3") / TCP() / (b"x" * 1200))
+        for _ in range(1500):
+            ports[6].rx.put(big)
+        deadline = time.monotonic() + 20
+        while service.runner.counts["rx"] < 1500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert service.runner.counts["to_cpu"] == 1500
+        assert service.arbiter.dropped() > 0
+        assert all(len(s.out.items) <= 50 for s in service.arbiter.streams)
+        blocked, deaf.responses = deaf.responses, queue.Queue()
+        blocked.get_nowait()  # lets its pump thread go on to the end of the stream
+
+
+# -- 8: wrong input, right codes ---------------------------------------------------------
+def test_wrong_input_gets_the_right_code(dev, sink):
+    client, _ports, _service = dev
+    c = primary(client, sink)
+    i = ids(sink)
+    meter = sink.p4info.meters[0].preamble.id
+    vset = sink.p4info.value_sets[0].preamble.id
+    digest = sink.p4info.digests[0].preamble.id
+
+    def refused(update: R.Update, code: int) -> None:
+        with pytest.raises(grpc.RpcError) as e:
+            c.write(update)
+        assert codes(e.value) == [code], (update, details(e.value))
+
+    refused(R.Update(type=R.Update.INSERT), code_pb2.INVALID_ARGUMENT)  # no entity
+    refused(R.Update(type=R.Update.INSERT, entity=R.Entity()), code_pb2.INVALID_ARGUMENT)
+    ok = R.Update(type=R.Update.INSERT)
+    ok.entity.table_entry.table_id = i["MyIngress.smac"]
+    ok.entity.table_entry.match.add(field_id=1).exact.value = b"\x01"
+    ok.entity.table_entry.action.action.action_id = i["NoAction"]
+    refused(R.Update(entity=ok.entity), code_pb2.INVALID_ARGUMENT)  # type UNSPECIFIED
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(ok, atomicity=7)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # Counters, registers, meters: indices outside the array are OUT_OF_RANGE.
+    cnt = R.Update(type=R.Update.MODIFY)
+    cnt.entity.counter_entry.counter_id = i["MyIngress.port_pkts"]
+    cnt.entity.counter_entry.index.index = 64
+    refused(cnt, code_pb2.OUT_OF_RANGE)
+    reg = R.Update(type=R.Update.MODIFY)
+    reg.entity.register_entry.register_id = i["MyIngress.flow_bytes"]
+    reg.entity.register_entry.index.index = -1
+    reg.entity.register_entry.data.bitstring = b"\x01"
+    refused(reg, code_pb2.OUT_OF_RANGE)
+    q = R.Entity(meter_entry=R.MeterEntry(meter_id=meter))
+    q.meter_entry.index.index = 10**6
+    with pytest.raises(grpc.RpcError) as e:
+        c.read(q)
+    assert e.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    # A counter MODIFY without an index writes every cell.
+    cnt.entity.counter_entry.ClearField("index")
+    cnt.entity.counter_entry.data.packet_count = 7
+    c.write(cnt)
+    cells = c.read(R.Entity(counter_entry=R.CounterEntry(counter_id=i["MyIngress.port_pkts"])))
+    assert len(cells) == 64 and {x.counter_entry.data.packet_count for x in cells} == {7}
+    # Negative rates, idle timeouts; value-set members without or with unknown fields.
+    m = R.Update(type=R.Update.MODIFY)
+    m.entity.meter_entry.meter_id = meter
+    m.entity.meter_entry.config.cir, m.entity.meter_entry.config.pir = -5, 10
+    refused(m, code_pb2.INVALID_ARGUMENT)
+    t = R.Update(type=R.Update.INSERT)
+    t.entity.table_entry.table_id = i["MyIngress.smac"]
+    t.entity.table_entry.match.add(field_id=1).exact.value = b"\x02"
+    t.entity.table_entry.action.action.action_id = i["NoAction"]
+    t.entity.table_entry.idle_timeout_ns = -1
+    refused(t, code_pb2.INVALID_ARGUMENT)
+    v = R.Update(type=R.Update.MODIFY)
+    v.entity.value_set_entry.value_set_id = vset
+    v.entity.value_set_entry.members.add()
+    refused(v, code_pb2.INVALID_ARGUMENT)
+    v.entity.value_set_entry.members[0].match.add(field_id=9).exact.value = b"\x01"
+    refused(v, code_pb2.INVALID_ARGUMENT)
+    # Digests: INSERT twice, DELETE of one that is not configured.
+    d = R.Update(type=R.Update.INSERT)
+    d.entity.digest_entry.digest_id = digest
+    c.write(d)
+    refused(d, code_pb2.ALREADY_EXISTS)
+    d.type = R.Update.DELETE
+    c.write(d)
+    refused(d, code_pb2.NOT_FOUND)
+    # A replica port wider than the switch's ports.
+    g = R.Update(type=R.Update.INSERT)
+    mg = g.entity.packet_replication_engine_entry.multicast_group_entry
+    mg.multicast_group_id = 2
+    mg.replicas.add(egress_port=512, instance=1)
+    refused(g, code_pb2.INVALID_ARGUMENT)
+    mg.replicas[0].port = b"\x01\x00\x00\x00\x00"
+    refused(g, code_pb2.INVALID_ARGUMENT)
+    # Wildcard reads (id 0) of meters, direct counters and value sets return them all.
+    assert len(c.read(R.Entity(meter_entry=R.MeterEntry()))) == 32
+    acl = R.Update(type=R.Update.INSERT)
+    te = acl.entity.table_entry
+    te.table_id, te.priority = i["MyIngress.acl"], 1
+    fm = te.match.add(field_id=1)
+    fm.ternary.value, fm.ternary.mask = b"\x0a\x00\x00\x00", b"\xff\x00\x00\x00"
+    te.action.action.action_id = i["MyIngress.acl_deny"]
+    c.write(acl)
+    assert len(c.read(R.Entity(direct_counter_entry=R.DirectCounterEntry()))) == 1
+    assert len(c.read(R.Entity(value_set_entry=R.ValueSetEntry()))) == 1
+    # A failed read batch: one error per entity, in order.
+    with pytest.raises(grpc.RpcError) as e:
+        c.read(R.Entity(meter_entry=R.MeterEntry()), R.Entity(counter_entry=R.CounterEntry(counter_id=99)))
+    assert e.value.code() == grpc.StatusCode.UNKNOWN
+    assert codes(e.value) == [code_pb2.OK, code_pb2.NOT_FOUND]

@@ -316,6 +316,9 @@ class Pipeline:
         if not tm.prioritised and e.priority != 0:
             raise invalid(f"table {name}: priority must be 0 (no ternary, range or optional field)")
         match = self.match(tm, e.match)
+        # The entity is checked whole before the state: a malformed action is INVALID_ARGUMENT
+        # whether or not the key exists (DELETE needs only the key).
+        target = self.target(tm, e.action, default=False) if u_type != R.Update.DELETE else None
         existing = t.find(match, e.priority)
         if u_type == R.Update.INSERT:
             if existing is not None:
@@ -324,7 +327,7 @@ class Pipeline:
                 raise RuntimeErr(
                     grpc.StatusCode.RESOURCE_EXHAUSTED, f"table {name} is full ({t.max_size} entries)"
                 )
-            jid, data, member, group = self.target(tm, e.action, default=False)
+            jid, data, member, group = target
             try:
                 entry = t.add(match, jid, data, e.priority, member, group)
             except EntryError as err:
@@ -337,7 +340,7 @@ class Pipeline:
         elif u_type == R.Update.MODIFY:
             if existing is None:
                 raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"table {name}: no such entry to modify")
-            jid, data, member, group = self.target(tm, e.action, default=False)
+            jid, data, member, group = target
             txn.setattrs(existing, action_id=jid, data=data, member=member, group=group)
             txn.set(self._metadata, (name, existing.handle), e.metadata)
         elif u_type == R.Update.DELETE:
