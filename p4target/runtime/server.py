@@ -17,6 +17,7 @@ The data plane calls back (packet-in, digests) after releasing the runner lock.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -42,6 +43,7 @@ API_VERSION = "1.4.1"
 CHUNK = 64  # updates applied per hold of the runner lock (packets pass in between)
 READ_CHUNK = 1000  # entities per ReadResponse
 DETAILS_BUDGET = 4000  # bytes of status details: clients take 8 KiB of headers, base64 grows them
+FREEZE_EVERY = 5000  # updates between two gc.freeze() (see _settle)
 MAX_MESSAGE = 256 * 1024 * 1024  # device configs of tens of MB and large batches
 ATOMICITY = (
     R.WriteRequest.CONTINUE_ON_ERROR,
@@ -75,6 +77,7 @@ class P4RuntimeService(RG.P4RuntimeServicer):
         self.arbiter = Arbiter(runner.device_id, max_streams, max_streams_per_client, outbox_limit)
         self.arbitration_timeout = arbitration_timeout
         self.digest_list_id = 0
+        self._since_freeze = 0
         self.pending_acks: dict[int, int] = {}
         runner.on_packet_in = self._packet_in
         runner.on_digest = self._digest
@@ -339,11 +342,22 @@ class P4RuntimeService(RG.P4RuntimeServicer):
                         "no forwarding pipeline: SetForwardingPipelineConfig first",
                     )
                 errors = self._apply(pl, request.updates, request.atomicity)
+                self._settle(len(request.updates))
         except RuntimeErr as e:
             context.abort(e.code, e.message)
         if any(errors):
             self._fail(context, errors, grpc.StatusCode.UNKNOWN)
         return R.WriteResponse()
+
+    def _settle(self, n: int) -> None:
+        """Table entries live long and are many: once enough have arrived, move everything
+        alive to the collector's permanent generation, so that its full collections (which
+        scan every tracked object while holding the GIL, seconds for a million entries)
+        do not stall packets. Garbage is freed by reference counting as before."""
+        self._since_freeze += n
+        if self._since_freeze >= FREEZE_EVERY:
+            self._since_freeze = 0
+            gc.freeze()
 
     def _apply(self, pl: Pipeline, updates, atomicity: int) -> list[RuntimeErr | None]:
         """Apply a batch in order, each update checked against the state as the batch left
