@@ -33,9 +33,11 @@ class StreamAbort(Exception):
 
 
 class Outbox:
-    """A stream's outgoing messages. Packet-ins, digests and idle notifications may be
-    dropped (oldest first, counted) when the client does not keep up; arbitration
-    updates, errors and the end of the stream never are."""
+    """A stream's outgoing messages, `limit` at most. Packet-ins, digests and idle
+    notifications are dropped (oldest first, counted) when the client does not keep up;
+    arbitration updates and errors are kept up to twice the limit (a client that sends
+    thousands of requests and reads nothing loses the rest); the end of the stream
+    (`final`) always gets in."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -43,17 +45,19 @@ class Outbox:
         self.cond = threading.Condition()
         self.dropped = 0
 
-    def put(self, item, droppable: bool = False) -> None:
+    def put(self, item, droppable: bool = False, final: bool = False) -> None:
         with self.cond:
-            if droppable and len(self.items) >= self.limit:
+            if not final and len(self.items) >= self.limit:
                 for k, (_, may_drop) in enumerate(self.items):
                     if may_drop:
                         del self.items[k]
-                        self.dropped += 1
                         break
                 else:
+                    if droppable or len(self.items) >= 2 * self.limit:
+                        self.dropped += 1
+                        return
+                if droppable:
                     self.dropped += 1
-                    return
             self.items.append((item, droppable))
             self.cond.notify()
 

@@ -43,6 +43,7 @@ API_VERSION = "1.4.1"
 CHUNK = 64  # updates applied per hold of the runner lock (packets pass in between)
 READ_CHUNK = 1000  # entities per ReadResponse
 DETAILS_BUDGET = 4000  # bytes of status details: clients take 8 KiB of headers, base64 grows them
+MAX_FRAME = 65535  # bytes of a packet-out
 FREEZE_EVERY = 5000  # updates between two gc.freeze() (see _settle)
 MAX_MESSAGE = 256 * 1024 * 1024  # device configs of tens of MB and large batches
 ATOMICITY = (
@@ -103,7 +104,7 @@ class P4RuntimeService(RG.P4RuntimeServicer):
             except Exception as e:  # a bug must end this stream, not the server
                 log.exception("stream request failed")
                 end = StreamAbort(grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}")
-            s.out.put(_End(end))
+            s.out.put(_End(end), final=True)
 
         threading.Thread(target=reader, name="p4rt-stream", daemon=True).start()
         deadline = time.monotonic() + self.arbitration_timeout
@@ -167,6 +168,8 @@ class P4RuntimeService(RG.P4RuntimeServicer):
         return None if pl is None else pl.controller.get(name)
 
     def _packet_out_bytes(self, p: R.PacketOut) -> bytes:
+        if len(p.payload) > MAX_FRAME:
+            raise invalid(f"packet-out payload of {len(p.payload)} bytes: a frame has {MAX_FRAME} at most")
         h = self._header("packet_out")
         if h is None:
             if p.metadata:
@@ -276,6 +279,7 @@ class P4RuntimeService(RG.P4RuntimeServicer):
         if action not in (A.VERIFY, A.VERIFY_AND_SAVE, A.VERIFY_AND_COMMIT, A.COMMIT, A.RECONCILE_AND_COMMIT):
             raise invalid(f"unknown pipeline config action {action}")
         with self.lock:
+            self._primary_only(request)  # again: the primary may have changed while we waited
             if action == A.COMMIT:
                 if self.saved is None:
                     raise RuntimeErr(
@@ -335,6 +339,7 @@ class P4RuntimeService(RG.P4RuntimeServicer):
             if request.atomicity not in ATOMICITY:
                 raise invalid(f"unknown atomicity {request.atomicity}")
             with self.lock:
+                self._primary_only(request)  # again: the primary may have changed while we waited
                 pl = self.pipeline
                 if pl is None:
                     raise RuntimeErr(
