@@ -419,7 +419,10 @@ class Pipeline:
 
         for pid, info in old.profiles.items():
             prof = old.switch.profiles[info.preamble.name]
-            tm = old.profile_table(pid) if prof.members else None
+            try:
+                tm = old.profile_table(pid)
+            except RuntimeErr:
+                continue  # a profile no table uses holds nothing
             for mid, (jid, data) in sorted(prof.members.items()):
                 m = R.ActionProfileMember(action_profile_id=pid, member_id=mid)
                 holder = R.TableEntry()
