@@ -31,8 +31,9 @@ def out_of_range(msg: str) -> RuntimeErr:
     return RuntimeErr(grpc.StatusCode.OUT_OF_RANGE, msg)
 
 
-def write(pl: Pipeline, u: R.Update, txn: Txn) -> None:
-    """Apply one update (raises RuntimeErr; what it changed is in `txn`)."""
+def write(pl: Pipeline, u: R.Update, txn: Txn, pre: tuple | None = None) -> None:
+    """Apply one update (raises RuntimeErr; what it changed is in `txn`); `pre` is what
+    `Pipeline.prepare` made of it."""
     if u.type not in UPDATE_TYPES:
         raise invalid(f"update type {u.type} is not INSERT, MODIFY or DELETE")
     ent = u.entity
@@ -40,7 +41,7 @@ def write(pl: Pipeline, u: R.Update, txn: Txn) -> None:
     if kind is None:
         raise invalid("the update names no entity")
     if kind == "table_entry":
-        pl.table_write(u.type, ent.table_entry, txn)
+        pl.table_write(u.type, ent.table_entry, txn, pre)
     elif kind == "action_profile_member":
         pl.member_write(u.type, ent.action_profile_member, txn)
     elif kind == "action_profile_group":

@@ -289,7 +289,28 @@ class Pipeline:
             )
         txn.set(prof.groups, g.group_id, _group_members(info, prof, g))
 
-    def table_write(self, u_type: int, e: R.TableEntry, txn: Txn) -> None:
+    def prepare(self, u: R.Update) -> tuple | None:
+        """The part of a table write that reads no state (key and direct action decoded),
+        done before the runner lock is taken so that packets wait only for the rest; None
+        when there is nothing to prepare or it fails (the write then reports the error)."""
+        if u.entity.WhichOneof("entity") != "table_entry" or u.type not in (
+            R.Update.INSERT,
+            R.Update.MODIFY,
+            R.Update.DELETE,
+        ):
+            return None
+        e = u.entity.table_entry
+        tm = self.tables.get(e.table_id)
+        if tm is None or e.is_default_action:
+            return None
+        try:
+            match = self.match(tm, e.match)
+            direct = u.type != R.Update.DELETE and not tm.info.implementation_id
+            return match, (*self.action(tm, e.action, default=False), None, None) if direct else None
+        except RuntimeErr:
+            return None
+
+    def table_write(self, u_type: int, e: R.TableEntry, txn: Txn, pre: tuple | None = None) -> None:
         tm = self.table(e.table_id)
         t = tm.table
         name = tm.info.preamble.name
@@ -315,10 +336,12 @@ class Pipeline:
             raise invalid(f"table {name}: entries need a priority > 0")
         if not tm.prioritised and e.priority != 0:
             raise invalid(f"table {name}: priority must be 0 (no ternary, range or optional field)")
-        match = self.match(tm, e.match)
+        match = pre[0] if pre else self.match(tm, e.match)
         # The entity is checked whole before the state: a malformed action is INVALID_ARGUMENT
         # whether or not the key exists (DELETE needs only the key).
-        target = self.target(tm, e.action, default=False) if u_type != R.Update.DELETE else None
+        target = None
+        if u_type != R.Update.DELETE:
+            target = pre[1] if pre and pre[1] is not None else self.target(tm, e.action, default=False)
         existing = t.find(match, e.priority)
         if u_type == R.Update.INSERT:
             if existing is not None:

@@ -370,6 +370,7 @@ class P4RuntimeService(RG.P4RuntimeServicer):
         txn = Txn()
         errors: list[RuntimeErr | None] = []
         hold = atomicity == R.WriteRequest.DATAPLANE_ATOMIC
+        prepared = [pl.prepare(u) for u in updates]  # packets flow meanwhile
         lock = self.runner.lock
         lock.acquire()
         try:
@@ -380,7 +381,7 @@ class P4RuntimeService(RG.P4RuntimeServicer):
                     lock.acquire()
                 mark = txn.mark()
                 try:
-                    entities.write(pl, u, txn)
+                    entities.write(pl, u, txn, prepared[k])
                     errors.append(None)
                     continue
                 except RuntimeErr as e:
