@@ -448,3 +448,20 @@ def test_wrong_input_gets_the_right_code(dev, sink):
         c.read(R.Entity(meter_entry=R.MeterEntry()), R.Entity(counter_entry=R.CounterEntry(counter_id=99)))
     assert e.value.code() == grpc.StatusCode.UNKNOWN
     assert codes(e.value) == [code_pb2.OK, code_pb2.NOT_FOUND]
+
+
+def test_an_outbox_stays_bounded_whatever_is_put_in_it():
+    from p4target.runtime.arbitration import Outbox
+
+    box = Outbox(limit=10)
+    for k in range(1000):
+        box.put(("packet-in", k), droppable=True)
+        if k % 3 == 0:
+            box.put(("arbitration", k))
+    assert len(box.items) <= 20 and box.dropped > 900
+    kept = [box.get(0)[0] for _ in range(len(box.items))]
+    assert "arbitration" in kept and kept.count("packet-in") <= 10
+    for k in range(100):
+        box.put(("arbitration", k))
+    box.put("end", final=True)  # the end of a stream always gets in
+    assert len(box.items) == 21 and box.items[-1][0] == "end"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 from google.rpc import code_pb2
@@ -77,8 +77,6 @@ class Stream:
     role: str = ""
     arbitrated: bool = False
     closed: bool = False
-    # The stream's end: None (client left) or a StreamAbort to report.
-    end: list = field(default_factory=list)
 
 
 class Arbiter:

@@ -146,7 +146,8 @@ class P4RuntimeService(RG.P4RuntimeServicer):
             try:
                 data = self._packet_out_bytes(req.packet)
             except RuntimeErr as e:
-                self._stream_error(s, e.code.value[0], e.message, req.packet)
+                echo = req.packet if len(req.packet.payload) <= MAX_FRAME else None
+                self._stream_error(s, e.code.value[0], e.message, echo)
                 return
             self.runner.inject(self.runner.cpu_port if self.runner.cpu_port is not None else 0, data)
         elif kind == "digest_ack":
