@@ -286,6 +286,7 @@ def test_idle_streams_do_not_starve_the_primary(basic):
 # -- 6: bounded resources --------------------------------------------------------------
 def test_selector_groups_packet_ins_replicas_and_error_trailers_are_bounded(sink):
     ecmp = compile_p4(P4 / "ecmp.p4")
+    ecmp.p4info.action_profiles[0].max_group_size = 4  # groups sized by the P4Info
     with device(outbox_limit=50) as (client, ports, service):
         c = primary(client, ecmp)
         i, prof = ids(ecmp), ecmp.p4info.action_profiles[0].preamble.id
@@ -309,6 +310,7 @@ def test_selector_groups_packet_ins_replicas_and_error_trailers_are_bounded(sink
             (group((1, -3)), code_pb2.INVALID_ARGUMENT),
             (group((1, 1), (1, 2)), code_pb2.INVALID_ARGUMENT),
             (group((1, 10**9)), code_pb2.RESOURCE_EXHAUSTED),
+            (group((1, 3), (2, 2)), code_pb2.RESOURCE_EXHAUSTED),  # weights sum to 5 > 4
         ):
             with pytest.raises(grpc.RpcError) as e:
                 c.write(bad)
