@@ -118,6 +118,8 @@ def switch(
             raise InputError(str(program), "file", e.strerror or str(e)) from None
         except JsonError as e:
             raise InputError(str(program), "BMv2 JSON", str(e)) from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as e:
+            raise InputError(str(program), "BMv2 JSON", f"malformed: {type(e).__name__}: {e}") from None
     try:
         server, service, port = serve(runner, grpc_server_addr)
     except (OSError, RuntimeError) as e:

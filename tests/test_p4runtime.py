@@ -2,119 +2,22 @@
 pipeline config, writes with per-update errors and atomicity, reads, packet-in/out,
 digests, replication, registers and counters."""
 
-import queue
-import threading
 import time
-from pathlib import Path
 
 import grpc
 import pytest
-from google.rpc import code_pb2, status_pb2
+from google.rpc import code_pb2
 from p4.v1 import p4runtime_pb2 as R
-from p4.v1 import p4runtime_pb2_grpc as RG
 from scapy.all import IP, TCP, Ether, raw
 
 from p4target.compiler.driver import compile_p4
-from p4target.runtime.server import serve
-from p4target.switch.ports import QueuePort
-from p4target.switch.runner import Runner
-
-P4 = Path(__file__).parent / "p4"
-
-
-class Client:
-    """A bare P4Runtime client: a stub and a stream with a queue of responses."""
-
-    def __init__(self, addr: str, device_id: int, election: int) -> None:
-        self.channel = grpc.insecure_channel(addr)
-        self.stub = RG.P4RuntimeStub(self.channel)
-        self.device_id, self.election = device_id, election
-        self.requests: queue.Queue = queue.Queue()
-        self.responses: queue.Queue = queue.Queue()
-        stream = self.stub.StreamChannel(iter(self.requests.get, None))
-
-        def pump() -> None:
-            try:
-                for r in stream:
-                    self.responses.put(r)
-            except grpc.RpcError:
-                pass  # the channel closed: the test is over
-
-        threading.Thread(target=pump, daemon=True).start()
-        m = R.StreamMessageRequest()
-        m.arbitration.device_id, m.arbitration.election_id.low = device_id, election
-        self.requests.put(m)
-
-    def next(self, kind: str, timeout: float = 5.0):
-        while True:
-            r = self.responses.get(timeout=timeout)
-            if r.WhichOneof("update") == kind:
-                return getattr(r, kind)
-
-    def eid(self, req):
-        req.device_id = self.device_id
-        req.election_id.low = self.election
-        return req
-
-    def set_pipeline(self, compiled) -> None:
-        req = self.eid(
-            R.SetForwardingPipelineConfigRequest(
-                action=R.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT
-            )
-        )
-        req.config.p4info.CopyFrom(compiled.p4info)
-        import json
-
-        req.config.p4_device_config = json.dumps(compiled.json).encode()
-        req.config.cookie.cookie = 42
-        self.stub.SetForwardingPipelineConfig(req)
-
-    def write(self, *updates, atomicity=R.WriteRequest.CONTINUE_ON_ERROR):
-        req = self.eid(R.WriteRequest(atomicity=atomicity))
-        req.updates.extend(updates)
-        return self.stub.Write(req)
-
-    def read(self, *entities):
-        req = R.ReadRequest(device_id=self.device_id)
-        req.entities.extend(entities)
-        return [e for resp in self.stub.Read(req) for e in resp.entities]
-
-    def close(self) -> None:
-        self.requests.put(None)
-        self.channel.close()
-
-
-def details(err: grpc.RpcError) -> list[R.Error]:
-    raw_status = dict(err.trailing_metadata())["grpc-status-details-bin"]
-    st = status_pb2.Status.FromString(raw_status)
-    out = []
-    for d in st.details:
-        e = R.Error()
-        d.Unpack(e)
-        out.append(e)
-    return out
+from tests.p4rt import P4, details, device, ids, lpm_entry, primary
 
 
 @pytest.fixture
 def dev():
-    runner = Runner(device_id=7, cpu_port=255)
-    ports = {n: QueuePort(n) for n in range(1, 9)}
-    for p in ports.values():
-        runner.add_port(p)
-    runner.start()
-    server, service, port = serve(runner, "127.0.0.1:0")
-    clients = []
-
-    def client(election: int, device_id: int = 7) -> Client:
-        c = Client(f"127.0.0.1:{port}", device_id, election)
-        clients.append(c)
-        return c
-
-    yield client, ports, service
-    for c in clients:
-        c.close()
-    server.stop(grace=0)
-    runner.stop()
+    with device() as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
@@ -127,34 +30,8 @@ def sink():
     return compile_p4(P4 / "kitchen_sink.p4")
 
 
-def primary(client, compiled) -> Client:
-    """A primary controller (election id 1) that has set `compiled` as the pipeline."""
-    c = client(election=1)
-    c.next("arbitration")
-    c.set_pipeline(compiled)
-    return c
-
-
-def ids(compiled):
-    info = compiled.p4info
-    return {x.preamble.name: x.preamble.id for x in [*info.tables, *info.actions, *info.registers, *info.counters,
-                                                     *info.digests, *info.controller_packet_metadata]}  # fmt: skip
-
-
-def lpm_entry(compiled, prefix: bytes, plen: int, port: int, mac: bytes = b"\x02" * 6) -> R.Update:
-    i = ids(compiled)
-    u = R.Update(type=R.Update.INSERT)
-    te = u.entity.table_entry
-    te.table_id = i["MyIngress.ipv4_lpm"]
-    fm = te.match.add(field_id=1)
-    fm.lpm.value, fm.lpm.prefix_len = prefix, plen
-    te.action.action.action_id = i["MyIngress.ipv4_forward"]
-    te.action.action.params.add(param_id=1, value=mac)
-    te.action.action.params.add(param_id=2, value=port.to_bytes(2, "big"))
-    return u
-
-
-def test_arbitration_primary_and_backup(dev, basic):
+def test_arbitration_follows_the_spec(dev, basic):
+    """P4Runtime 1.4 section 5: the highest election id ever seen per role is primary."""
     client, _, _ = dev
     a = client(election=10)
     assert a.next("arbitration").status.code == code_pb2.OK
@@ -168,12 +45,46 @@ def test_arbitration_primary_and_backup(dev, basic):
     with pytest.raises(grpc.RpcError) as e:
         b.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2))
     assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    # The primary leaves: the backup is told it is primary now.
+    # The primary leaves: the lower backup is NOT promoted; nobody is primary.
     a.close()
+    assert b.next("arbitration").status.code == code_pb2.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as e:
+        b.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2))
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A client with an id at least the highest ever seen becomes primary again.
+    b.election = 10
+    m = R.StreamMessageRequest()
+    m.arbitration.device_id, m.arbitration.election_id.low = 7, 10
+    b.requests.put(m)
     assert b.next("arbitration").status.code == code_pb2.OK
     b.write(lpm_entry(basic, b"\x0a\x00\x00\x00", 8, 2))
-    wrong = client(election=1, device_id=99)
-    assert wrong.next("error").canonical_code == code_pb2.NOT_FOUND
+    # No election id: always a backup, and its requests are refused.
+    c = client(election=None)
+    assert c.next("arbitration").status.code == code_pb2.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as e:
+        c.write(lpm_entry(basic, b"\x0b\x00\x00\x00", 8, 2))
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A duplicate election id or an unknown device ends the stream.
+    with pytest.raises(grpc.RpcError) as e:
+        client(election=10).next("arbitration")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as e:
+        client(election=1, device_id=99).next("arbitration")
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # A higher id takes over; the old primary is told.
+    d = client(election=11)
+    assert d.next("arbitration").status.code == code_pb2.OK
+    assert b.next("arbitration").status.code == code_pb2.ALREADY_EXISTS
+    # Roles arbitrate apart; a Write for a role nobody arbitrated is NOT_FOUND.
+    r = client(election=1, role="acl")
+    got = r.next("arbitration")
+    assert got.status.code == code_pb2.OK and got.role.name == "acl"
+    r.write(lpm_entry(basic, b"\x0c\x00\x00\x00", 8, 2))
+    ghost = client(election=11)  # duplicate id in the default role: refused, so use it raw
+    ghost.role = "nosuch"
+    with pytest.raises(grpc.RpcError) as e:
+        ghost.write(lpm_entry(basic, b"\x0d\x00\x00\x00", 8, 2))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_pipeline_config_round_trip(dev, basic):
@@ -217,7 +128,7 @@ def test_write_errors_are_per_update_and_atomicity_holds(dev, basic):
             bad_prefix,
             atomicity=R.WriteRequest.ROLLBACK_ON_ERROR,
         )
-    assert [x.canonical_code for x in details(e.value)] == [code_pb2.OK, code_pb2.INVALID_ARGUMENT]
+    assert [x.canonical_code for x in details(e.value)] == [code_pb2.ABORTED, code_pb2.INVALID_ARGUMENT]
     assert len(c.read(R.Entity(table_entry=R.TableEntry()))) == 2  # wildcard read over all tables
     too_wide = lpm_entry(basic, b"\x0e\x00\x00\x00", 8, 3)
     too_wide.entity.table_entry.action.action.params[1].value = b"\x02\x00"  # port 512 > 9 bits

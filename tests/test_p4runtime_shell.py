@@ -48,3 +48,39 @@ def test_p4runtime_shell_programs_and_forwards(device):
         assert list(sh.TableEntry("MyIngress.ipv4_lpm").read()) == []
     finally:
         sh.teardown()
+
+
+def test_p4runtime_shell_reconnects_with_its_election_id_and_keeps_the_entries(device):
+    """After a controller leaves, a client with the same (highest ever seen) election id is
+    primary again, as P4Runtime 1.4 has it; a lower one would not be."""
+    import p4runtime_sh.shell as sh
+
+    addr, jpath, ipath, ports = device
+    sh.setup(device_id=1, grpc_addr=addr, election_id=(0, 5), config=sh.FwdPipeConfig(str(ipath), str(jpath)))
+    try:
+        te = sh.TableEntry("MyIngress.ipv4_lpm")(action="MyIngress.ipv4_forward")
+        te.match["hdr.ipv4.dstAddr"] = "10.0.0.0/8"
+        te.action["dstAddr"] = "00:11:22:33:44:55"
+        te.action["port"] = "2"
+        te.insert()
+    finally:
+        sh.teardown()
+    sh.setup(device_id=1, grpc_addr=addr, election_id=(0, 5))  # no config: keep the pipeline
+    try:
+        assert len(list(sh.TableEntry("MyIngress.ipv4_lpm").read())) == 1
+        te = sh.TableEntry("MyIngress.ipv4_lpm")(action="MyIngress.ipv4_forward")
+        te.match["hdr.ipv4.dstAddr"] = "10.0.0.0/8"
+        te.action["dstAddr"] = "00:11:22:33:44:55"
+        te.action["port"] = "3"
+        te.modify()  # only the primary may write
+        ports[1].rx.put(raw(Ether(dst="aa:aa:aa:aa:aa:aa") / IP(dst="10.2.3.4", ttl=9) / UDP() / b"x"))
+        assert Ether(ports[3].tx.get(timeout=5))[IP].ttl == 8
+    finally:
+        sh.teardown()
+    sh.setup(device_id=1, grpc_addr=addr, election_id=(0, 4))  # lower than ever seen: a backup
+    try:
+        assert len(list(sh.TableEntry("MyIngress.ipv4_lpm").read())) == 1  # reads are fine
+        with pytest.raises(Exception, match="PERMISSION_DENIED"):
+            te.delete()
+    finally:
+        sh.teardown()

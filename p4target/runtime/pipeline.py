@@ -15,6 +15,11 @@ from p4target.switch.engine import Switch
 from p4target.switch.tables import EntryError, Match, Table
 
 from .codec import CodecError, decode, encode
+from .txn import Txn
+
+# Action selector groups: the most members a group may expand to (weights summed),
+# whatever the P4Info says, so that a weight cannot make the switch allocate without bound.
+MAX_GROUP_WEIGHT = 4096
 
 
 class RuntimeErr(Exception):
@@ -39,6 +44,7 @@ class TableMap:
 class Pipeline:
     def __init__(self, info: P.P4Info, device_config: bytes, switch: Switch) -> None:
         self.info, self.device_config, self.switch = info, device_config, switch
+        _unique(info)
         self.actions = {a.preamble.id: a for a in info.actions}
         self.tables: dict[int, TableMap] = {}
         for t in info.tables:
@@ -50,6 +56,8 @@ class Pipeline:
                 raise invalid(
                     f"table {name}: P4Info has {len(t.match_fields)} match fields, the device config {len(jt.keys)}"
                 )
+            for mf, key in zip(t.match_fields, jt.keys, strict=True):
+                _same_key(name, mf, key)
             fields = {m.id: (k, m) for k, m in enumerate(t.match_fields)}
             acts = {}
             for ref in t.action_refs:
@@ -59,6 +67,12 @@ class Pipeline:
                 jid = jt.actions.get(a.preamble.name)
                 if jid is None:
                     raise invalid(f"table {name}: action {a.preamble.name} is not in the device config")
+                widths = switch.action_widths.get(jid, [])
+                if [p.bitwidth for p in a.params] != list(widths):
+                    raise invalid(
+                        f"action {a.preamble.name}: P4Info parameter widths {[p.bitwidth for p in a.params]}"
+                        f" contradict the device config's {list(widths)}"
+                    )
                 acts[ref.id] = (jid, a, ref.scope)
             prio = any(
                 m.match_type in (P.MatchField.TERNARY, P.MatchField.RANGE, P.MatchField.OPTIONAL)
@@ -87,6 +101,9 @@ class Pipeline:
         # program declared (restored when a controller resets a default entry).
         self._metadata: dict[tuple[str, int], bytes] = {}
         self.initial_defaults = {name: t.default_action for name, t in switch.tables.items()}
+        self.digest_config: dict[int, R.DigestEntry.Config] = {}  # digests the controller configured
+        hid, fidx = switch.sm["egress_spec"]
+        self.port_bits = switch.prog.instances[hid].type.widths[fidx]
 
     # -- table entries -------------------------------------------------------------
     def table(self, table_id: int) -> TableMap:
@@ -230,7 +247,7 @@ class Pipeline:
             return -1, [], None, a.action_profile_group_id
         raise invalid(f"table {name} uses action profile {info.preamble.name}: give a member or group id")
 
-    def member_write(self, u_type: int, m: R.ActionProfileMember, dry: bool) -> None:
+    def member_write(self, u_type: int, m: R.ActionProfileMember, txn: Txn) -> None:
         info, prof = self.profile(m.action_profile_id)
         _check_presence(u_type, m.member_id in prof.members, info.preamble.name, f"member {m.member_id}")
         if u_type == R.Update.DELETE:
@@ -243,8 +260,7 @@ class Pipeline:
                     grpc.StatusCode.FAILED_PRECONDITION,
                     f"{info.preamble.name}: member {m.member_id} is in use",
                 )
-            if not dry:
-                del prof.members[m.member_id]
+            txn.delete(prof.members, m.member_id)
             return
         if u_type == R.Update.INSERT and len(prof.members) >= max(info.size, 1):
             raise RuntimeErr(
@@ -252,10 +268,9 @@ class Pipeline:
             )
         tm = self.profile_table(m.action_profile_id)
         action = self.action(tm, R.TableAction(action=m.action), default=False)
-        if not dry:
-            prof.members[m.member_id] = action
+        txn.set(prof.members, m.member_id, action)
 
-    def group_write(self, u_type: int, g: R.ActionProfileGroup, dry: bool) -> None:
+    def group_write(self, u_type: int, g: R.ActionProfileGroup, txn: Txn) -> None:
         info, prof = self.profile(g.action_profile_id)
         if not info.with_selector:
             raise invalid(f"{info.preamble.name} has no selector: it has no groups")
@@ -266,20 +281,36 @@ class Pipeline:
                 raise RuntimeErr(
                     grpc.StatusCode.FAILED_PRECONDITION, f"{info.preamble.name}: group {g.group_id} is in use"
                 )
-            if not dry:
-                del prof.groups[g.group_id]
+            txn.delete(prof.groups, g.group_id)
             return
-        members = []
-        for mem in g.members:
-            if mem.member_id not in prof.members:
-                raise RuntimeErr(
-                    grpc.StatusCode.NOT_FOUND, f"{info.preamble.name}: no member {mem.member_id}"
-                )
-            members += [mem.member_id] * max(mem.weight, 1)
-        if not dry:
-            prof.groups[g.group_id] = members
+        if u_type == R.Update.INSERT and len(prof.groups) >= max(info.size, 1):
+            raise RuntimeErr(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"{info.preamble.name} is full ({info.size} groups)"
+            )
+        txn.set(prof.groups, g.group_id, _group_members(info, prof, g))
 
-    def table_write(self, u_type: int, e: R.TableEntry, dry: bool) -> None:
+    def prepare(self, u: R.Update) -> tuple | None:
+        """The part of a table write that reads no state (key and direct action decoded),
+        done before the runner lock is taken so that packets wait only for the rest; None
+        when there is nothing to prepare or it fails (the write then reports the error)."""
+        if u.entity.WhichOneof("entity") != "table_entry" or u.type not in (
+            R.Update.INSERT,
+            R.Update.MODIFY,
+            R.Update.DELETE,
+        ):
+            return None
+        e = u.entity.table_entry
+        tm = self.tables.get(e.table_id)
+        if tm is None or e.is_default_action:
+            return None
+        try:
+            match = self.match(tm, e.match)
+            direct = u.type != R.Update.DELETE and not tm.info.implementation_id
+            return match, (*self.action(tm, e.action, default=False), None, None) if direct else None
+        except RuntimeErr:
+            return None
+
+    def table_write(self, u_type: int, e: R.TableEntry, txn: Txn, pre: tuple | None = None) -> None:
         tm = self.table(e.table_id)
         t = tm.table
         name = tm.info.preamble.name
@@ -293,21 +324,24 @@ class Pipeline:
                     grpc.StatusCode.PERMISSION_DENIED, f"table {name}: the default action is const"
                 )
             new = self.target(tm, e.action, default=True)[:2] if e.HasField("action") else None
-            if not dry:
-                if new is None:
-                    t.default_action = self.initial_defaults.get(name)
-                else:
-                    t.default_action = new
+            txn.setattrs(t, default_action=self.initial_defaults.get(name) if new is None else new)
             return
         if tm.info.is_const_table:
             raise invalid(f"table {name} is const: its entries cannot change")
+        if e.idle_timeout_ns < 0:
+            raise invalid(f"table {name}: negative idle timeout {e.idle_timeout_ns}")
         if e.idle_timeout_ns and tm.info.idle_timeout_behavior != P.Table.NOTIFY_CONTROL:
             raise invalid(f"table {name} does not support idle timeout (support_timeout = true)")
         if tm.prioritised and e.priority <= 0 and u_type != R.Update.DELETE:
             raise invalid(f"table {name}: entries need a priority > 0")
         if not tm.prioritised and e.priority != 0:
             raise invalid(f"table {name}: priority must be 0 (no ternary, range or optional field)")
-        match = self.match(tm, e.match)
+        match = pre[0] if pre else self.match(tm, e.match)
+        # The entity is checked whole before the state: a malformed action is INVALID_ARGUMENT
+        # whether or not the key exists (DELETE needs only the key).
+        target = None
+        if u_type != R.Update.DELETE:
+            target = pre[1] if pre and pre[1] is not None else self.target(tm, e.action, default=False)
         existing = t.find(match, e.priority)
         if u_type == R.Update.INSERT:
             if existing is not None:
@@ -316,30 +350,32 @@ class Pipeline:
                 raise RuntimeErr(
                     grpc.StatusCode.RESOURCE_EXHAUSTED, f"table {name} is full ({t.max_size} entries)"
                 )
-            jid, data, member, group = self.target(tm, e.action, default=False)
-            if not dry:
-                try:
-                    entry = t.add(match, jid, data, e.priority, member, group)
-                except EntryError as err:
-                    raise invalid(str(err)) from None
-                entry.timeout_ms = e.idle_timeout_ns // 1_000_000
-                entry.last_hit = time.monotonic()
-                self._metadata[(name, entry.handle)] = e.metadata
+            jid, data, member, group = target
+            try:
+                entry = t.add(match, jid, data, e.priority, member, group)
+            except EntryError as err:
+                raise invalid(str(err)) from None
+            txn.on_undo(lambda: t.remove(entry))
+            entry.timeout_ms = e.idle_timeout_ns // 1_000_000
+            entry.last_hit = time.monotonic()
+            if e.metadata:
+                txn.set(self._metadata, (name, entry.handle), e.metadata)
         elif u_type == R.Update.MODIFY:
             if existing is None:
                 raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"table {name}: no such entry to modify")
-            jid, data, member, group = self.target(tm, e.action, default=False)
-            if not dry:
-                existing.action_id, existing.data, existing.member, existing.group = jid, data, member, group
-                self._metadata[(name, existing.handle)] = e.metadata
+            jid, data, member, group = target
+            txn.setattrs(existing, action_id=jid, data=data, member=member, group=group)
+            txn.set(self._metadata, (name, existing.handle), e.metadata)
         elif u_type == R.Update.DELETE:
             if existing is None:
                 raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"table {name}: no such entry to delete")
-            if not dry:
-                t.remove(existing)
-                self._metadata.pop((name, existing.handle), None)
+            t.remove(existing)
+            txn.on_undo(lambda: t.restore(existing))
+            txn.delete(self._metadata, (name, existing.handle))
+            if t.direct_meter is not None:
+                txn.delete(self.switch.meters[t.direct_meter].config, existing.handle)
         else:
-            raise invalid(f"unknown update type {u_type}")
+            raise invalid(f"update type {u_type} is not INSERT, MODIFY or DELETE")
 
     def entry_to_p4rt(self, tm: TableMap, entry, with_counters: bool) -> R.TableEntry:
         e = R.TableEntry(table_id=tm.info.preamble.id)
@@ -390,6 +426,48 @@ class Pipeline:
                     e.action.action.params.append(R.Action.Param(param_id=p.id, value=encode(v)))
                 return
 
+    def carry_over(self, old: Pipeline) -> tuple[int, int]:
+        """RECONCILE_AND_COMMIT: install what the old pipeline held and still fits this one
+        (members, groups, table entries, modified defaults, replication); returns (kept, dropped)."""
+        txn = Txn()  # never rolled back: each item lands or is dropped on its own
+        kept = dropped = 0
+
+        def attempt(fn, *args) -> None:
+            nonlocal kept, dropped
+            try:
+                fn(*args)
+                kept += 1
+            except RuntimeErr:
+                dropped += 1
+
+        for pid, info in old.profiles.items():
+            prof = old.switch.profiles[info.preamble.name]
+            try:
+                tm = old.profile_table(pid)
+            except RuntimeErr:
+                continue  # a profile no table uses holds nothing
+            for mid, (jid, data) in sorted(prof.members.items()):
+                m = R.ActionProfileMember(action_profile_id=pid, member_id=mid)
+                holder = R.TableEntry()
+                old._set_action(tm, holder, jid, data)
+                m.action.CopyFrom(holder.action.action)
+                attempt(self.member_write, R.Update.INSERT, m, txn)
+            for gid, members in sorted(prof.groups.items()):
+                g = R.ActionProfileGroup(action_profile_id=pid, group_id=gid)
+                for mid in dict.fromkeys(members):
+                    g.members.add(member_id=mid, weight=members.count(mid))
+                attempt(self.group_write, R.Update.INSERT, g, txn)
+        for tm in old.tables.values():
+            if tm.table.default_action != old.initial_defaults.get(tm.info.preamble.name):
+                attempt(self.table_write, R.Update.MODIFY, old.default_to_p4rt(tm), txn)
+            for e in sorted(tm.table.entries.values(), key=lambda x: x.handle):
+                if tm.table.const_entries:
+                    continue  # the program's own entries come with the new JSON
+                attempt(self.table_write, R.Update.INSERT, old.entry_to_p4rt(tm, e, False), txn)
+        for store in ("mcast_groups", "clone_sessions"):
+            getattr(self.switch, store).update(getattr(old.switch, store))
+        return kept, dropped
+
     def default_to_p4rt(self, tm: TableMap) -> R.TableEntry:
         e = R.TableEntry(table_id=tm.info.preamble.id, is_default_action=True)
         if tm.table.default_action is not None:
@@ -403,3 +481,71 @@ def _check_presence(u_type: int, exists: bool, profile: str, item: str) -> None:
         raise RuntimeErr(grpc.StatusCode.ALREADY_EXISTS, f"{profile}: {item} exists already")
     if u_type != R.Update.INSERT and not exists:
         raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"{profile}: no {item}")
+
+
+def _group_members(info: P.ActionProfile, prof, g: R.ActionProfileGroup) -> list[int]:
+    """A group's members repeated by weight; weights > 0, members once, sized as P4Info says."""
+    name = info.preamble.name
+    seen: set[int] = set()
+    total = 0
+    for mem in g.members:
+        if mem.member_id in seen:
+            raise invalid(f"{name}: group {g.group_id} names member {mem.member_id} twice")
+        seen.add(mem.member_id)
+        if mem.weight <= 0:
+            raise invalid(
+                f"{name}: group {g.group_id}: member {mem.member_id} has weight {mem.weight} (must be > 0)"
+            )
+        if mem.member_id not in prof.members:
+            raise RuntimeErr(grpc.StatusCode.NOT_FOUND, f"{name}: no member {mem.member_id}")
+        total += mem.weight
+    by_members = info.WhichOneof("selector_size_semantics") == "sum_of_members"
+    size = len(seen) if by_members else total
+    limit = info.max_group_size or MAX_GROUP_WEIGHT
+    if size > min(limit, MAX_GROUP_WEIGHT):
+        what = "members" if by_members else "summed weights"
+        raise RuntimeErr(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"{name}: group {g.group_id} has {size} {what}, the most is {min(limit, MAX_GROUP_WEIGHT)}",
+        )
+    return [mem.member_id for mem in g.members for _ in range(mem.weight)]
+
+
+_KINDS = {
+    P.MatchField.EXACT: ("exact", "valid"),
+    P.MatchField.LPM: ("lpm",),
+    P.MatchField.TERNARY: ("ternary",),
+    P.MatchField.RANGE: ("range",),
+    P.MatchField.OPTIONAL: ("ternary",),  # BMv2 runs optional as ternary
+}
+
+
+def _same_key(table: str, mf: P.MatchField, key) -> None:
+    """A P4Info match field must agree with the device config's key in kind and width."""
+    kinds = _KINDS.get(mf.match_type)
+    if kinds is not None and key.match_type not in kinds:
+        raise invalid(
+            f"table {table}: P4Info field {mf.name} is {P.MatchField.MatchType.Name(mf.match_type)},"
+            f" the device config's key {key.name} is {key.match_type}"
+        )
+    if mf.bitwidth != key.width and key.mask is None:  # a masked key (a slice) has its own width
+        raise invalid(
+            f"table {table}: P4Info field {mf.name} has {mf.bitwidth} bits, the device config's key"
+            f" {key.name} {key.width}"
+        )
+
+
+def _unique(info: P.P4Info) -> None:
+    """No two objects of one P4Info share an id, and no two of one kind a name."""
+    ids: dict[int, str] = {}
+    for kind in ("tables", "actions", "action_profiles", "counters", "direct_counters", "meters",
+                 "direct_meters", "controller_packet_metadata", "value_sets", "registers", "digests"):  # fmt: skip
+        names: set[str] = set()
+        for x in getattr(info, kind):
+            pre = x.preamble
+            if pre.name in names:
+                raise invalid(f"P4Info {kind}: {pre.name} appears twice")
+            names.add(pre.name)
+            if pre.id in ids:
+                raise invalid(f"P4Info: id {pre.id:#x} is used by {ids[pre.id]} and {pre.name}")
+            ids[pre.id] = pre.name

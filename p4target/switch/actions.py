@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .expressions import header, operand, writer
-from .program import JsonError, Phv, Program
+from .program import MAX_WIDTH, JsonError, Phv, Program, bounded
 
 Prim = Callable[["Ctx", list], int | None]  # returns the next pc, or None for pc+1
 
@@ -58,12 +58,27 @@ def _copy_varbit(phv: Phv, dst: int, src: int) -> None:
 def compile_action(prog: Program, state: Any, j: dict) -> Action:
     name = j["name"]
     where = f"action {name}"
-    widths = [int(r["bitwidth"]) for r in j.get("runtime_data", [])]
+    widths = [
+        bounded(r["bitwidth"], where, "parameter width", 0, MAX_WIDTH) for r in j.get("runtime_data", [])
+    ]
+    _check_runtime_data(j.get("primitives", []), len(widths), where)
     prims = [
         primitive(prog, state, p, f"{where}, primitive {k} ({p.get('op')})")
         for k, p in enumerate(j.get("primitives", []))
     ]
     return Action(name, j["id"], widths, prims)
+
+
+def _check_runtime_data(j: Any, n: int, where: str) -> None:
+    """Every action parameter a primitive reads exists (else the first packet would fail)."""
+    if isinstance(j, list):
+        for x in j:
+            _check_runtime_data(x, n, where)
+    elif isinstance(j, dict):
+        if j.get("type") == "runtime_data" and not (isinstance(j.get("value"), int) and 0 <= j["value"] < n):
+            raise JsonError(f"{where}: parameter {j.get('value')!r} outside the action's {n} parameters")
+        for x in j.values():
+            _check_runtime_data(x, n, where)
 
 
 def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:

@@ -15,7 +15,7 @@ from .expressions import operand, writer
 from .hashes import Calculation
 from .parse import Deparser, Parser
 from .profiles import ActionProfile
-from .program import JsonError, Phv, Program, hexint, load_types
+from .program import MAX_CELLS, MAX_WIDTH, JsonError, Phv, Program, bounded, hexint, load_types
 from .tables import Entry, Table, build_table
 
 DROP_PORT = 511
@@ -88,9 +88,11 @@ class Switch:
         self.digests: list[tuple[str, list[int]]] = []
         self.errors: list[str] = []  # run-time faults (the packet was dropped)
         for r in raw.get("register_arrays", []):
-            self.registers[r["name"]] = (int(r["bitwidth"]), [0] * int(r["size"]))
+            where = f"register {r['name']}"
+            width = bounded(r["bitwidth"], where, "bitwidth", 0, MAX_WIDTH)
+            self.registers[r["name"]] = (width, [0] * bounded(r["size"], where, "size", 0, MAX_CELLS))
         for c in raw.get("counter_arrays", []):
-            n = int(c.get("size", 0))
+            n = bounded(c.get("size", 0), f"counter {c['name']}", "size", 0, MAX_CELLS)
             self.counters[c["name"]] = Counter(
                 c["name"], n, c.get("binding") if c.get("is_direct") else None, [0] * n, [0] * n
             )
@@ -113,7 +115,7 @@ class Switch:
         for m in raw.get("meter_arrays", []):
             meter = Meter(
                 m["name"],
-                int(m.get("size", 0)),
+                bounded(m.get("size", 0), f"meter {m['name']}", "size", 0, MAX_CELLS),
                 m.get("type", "packets"),
                 m.get("binding") if m.get("is_direct") else None,
             )
@@ -137,12 +139,8 @@ class Switch:
                 c["name"]: Conditional(c["name"], operand(prog, c["expression"], f"conditional {c['name']}"), c.get("true_next"), c.get("false_next"))
                 for c in p.get("conditionals", [])
             }  # fmt: skip
-            nodes = set(tables) | set(conds)
-            for t in tables.values():
-                for nxt in [*t.next_tables.values(), t.base_default_next]:
-                    if nxt is not None and nxt not in nodes:
-                        raise JsonError(f"table {t.name}: unknown next node '{nxt}'")
-            if p.get("init_table") is not None and p["init_table"] not in nodes:
+            _check_graph(p["name"], tables, conds)
+            if p.get("init_table") is not None and p["init_table"] not in {*tables, *conds}:
                 raise JsonError(f"pipeline {p['name']}: unknown init_table '{p['init_table']}'")
             self.pipelines[p["name"]] = Pipeline(p["name"], p.get("init_table"), tables, conds)
             for ap in p.get("action_profiles", []):
@@ -317,8 +315,8 @@ class Switch:
         out: list[tuple[int, bytes]] = []
         try:
             self._ingress(port, data, NORMAL, None, out, now, depth=0)
-        except IndexError as e:  # a header stack index out of bounds at run time
-            self.errors.append(f"packet on port {port} dropped: {e}")
+        except Exception as e:  # e.g. a stack index out of bounds, a failed assert: drop this packet only
+            self.errors.append(f"packet on port {port} dropped: {type(e).__name__}: {e}")
             return []
         return out
 
@@ -427,6 +425,39 @@ class Switch:
             )
             return
         out.append((port, data))
+
+
+def _check_graph(pipeline: str, tables: dict, conds: dict) -> None:
+    """Every next node exists and the control flow is a DAG, as BMv2 needs: a table that
+    leads back to itself would loop forever on the first packet."""
+    succ: dict[str, list[str]] = {}
+    for t in tables.values():
+        succ[t.name] = [n for n in [*t.next_tables.values(), t.base_default_next] if n is not None]
+    for c in conds.values():
+        succ[c.name] = [n for n in (c.true_next, c.false_next) if n is not None]
+    for name, nexts in succ.items():
+        for n in nexts:
+            if n not in succ:
+                raise JsonError(f"pipeline {pipeline}: {name}: unknown next node '{n}'")
+    state: dict[str, int] = {}  # 1 on the path, 2 done
+    for root in succ:
+        stack = [(root, iter(succ[root]))]
+        if state.get(root):
+            continue
+        state[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                raise JsonError(
+                    f"pipeline {pipeline}: {node} leads back to {nxt}: the control flow has a loop"
+                )
+            elif not state.get(nxt):
+                state[nxt] = 1
+                stack.append((nxt, iter(succ[nxt])))
 
 
 def _tr_tcm(m: Meter, index: int, cfg: tuple, units: int, now: float) -> int:

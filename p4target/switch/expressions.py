@@ -10,16 +10,25 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from .program import JsonError, Phv, Program, hexint
+from .program import MAX_WIDTH, JsonError, Phv, Program, hexint
 
 Fn = Callable[[Phv, list], Any]
 
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add, "-": operator.sub, "*": operator.mul, "<<": operator.lshift, ">>": operator.rshift,
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "<<": lambda a, b: _shift(a, b, True),
+    ">>": lambda a, b: _shift(a, b, False),
     "&": operator.and_, "|": operator.or_, "^": operator.xor, "==": operator.eq, "!=": operator.ne,
     "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge,
     "/": lambda a, b: a // b if b else 0, "%": lambda a, b: a % b if b else 0,
 }  # fmt: skip
+
+
+def _shift(a: int, b: int, left: bool) -> int:
+    """A shift by a run-time amount: never negative, never wider than any field can be
+    (as BMv2, where the result is cut to the operand's width), so no packet can make the
+    switch build a huge integer or fail on a negative count."""
+    b = min(max(int(b), 0), MAX_WIDTH)
+    return a << b if left else a >> b
 
 
 def reader(prog: Program, hid: int, fidx: int) -> Fn:

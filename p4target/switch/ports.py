@@ -12,6 +12,22 @@ from pathlib import Path
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+SOL_PACKET, PACKET_AUXDATA = 263, 8
+TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x10, 0x40
+AUXDATA = struct.Struct("IIIHHHH")  # struct tpacket_auxdata
+
+
+def restore_vlan(data: bytes, ancillary: list) -> bytes:
+    """Put back the 802.1Q tag the kernel took off (it reports it in PACKET_AUXDATA),
+    so that the pipeline sees the frame as it was on the wire."""
+    for level, kind, payload in ancillary:
+        if level != SOL_PACKET or kind != PACKET_AUXDATA or len(payload) < AUXDATA.size:
+            continue
+        status, _len, _snap, _mac, _net, tci, tpid = AUXDATA.unpack_from(payload)
+        if status & TP_STATUS_VLAN_VALID and len(data) >= 12:
+            tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID and tpid else 0x8100
+            return data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+    return data
 
 
 class PcapWriter:
@@ -87,6 +103,7 @@ class RawPort(Port):
         try:
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
             self.sock.bind((iface, 0))
+            self.sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         except OSError as e:
             raise OSError(f"cannot open interface {iface} for port {number}: {e.strerror}") from None
 
@@ -94,13 +111,13 @@ class RawPort(Port):
         self.sock.settimeout(timeout)
         while True:
             try:
-                data, addr = self.sock.recvfrom(65535)
+                data, anc, _flags, addr = self.sock.recvmsg(65535, socket.CMSG_SPACE(AUXDATA.size))
             except TimeoutError:
                 return None
             except OSError:
                 return None
             if addr[2] != PACKET_OUTGOING:  # our own transmissions come back too: skip them
-                return data
+                return restore_vlan(data, anc)
 
     def _send(self, data: bytes) -> None:
         self.sock.send(data)

@@ -18,6 +18,21 @@ class JsonError(ValueError):
     """A BMv2 JSON that cannot be loaded: names the object and the problem."""
 
 
+MAX_WIDTH = 1 << 16  # bits of one field, register cell or parameter
+MAX_CELLS = 1 << 24  # cells of one register, counter or meter array
+
+
+def bounded(value: Any, where: str, what: str, low: int, high: int) -> int:
+    """An integer of the JSON within [low, high], or a JsonError naming it."""
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise JsonError(f"{where}: {what} {value!r} is not an integer") from None
+    if not low <= v <= high:
+        raise JsonError(f"{where}: {what} {v} outside {low}..{high}")
+    return v
+
+
 def hexint(s: str | int) -> int:
     if isinstance(s, int):
         return s
@@ -173,7 +188,11 @@ def load_types(prog: Program) -> None:
         names, widths, signed = [], [], []
         for f in t["fields"]:
             names.append(f[0])
-            widths.append(-1 if f[1] == "*" else int(f[1]))
+            widths.append(
+                -1
+                if f[1] == "*"
+                else bounded(f[1], f"header type {t['name']}", f"width of {f[0]}", 0, MAX_WIDTH)
+            )
             signed.append(bool(f[2]) if len(f) > 2 else False)
         prog.types[t["name"]] = HeaderType(
             t["name"], names, widths, signed, {n: k for k, n in enumerate(names)}

@@ -2,7 +2,9 @@
 
 The pipeline may be replaced at any time (P4Runtime SetForwardingPipelineConfig);
 packets wait on a lock so that no packet sees half a pipeline. Packets for the CPU
-port go to `on_packet_in` (the P4Runtime stream) instead of a port.
+port go to `on_packet_in` (the P4Runtime stream) instead of a port. A packet that makes
+the pipeline, a port or a callback fail is dropped, counted in `counts["errors"]` and
+logged once per kind of failure; the port goes on serving.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class Runner:
         self.on_digest: Callable[[str, list[int]], None] | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.counts = {"rx": 0, "tx": 0, "dropped": 0, "to_cpu": 0}
+        self.counts = {"rx": 0, "tx": 0, "dropped": 0, "to_cpu": 0, "errors": 0}
+        self._logged: set[str] = set()
 
     def set_switch(self, sw: Switch | None) -> None:
         with self.lock:
@@ -60,9 +63,20 @@ class Runner:
 
     def _serve(self, p: Port) -> None:
         while not self._stop.is_set():
-            data = p.recv(0.2)
-            if data is not None:
-                self.inject(p.number, data)
+            try:
+                data = p.recv(0.2)
+                if data is not None:
+                    self.inject(p.number, data)
+            except Exception as e:  # nothing may end a port's thread
+                self._fault(f"port {p.number}: {type(e).__name__}: {e}")
+
+    def _fault(self, what: str) -> None:
+        self.counts["errors"] += 1
+        kind = what.split(":", 2)[:2]
+        key = ":".join(kind)
+        if key not in self._logged and len(self._logged) < 1000:
+            self._logged.add(key)
+            log.warning("%s (logged once; counted in errors)", what)
 
     def inject(self, port: int, data: bytes) -> None:
         """Run one packet as if it arrived on `port` (packet-out uses the CPU port)."""
@@ -74,17 +88,26 @@ class Runner:
             self.counts["rx"] += 1
             out = sw.process(port, data, time.monotonic())
             digests, sw.digests = sw.digests, []
+            faults, sw.errors = sw.errors, []
+        for f in faults:
+            self._fault(f)
         if not out:
             self.counts["dropped"] += 1
         for eport, pkt in out:
-            if eport == self.cpu_port and self.on_packet_in is not None:
-                self.counts["to_cpu"] += 1
-                self.on_packet_in(pkt)
-            elif eport in self.ports:
-                self.counts["tx"] += 1
-                self.ports[eport].send(pkt)
-            else:
-                log.debug("packet for port %d, which does not exist: dropped", eport)
+            try:
+                if eport == self.cpu_port and self.on_packet_in is not None:
+                    self.counts["to_cpu"] += 1
+                    self.on_packet_in(pkt)
+                elif eport in self.ports:
+                    self.counts["tx"] += 1
+                    self.ports[eport].send(pkt)
+                else:
+                    log.debug("packet for port %d, which does not exist: dropped", eport)
+            except Exception as e:  # one failed send drops one packet
+                self._fault(f"sending to port {eport}: {type(e).__name__}: {e}")
         if self.on_digest is not None:
             for name, values in digests:
-                self.on_digest(name, values)
+                try:
+                    self.on_digest(name, values)
+                except Exception as e:
+                    self._fault(f"digest {name}: {type(e).__name__}: {e}")

@@ -3,10 +3,11 @@ entries with priorities, a default entry, and the direct counters of a hit."""
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from .expressions import reader
-from .program import JsonError, Phv, Program, hexint
+from .program import JsonError, Phv, Program, bounded, hexint
 
 
 @dataclass
@@ -112,18 +113,20 @@ class Table:
     def _exact_key(self, match: list[Match]) -> tuple:
         return tuple(m.value for m in match)
 
+    def _ident(self, match: list[Match], priority: int) -> tuple:
+        """What makes an entry unique: its whole key, and its priority where it matters."""
+        return (
+            *((m.value, m.mask, m.prefix, m.lo, m.hi) for m in match),
+            priority if self._prioritised() else 0,
+        )
+
     def find(self, match: list[Match], priority: int = 0) -> Entry | None:
         """The installed entry with exactly this key (and priority where it matters)."""
-        if self.match_type in ("exact",) and all(k.match_type in ("exact", "valid") for k in self.keys):
-            h = self._exact.get(self._exact_key(match))
-            return self.entries.get(h) if h is not None else None
-        for e in self.entries.values():
-            if e.match == match and (e.priority == priority or not self._prioritised()):
-                return e
-        return None
+        h = self._ids.get(self._ident(match, priority))
+        return self.entries.get(h) if h is not None else None
 
     def _prioritised(self) -> bool:
-        return any(k.match_type in ("ternary", "range") for k in self.keys)
+        return self._prio
 
     def add(
         self,
@@ -142,15 +145,24 @@ class Table:
             raise EntryError(f"table {self.name}: an entry with this key exists already")
         self._next_handle += 1
         e = Entry(self._next_handle, match, action_id, list(data), priority, member=member, group=group)
+        self.restore(e)
+        return e
+
+    def restore(self, e: Entry) -> None:
+        """Index an entry (a new one, or one removed before, handle and counters kept).
+        Exact and single-LPM tables: O(1); the others: one bisect into a sorted list."""
         self.entries[e.handle] = e
+        self._ids[self._ident(e.match, e.priority)] = e.handle
         if self._is_exact():
-            self._exact[self._exact_key(match)] = e.handle
+            self._exact[self._exact_key(e.match)] = e.handle
         elif self._lpm is not None:
             plen = self._plen(e)
-            self._by_len.setdefault(plen, {})[self._lpm_key([m.value for m in match], plen)] = e.handle
-            self._lens = sorted(self._by_len, reverse=True)
-        self._order = None
-        return e
+            if plen not in self._by_len:
+                self._by_len[plen] = {}
+                self._lens = sorted(self._by_len, reverse=True)
+            self._by_len[plen][self._lpm_key([m.value for m in e.match], plen)] = e.handle
+        else:
+            self._tss_add(e)
 
     def _plen(self, e: Entry) -> int:
         m = e.match[self._lpm]
@@ -158,6 +170,7 @@ class Table:
 
     def remove(self, e: Entry) -> None:
         del self.entries[e.handle]
+        self._ids.pop(self._ident(e.match, e.priority), None)
         if self._is_exact():
             self._exact.pop(self._exact_key(e.match), None)
         elif self._lpm is not None:
@@ -167,17 +180,20 @@ class Table:
             if not bucket:
                 self._by_len.pop(plen, None)
                 self._lens = sorted(self._by_len, reverse=True)
-        self._order = None
+        else:
+            self._tss_remove(e)
 
     def clear(self) -> None:
         self.entries.clear()
+        self._ids.clear()
         self._exact.clear()
         self._by_len.clear()
         self._lens = []
-        self._order = None
+        self._groups.clear()
+        self._order = []
 
     def _is_exact(self) -> bool:
-        return all(k.match_type in ("exact", "valid") for k in self.keys)
+        return self._exact_only
 
     def _lpm_index(self) -> int | None:
         """Position of the only lpm key when all others are exact (then lookups use
@@ -194,16 +210,27 @@ class Table:
         return (*values[:i], values[i] >> shift << shift if plen else 0, *values[i + 1 :])
 
     # -- lookup ----------------------------------------------------------------------
-    _order: list[Entry] | None = None
     _lpm: int | None = None
+    _prio: bool = False
+    _exact_only: bool = True
+    _ids: dict = field(default_factory=dict)
     _by_len: dict = field(default_factory=dict)
     _lens: list[int] = field(default_factory=list)
+    # Tuple space search: mask combination -> _Group; _order is the groups best-first.
+    _groups: dict = field(default_factory=dict)
+    _order: list = field(default_factory=list)
+
+    def index_shape(self) -> None:
+        """Fix the lookup structure from the key kinds (call once the keys are set)."""
+        self._lpm = self._lpm_index()
+        self._prio = any(k.match_type in ("ternary", "range") for k in self.keys)
+        self._exact_only = all(k.match_type in ("exact", "valid") for k in self.keys)
 
     def lookup(self, phv: Phv) -> Entry | None:
         if not self.keys:
             return None
         vals = self.key_values(phv)
-        if self._is_exact():
+        if self._exact_only:
             h = self._exact.get(tuple(vals))
             return self.entries.get(h) if h is not None else None
         if self._lpm is not None:
@@ -212,29 +239,27 @@ class Table:
                 if h is not None:
                     return self.entries[h]
             return None
-        if self._order is None:
-            self._build_groups()
         # Tuple space search: one hash per distinct mask combination, groups visited
-        # best-first; range keys are checked within a bucket.
-        best = None
-        for top, masks, buckets in self._order:
-            if best is not None and top <= self._rank(best):
+        # best-first; range keys are checked within a bucket (kept best-first).
+        best, best_rank = None, None
+        for g in self._order:
+            if best_rank is not None and g.ranks[-1] <= best_rank:
                 break
-            for e in buckets.get(tuple(v & m for v, m in zip(vals, masks, strict=True)), ()):
-                if best is not None and self._rank(e) <= self._rank(best):
+            for rank, e in g.buckets.get(tuple(v & m for v, m in zip(vals, g.masks, strict=True)), ()):
+                if best_rank is not None and rank <= best_rank:
                     break
-                if all(
+                if not g.ranged or all(
                     k.match_type != "range" or m.lo <= v <= m.hi
                     for k, m, v in zip(self.keys, e.match, vals, strict=True)
                 ):
-                    best = e
+                    best, best_rank = e, rank
                     break
         return best
 
     def _rank(self, e: Entry) -> tuple:
         # Ternary/range: the highest priority wins; otherwise the longest prefix.
         # Ties go to the older entry.
-        if self._prioritised():
+        if self._prio:
             return (e.priority, -e.handle)
         return (sum(m.prefix or 0 for m in e.match), -e.handle)
 
@@ -253,20 +278,55 @@ class Table:
                 out.append(m.mask & full)
         return tuple(out)
 
-    def _build_groups(self) -> None:
-        groups: dict[tuple, dict[tuple, list[Entry]]] = {}
-        for e in self.entries.values():
-            masks = self._masks(e)
-            key = tuple(m.value & mk for m, mk in zip(e.match, masks, strict=True))
-            groups.setdefault(masks, {}).setdefault(key, []).append(e)
-        order = []
-        for masks, buckets in groups.items():
-            for lst in buckets.values():
-                lst.sort(key=self._rank, reverse=True)
-            top = max(self._rank(lst[0]) for lst in buckets.values())
-            order.append((top, masks, buckets))
-        order.sort(key=lambda g: g[0], reverse=True)
-        self._order = order
+    def _tss_add(self, e: Entry) -> None:
+        masks = self._masks(e)
+        key = tuple(m.value & mk for m, mk in zip(e.match, masks, strict=True))
+        g = self._groups.get(masks)
+        if g is None:
+            g = self._groups[masks] = _Group(masks, any(k.match_type == "range" for k in self.keys))
+        rank = self._rank(e)
+        old_top = g.ranks[-1] if g.ranks else None
+        # Buckets are best-first: insert by descending rank.
+        bucket = g.buckets.setdefault(key, [])
+        bisect.insort(bucket, (rank, e), key=lambda x: _neg(x[0]))
+        bisect.insort(g.ranks, rank)
+        if old_top is None or rank > old_top:
+            self._reorder()
+
+    def _tss_remove(self, e: Entry) -> None:
+        masks = self._masks(e)
+        key = tuple(m.value & mk for m, mk in zip(e.match, masks, strict=True))
+        g = self._groups[masks]
+        rank = self._rank(e)
+        bucket = g.buckets[key]
+        bucket.remove((rank, e))
+        if not bucket:
+            del g.buckets[key]
+        top = g.ranks[-1]
+        del g.ranks[bisect.bisect_left(g.ranks, rank)]
+        if not g.ranks:
+            del self._groups[masks]
+            self._reorder()
+        elif rank == top:
+            self._reorder()
+
+    def _reorder(self) -> None:
+        # Few groups (distinct mask combinations), so a full sort is cheap.
+        self._order = sorted(self._groups.values(), key=lambda g: g.ranks[-1], reverse=True)
+
+
+def _neg(rank: tuple) -> tuple:
+    return tuple(-x for x in rank)
+
+
+@dataclass(eq=False)
+class _Group:
+    """Entries sharing one combination of masks: hashed by their masked key."""
+
+    masks: tuple
+    ranged: bool
+    buckets: dict = field(default_factory=dict)  # masked key -> [(rank, entry)] best-first
+    ranks: list = field(default_factory=list)  # every entry's rank, ascending
 
 
 def _masked(r, mask: int):
@@ -319,14 +379,14 @@ def build_table(
         name=name, id=j.get("id", 0), keys=keys, match_type=j.get("match_type", "exact"),
         actions={action_names[a]: a for a in ids}, action_ids=set(ids),
         next_tables=dict(j.get("next_tables", {})), base_default_next=j.get("base_default_next"),
-        max_size=int(j.get("max_size", 1024)), default_action=default, default_const=const,
+        max_size=bounded(j.get("max_size", 1024), where, "max_size", 0, 1 << 31), default_action=default, default_const=const,
         with_counters=bool(j.get("with_counters", False)), direct_meter=j.get("direct_meters"),
         implementation=j.get("action_profile") if j.get("type", "simple") != "simple" else None,
         support_timeout=bool(j.get("support_timeout", False)),
     )  # fmt: skip
     t._readers = readers
     t.action_widths = action_widths
-    t._lpm = t._lpm_index()
+    t.index_shape()
     for k, e in enumerate(j.get("entries", [])):
         match = []
         for km, _kf in zip(e["match_key"], keys, strict=True):
