@@ -197,9 +197,10 @@ class SwitchConnection:
         election_id: tuple[int, int] = (0, 1),
         *,
         timeout: float = 10.0,
+        claim: bool = True,
     ) -> None:
         self.address, self.device_id, self.election_id = address, device_id, election_id
-        self.timeout = timeout
+        self.timeout, self.claim = timeout, claim
         self.channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
         self.stub = RG.P4RuntimeStub(self.channel)
         self._requests: queue.Queue = queue.Queue()
@@ -228,9 +229,28 @@ class SwitchConnection:
             self._broken = True
 
     def _arbitrate(self) -> None:
+        """Become primary. Switches remember the highest election id they ever saw
+        (P4Runtime 1.4, 5.3): a restarted controller whose id is lower becomes a backup
+        with no primary (NOT_FOUND). With `claim`, it then asks again with one above
+        the highest, which the switch reports; it never preempts a live primary."""
+        answer = self._ask(self.election_id)
+        if answer.status.code == code_pb2.NOT_FOUND and self.claim:
+            highest = (answer.election_id.high, answer.election_id.low)
+            n = ((highest[0] << 64) | highest[1]) + 1
+            self.election_id = (n >> 64, n & ((1 << 64) - 1))
+            answer = self._ask(self.election_id)
+        if answer.status.code != code_pb2.OK:
+            self.close()
+            raise P4RuntimeError(
+                f"arbitration with {self.address}",
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"not primary: {answer.status.message}",
+            )
+
+    def _ask(self, election_id: tuple[int, int]) -> R.MasterArbitrationUpdate:
         m = R.StreamMessageRequest()
         m.arbitration.device_id = self.device_id
-        m.arbitration.election_id.high, m.arbitration.election_id.low = self.election_id
+        m.arbitration.election_id.high, m.arbitration.election_id.low = election_id
         self._requests.put(m)
         try:
             r = self._arbitration.get(timeout=self.timeout)
@@ -239,16 +259,16 @@ class SwitchConnection:
             raise P4RuntimeError(
                 f"arbitration with {self.address}", grpc.StatusCode.DEADLINE_EXCEEDED, "no answer"
             ) from None
+        # The switch may have announced more since (a primary change): the last word counts.
+        while not isinstance(r, grpc.RpcError):
+            try:
+                r = self._arbitration.get(timeout=0.05)
+            except queue.Empty:
+                break
         if isinstance(r, grpc.RpcError):
             self.close()
             raise P4RuntimeError(f"arbitration with {self.address}", r.code(), r.details() or "")
-        if r.status.code != code_pb2.OK:
-            self.close()
-            raise P4RuntimeError(
-                f"arbitration with {self.address}",
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"not primary: {r.status.message}",
-            )
+        return r
 
     def _call(self, what: str, fn, req):
         try:

@@ -121,3 +121,19 @@ def test_the_desired_state_may_not_name_an_entity_twice(fabric):
     e = route(fabric["s1"], "10.0.0.0", 8, 1)
     with pytest.raises(ValueError, match="twice"):
         diff([], [e, e])
+
+
+def test_a_restarted_controller_takes_over_but_never_preempts_a_live_primary(fabric):
+    from controller.p4rt import P4RuntimeError
+
+    addr, dev = fabric["s1"].address, fabric["s1"].device_id
+    # The fixture's controller (election id 10) is alive: a lower id is refused.
+    with pytest.raises(P4RuntimeError, match="not primary"):
+        SwitchConnection(addr, dev, (0, 3))
+    fabric["s1"].close()
+    # Gone: a new controller with a lower id claims one above the highest the switch saw.
+    again = SwitchConnection(addr, dev, (0, 3))
+    assert again.election_id == (0, 11)
+    fabric["s1"] = again
+    with pytest.raises(P4RuntimeError, match="not primary"):
+        SwitchConnection(addr, dev, (0, 4), claim=False)

@@ -132,7 +132,9 @@ def test_a_restarted_controller_writes_nothing_when_the_fabric_is_right(net):
 
 def test_the_controller_client_reports_refusals_with_the_switch_error(net):
     pipeline, desired, addresses = net.pipeline, net.desired, net.addresses
-    Fabric(addresses, pipeline, (0, 5)).reconcile(desired)
+    first = Fabric(addresses, pipeline, (0, 5))
+    first.reconcile(desired)
+    first.close()  # a live primary is never preempted; a gone one is taken over
     address, device_id = addresses["edge0_0"]
     with SwitchConnection(address, device_id, (0, 6)) as conn:
         conn.fetch_pipeline()
