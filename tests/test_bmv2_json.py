@@ -116,7 +116,10 @@ def test_basic_translation():
             {"type": "runtime_data", "value": 1},
         ],
     }
-    ttl = fwd["primitives"][3]["parameters"][1]["value"]
+    # An `expression` parameter wraps a typed node (BMv2's add_primitive_to_action, p4c's shape).
+    wrapped = fwd["primitives"][3]["parameters"][1]
+    assert wrapped["type"] == "expression" and wrapped["value"]["type"] == "expression"
+    ttl = wrapped["value"]["value"]
     assert ttl["op"] == "&" and ttl["right"] == {
         "type": "hexstr",
         "value": "0xff",
@@ -283,7 +286,11 @@ PROGRAM = (P4 / "basic.p4").read_text()
         ),
         (
             ("hdr.ipv4.ttl = hdr.ipv4.ttl - 1;", "hdr.ipv4.ttl = hdr.ipv4.ttl / port;"),
-            "only supported on compile-time constants",
+            "differ in width",
+        ),
+        (
+            ("hdr.ipv4.ttl = hdr.ipv4.ttl - 1;", "hdr.ipv4.ttl = (bit<8>)((int<8>)hdr.ipv4.ttl % 3);"),
+            "supported on unsigned bit<W> values and constants only",
         ),
     ],
 )

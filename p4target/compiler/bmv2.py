@@ -490,6 +490,16 @@ class Builder:
                 ta, tb = self.type_of(a, env), self.type_of(b, env)
                 if is_bool(ta) or is_bool(tb):
                     return _expr(op, self.cond(a, env), self.cond(b, env)), T.BOOL
+                if isinstance(ta, T.StackT) and op in ("==", "!="):
+                    # BMv2 compares headers and unions, not stacks: element by element, as p4c does.
+                    sa, sb = self.storage(a, env), self.storage(b, env)
+                    j = None
+                    for k in range(ta.size):
+                        eq = _expr("==", {"type": "header", "value": f"{sa.name}[{k}]"},
+                                   {"type": "header", "value": f"{sb.name}[{k}]"})  # fmt: skip
+                        j = eq if j is None else _expr("and", j, eq)
+                    j = j if j is not None else {"type": "bool", "value": True}
+                    return (j if op == "==" else _expr("not", None, j)), T.BOOL
                 w = tb if isinstance(ta, T.InfInt) else ta
                 return _expr(op, self.data(a, env, w), self.data(b, env, w)), T.BOOL
             case A.Binary(op="++", left=a, right=b):
@@ -516,14 +526,24 @@ class Builder:
                     ty = want or ty
                 j = _expr(op, self.data(a, env, ty), self.data(b, env, ty))
                 return (self.trunc(j, ty) if op in ("+", "-", "*") else j), ty
-            case A.Binary(op=op):
+            case A.Binary(op=op, left=a, right=b):
                 try:
                     v = self.prog.const(e)
                     return self.const_json(v, e), want or T.InfInt()
                 except P4Error:
-                    raise P4Error(
-                        e.loc, f"'{op}' is only supported on compile-time constants by BMv2"
-                    ) from None
+                    pass
+                ta, tb = self.type_of(a, env), self.type_of(b, env)
+                ty = tb if isinstance(ta, T.InfInt) else ta
+                if isinstance(ty, T.InfInt):
+                    ty = want or ty
+                if isinstance(ta, T.Bits) and isinstance(tb, T.Bits) and bits(ta) != bits(tb):
+                    raise P4Error(e.loc, f"'{op}': operands {ta} and {tb} differ in width")
+                if op in ("/", "%") and isinstance(ty, T.Bits) and not ty.signed:
+                    # unsigned: BMv2's DIV / MOD; the result fits the operands' width
+                    return _expr(op, self.data(a, env, ty), self.data(b, env, ty)), ty
+                if op in ("/", "%"):
+                    raise P4Error(e.loc, f"'{op}' is supported on unsigned bit<W> values and constants only")
+                raise P4Error(e.loc, f"'{op}' is only supported on compile-time constants by BMv2")
             case A.Ternary(cond=c, then=a, other=b):
                 ta, tb = self.type_of(a, env), self.type_of(b, env)
                 ty = tb if isinstance(ta, T.InfInt) else ta
@@ -667,7 +687,7 @@ class Builder:
             case A.If(cond=c, then=a, other=b):
                 jz = len(out)
                 out.append(
-                    {"op": "_jump_if_zero", "parameters": [_expr("b2d", None, self.cond(c, env)), None]}
+                    {"op": "_jump_if_zero", "parameters": [top(_expr("b2d", None, self.cond(c, env))), None]}
                 )
                 self._stmt(a, env, out, where, returns)
                 if b is not None:
@@ -721,17 +741,14 @@ class Builder:
                         self.assign(Field(dst.inst, fname, dst.ty.field(fname)), fv, env, out, at)
                     return
                 src = self.storage(value, env)
-                if not isinstance(src, Header):
+                if not isinstance(src, Header | DynHeader):
                     raise P4Error(at.loc, f"cannot assign {A.show(value)} to header {dst.inst}")
-                out.append(
-                    {
-                        "op": "assign_header",
-                        "parameters": [
-                            {"type": "header", "value": dst.inst},
-                            {"type": "header", "value": src.inst},
-                        ],
-                    }
-                )
+                out.append({"op": "assign_header", "parameters": [header_param(dst), header_param(src)]})
+            case DynHeader():
+                src = self.storage(value, env)
+                if not isinstance(src, Header | DynHeader):
+                    raise P4Error(at.loc, f"cannot assign {A.show(value)} to a header")
+                out.append({"op": "assign_header", "parameters": [header_param(dst), header_param(src)]})
             case Struct(members=ms):
                 if isinstance(value, A.StructInit):
                     for fname, fv in value.fields:
@@ -876,8 +893,8 @@ class Builder:
                 params = [{"type": "header", "value": self.sm.inst}]
             elif name == "truncate":
                 params = [top(self.data(args[0], env, T.Bits(32)))]
-            else:
-                params = [self.cond(args[0], env)]
+            else:  # assert / assume take data (BMv2 core primitives)
+                params = [top(_expr("b2d", None, self.cond(args[0], env)))]
             out.append({"op": PRIMITIVE_EXTERNS[name], "parameters": params})
             return
         if name == "log_msg":
@@ -885,7 +902,7 @@ class Builder:
             values = []
             if len(args) > 1:
                 items = args[1].items if isinstance(args[1], A.ListExpr) else [args[1]]
-                values = [self.data(x, env) for x in items]
+                values = [top(self.data(x, env)) for x in items]
             out.append(
                 {
                     "op": "log_msg",
@@ -1521,12 +1538,20 @@ class Builder:
                         raise P4Error(s.loc, f"cannot extract into {A.show(vals[0])}")
                     if len(vals) == 2:
                         ops.append(
-                            {"op": "extract_VL", "parameters": [param, self.data(vals[1], env, T.Bits(32))]}
+                            {
+                                "op": "extract_VL",
+                                "parameters": [
+                                    param,
+                                    {"type": "expression", "value": self.data(vals[1], env, T.Bits(32))},
+                                ],
+                            }
                         )
                     else:
                         ops.append({"op": "extract", "parameters": [param]})
                 elif m == "advance":
-                    ops.append({"op": "advance", "parameters": [self.data(vals[0], env, T.Bits(32))]})
+                    ops.append(
+                        {"op": "advance", "parameters": [parser_src(self.data(vals[0], env, T.Bits(32)))]}
+                    )
                 else:
                     raise P4Error(s.loc, f"packet_in.{m}() cannot be called as a statement")
             case A.CallStmt(call=A.Call(func=A.Name(name="verify"), args=args)):
@@ -1553,7 +1578,10 @@ class Builder:
                         else _expr("b2d", None, self.cond(v, env))
                     )
                     ops.append(
-                        {"op": "set", "parameters": [{"type": "field", "value": [dst.inst, dst.name]}, j]}
+                        {
+                            "op": "set",
+                            "parameters": [{"type": "field", "value": [dst.inst, dst.name]}, parser_src(j)],
+                        }
                     )
                 else:
                     prims: list[JSON] = []
@@ -1978,10 +2006,30 @@ def _neg_const(j: JSON) -> JSON:
 
 
 def top(j: JSON) -> JSON:
-    """A primitive parameter: `local` becomes `runtime_data`."""
+    """A primitive parameter as BMv2's loader reads it (P4Objects::add_primitive_to_action):
+    `local` becomes `runtime_data`; an expression node is wrapped once more, because an
+    `expression` parameter's value is itself a typed node; a boolean becomes data (b2d)."""
     if j["type"] == "local":
         return {"type": "runtime_data", "value": j["value"]}
+    if j["type"] == "bool":
+        j = _expr("b2d", None, j)
+    if j["type"] == "expression":
+        return {"type": "expression", "value": j}
     return j
+
+
+def header_param(h: Header | DynHeader) -> JSON:
+    """A header operand of a primitive: by name, or (stack[i] at run time) an expression."""
+    if isinstance(h, Header):
+        return {"type": "header", "value": h.inst}
+    return {"type": "expression", "value": h.json()}
+
+
+def parser_src(j: JSON) -> JSON:
+    """A parser op's source (set / advance): field, hexstr, or an `expression` wrapping a typed node."""
+    if j["type"] in ("field", "hexstr", "lookahead"):
+        return j
+    return {"type": "expression", "value": j}
 
 
 def _src(node) -> JSON:

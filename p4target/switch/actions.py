@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .expressions import header, operand, writer
+from .expressions import _stack_of, header, operand, union_ids, writer
+from .expressions import kind as operand_kind
 from .program import JsonError, Phv, Program
 
 Prim = Callable[["Ctx", list], int | None]  # returns the next pc, or None for pc+1
@@ -59,16 +60,31 @@ def compile_action(prog: Program, state: Any, j: dict) -> Action:
     name = j["name"]
     where = f"action {name}"
     widths = [int(r["bitwidth"]) for r in j.get("runtime_data", [])]
-    prims = [
-        primitive(prog, state, p, f"{where}, primitive {k} ({p.get('op')})")
-        for k, p in enumerate(j.get("primitives", []))
-    ]
+    prims = []
+    for k, p in enumerate(j.get("primitives", [])):
+        at = f"{where}, primitive {k} ({p.get('op') if isinstance(p, dict) else '?'})"
+        prims.append(guarded(at, primitive, prog, state, p, at))
     return Action(name, j["id"], widths, prims)
 
 
+def guarded(where: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a load-time builder; a malformed JSON object (missing key, wrong shape) becomes a
+    JsonError naming where it is, never a Python traceback."""
+    try:
+        return fn(*args)
+    except JsonError:
+        raise
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
+        raise JsonError(f"{where}: malformed JSON ({type(e).__name__}: {e})") from None
+
+
 def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
+    if not isinstance(p, dict):
+        raise JsonError(f"{where}: a primitive must be an object")
     op = p.get("op")
     ps = p.get("parameters", [])
+    if not isinstance(ps, list):
+        raise JsonError(f"{where}: parameters must be a list")
 
     def arg(k: int):
         if k >= len(ps):
@@ -83,7 +99,17 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
             dst(ctx.phv, data, src(ctx.phv, data))
 
         return assign
-    if op in ("assign_header", "assign_union"):
+    if op == "assign_union" or (op == "assign_header" and operand_kind(ps[0] if ps else None) == "union"):
+        du, su = union_ids(prog, ps[0], where), union_ids(prog, ps[1], where)
+
+        def assign_union(ctx: Ctx, data: list) -> None:
+            for di, si in zip(du(ctx.phv, data), su(ctx.phv, data), strict=True):
+                hd, hs = ctx.phv.headers[di], ctx.phv.headers[si]
+                hd.values, hd.valid = list(hs.values), hs.valid
+                _copy_varbit(ctx.phv, di, si)
+
+        return assign_union
+    if op == "assign_header":
         d, s = header(prog, ps[0], where), header(prog, ps[1], where)
 
         def assign_header(ctx: Ctx, data: list) -> None:
@@ -98,7 +124,7 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
 
         return assign_header
     if op == "assign_header_stack":
-        d, s = prog.stack(ps[0]["value"], where), prog.stack(ps[1]["value"], where)
+        d, s = _stack_of(prog, ps[0], where), _stack_of(prog, ps[1], where)
 
         def assign_stack(ctx: Ctx, data: list) -> None:
             for a, b in zip(d.header_ids, s.header_ids, strict=True):
@@ -124,7 +150,7 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
 
         return set_valid
     if op in ("push", "pop"):
-        st = prog.stack(ps[0]["value"], where)
+        st = _stack_of(prog, ps[0], where)
         n = arg(1)
 
         def shift(ctx: Ctx, data: list) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .actions import Ctx, primitive
+from .actions import Ctx, guarded, primitive
 from .expressions import operand, writer
 from .program import HeaderType, JsonError, Phv, Program, hexint
 
@@ -49,7 +49,7 @@ class Parser:
         self.prog, self.init = prog, j["init_state"]
         self.states: dict[str, State] = {}
         for s in j["parse_states"]:
-            self.states[s["name"]] = self._state(s, state)
+            self.states[s["name"]] = guarded(f"parse state {s.get('name')}", self._state, s, state)
         if self.init not in self.states:
             raise JsonError(f"parser {j.get('name')}: init state '{self.init}' is not defined")
         for st in self.states.values():
@@ -60,8 +60,8 @@ class Parser:
 
     def _state(self, s: dict, state) -> State:
         where = f"parse state {s['name']}"
-        ops = [self._op(o, where, state) for o in s.get("parser_ops", [])]
-        key = [self._key(k, where) for k in s.get("transition_key", [])]
+        ops = [guarded(where, self._op, o, where, state) for o in s.get("parser_ops", [])]
+        key = [guarded(where, self._key, k, where) for k in s.get("transition_key", [])]
         trans = []
         for t in s.get("transitions", []):
             kind = t.get("type") or ("default" if t.get("value") == "default" else "hexstr")
@@ -172,7 +172,10 @@ class Parser:
 
             return set_
         if op == "verify":
-            cond, err = operand(prog, ps[0], where), operand(prog, ps[1], where)
+            e1 = ps[1]
+            if isinstance(e1, int) and not isinstance(e1, bool):  # BMv2 backward compatibility
+                e1 = {"type": "hexstr", "value": hex(e1)}
+            cond, err = operand(prog, ps[0], where), operand(prog, e1, where)
             names = {v: k for k, v in prog.errors.items()}
 
             def verify(ctx: Ctx, data: list, offset: int) -> int:
@@ -182,7 +185,11 @@ class Parser:
 
             return verify
         if op in ("advance", "shift"):
-            n = operand(prog, ps[0], where)
+            p0 = ps[0] if ps else None
+            if op == "shift" and isinstance(p0, int) and not isinstance(p0, bool):  # BMv2: a byte count
+                n = lambda phv, data: p0
+            else:
+                n = operand(prog, p0, where)
             scale = 8 if op == "shift" else 1
 
             def advance(ctx: Ctx, data: list, offset: int) -> int:

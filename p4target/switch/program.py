@@ -228,7 +228,15 @@ def load(source: str | bytes | dict) -> Any:
     version = raw.get("__meta__", {}).get("version", [2, 0])
     if version[0] != 2:
         raise JsonError(f"BMv2 JSON version {version} is not supported (major version 2)")
-    return Switch(raw)
+    try:
+        return Switch(raw)
+    except JsonError:
+        raise
+    except RecursionError:
+        raise JsonError("BMv2 JSON nested too deeply") from None
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
+        # a member missing or of the wrong shape somewhere the loader does not check itself
+        raise JsonError(f"malformed BMv2 JSON ({type(e).__name__}: {e})") from None
 
 
 Fn = Callable[..., Any]
