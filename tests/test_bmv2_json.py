@@ -194,7 +194,9 @@ def test_kitchen_sink_translation():
     assert nat["entries"][0]["action_entry"]["action_data"] == ["0xc0a80001", "0x1f90"]
     assert set(nat["next_tables"]) == {"__HIT__", "__MISS__"}
     prio = tables["MyIngress.prio"]
-    assert [e["priority"] for e in prio["entries"]] == [10, 5]
+    # P4 priorities 10 and 5, the largest winning (largest_priority_wins by default); BMv2's
+    # JSON priority is the other way round (a lower number wins): 10 -> 1, 5 -> 6.
+    assert [e["priority"] for e in prio["entries"]] == [1, 6]
     assert prio["entries"][1]["match_key"] == [{"match_type": "ternary", "key": "0x0000", "mask": "0x0000"}]
     assert set(tables["MyIngress.smac"]["next_tables"]) == {"__HIT__", "__MISS__"}
     lpm = tables["MyIngress.ipv4_lpm"]["next_tables"]

@@ -21,6 +21,7 @@ from . import types as T
 from .errors import P4Error
 from .inline import Inliner, substitute
 from .semantics import ActionInfo, BlockInfo, Program, Scope, TableInfo
+from .sugar import switch_to_ifs
 
 JSON = dict[str, Any]
 VERSION = [2, 23]
@@ -109,6 +110,16 @@ class DynField:
             "type": "expression",
             "value": {"op": "access_field", "left": self.header.json(), "right": self.offset},
         }
+
+
+@dataclass
+class SliceRef:
+    """base[hi:lo] as an l-value: written by read-modify-write of its base (a field)."""
+
+    base: Any  # Field or DynField
+    hi: int
+    lo: int
+    ty: T.Ty
 
 
 @dataclass
@@ -257,6 +268,10 @@ class Builder:
                 )
             case T.StructT(kind="header_union"):
                 return self.union_instance(path, ty)
+            case T.TupleT(items=items):  # laid out as a struct with members "0", "1", …
+                fields = tuple((str(k), it) for k, it in enumerate(items))
+                st = T.StructT("struct", str(ty), fields)
+                return Struct({f: self.layout(ft, f"{path}.{f}", metadata) for f, ft in fields}, st)
             case T.StackT(elem=elem, size=n):
                 insts = [self.header_instance(f"{path}[{i}]", elem) for i in range(n)]
                 name = self.unique(path)
@@ -351,8 +366,22 @@ class Builder:
                         raise P4Error(e.loc, f"cannot read {A.show(e)} here")
                     return ("stack_field", base[1], m, ft)
                 raise P4Error(e.loc, f"{A.show(e)} is not a storage location")
+            case A.Slice(expr=x, hi=h, lo=lo):
+                hi, low = self.prog.const_int(h), self.prog.const_int(lo)
+                base = self.storage(x, env)
+                if isinstance(base, SliceRef):  # a slice of a slice: one slice of the field
+                    hi, low, base = base.lo + hi, base.lo + low, base.base
+                if not isinstance(base, Field | DynField) or not isinstance(base.ty, T.Bits):
+                    raise P4Error(
+                        e.loc, f"{A.show(e)}: only a slice of a bit<W>/int<W> location can be assigned"
+                    )
+                if not 0 <= low <= hi < bits(base.ty):
+                    raise P4Error(e.loc, f"slice [{hi}:{low}] is out of range for {base.ty}")
+                return SliceRef(base, hi, low, T.Bits(hi - low + 1))
             case A.Index(expr=x, index=i):
                 base = self.storage(x, env)
+                if isinstance(base, Struct) and str(self.prog.const_int(i)) in base.members:  # a tuple item
+                    return base.members[str(self.prog.const_int(i))]
                 if not isinstance(base, Stack):
                     raise P4Error(e.loc, f"{A.show(x)} is not a header stack")
                 try:
@@ -382,10 +411,14 @@ class Builder:
                 if isinstance(base, T.StackT):
                     return base.elem if m in ("next", "last") else T.Bits(32)
                 raise P4Error(e.loc, f"{A.show(x)} of type {base} has no member '{m}'")
-            case A.Index(expr=x):
+            case A.Index(expr=x, index=i):
                 base = self.type_of(x, env)
                 if isinstance(base, T.StackT):
                     return base.elem
+                if isinstance(base, T.StructT) and base.field(str(self.prog.const_int(i))) is not None:
+                    return base.field(str(self.prog.const_int(i)))
+                if isinstance(base, T.TupleT) and 0 <= self.prog.const_int(i) < len(base.items):
+                    return base.items[self.prog.const_int(i)]
                 raise P4Error(e.loc, f"{A.show(x)} is not a header stack")
             case A.Slice(hi=h, lo=lo):
                 return T.Bits(self.prog.const_int(h) - self.prog.const_int(lo) + 1)
@@ -577,6 +610,10 @@ class Builder:
                 return {"type": "stack_field", "value": [st.name, f]}, ft
             case DynField(ty=ty):
                 return s.json(), ty
+            case SliceRef(base=b, hi=hi, lo=lo, ty=ty):
+                j, _ = self.read(b, at)
+                shifted = _expr(">>", j, hexstr(lo)) if lo else j
+                return _expr("&", shifted, hexstr((1 << (hi - lo + 1)) - 1)), ty
         raise P4Error(at.loc, f"cannot read {A.show(at)} as a value")
 
     def trunc(self, j: JSON, ty: T.Ty) -> JSON:
@@ -698,6 +735,10 @@ class Builder:
                     out[jmp]["parameters"][0] = hexstr(len(out))
                 else:
                     out[jz]["parameters"][1] = hexstr(len(out))
+            case A.Switch(expr=e) if not (isinstance(e, A.Member) and e.name == "action_run"):
+                pre, chain = self.value_switch(s, env)
+                for x in [*pre, chain]:
+                    self._stmt(x, env, out, where, returns)
             case A.Exit():
                 out.append({"op": "exit", "parameters": []})
             case A.Return(value=None):
@@ -779,6 +820,20 @@ class Builder:
                         ],
                     }
                 )
+            case SliceRef(base=b, hi=hi, lo=lo, ty=ty):
+                # read-modify-write: base = (base & ~mask) | ((value << lo) & mask)
+                w = bits(b.ty)
+                mask = ((1 << (hi - lo + 1)) - 1) << lo
+                cur, _ = self.read(b, at)
+                v = self.data(value, env, ty)
+                new = _expr("|", _expr("&", cur, hexstr(((1 << w) - 1) & ~mask)),
+                            _expr("&", _expr("<<", v, hexstr(lo)) if lo else v, hexstr(mask)))  # fmt: skip
+                dst_j = (
+                    {"type": "field", "value": [b.inst, b.name]}
+                    if isinstance(b, Field)
+                    else {"type": "expression", "value": b.json()}
+                )
+                out.append({"op": "assign", "parameters": [dst_j, top(new)]})
             case Runtime():
                 raise P4Error(at.loc, "action parameters are read-only")
             case _:
@@ -1281,8 +1336,21 @@ class Builder:
                     pending_labels = []
                 return self.table_node(t, {a.name: branches.get(a.name, default) for _, a in t.actions}, nxt)
             case A.Switch():
-                raise P4Error(s.loc, "only switch (table.apply().action_run) is supported")
+                pre, chain = self.value_switch(s, env)
+                return self.lower([*pre, chain], env, nxt, ret)
         raise P4Error(s.loc, f"unsupported statement in a control: {type(s).__name__}")
+
+    def value_switch(self, s: A.Switch, env: Env) -> tuple[list, A.Stmt]:
+        """switch on an integer, enum or error value: an if-chain on the value, read once."""
+        ty = self.type_of(s.expr, env)
+        if not isinstance(ty, T.Bits | T.EnumT) and not (isinstance(ty, T.Ty) and str(ty) == "error"):
+            raise P4Error(s.expr.loc, f"cannot switch on {A.show(s.expr)} of type {ty}")
+        if self._is_location(s.expr, env):
+            return [], switch_to_ifs(s, s.expr)
+        name = f"$switch{len(self.scalars)}"
+        env.names[name] = self.scalar(f"switch{len(self.scalars)}", ty)
+        tmp = A.Name(s.expr.loc, name)
+        return [A.Assign(s.loc, tmp, s.expr)], switch_to_ifs(s, tmp)
 
     def _hit_test(self, c: A.Expr, env: Env) -> tuple[TableInfo, bool] | None:
         neg = False
@@ -1388,8 +1456,44 @@ class Builder:
                                   "action_entry_const": t.default_const}  # fmt: skip
         if t.entries:
             j["entries"] = [self.entry(t, e, k, keys) for k, e in enumerate(t.entries)]
+            for e, p in zip(j["entries"], self.entry_priorities(t), strict=True):
+                e["priority"] = p
         self._tables.append(j)
         return self.hidden_table(computed, env, t.name) if computed else t.name
+
+    def entry_priorities(self, t: TableInfo) -> list[int]:
+        """BMv2 priorities (a lower number wins) of a table's entries, after p4c's
+        EntryPriorities: without explicit priorities the first entry wins; with them the
+        largest wins unless `largest_priority_wins = false`; an entry without one takes the
+        previous one's, `priority_delta` further from winning; `const entries` have none."""
+        if all(e.priority is None for e in t.entries):
+            return list(range(1, len(t.entries) + 1))
+        first = next(e for e in t.entries if e.priority is not None)
+        if t.entries_const:
+            raise P4Error(first.loc, "a table with 'const' entries cannot have priorities")
+        if t.entries[0].priority is None:
+            raise P4Error(t.entries[0].loc, "the first entry must have a priority when others have one")
+        largest = self._table_int(t, "largest_priority_wins", 1) != 0
+        delta = self._table_int(t, "priority_delta", 1)
+        ps: list[int] = []
+        for e in t.entries:
+            p = (
+                self.prog.const_int(e.priority)
+                if e.priority is not None
+                else ps[-1] + (-delta if largest else delta)
+            )
+            if not 0 <= p < 1 << 31:
+                raise P4Error(e.loc, f"entry priority {p} is out of range")
+            ps.append(p)
+        top_ = max(ps)
+        return [top_ + 1 - p for p in ps] if largest else [p + 1 for p in ps]
+
+    def _table_int(self, t: TableInfo, prop: str, default: int) -> int:
+        p = t.decl.prop(prop)
+        if p is None:
+            return default
+        v = self.prog.const(p.value)
+        return int(v) if isinstance(v, bool | int) else default
 
     def _plain_key(self, e: A.Expr, env: Env) -> bool:
         """A key BMv2 can match directly: a field, `field & mask`, or isValid()."""

@@ -337,7 +337,11 @@ class Program:
     def elaborate(self) -> Program:
         main = self.decls.get("main")
         if not isinstance(main, A.Instantiation):
-            raise P4Error(None, "the program has no 'main' package instance")
+            last = self.ast.decls[-1].loc if self.ast.decls else None
+            where = f" (its last declaration is at {last})" if last else ""
+            raise P4Error(
+                last, f"the program has no 'main' package instance{where}: declare `V1Switch(...) main;`"
+            )
         pkg = main.type.name.lstrip(".") if isinstance(main.type, A.NamedType) else A.show(main.type)
         if pkg != "V1Switch":  # type arguments, V1Switch<H, M>(…), are allowed
             raise P4Error(main.loc, f"only the v1model package V1Switch is supported, not {pkg}")
