@@ -420,8 +420,9 @@ class Builder:
                 if isinstance(base, T.TupleT) and 0 <= self.prog.const_int(i) < len(base.items):
                     return base.items[self.prog.const_int(i)]
                 raise P4Error(e.loc, f"{A.show(x)} is not a header stack")
-            case A.Slice(hi=h, lo=lo):
-                return T.Bits(self.prog.const_int(h) - self.prog.const_int(lo) + 1)
+            case A.Slice():
+                hi, low = self.slice_bounds(e, env)
+                return T.Bits(hi - low + 1)
             case A.Cast(type=t):
                 return self.prog.resolve(t)
             case A.Call(func=A.Member(name="isValid")):
@@ -444,6 +445,16 @@ class Builder:
                 ta = self.type_of(a, env)
                 return self.type_of(b, env) if isinstance(ta, T.InfInt) else ta
         return self.prog.type_of(e, _EMPTY)
+
+    def slice_bounds(self, e: A.Slice, env: Env) -> tuple[int, int]:
+        """[hi:lo] of a slice, checked against its operand's width."""
+        hi, low = self.prog.const_int(e.hi), self.prog.const_int(e.lo)
+        ty = self.type_of(e.expr, env)
+        if not isinstance(ty, T.Bits):
+            raise P4Error(e.loc, f"cannot slice {A.show(e.expr)} of type {ty}")
+        if not 0 <= low <= hi < ty.width:
+            raise P4Error(e.loc, f"slice [{hi}:{low}] is out of range or reversed for {ty}")
+        return hi, low
 
     def data(self, e: A.Expr, env: Env, want: T.Ty | None = None) -> JSON:
         """A data-valued (integer) JSON operand; bools are converted with b2d."""
@@ -496,8 +507,8 @@ class Builder:
             case A.Name() | A.Member() | A.Index():
                 s = self.storage(e, env)
                 return self.read(s, e)
-            case A.Slice(expr=x, hi=h, lo=lo):
-                hi, low = self.prog.const_int(h), self.prog.const_int(lo)
+            case A.Slice(expr=x):
+                hi, low = self.slice_bounds(e, env)
                 j, _ = self.rvalue(x, env)
                 shifted = _expr(">>", j, hexstr(low)) if low else j
                 return _expr("&", shifted, hexstr((1 << (hi - low + 1)) - 1)), T.Bits(hi - low + 1)

@@ -407,9 +407,15 @@ class Preprocessor:
         else:
             raise P4Error(at.loc, '#include needs "file" or <file>')
         dirs = ([path.parent] if local else []) + self.include_dirs
+        if not name or "\0" in name or len(name) > 1024:
+            raise P4Error(at.loc, f"bad include file name {name[:60]!r}")
         for d in dirs:
-            f = (d / name).resolve()
-            if f.is_file():
+            try:
+                f = (d / name).resolve()
+                found = f.is_file()
+            except (OSError, ValueError, RuntimeError):
+                found = False
+            if found:
                 if f in self.included:
                     return  # architecture files are guarded; include once
                 self.included.add(f)

@@ -47,7 +47,7 @@ def parse_int(text: str, loc: Loc) -> A.IntLit:
     return A.IntLit(loc, value, width, signed)
 
 
-MAX_NESTING = 100  # parentheses, blocks, unary operators, type arguments inside each other
+MAX_NESTING = 200  # parentheses, blocks, unary operators, type arguments inside each other
 MAX_DEPTH = 400  # depth of the syntax tree (long operator chains nest too)
 
 
