@@ -1615,23 +1615,87 @@ class Builder:
     # -- parser ------------------------------------------------------------------
     def parser_json(self, b: BlockInfo) -> JSON:
         env = self.block_env(b)
-        names = {st.name for st in b.decl.states}
-        if "start" not in names:
+        if "start" not in {st.name for st in b.decl.states}:
             raise P4Error(b.decl.loc, f"parser {b.name} has no start state")
+        flat = self.parser_states(b, env, {}, _local_inits(b.decl), 0)
+        names = {st.name for st, *_ in flat}
         states = []
-        for st in b.decl.states:
-            if st.name in ("accept", "reject"):
-                raise P4Error(st.loc, f"a parser cannot define the state '{st.name}'")
+        for st, senv, rename in flat:
             ops: list[JSON] = []
-            senv = env.child()
-            stmts = (_local_inits(b.decl) if st.name == "start" else []) + st.stmts
-            for s in self.inliner.stmts(stmts):
+            for s in self.inliner.stmts(st.stmts):
                 self.parser_stmt(s, senv, ops, f"{b.name}.{st.name}")
-            key, transitions = self.transitions(st, senv, ops, names)
+            key, transitions = self.transitions(st, senv, ops, names, rename)
             states.append({"name": st.name, "id": len(self._states), "parser_ops": ops,
                            "transition_key": key, "transitions": transitions, "source_info": _src(st)})  # fmt: skip
             self._states.append(st.name)
         return {"name": "parser", "id": 0, "init_state": "start", "parse_states": states}
+
+    def parser_states(
+        self, b: BlockInfo, env: Env, rename: dict[str, str | None], inits: list, depth: int
+    ) -> list[tuple[A.ParserState, Env, dict]]:
+        """A parser's states, each with its environment and state renaming; a sub-parser
+        applied in a state (`sub.apply(...)`) is inlined as p4c does: the state is cut at
+        the call, the sub-parser's states follow (renamed), and its accept continues with
+        the rest of the calling state."""
+        if depth > 16:
+            raise P4Error(b.decl.loc, "sub-parsers nested more than 16 deep")
+        out: list[tuple[A.ParserState, Env, dict]] = []
+        for st in b.decl.states:
+            if st.name in ("accept", "reject"):
+                raise P4Error(st.loc, f"a parser cannot define the state '{st.name}'")
+            name = rename.get(st.name, st.name) or st.name
+            stmts = (inits if st.name == "start" else []) + list(st.stmts)
+            part, k = 0, 0
+            while True:
+                cut = next((i for i in range(k, len(stmts)) if self._sub_parser_call(stmts[i], b)), None)
+                here = name if part == 0 else f"{name}$after{part}"
+                if cut is None:
+                    out.append((A.ParserState(here, st.loc, stmts[k:], st.transition), env, rename))
+                    break
+                call = stmts[cut].call
+                inst = call.func.expr.name
+                sub = b.subs[inst]
+                nxt = f"{name}$after{part + 1}"
+                sub_rename: dict[str, str | None] = {
+                    x.name: f"{name}${inst}${x.name}" for x in sub.decl.states
+                }
+                sub_rename["accept"] = nxt
+                start = sub_rename.get("start")
+                if start is None:
+                    raise P4Error(sub.decl.loc, f"parser {sub.name} has no start state")
+                out.append((A.ParserState(here, st.loc, stmts[k:cut], A.Transition(call.loc, state=start)),
+                            env, {start: start}))  # fmt: skip
+                out.extend(self.parser_states(sub, self.sub_env(sub, call, env), sub_rename,
+                                              _local_inits(sub.decl), depth + 1))  # fmt: skip
+                part, k = part + 1, cut + 1
+        return out
+
+    def _sub_parser_call(self, s, b: BlockInfo) -> bool:
+        return (
+            isinstance(s, A.CallStmt)
+            and isinstance(s.call.func, A.Member)
+            and s.call.func.name == "apply"
+            and isinstance(s.call.func.expr, A.Name)
+            and s.call.func.expr.name in b.subs
+            and b.subs[s.call.func.expr.name].kind == "parser"
+        )
+
+    def sub_env(self, sub: BlockInfo, call: A.Call, env: Env) -> Env:
+        """The sub-parser's names: its parameters bound to the caller's arguments."""
+        if len(call.args) != len(sub.decl.params):
+            raise P4Error(
+                call.loc, f"{sub.name} takes {len(sub.decl.params)} arguments, got {len(call.args)}"
+            )
+        base = self.block_env(sub)
+        senv = Env(dict(base.names), None, sub)
+        for p, a in zip(sub.decl.params, call.args, strict=True):
+            if self._is_packet(a.value, env):
+                senv.names[p.name] = env.lookup(a.value.name)
+            elif p.direction in ("in", "") and not self._is_location(a.value, env):
+                senv.names[p.name] = Bound(A.Cast(a.value.loc, p.type, a.value), env)
+            else:
+                senv.names[p.name] = self.storage(a.value, env)
+        return senv
 
     def parser_stmt(self, s, env: Env, ops: list[JSON], where: str) -> None:
         if isinstance(s, A.CallStmt):
@@ -1712,6 +1776,12 @@ class Builder:
                     self.parser_stmt(x, env, ops, where)
             case A.Empty():
                 pass
+            case A.CallStmt(call=A.Call(func=A.Member(expr=A.Name(name=n), name="apply"))) if (
+                env.block is not None and n in env.block.subs
+            ):
+                raise P4Error(
+                    s.loc, f"apply the sub-parser {n} as a statement of a state, not inside a block"
+                )
             case A.CallStmt(call=c):
                 prims = []
                 self.call(c, env, prims, where, [])
@@ -1774,10 +1844,14 @@ class Builder:
             return dataclasses.replace(e, **changes) if changes else e
         return e
 
-    def transitions(self, st: A.ParserState, env: Env, ops: list[JSON], names: set[str]) -> tuple[list, list]:
+    def transitions(
+        self, st: A.ParserState, env: Env, ops: list[JSON], names: set[str], rename: dict | None = None
+    ) -> tuple[list, list]:
         tr = st.transition
 
         def target(name: str, at) -> str | None:
+            if rename and name in rename:  # a sub-parser's states, and its accept (the caller's rest)
+                return rename[name]
             if name == "accept":
                 return None
             if name == "reject":

@@ -1,7 +1,7 @@
 /* Constructs the compiler lowers itself (issue 9): slices as l-values everywhere,
    switch on integer / enum / error values, unsigned / and %, casts to typedefs of
    slices, a list expression and a tuple as `in` arguments, entry priorities after an
-   annotation, header stack comparison. */
+   annotation, header stack comparison, a sub-parser instance. */
 #include <core.p4>
 #include <v1model.p4>
 
@@ -18,13 +18,17 @@ void low_nibble(out bit<4> x) { x = 4w0x5; }
 void add_pair(in pair_t p, out bit<8> r) { r = p.x + p.y; }
 void add_tuple(in tuple<bit<8>, bit<8>> p, out bit<8> r) { r = p[0] + p[1]; }
 
+parser Stack(packet_in pkt, inout headers_t hdr) {
+    state start { pkt.extract(hdr.s.next); transition select(hdr.s.last.v) { 0xff: reject; default: second; } }
+    state second { pkt.extract(hdr.s.next); transition accept; }
+}
 parser P(packet_in pkt, out headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    Stack() stack;  // a sub-parser instance, inlined
     state start {
         pkt.extract(hdr.h);
         meta.pm = hdr.h.a;
-        meta.pm[7:4] = 4w0xe;  // a slice assigned in a parser
-        pkt.extract(hdr.s.next);
-        pkt.extract(hdr.s.next);
+        stack.apply(pkt, hdr);
+        meta.pm[7:4] = 4w0xe;  // a slice assigned in a parser, after the sub-parser returns
         transition accept;
     }
 }
