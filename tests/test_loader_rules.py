@@ -107,3 +107,18 @@ def test_mutated_json_loads_or_is_refused_cleanly():
         except JsonError:
             refused += 1
     assert refused > 20  # the mutations do reach the checks
+
+
+def test_header_ids_may_have_gaps_as_in_bmv2():
+    """BMv2 places headers by id and allows gaps (p4c leaves some); the program runs the same."""
+    j = json.loads((P4 / "json" / "expr_shapes.json").read_text())
+    shift = {h["id"]: h["id"] + (3 if h["id"] >= 2 else 0) for h in j["headers"]}
+    for h in j["headers"]:
+        h["id"] = shift[h["id"]]
+    for s in j["header_stacks"] + j["header_unions"]:
+        s["header_ids"] = [shift[i] for i in s["header_ids"]]
+    r = run_stf(load(j), (P4 / "json" / "expr_shapes.stf").read_text())
+    assert r.passed, r.failures
+    j["headers"][-1]["id"] = 10**9  # an id far beyond the headers: refused, not allocated
+    with pytest.raises(JsonError, match="small non-negative"):
+        load(j)

@@ -194,8 +194,16 @@ class Checker:
             if not isinstance(v, list):
                 self.bad(where, "parameters_vector needs a list")
                 return
-            for k, x in enumerate(v):
-                self.param(x, "D", n_runtime, f"{where}[{k}]")
+            for k, x in enumerate(v):  # any value to show: data, headers, booleans, nested lists
+                if isinstance(x, list):
+                    continue
+                if not isinstance(x, dict) or x.get("type") not in PARAM_TYPES | {"bool"}:
+                    self.bad(
+                        f"{where}[{k}]",
+                        f"Parameter type '{x.get('type') if isinstance(x, dict) else x}' not supported",
+                    )
+                elif x.get("type") == "expression":
+                    self.expr(x.get("value"), f"{where}[{k}]")
             kind = "vector"
         else:
             kind = {"hexstr": "data", "field": "data", "stack_field": "data", "header": "header",

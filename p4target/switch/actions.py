@@ -283,11 +283,11 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
         return trunc
     if op == "log_msg":
         fmt = ps[0]["value"]
-        values = [operand(prog, x, where) for x in ps[1]["value"]] if len(ps) > 1 else []
+        values = [_shown(prog, x, where) for x in ps[1]["value"]] if len(ps) > 1 else []
 
         def log(ctx: Ctx, data: list) -> None:
             parts = fmt.split("{}")
-            vals = [str(v(ctx.phv, data)) for v in values]
+            vals = [v(ctx.phv, data) for v in values]
             ctx.logs.append("".join(p + (vals[k] if k < len(vals) else "") for k, p in enumerate(parts)))
 
         return log
@@ -300,6 +300,22 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
 
         return check
     raise JsonError(f"{where}: unsupported primitive '{op}'")
+
+
+def _shown(prog: Program, x: Any, where: str) -> Callable[[Phv, list], str]:
+    """One log_msg argument as text: a value, a header or struct (its fields), or a list of them
+    (p4c writes struct and tuple arguments as nested lists)."""
+    if isinstance(x, list):
+        parts = [_shown(prog, y, where) for y in x]
+        return lambda phv, data: "{" + ", ".join(f(phv, data) for f in parts) + "}"
+    if isinstance(x, dict) and x.get("type") == "header":
+        hid = prog.header(x.get("value"), where).id
+        names = prog.instances[hid].type.fields
+        return lambda phv, data: (
+            "{" + ", ".join(f"{n}: {v}" for n, v in zip(names, phv.headers[hid].values, strict=True)) + "}"
+        )
+    f = operand(prog, x, where)
+    return lambda phv, data: str(f(phv, data))
 
 
 __all__ = ["Action", "Ctx", "compile_action"]

@@ -178,9 +178,15 @@ def load_types(prog: Program) -> None:
         prog.types[t["name"]] = HeaderType(
             t["name"], names, widths, signed, {n: k for k, n in enumerate(names)}
         )
-    for k, h in enumerate(sorted(j.get("headers", []), key=lambda h: h["id"])):
-        if h["id"] != k:
-            raise JsonError(f"headers: ids must be 0..n-1, found {h['id']} at position {k}")
+    headers = sorted(j.get("headers", []), key=lambda h: h["id"])
+    if headers and not 0 <= headers[0]["id"] <= headers[-1]["id"] < 4 * len(headers) + 64:
+        raise JsonError(f"headers: ids must be small non-negative integers, found {headers[-1]['id']}")
+    gap = HeaderType("$unused", [], [], [], {})
+    for h in headers:
+        if h["id"] < len(prog.instances):
+            raise JsonError(f"header {h['name']}: id {h['id']} is used twice")
+        while len(prog.instances) < h["id"]:  # BMv2 allows gaps between header ids
+            prog.instances.append(Instance(f"$unused{len(prog.instances)}", len(prog.instances), gap, True))
         ty = prog.types.get(h["header_type"])
         if ty is None:
             raise JsonError(f"header {h['name']}: unknown header type '{h['header_type']}'")
