@@ -354,7 +354,16 @@ class Switch:
         """Into the port's egress queue; egress runs when it leaves (release)."""
         if depth > 16:
             return
-        self._set(ctx.phv, "enq_timestamp", self._us(ctx.now))
+        us = self._us(ctx.now)
+        self._set(ctx.phv, "enq_timestamp", us)
+        if self.tm.passthrough():  # no queue can form: egress now (deq metadata stay 0)
+            if self._get(ctx.phv, "priority") >= self.tm.nq:
+                self.tm.drops["priority"] += 1
+                return
+            self._set(ctx.phv, "enq_qdepth", 0)
+            self._set(ctx.phv, "egress_global_timestamp", us)
+            self._egress(ctx, port, instance_type, out, depth)
+            return
         self._set(ctx.phv, "enq_qdepth", self.tm.size(port))
         if not self.tm.enqueue(port, self._get(ctx.phv, "priority"), (ctx, instance_type, depth), ctx.now):
             self.errors.append(f"packet for port {port} dropped by the traffic manager")

@@ -50,6 +50,8 @@ class TrafficManager:
         self.depths: dict[tuple[int, int | None], int] = {}
         self.drops = {"full": 0, "priority": 0}
         self.port_free: dict[int, float] = {}  # earliest time each port's transmitter is free
+        self.busy: set[int] = set()  # ports with packets queued
+        self.limited = False  # some rate is set
 
     # -- configuration (simple_switch_CLI: set_queue_rate / set_queue_depth) -----------
     def set_queue_rate(self, pps: float | None, port: int | None = None, priority: int | None = None) -> None:
@@ -63,6 +65,7 @@ class TrafficManager:
             self.rates = {}
         else:
             self.rates[(port, priority)] = pps
+        self.limited = self.default_rate is not None or any(r is not None for r in self.rates.values())
         for p, qs in self.ports.items():
             for k, q in enumerate(qs):
                 q.rate_pps = self.rates.get((p, self.nq - 1 - k))
@@ -107,7 +110,12 @@ class TrafficManager:
         return sum(len(q.items) for q in self.ports.get(port, ()))
 
     def pending(self) -> int:
-        return sum(self.size(p) for p in self.ports)
+        return sum(self.size(p) for p in self.busy)
+
+    def passthrough(self) -> bool:
+        """No rate anywhere and nothing queued: every packet would leave as it arrives, so
+        the switch may run egress at once (the common case, kept fast)."""
+        return not self.limited and not self.busy
 
     def enqueue(self, port: int, priority: int, item: Any, now: float) -> bool:
         """Queue a packet; False when it is dropped (priority out of range, queue full)."""
@@ -119,13 +127,15 @@ class TrafficManager:
             self.drops["full"] += 1
             return False
         q.items.append((now, item))
+        self.busy.add(port)
         return True
 
     def pop_next(self, now: float) -> tuple[Any, int, float, float, int] | None:
         """The next packet due by `now`, earliest first (a higher priority first at a tie):
         (item, port, enqueued at, leaves at, packets left on the port)."""
         best: tuple[float, int, int] | None = None
-        for port, qs in self.ports.items():
+        for port in self.busy:
+            qs = self.ports[port]
             free = self.port_free.get(port, float("-inf"))
             for k, q in enumerate(qs):  # queue 0 is the highest priority
                 d = q.due()
@@ -143,4 +153,7 @@ class TrafficManager:
         rate = self._port_rate(port)
         if rate is not None:
             self.port_free[port] = d + 1.0 / rate
-        return item, port, enq, d, self.size(port)
+        left = self.size(port)
+        if not left:
+            self.busy.discard(port)
+        return item, port, enq, d, left
