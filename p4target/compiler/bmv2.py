@@ -617,6 +617,8 @@ class Builder:
                 return {"type": "header", "value": i}, ty
             case Stack(name=n, ty=ty):
                 return {"type": "header_stack", "value": n}, ty
+            case Union(name=n, ty=ty):  # compared whole (BMv2's EQ_UNION)
+                return {"type": "header_union", "value": n}, ty
             case ("stack_field", st, f, ft):
                 return {"type": "stack_field", "value": [st.name, f]}, ft
             case DynField(ty=ty):
