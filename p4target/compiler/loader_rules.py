@@ -30,8 +30,8 @@ OPERANDS: dict[str, tuple[str | None, str]] = {
     "and": ("bool", "bool"), "or": ("bool", "bool"), "not": (None, "bool"), "~": (None, "data"),
     "d2b": (None, "data"), "b2d": (None, "bool"), "valid": (None, "header"), "valid_union": (None, "union"),
     "dereference_stack": ("stack", "data"), "dereference_header_stack": ("stack", "data"),
-    "dereference_union_stack": ("union_stack", "data"), "last_stack_index": (None, "stack"),
-    "size_stack": (None, "stack"),
+    "dereference_union_stack": ("union_stack", "data"), "last_stack_index": (None, "stacks"),
+    "size_stack": (None, "stacks"),
 }  # fmt: skip
 TYPED = {"expression", "header", "field", "bool", "hexstr", "local", "register", "header_stack",
          "stack_field", "header_union", "header_union_stack"}  # fmt: skip
@@ -158,6 +158,8 @@ class Checker:
             if got != want_l:
                 self.bad(where, f"'{op}' needs {want_l} on the left, found {got}")
         got = self.expr(right, where)
+        if want_r == "stacks" and got in ("stack", "union_stack"):  # BMv2 counts either kind
+            got = want_r
         if got != want_r:
             self.bad(where, f"'{op}' needs {want_r} on the right, found {got}")
         if op in DATA_OPS:
@@ -253,7 +255,9 @@ class Checker:
                     nbytes += (widths.get(("stack", *v), 0) + 7) // 8
                 elif t == "lookahead":
                     nbytes += (v[1] + 7) // 8
-                elif t != "union_stack_field":
+                elif t == "union_stack_field":
+                    nbytes += (widths.get(("ustack", *v), 0) + 7) // 8
+                else:
                     self.bad(where, f"Invalid entry in parse state key: {t!r}")
             for tr in st.get("transitions", []):
                 t = tr.get("type", "hexstr")
@@ -332,6 +336,11 @@ class Checker:
         for s in j.get("header_stacks", []):
             for f in types.get(s.get("header_type"), {}).get("fields", []):
                 widths[("stack", s["name"], f[0])] = f[1] if _is_int(f[1]) else 0
+        union_types = {t["name"]: t.get("headers", []) for t in j.get("header_union_types", [])}
+        for us in j.get("header_union_stacks", []):
+            for member, htype in union_types.get(us.get("union_type"), []):
+                for f in types.get(htype, {}).get("fields", []):
+                    widths[("ustack", us["name"], member, f[0])] = f[1] if _is_int(f[1]) else 0
         for kind in ("header_types", "headers", "header_stacks", "header_unions", "actions", "parsers",
                      "deparsers", "calculations", "counter_arrays", "meter_arrays", "register_arrays",
                      "pipelines", "parse_vsets", "extern_instances"):  # fmt: skip

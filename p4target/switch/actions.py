@@ -123,11 +123,17 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
             _copy_varbit(ctx.phv, di, si)
 
         return assign_header
-    if op == "assign_header_stack":
-        d, s = _stack_of(prog, ps[0], where), _stack_of(prog, ps[1], where)
+    if op in ("assign_header_stack", "assign_union_stack"):
+        unions = op == "assign_union_stack"
+        d, s = _stack_of(prog, ps[0], where, unions), _stack_of(prog, ps[1], where, unions)
+        pairs = [
+            (a, b) for ea, eb in zip(d.elements, s.elements, strict=True) for a, b in zip(ea, eb, strict=True)
+        ]
+        if len(d.elements) != len(s.elements):
+            raise JsonError(f"{where}: stacks of different sizes")
 
         def assign_stack(ctx: Ctx, data: list) -> None:
-            for a, b in zip(d.header_ids, s.header_ids, strict=True):
+            for a, b in pairs:
                 ctx.phv.headers[a].values = list(ctx.phv.headers[b].values)
                 ctx.phv.headers[a].valid = ctx.phv.headers[b].valid
                 _copy_varbit(ctx.phv, a, b)
@@ -150,20 +156,22 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
 
         return set_valid
     if op in ("push", "pop"):
-        st = _stack_of(prog, ps[0], where)
+        st = _stack_of(prog, ps[0], where, unions=True)
         n = arg(1)
+        elems = st.elements  # a header, or every member of a union, moves as one element
 
         def shift(ctx: Ctx, data: list) -> None:
             k = n(ctx.phv, data)
-            hs = [ctx.phv.headers[i] for i in st.header_ids]
-            snap = [(list(h.values), h.valid) for h in hs]
+            hs = [[ctx.phv.headers[i] for i in e] for e in elems]
+            snap = [[(list(h.values), h.valid) for h in e] for e in hs]
             size = len(hs)
             for i in range(size):
                 src = i - k if op == "push" else i + k
-                if 0 <= src < size:
-                    hs[i].values, hs[i].valid = list(snap[src][0]), snap[src][1]
-                else:
-                    hs[i].values, hs[i].valid = [0] * len(hs[i].values), False  # vacated: invalid
+                for m, h in enumerate(hs[i]):
+                    if 0 <= src < size:
+                        h.values, h.valid = list(snap[src][m][0]), snap[src][m][1]
+                    else:
+                        h.values, h.valid = [0] * len(h.values), False  # vacated: invalid
             nxt = ctx.phv.stack_next[st.id]
             ctx.phv.stack_next[st.id] = min(size, nxt + k) if op == "push" else max(0, nxt - k)
 

@@ -73,8 +73,9 @@ def kind(j: Any) -> str:
     if not isinstance(j, dict):
         return "data"
     t = j.get("type")
-    if t in ("header", "header_stack", "header_union", "bool"):
-        return {"header": "header", "header_stack": "stack", "header_union": "union", "bool": "bool"}[t]
+    if t in ("header", "header_stack", "header_union", "header_union_stack", "bool"):
+        return {"header": "header", "header_stack": "stack", "header_union": "union",
+                "header_union_stack": "union_stack", "bool": "bool"}[t]  # fmt: skip
     b = _body(j)
     if b is None:
         return "data"
@@ -90,10 +91,13 @@ def kind(j: Any) -> str:
     return "data"
 
 
-def _stack_of(prog: Program, j: Any, where: str):
+def _stack_of(prog: Program, j: Any, where: str, unions: bool = False):
+    """A header stack operand (or, where `unions`, a stack of header unions too)."""
     j = _unwrap(j)
     if isinstance(j, dict) and j.get("type") == "header_stack":
         return prog.stack(j.get("value"), where)
+    if unions and isinstance(j, dict) and j.get("type") == "header_union_stack":
+        return prog.union_stack(j.get("value"), where)
     raise JsonError(f"{where}: expected a header stack, found {j!r}")
 
 
@@ -112,7 +116,19 @@ def union_ids(prog: Program, j: Any, where: str) -> Callable[[Phv, list], list[i
         )
         return lambda phv, data: a(phv, data) if c(phv, data) else e(phv, data)
     if b is not None and b.get("op") == "dereference_union_stack":
-        raise JsonError(f"{where}: stacks of header unions are not supported")
+        st = _stack_of(prog, b.get("left"), where, unions=True)
+        if st.unions is None:
+            raise JsonError(f"{where}: dereference_union_stack needs a stack of header unions")
+        idx = operand(prog, b.get("right"), where)
+        elems = st.elements
+
+        def deref_union(phv: Phv, data: list) -> list[int]:
+            i = idx(phv, data)
+            if not 0 <= i < len(elems):
+                raise IndexError(f"stack index {i} out of bounds for {st.name}")
+            return elems[i]
+
+        return deref_union
     raise JsonError(f"{where}: expected a header union, found {j!r}")
 
 
@@ -158,8 +174,6 @@ def header(prog: Program, j: dict, where: str) -> Callable[[Phv, list], int]:
             header(prog, b.get("right"), where),
         )
         return lambda phv, data: a(phv, data) if c(phv, data) else e(phv, data)
-    if op == "dereference_union_stack":
-        raise JsonError(f"{where}: stacks of header unions are not supported")
     raise JsonError(f"{where}: expected a header, found {j!r}")
 
 
@@ -296,10 +310,10 @@ def expression(prog: Program, e: dict, where: str) -> Fn:
 
         return sat
     if op == "last_stack_index":  # BMv2: the stack's count - 1
-        st = _stack_of(prog, right, where)
+        st = _stack_of(prog, right, where, unions=True)
         return lambda phv, data: phv.stack_next[st.id] - 1
     if op == "size_stack":  # BMv2: the stack's count (next index)
-        st = _stack_of(prog, right, where)
+        st = _stack_of(prog, right, where, unions=True)
         return lambda phv, data: phv.stack_next[st.id]
     if op == "access_field":
         h = header(prog, left, where)

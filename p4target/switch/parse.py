@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .actions import Ctx, guarded, primitive
 from .expressions import operand, writer
-from .program import HeaderType, JsonError, Phv, Program, hexint
+from .program import HeaderType, JsonError, Phv, Program, Stack, hexint
 
 
 class ParserError(Exception):
@@ -105,6 +105,26 @@ class Parser:
             w = st.type.widths[st.type.index[k["value"][1]]]
             r = operand(self.prog, k, where)
             return lambda ctx, offset: (r(ctx.phv, []), w)
+        if t == "union_stack_field":  # [stack, member, field] of the last union extracted
+            v = k.get("value")
+            if not isinstance(v, list) or len(v) != 3:
+                raise JsonError(f"{where}: union_stack_field needs [stack, member, field]")
+            ust = self.prog.union_stack(v[0], where)
+            if v[1] not in (ust.members or []):
+                raise JsonError(f"{where}: union stack {ust.name} has no member {v[1]!r}")
+            m = ust.members.index(v[1])
+            ids = [u.header_ids[m] for u in ust.unions]
+            ty = self.prog.instances[ids[0]].type
+            if v[2] not in ty.index:
+                raise JsonError(f"{where}: {ty.name} has no field {v[2]!r}")
+            f = ty.index[v[2]]
+            w = ty.widths[f]
+
+            def last_union_field(ctx: Ctx, offset: int) -> tuple[int, int]:
+                n = ctx.phv.stack_next[ust.id]
+                return (ctx.phv.headers[ids[n - 1]].values[f] if n else 0), w
+
+            return last_union_field
         raise JsonError(f"{where}: unsupported transition key type {t!r}")
 
     def _op(self, o: dict, where: str, state):
@@ -119,6 +139,18 @@ class Parser:
                 stack = None
             elif target["type"] == "stack":
                 stack = prog.stack(target["value"], where)
+                inst = prog.instances[stack.header_ids[0]]
+                get = None
+            elif target["type"] == "union_stack":  # [stack, member]: that member of the next union
+                if not isinstance(target.get("value"), list) or len(target["value"]) != 2:
+                    raise JsonError(f"{where}: union_stack extract needs [stack, member]")
+                ustack = prog.union_stack(target["value"][0], where)
+                if target["value"][1] not in (ustack.members or []):
+                    raise JsonError(
+                        f"{where}: union stack {ustack.name} has no member {target['value'][1]!r}"
+                    )
+                m = ustack.members.index(target["value"][1])
+                stack = Stack(ustack.name, ustack.id, ustack.type, [u.header_ids[m] for u in ustack.unions])
                 inst = prog.instances[stack.header_ids[0]]
                 get = None
             else:
