@@ -345,7 +345,7 @@ def test_header_union_layout_follows_bmv2():
     ("change", "message"),
     [
         (("copy.a.isValid()", "copy.c.isValid()"), "header union ab_t has no member 'c'"),
-        (("out_t out; }", "out_t out; ab_t[2] st; }"), "stacks of header unions"),
+        (("out_t out; }", "out_t out; bit<8>[2] st; }"), "elements must be headers or header unions"),
         (("hdr.ab.b.setValid();", "hdr.ab.setValid();"), "unsupported call hdr.ab.setValid()"),
     ],
 )

@@ -40,6 +40,13 @@ def test_constructs_compile_to_loadable_json_and_pass_their_stf():
     assert r.packets_out == 10
 
 
+def test_stacks_of_header_unions_compile_and_run():
+    j = compile_p4(P4 / "union_stack.p4").json
+    assert check(j) == [] and j["header_union_stacks"][0]["header_union_ids"] == [0, 1, 2]
+    r = run_stf(load(j), (P4 / "union_stack.stf").read_text())
+    assert r.passed, r.failures
+
+
 def _compile(tmp_path, body: str | bytes, name: str = "t.p4"):
     p = tmp_path / name
     if isinstance(body, bytes):
@@ -64,6 +71,8 @@ BAD = [
     (f"{I} action a() {{}} table t {{ key = {{ hdr.h.a: exact; }} actions = {{ a; }} size = 1 << 40; }}"
      " apply { t.apply(); } }", "table size"),
     (f"{I} apply {{ hdr.h.b = hdr.h.a / hdr.h.c; }} }}", "differ in width"),
+    (f"header_union u_t {{ h_t x; }} struct s_t {{ u_t[2] us; }} {I} s_t v; apply {{ v.us[hdr.h.a].x.a = 1; }} }}",
+     "needs a constant index"),
     (f"{I} action s(bit<8> v) {{ hdr.h.b = v; }} table t {{ key = {{ hdr.h.a: ternary; }} actions = {{ s; }}"
      " const entries = { priority = 2: 1 &&& 1 : s(1); } } apply { t.apply(); } }", "cannot have priorities"),
     (f"{I} apply {{ hdr.h.b = " + "(" * 3000 + "1" + ")" * 3000 + "; } }", "nested more than"),

@@ -72,6 +72,15 @@ class Stack:
 
 
 @dataclass
+class UnionStack:
+    """A stack of header unions: one union per element (BMv2's header_union_stacks)."""
+
+    name: str
+    ty: T.StackT
+    unions: list[Union]
+
+
+@dataclass
 class Struct:
     members: dict[str, Any]
     ty: T.StructT
@@ -177,6 +186,7 @@ class Builder:
     stacks: list[JSON] = field(default_factory=list)
     union_types: list[JSON] = field(default_factory=list)
     unions: list[JSON] = field(default_factory=list)
+    union_stacks: list[JSON] = field(default_factory=list)
     scalars: list[list] = field(default_factory=list)
     actions: list[JSON] = field(default_factory=list)
     calculations: list[JSON] = field(default_factory=list)
@@ -272,6 +282,13 @@ class Builder:
                 fields = tuple((str(k), it) for k, it in enumerate(items))
                 st = T.StructT("struct", str(ty), fields)
                 return Struct({f: self.layout(ft, f"{path}.{f}", metadata) for f, ft in fields}, st)
+            case T.StackT(elem=T.StructT(kind="header_union") as elem, size=n):
+                unions = [self.union_instance(f"{path}[{i}]", elem) for i in range(n)]
+                name = self.unique(path)
+                ids = [next(u["id"] for u in self.unions if u["name"] == x.name) for x in unions]
+                self.union_stacks.append({"name": name, "id": len(self.union_stacks), "union_type": elem.name,
+                                          "header_union_ids": ids})  # fmt: skip
+                return UnionStack(name, ty, unions)
             case T.StackT(elem=elem, size=n):
                 insts = [self.header_instance(f"{path}[{i}]", elem) for i in range(n)]
                 name = self.unique(path)
@@ -358,8 +375,18 @@ class Builder:
                     if m not in names:
                         raise P4Error(e.loc, f"header {base.stack.ty.elem} has no field '{m}'")
                     return DynField(base, names.index(m), base.stack.ty.elem.fields[names.index(m)][1])
-                if isinstance(base, Stack) and m in ("next", "last"):
+                if isinstance(base, Stack | UnionStack) and m in ("next", "last"):
                     return ("stack_ref", base, m)
+                if isinstance(base, tuple) and base[0] == "stack_ref" and isinstance(base[1], UnionStack):
+                    if base[1].ty.elem.field(m) is None:
+                        raise P4Error(e.loc, f"header union {base[1].ty.elem.name} has no member '{m}'")
+                    return ("union_stack_ref", base[1], base[2], m)
+                if isinstance(base, tuple) and base[0] == "union_stack_ref":
+                    ht = base[1].ty.elem.field(base[3])
+                    ft = ht.field(m) if isinstance(ht, T.StructT) else None
+                    if base[2] != "last" or ft is None:
+                        raise P4Error(e.loc, f"cannot read {A.show(e)} here")
+                    return ("union_stack_field", base[1], base[3], m, ft)
                 if isinstance(base, tuple) and base[0] == "stack_ref":
                     ft = base[1].ty.elem.field(m)
                     if base[2] != "last" or ft is None:
@@ -382,6 +409,16 @@ class Builder:
                 base = self.storage(x, env)
                 if isinstance(base, Struct) and str(self.prog.const_int(i)) in base.members:  # a tuple item
                     return base.members[str(self.prog.const_int(i))]
+                if isinstance(base, UnionStack):
+                    try:
+                        k = self.prog.const_int(i)
+                    except P4Error:
+                        raise P4Error(i.loc, "a stack of header unions needs a constant index here") from None
+                    if not 0 <= k < base.ty.size:
+                        raise P4Error(
+                            i.loc, f"index {k} is out of bounds for {A.show(x)} (size {base.ty.size})"
+                        )
+                    return base.unions[k]
                 if not isinstance(base, Stack):
                     raise P4Error(e.loc, f"{A.show(x)} is not a header stack")
                 try:
@@ -627,6 +664,10 @@ class Builder:
                 j, _ = self.read(b, at)
                 shifted = _expr(">>", j, hexstr(lo)) if lo else j
                 return _expr("&", shifted, hexstr((1 << (hi - lo + 1)) - 1)), ty
+            case ("union_stack_field", *_):
+                raise P4Error(
+                    at.loc, f"{A.show(at)}: a field of a union stack's last element is read in select only"
+                )
         raise P4Error(at.loc, f"cannot read {A.show(at)} as a value")
 
     def trunc(self, j: JSON, ty: T.Ty) -> JSON:
@@ -847,6 +888,12 @@ class Builder:
                     else {"type": "expression", "value": b.json()}
                 )
                 out.append({"op": "assign", "parameters": [dst_j, top(new)]})
+            case UnionStack():
+                src = self.storage(value, env)
+                if not isinstance(src, UnionStack) or src.ty != dst.ty:
+                    raise P4Error(at.loc, f"cannot assign {A.show(value)} to a stack of header unions")
+                out.append({"op": "assign_union_stack", "parameters": [
+                    {"type": "header_union_stack", "value": dst.name}, {"type": "header_union_stack", "value": src.name}]})  # fmt: skip
             case Runtime():
                 raise P4Error(at.loc, "action parameters are read-only")
             case _:
@@ -941,10 +988,11 @@ class Builder:
                 op = "add_header" if f.name == "setValid" else "remove_header"
                 out.append({"op": op, "parameters": [{"type": "header", "value": target.inst}]})
                 return
-            if isinstance(target, Stack) and f.name in ("push_front", "pop_front"):
+            if isinstance(target, Stack | UnionStack) and f.name in ("push_front", "pop_front"):
                 n = self.prog.const_int(args[0])
+                kind = "header_stack" if isinstance(target, Stack) else "header_union_stack"
                 out.append({"op": "push" if f.name == "push_front" else "pop",
-                            "parameters": [{"type": "header_stack", "value": target.name}, hexstr(n)]})  # fmt: skip
+                            "parameters": [{"type": kind, "value": target.name}, hexstr(n)]})  # fmt: skip
                 return
             raise P4Error(c.loc, f"unsupported call {A.show(c)}")
         if not isinstance(f, A.Name):
@@ -1712,7 +1760,11 @@ class Builder:
                 if m == "extract":
                     target = self.storage(vals[0], env)
                     if isinstance(target, tuple) and target[0] == "stack_ref" and target[2] == "next":
+                        if isinstance(target[1], UnionStack):
+                            raise P4Error(s.loc, f"extract into a member of {A.show(vals[0])}, not the union")
                         param = {"type": "stack", "value": target[1].name}
+                    elif isinstance(target, tuple) and target[0] == "union_stack_ref" and target[2] == "next":
+                        param = {"type": "union_stack", "value": [target[1].name, target[3]]}
                     elif isinstance(target, Header):
                         param = {"type": "regular", "value": target.inst}
                     else:
@@ -1886,6 +1938,8 @@ class Builder:
                 key.append({"type": "field", "value": [s.inst, s.name]})
             elif isinstance(s, tuple) and s[0] == "stack_field":
                 key.append({"type": "stack_field", "value": [s[1].name, s[2]]})
+            elif isinstance(s, tuple) and s[0] == "union_stack_field":
+                key.append({"type": "union_stack_field", "value": [s[1].name, s[2], s[3]]})
             else:  # any other expression: computed into a temporary first
                 tmp = self.scalar(f"{st.name}.select{k}", T.Bits(w))
                 ops.append(
@@ -1980,6 +2034,8 @@ class Builder:
                     order.extend(f"{n}[{k}]" for k in range(ty.size))
                 case Union(members=ms):
                     order.extend(h.inst for h in ms.values())
+                case UnionStack(unions=us):
+                    order.extend(h.inst for u in us for h in u.members.values())
                 case Struct(members=ms):
                     for m in ms.values():
                         emit(m, at)
@@ -2060,7 +2116,7 @@ class Builder:
         ]  # fmt: skip
         return {
             "header_types": self.header_types, "headers": self.headers, "header_stacks": self.stacks,
-            "header_union_types": self.union_types, "header_unions": self.unions, "header_union_stacks": [],
+            "header_union_types": self.union_types, "header_unions": self.unions, "header_union_stacks": self.union_stacks,
             "field_lists": self.field_lists, "errors": [[e, v] for e, v in self.errors.items()], "enums": enums,
             "parsers": [parser], "parse_vsets": self.parse_vsets(), "deparsers": [deparser],
             "meter_arrays": self.meter_arrays, "counter_arrays": self.counter_arrays,

@@ -182,8 +182,8 @@ class Program:
                 return T.Simple(n)
             case A.StackType(base=b, size=s):
                 elem = self.resolve(b, tvars)
-                if isinstance(elem, T.StructT) and elem.kind == "header_union":
-                    raise P4Error(t.loc, f"stacks of header unions ({A.show(t)}) are not supported yet")
+                if not (isinstance(elem, T.StructT) and elem.kind in ("header", "header_union")):
+                    raise P4Error(t.loc, f"a stack's elements must be headers or header unions, not {elem}")
                 n = self.const_int(s)
                 if not 0 < n <= MAX_STACK:
                     raise P4Error(t.loc, f"a header stack's size must be 1..{MAX_STACK}, got {n}")
