@@ -841,7 +841,9 @@ class Parser:
             try:
                 return A.StrLit(t.loc, bytes(t.text[1:-1], "utf-8").decode("unicode_escape"))
             except UnicodeError:  # bytes that are not UTF-8, or a bad escape, inside the string
-                raise P4Error(t.loc, "a string literal with bytes that are not UTF-8 or a bad escape") from None
+                raise P4Error(
+                    t.loc, "a string literal with bytes that are not UTF-8 or a bad escape"
+                ) from None
         if t.is_("true") or t.is_("false"):
             self.next()
             return A.BoolLit(t.loc, t.text == "true")
