@@ -602,6 +602,9 @@ class Builder:
                 return _expr(sat, j, hexstr(bits(ty))), ty
             case A.Binary(op=("+" | "-" | "*" | "&" | "|" | "^") as op, left=a, right=b):
                 ta, tb = self.type_of(a, env), self.type_of(b, env)
+                for x, tx in ((a, ta), (b, tb)):
+                    if not isinstance(tx, T.Bits | T.InfInt):
+                        raise P4Error(x.loc, f"'{op}' needs bit<W>, int<W> or int operands, not {tx}")
                 ty = tb if isinstance(ta, T.InfInt) else ta
                 if isinstance(ty, T.InfInt):
                     ty = want or ty
@@ -680,6 +683,8 @@ class Builder:
     def convert(self, j: JSON, src: T.Ty, dst: T.Ty, at: A.Expr) -> JSON:
         if src == dst:
             return j
+        if not (isinstance(src, T.Bits | T.InfInt | T.EnumT) or is_bool(src)):
+            raise P4Error(at.loc, f"cannot cast {src} to {dst}")
         if is_bool(dst):
             return j if is_bool(src) else _expr("d2b", None, j)
         if is_bool(src):
@@ -804,6 +809,13 @@ class Builder:
     def assign(
         self, dst: Any, value: A.Expr, env: Env, out: list[JSON], at, target: A.Expr | None = None
     ) -> None:
+        if isinstance(dst, Field | DynField | SliceRef) and isinstance(dst.ty, T.Bits):
+            try:
+                vty = self.type_of(value, env)
+            except P4Error:
+                vty = None
+            if isinstance(vty, T.Bits) and vty.width != dst.ty.width:
+                raise P4Error(at.loc, f"cannot assign a {vty} value to a {dst.ty} location (cast it)")
         match dst:
             case DynField(ty=ty):
                 j = (

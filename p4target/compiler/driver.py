@@ -40,7 +40,9 @@ def compile_p4(
     except P4Error as e:
         if e.loc is not None:
             raise
-        raise P4Error(_innermost_node(e.__traceback__)[0], e.message) from None
+        # always located: the construct being translated, else the file itself
+        loc = _innermost_node(e.__traceback__)[0] or Loc(str(path), 1, 1)
+        raise P4Error(loc, e.message) from None
     except RecursionError:
         raise P4Error(_innermost_loc(), "the program is nested too deeply to compile") from None
     except Exception as e:  # a compiler bug: still a located error naming the construct, no traceback
