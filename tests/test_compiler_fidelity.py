@@ -71,6 +71,9 @@ BAD = [
     (f"{I} action a() {{}} table t {{ key = {{ hdr.h.a: exact; }} actions = {{ a; }} size = 1 << 40; }}"
      " apply { t.apply(); } }", "table size"),
     (f"{I} apply {{ hdr.h.b = hdr.h.a / hdr.h.c; }} }}", "differ in width"),
+    (f"{I} apply {{ hdr.h.b = 8w1 ++ 8w2; }} }}", "cannot assign a bit<16> value to a bit<8>"),
+    (f"{I} apply {{ hdr.h.b = (bit<8>)sm; }} }}", "cannot cast standard_metadata_t"),
+    (f"{I} apply {{ hdr.h.b = hdr.h.a + hdr.h; }} }}", "needs bit<W>, int<W> or int operands"),
     (f"header_union u_t {{ h_t x; }} struct s_t {{ u_t[2] us; }} {I} s_t v; apply {{ v.us[hdr.h.a].x.a = 1; }} }}",
      "needs a constant index"),
     (f"{I} action s(bit<8> v) {{ hdr.h.b = v; }} table t {{ key = {{ hdr.h.a: ternary; }} actions = {{ s; }}"
