@@ -365,8 +365,8 @@ class Switch:
             self._egress(ctx, port, instance_type, out, depth)
             return
         self._set(ctx.phv, "enq_qdepth", self.tm.size(port))
-        if not self.tm.enqueue(port, self._get(ctx.phv, "priority"), (ctx, instance_type, depth), ctx.now):
-            self.errors.append(f"packet for port {port} dropped by the traffic manager")
+        # a full queue or a priority beyond the port's queues drops it (counted in tm.drops)
+        self.tm.enqueue(port, self._get(ctx.phv, "priority"), (ctx, instance_type, depth), ctx.now)
 
     def _new_ctx(self, port: int, data: bytes, instance_type: int, now: float) -> Ctx:
         phv = Phv(self.prog)
