@@ -36,7 +36,7 @@ def p4c(
     if p4info_format not in ("text", "binary"):
         raise InputError("--p4info-format", p4info_format, "must be text or binary")
     if not program.is_file():
-        raise InputError(str(program), "file", "does not exist")
+        raise InputError(str(program), "file", "is a directory" if program.is_dir() else "does not exist")
     defines = {}
     for d in define or []:
         name, _, value = d.partition("=")
@@ -148,10 +148,14 @@ def stf(
 
     for f in (program, test):
         if not f.is_file():
-            raise InputError(str(f), "file", "does not exist")
+            raise InputError(str(f), "file", "is a directory" if f.is_dir() else "does not exist")
     try:
         j = program.read_text() if program.suffix == ".json" else compile_p4(program).json
         result = run_stf(load(j), test.read_text())
+    except UnicodeDecodeError as e:
+        raise InputError(
+            str(program if program.suffix == ".json" else test), "encoding", f"not UTF-8 ({e.reason})"
+        ) from None
     except JsonError as e:
         raise InputError(str(program), "BMv2 JSON", str(e)) from None
     except StfError as e:

@@ -115,6 +115,8 @@ def _scalar(v: Any, tp: Any, source: str, item: str) -> Any:
         return v
     if isinstance(v, bool) or not isinstance(v, int | float):
         _fail(source, item, f"must be a number, got {v!r}")
+    if abs(v) > MAX_NUMBER:  # also keeps huge integers from overflowing float()
+        _fail(source, item, f"is out of range (above {MAX_NUMBER:g})")
     if tp is int:
         if isinstance(v, float) and not v.is_integer():
             _fail(source, item, f"must be a whole number, got {v!r}")
@@ -145,6 +147,8 @@ def _value(v: Any, tp: Any, source: str, item: str) -> Any:
         kt, vt = typing.get_args(tp)
         if not isinstance(v, dict):
             _fail(source, item, f"must be a mapping, got {v!r}")
+        if len(v) > MAX_ENTRIES:
+            _fail(source, item, f"has more than {MAX_ENTRIES} entries")
         return {
             _scalar(k, kt, source, f"{item}.{k}"): _scalar(x, vt, source, f"{item}.{k}") for k, x in v.items()
         }
@@ -154,17 +158,54 @@ def _value(v: Any, tp: Any, source: str, item: str) -> Any:
 def _section(data: Any, cls: type, source: str, item: str) -> Any:
     if not isinstance(data, dict):
         _fail(source, item, f"must be a mapping, got {data!r}")
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        _fail(source, item or "scenario", f"keys must be strings, found {bad_keys[0]!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        _fail(source, item, f"unknown keys {unknown}; known: {sorted(names)}")
+        _fail(source, item or "scenario", f"unknown keys {unknown}; known: {sorted(names)}")
     kwargs = {k: _value(v, hints[k], source, f"{item}.{k}" if item else k) for k, v in data.items()}
     return cls(**kwargs)
 
 
+MAX_NUMBER = 1e15  # any scenario number: beyond it the model's float arithmetic overflows
+MAX_ENTRIES = 1000  # entries of a mapping such as workload.shape
+# What one machine can simulate in reasonable time and memory (a clear limit, not a crash later).
+LIMITS = {
+    "topology.k": 32, "topology.servers_per_edge": 256, "vnfs.types": 256, "vnfs.instances_per_type": 64,
+    "workload.chains": 100_000, "workload.train_days": 1_000_000, "workload.test_days": 1_000_000,
+    "vnfs.rdma_accesses": 1000, "seed": 2**32 - 1,
+}  # fmt: skip
+
+
+def _limits(s: Scenario, source: str) -> None:
+    values = {
+        "topology.k": s.topology.k, "topology.servers_per_edge": s.topology.servers_per_edge or 0,
+        "vnfs.types": s.vnfs.types, "vnfs.instances_per_type": s.vnfs.instances_per_type,
+        "workload.chains": s.workload.chains, "workload.train_days": s.workload.train_days,
+        "workload.test_days": s.workload.test_days, "vnfs.rdma_accesses": s.vnfs.rdma_accesses[1],
+        "seed": s.seed,
+    }  # fmt: skip
+    for item, v in values.items():
+        if v > LIMITS[item]:
+            _fail(source, item, f"{v} is more than srem can simulate (at most {LIMITS[item]})")
+    if s.vnfs.types * s.vnfs.instances_per_type > 4096:
+        _fail(source, "vnfs", "more than 4096 VNF instances in all cannot be simulated")
+    sub = s.substrate
+    for name in ("server_storage_gb", "lm_mb", "em_gb", "rt_mb", "link_gbps"):
+        r = getattr(sub, name)
+        if r is not None and r[0] <= 0:  # capacities divide later: zero is refused here
+            _fail(source, f"substrate.{name}", f"capacities must be > 0, got {r[0]}")
+    for name in ("switch_mb", "server_mb"):
+        if getattr(s.vnfs, name)[0] <= 0:
+            _fail(source, f"vnfs.{name}", "sizes must be > 0")
+
+
 def _check(s: Scenario, source: str) -> None:
     """Cross-field rules that types alone cannot say."""
+    _limits(s, source)
     t, v, w = s.topology, s.vnfs, s.workload
     if t.builder not in ("paper", "fattree", "file"):
         _fail(source, "topology.builder", f"must be paper, fattree or file, got {t.builder!r}")

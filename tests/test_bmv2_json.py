@@ -116,7 +116,10 @@ def test_basic_translation():
             {"type": "runtime_data", "value": 1},
         ],
     }
-    ttl = fwd["primitives"][3]["parameters"][1]["value"]
+    # An `expression` parameter wraps a typed node (BMv2's add_primitive_to_action, p4c's shape).
+    wrapped = fwd["primitives"][3]["parameters"][1]
+    assert wrapped["type"] == "expression" and wrapped["value"]["type"] == "expression"
+    ttl = wrapped["value"]["value"]
     assert ttl["op"] == "&" and ttl["right"] == {
         "type": "hexstr",
         "value": "0xff",
@@ -191,7 +194,9 @@ def test_kitchen_sink_translation():
     assert nat["entries"][0]["action_entry"]["action_data"] == ["0xc0a80001", "0x1f90"]
     assert set(nat["next_tables"]) == {"__HIT__", "__MISS__"}
     prio = tables["MyIngress.prio"]
-    assert [e["priority"] for e in prio["entries"]] == [10, 5]
+    # P4 priorities 10 and 5, the largest winning (largest_priority_wins by default); BMv2's
+    # JSON priority is the other way round (a lower number wins): 10 -> 1, 5 -> 6.
+    assert [e["priority"] for e in prio["entries"]] == [1, 6]
     assert prio["entries"][1]["match_key"] == [{"match_type": "ternary", "key": "0x0000", "mask": "0x0000"}]
     assert set(tables["MyIngress.smac"]["next_tables"]) == {"__HIT__", "__MISS__"}
     lpm = tables["MyIngress.ipv4_lpm"]["next_tables"]
@@ -283,7 +288,11 @@ PROGRAM = (P4 / "basic.p4").read_text()
         ),
         (
             ("hdr.ipv4.ttl = hdr.ipv4.ttl - 1;", "hdr.ipv4.ttl = hdr.ipv4.ttl / port;"),
-            "only supported on compile-time constants",
+            "differ in width",
+        ),
+        (
+            ("hdr.ipv4.ttl = hdr.ipv4.ttl - 1;", "hdr.ipv4.ttl = (bit<8>)((int<8>)hdr.ipv4.ttl % 3);"),
+            "supported on unsigned bit<W> values and constants only",
         ),
     ],
 )
@@ -336,7 +345,7 @@ def test_header_union_layout_follows_bmv2():
     ("change", "message"),
     [
         (("copy.a.isValid()", "copy.c.isValid()"), "header union ab_t has no member 'c'"),
-        (("out_t out; }", "out_t out; ab_t[2] st; }"), "stacks of header unions"),
+        (("out_t out; }", "out_t out; bit<8>[2] st; }"), "elements must be headers or header unions"),
         (("hdr.ab.b.setValid();", "hdr.ab.setValid();"), "unsupported call hdr.ab.setValid()"),
     ],
 )

@@ -28,6 +28,9 @@ from .errors import InputError
 SWITCH_FIELDS = ("lm_mb", "em_mb", "rt_mb", "lm_cost_per_mb", "em_cost_per_mb", "rdma_us")
 SERVER_FIELDS = ("storage_mb", "cost_per_mb")
 LINK_FIELDS = ("bw_mbps", "cost_per_mb", "prop_ms", "tx_ms_per_mb")
+MAX_NUMBER = 1e15  # larger values overflow the model's float arithmetic (MB, Mbps, ms)
+MAX_NODES = 20_000  # switches + servers a topology file may declare: more cannot be simulated here
+MAX_LINKS = 200_000
 # Capacities must be > 0; costs and delays may be 0.
 POSITIVE = {"em_mb", "storage_mb", "bw_mbps", "lm_mb", "rt_mb"}
 
@@ -65,6 +68,8 @@ def _number(source: str, item: str, row: dict[str, Any], field: str) -> float:
     if field not in row:
         raise InputError(source, item, f"missing field '{field}'")
     v = row[field]
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_NUMBER:
+        raise InputError(source, item, f"'{field}' is out of range (above {MAX_NUMBER:g})")
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
         raise InputError(source, item, f"'{field}' must be a finite number, got {v!r}")
     if v < 0 or (field in POSITIVE and v == 0):
@@ -79,6 +84,8 @@ def _rows(source: str, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise InputError(source, f"{key}[{i}]", "must be a mapping")
+        if any(not isinstance(k, str) for k in row):
+            raise InputError(source, f"{key}[{i}]", "keys must be strings")
     return rows
 
 
@@ -86,9 +93,17 @@ def from_dict(data: Any, source: str = "<topology>") -> nx.Graph:
     """Build and validate a topology; every error names the item and the problem."""
     if not isinstance(data, dict):
         raise InputError(source, "topology", "must be a mapping with switches, servers and links")
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        raise InputError(source, "topology", f"keys must be strings, found {bad_keys[0]!r}")
     unknown = set(data) - {"name", "controller", "switches", "servers", "links"}
     if unknown:
         raise InputError(source, "topology", f"unknown keys {sorted(unknown)}")
+    n_nodes = sum(len(data.get(k) or []) for k in ("switches", "servers") if isinstance(data.get(k), list))
+    if n_nodes > MAX_NODES:
+        raise InputError(source, "topology", f"{n_nodes} nodes: more than the {MAX_NODES} srem can simulate")
+    if isinstance(data.get("links"), list) and len(data["links"]) > MAX_LINKS:
+        raise InputError(source, "links", f"{len(data['links'])} links: more than the {MAX_LINKS} allowed")
     g = nx.Graph(name=str(data.get("name", Path(source).stem)))
     ctrl = data.get("controller")
     if not isinstance(ctrl, dict):
@@ -114,7 +129,7 @@ def from_dict(data: Any, source: str = "<topology>") -> nx.Graph:
         a, b = row.get("a"), row.get("b")
         item = f"links[{i}] ({a}-{b})"
         for end in (a, b):
-            if end not in g:
+            if not isinstance(end, str) or end not in g:
                 raise InputError(source, item, f"unknown node '{end}'")
         if a == b:
             raise InputError(source, item, "a link cannot join a node to itself")
@@ -131,15 +146,77 @@ def from_dict(data: Any, source: str = "<topology>") -> nx.Graph:
     return g
 
 
+MAX_YAML_BYTES = 16 * 1024 * 1024  # a scenario or topology file larger than this is refused
+MAX_YAML_DEPTH = 64  # collections inside collections
+MAX_YAML_ALIASES = 1000  # `*alias` uses: anchors cannot blow up what is read
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate keys, deep nesting and alias bombs."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases {self.peek_event().start_mark}")
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.YAMLError(
+                    f"nested more than {MAX_YAML_DEPTH} levels deep {self.peek_event().start_mark}"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                dup = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key (a list or mapping used as a key)
+                raise yaml.YAMLError(f"a mapping key must be a plain value {key_node.start_mark}") from None
+            if dup:
+                raise yaml.YAMLError(f"duplicate key {key!r} {key_node.start_mark}")
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a missing file or bad YAML is an InputError naming the file."""
+    """Parse a YAML file; a missing, unreadable, non-UTF-8, oversized or malformed file is an
+    InputError naming the file (and the line where YAML says where)."""
     p = Path(path)
     try:
-        return yaml.safe_load(p.read_text())
+        if p.is_dir():
+            raise InputError(str(p), "file", "is a directory, not a YAML file")
+        if p.exists() and p.stat().st_size > MAX_YAML_BYTES:
+            raise InputError(str(p), "file", f"is larger than {MAX_YAML_BYTES // (1024 * 1024)} MB")
+        data = p.read_bytes()
     except FileNotFoundError:
         raise InputError(str(p), "file", "does not exist") from None
+    except OSError as e:
+        raise InputError(str(p), "file", f"cannot be read: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(
+            str(p), "encoding", f"byte 0x{data[e.start]:02x} on line {line} is not UTF-8"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+    except RecursionError:
+        raise InputError(str(p), "yaml", f"nested more than {MAX_YAML_DEPTH} levels deep") from None
     except yaml.YAMLError as e:
-        raise InputError(str(p), "yaml", str(e).replace("\n", " ")) from None
+        raise InputError(
+            str(p), "yaml", " ".join(str(e).replace('in "<unicode string>", ', "").split())
+        ) from None
 
 
 def load(path: str | Path) -> nx.Graph:

@@ -21,6 +21,7 @@ from . import types as T
 from .errors import P4Error
 from .inline import Inliner, substitute
 from .semantics import ActionInfo, BlockInfo, Program, Scope, TableInfo
+from .sugar import switch_to_ifs
 
 JSON = dict[str, Any]
 VERSION = [2, 23]
@@ -71,6 +72,15 @@ class Stack:
 
 
 @dataclass
+class UnionStack:
+    """A stack of header unions: one union per element (BMv2's header_union_stacks)."""
+
+    name: str
+    ty: T.StackT
+    unions: list[Union]
+
+
+@dataclass
 class Struct:
     members: dict[str, Any]
     ty: T.StructT
@@ -109,6 +119,16 @@ class DynField:
             "type": "expression",
             "value": {"op": "access_field", "left": self.header.json(), "right": self.offset},
         }
+
+
+@dataclass
+class SliceRef:
+    """base[hi:lo] as an l-value: written by read-modify-write of its base (a field)."""
+
+    base: Any  # Field or DynField
+    hi: int
+    lo: int
+    ty: T.Ty
 
 
 @dataclass
@@ -166,6 +186,7 @@ class Builder:
     stacks: list[JSON] = field(default_factory=list)
     union_types: list[JSON] = field(default_factory=list)
     unions: list[JSON] = field(default_factory=list)
+    union_stacks: list[JSON] = field(default_factory=list)
     scalars: list[list] = field(default_factory=list)
     actions: list[JSON] = field(default_factory=list)
     calculations: list[JSON] = field(default_factory=list)
@@ -257,6 +278,17 @@ class Builder:
                 )
             case T.StructT(kind="header_union"):
                 return self.union_instance(path, ty)
+            case T.TupleT(items=items):  # laid out as a struct with members "0", "1", …
+                fields = tuple((str(k), it) for k, it in enumerate(items))
+                st = T.StructT("struct", str(ty), fields)
+                return Struct({f: self.layout(ft, f"{path}.{f}", metadata) for f, ft in fields}, st)
+            case T.StackT(elem=T.StructT(kind="header_union") as elem, size=n):
+                unions = [self.union_instance(f"{path}[{i}]", elem) for i in range(n)]
+                name = self.unique(path)
+                ids = [next(u["id"] for u in self.unions if u["name"] == x.name) for x in unions]
+                self.union_stacks.append({"name": name, "id": len(self.union_stacks), "union_type": elem.name,
+                                          "header_union_ids": ids})  # fmt: skip
+                return UnionStack(name, ty, unions)
             case T.StackT(elem=elem, size=n):
                 insts = [self.header_instance(f"{path}[{i}]", elem) for i in range(n)]
                 name = self.unique(path)
@@ -343,16 +375,50 @@ class Builder:
                     if m not in names:
                         raise P4Error(e.loc, f"header {base.stack.ty.elem} has no field '{m}'")
                     return DynField(base, names.index(m), base.stack.ty.elem.fields[names.index(m)][1])
-                if isinstance(base, Stack) and m in ("next", "last"):
+                if isinstance(base, Stack | UnionStack) and m in ("next", "last"):
                     return ("stack_ref", base, m)
+                if isinstance(base, tuple) and base[0] == "stack_ref" and isinstance(base[1], UnionStack):
+                    if base[1].ty.elem.field(m) is None:
+                        raise P4Error(e.loc, f"header union {base[1].ty.elem.name} has no member '{m}'")
+                    return ("union_stack_ref", base[1], base[2], m)
+                if isinstance(base, tuple) and base[0] == "union_stack_ref":
+                    ht = base[1].ty.elem.field(base[3])
+                    ft = ht.field(m) if isinstance(ht, T.StructT) else None
+                    if base[2] != "last" or ft is None:
+                        raise P4Error(e.loc, f"cannot read {A.show(e)} here")
+                    return ("union_stack_field", base[1], base[3], m, ft)
                 if isinstance(base, tuple) and base[0] == "stack_ref":
                     ft = base[1].ty.elem.field(m)
                     if base[2] != "last" or ft is None:
                         raise P4Error(e.loc, f"cannot read {A.show(e)} here")
                     return ("stack_field", base[1], m, ft)
                 raise P4Error(e.loc, f"{A.show(e)} is not a storage location")
+            case A.Slice(expr=x, hi=h, lo=lo):
+                hi, low = self.prog.const_int(h), self.prog.const_int(lo)
+                base = self.storage(x, env)
+                if isinstance(base, SliceRef):  # a slice of a slice: one slice of the field
+                    hi, low, base = base.lo + hi, base.lo + low, base.base
+                if not isinstance(base, Field | DynField) or not isinstance(base.ty, T.Bits):
+                    raise P4Error(
+                        e.loc, f"{A.show(e)}: only a slice of a bit<W>/int<W> location can be assigned"
+                    )
+                if not 0 <= low <= hi < bits(base.ty):
+                    raise P4Error(e.loc, f"slice [{hi}:{low}] is out of range for {base.ty}")
+                return SliceRef(base, hi, low, T.Bits(hi - low + 1))
             case A.Index(expr=x, index=i):
                 base = self.storage(x, env)
+                if isinstance(base, Struct) and str(self.prog.const_int(i)) in base.members:  # a tuple item
+                    return base.members[str(self.prog.const_int(i))]
+                if isinstance(base, UnionStack):
+                    try:
+                        k = self.prog.const_int(i)
+                    except P4Error:
+                        raise P4Error(i.loc, "a stack of header unions needs a constant index here") from None
+                    if not 0 <= k < base.ty.size:
+                        raise P4Error(
+                            i.loc, f"index {k} is out of bounds for {A.show(x)} (size {base.ty.size})"
+                        )
+                    return base.unions[k]
                 if not isinstance(base, Stack):
                     raise P4Error(e.loc, f"{A.show(x)} is not a header stack")
                 try:
@@ -382,13 +448,18 @@ class Builder:
                 if isinstance(base, T.StackT):
                     return base.elem if m in ("next", "last") else T.Bits(32)
                 raise P4Error(e.loc, f"{A.show(x)} of type {base} has no member '{m}'")
-            case A.Index(expr=x):
+            case A.Index(expr=x, index=i):
                 base = self.type_of(x, env)
                 if isinstance(base, T.StackT):
                     return base.elem
+                if isinstance(base, T.StructT) and base.field(str(self.prog.const_int(i))) is not None:
+                    return base.field(str(self.prog.const_int(i)))
+                if isinstance(base, T.TupleT) and 0 <= self.prog.const_int(i) < len(base.items):
+                    return base.items[self.prog.const_int(i)]
                 raise P4Error(e.loc, f"{A.show(x)} is not a header stack")
-            case A.Slice(hi=h, lo=lo):
-                return T.Bits(self.prog.const_int(h) - self.prog.const_int(lo) + 1)
+            case A.Slice():
+                hi, low = self.slice_bounds(e, env)
+                return T.Bits(hi - low + 1)
             case A.Cast(type=t):
                 return self.prog.resolve(t)
             case A.Call(func=A.Member(name="isValid")):
@@ -411,6 +482,16 @@ class Builder:
                 ta = self.type_of(a, env)
                 return self.type_of(b, env) if isinstance(ta, T.InfInt) else ta
         return self.prog.type_of(e, _EMPTY)
+
+    def slice_bounds(self, e: A.Slice, env: Env) -> tuple[int, int]:
+        """[hi:lo] of a slice, checked against its operand's width."""
+        hi, low = self.prog.const_int(e.hi), self.prog.const_int(e.lo)
+        ty = self.type_of(e.expr, env)
+        if not isinstance(ty, T.Bits):
+            raise P4Error(e.loc, f"cannot slice {A.show(e.expr)} of type {ty}")
+        if not 0 <= low <= hi < ty.width:
+            raise P4Error(e.loc, f"slice [{hi}:{low}] is out of range or reversed for {ty}")
+        return hi, low
 
     def data(self, e: A.Expr, env: Env, want: T.Ty | None = None) -> JSON:
         """A data-valued (integer) JSON operand; bools are converted with b2d."""
@@ -463,8 +544,8 @@ class Builder:
             case A.Name() | A.Member() | A.Index():
                 s = self.storage(e, env)
                 return self.read(s, e)
-            case A.Slice(expr=x, hi=h, lo=lo):
-                hi, low = self.prog.const_int(h), self.prog.const_int(lo)
+            case A.Slice(expr=x):
+                hi, low = self.slice_bounds(e, env)
                 j, _ = self.rvalue(x, env)
                 shifted = _expr(">>", j, hexstr(low)) if low else j
                 return _expr("&", shifted, hexstr((1 << (hi - low + 1)) - 1)), T.Bits(hi - low + 1)
@@ -490,6 +571,16 @@ class Builder:
                 ta, tb = self.type_of(a, env), self.type_of(b, env)
                 if is_bool(ta) or is_bool(tb):
                     return _expr(op, self.cond(a, env), self.cond(b, env)), T.BOOL
+                if isinstance(ta, T.StackT) and op in ("==", "!="):
+                    # BMv2 compares headers and unions, not stacks: element by element, as p4c does.
+                    sa, sb = self.storage(a, env), self.storage(b, env)
+                    j = None
+                    for k in range(ta.size):
+                        eq = _expr("==", {"type": "header", "value": f"{sa.name}[{k}]"},
+                                   {"type": "header", "value": f"{sb.name}[{k}]"})  # fmt: skip
+                        j = eq if j is None else _expr("and", j, eq)
+                    j = j if j is not None else {"type": "bool", "value": True}
+                    return (j if op == "==" else _expr("not", None, j)), T.BOOL
                 w = tb if isinstance(ta, T.InfInt) else ta
                 return _expr(op, self.data(a, env, w), self.data(b, env, w)), T.BOOL
             case A.Binary(op="++", left=a, right=b):
@@ -511,19 +602,32 @@ class Builder:
                 return _expr(sat, j, hexstr(bits(ty))), ty
             case A.Binary(op=("+" | "-" | "*" | "&" | "|" | "^") as op, left=a, right=b):
                 ta, tb = self.type_of(a, env), self.type_of(b, env)
+                for x, tx in ((a, ta), (b, tb)):
+                    if not isinstance(tx, T.Bits | T.InfInt):
+                        raise P4Error(x.loc, f"'{op}' needs bit<W>, int<W> or int operands, not {tx}")
                 ty = tb if isinstance(ta, T.InfInt) else ta
                 if isinstance(ty, T.InfInt):
                     ty = want or ty
                 j = _expr(op, self.data(a, env, ty), self.data(b, env, ty))
                 return (self.trunc(j, ty) if op in ("+", "-", "*") else j), ty
-            case A.Binary(op=op):
+            case A.Binary(op=op, left=a, right=b):
                 try:
                     v = self.prog.const(e)
                     return self.const_json(v, e), want or T.InfInt()
                 except P4Error:
-                    raise P4Error(
-                        e.loc, f"'{op}' is only supported on compile-time constants by BMv2"
-                    ) from None
+                    pass
+                ta, tb = self.type_of(a, env), self.type_of(b, env)
+                ty = tb if isinstance(ta, T.InfInt) else ta
+                if isinstance(ty, T.InfInt):
+                    ty = want or ty
+                if isinstance(ta, T.Bits) and isinstance(tb, T.Bits) and bits(ta) != bits(tb):
+                    raise P4Error(e.loc, f"'{op}': operands {ta} and {tb} differ in width")
+                if op in ("/", "%") and isinstance(ty, T.Bits) and not ty.signed:
+                    # unsigned: BMv2's DIV / MOD; the result fits the operands' width
+                    return _expr(op, self.data(a, env, ty), self.data(b, env, ty)), ty
+                if op in ("/", "%"):
+                    raise P4Error(e.loc, f"'{op}' is supported on unsigned bit<W> values and constants only")
+                raise P4Error(e.loc, f"'{op}' is only supported on compile-time constants by BMv2")
             case A.Ternary(cond=c, then=a, other=b):
                 ta, tb = self.type_of(a, env), self.type_of(b, env)
                 ty = tb if isinstance(ta, T.InfInt) else ta
@@ -553,10 +657,20 @@ class Builder:
                 return {"type": "header", "value": i}, ty
             case Stack(name=n, ty=ty):
                 return {"type": "header_stack", "value": n}, ty
+            case Union(name=n, ty=ty):  # compared whole (BMv2's EQ_UNION)
+                return {"type": "header_union", "value": n}, ty
             case ("stack_field", st, f, ft):
                 return {"type": "stack_field", "value": [st.name, f]}, ft
             case DynField(ty=ty):
                 return s.json(), ty
+            case SliceRef(base=b, hi=hi, lo=lo, ty=ty):
+                j, _ = self.read(b, at)
+                shifted = _expr(">>", j, hexstr(lo)) if lo else j
+                return _expr("&", shifted, hexstr((1 << (hi - lo + 1)) - 1)), ty
+            case ("union_stack_field", *_):
+                raise P4Error(
+                    at.loc, f"{A.show(at)}: a field of a union stack's last element is read in select only"
+                )
         raise P4Error(at.loc, f"cannot read {A.show(at)} as a value")
 
     def trunc(self, j: JSON, ty: T.Ty) -> JSON:
@@ -569,6 +683,8 @@ class Builder:
     def convert(self, j: JSON, src: T.Ty, dst: T.Ty, at: A.Expr) -> JSON:
         if src == dst:
             return j
+        if not (isinstance(src, T.Bits | T.InfInt | T.EnumT) or is_bool(src)):
+            raise P4Error(at.loc, f"cannot cast {src} to {dst}")
         if is_bool(dst):
             return j if is_bool(src) else _expr("d2b", None, j)
         if is_bool(src):
@@ -667,7 +783,7 @@ class Builder:
             case A.If(cond=c, then=a, other=b):
                 jz = len(out)
                 out.append(
-                    {"op": "_jump_if_zero", "parameters": [_expr("b2d", None, self.cond(c, env)), None]}
+                    {"op": "_jump_if_zero", "parameters": [top(_expr("b2d", None, self.cond(c, env))), None]}
                 )
                 self._stmt(a, env, out, where, returns)
                 if b is not None:
@@ -678,6 +794,10 @@ class Builder:
                     out[jmp]["parameters"][0] = hexstr(len(out))
                 else:
                     out[jz]["parameters"][1] = hexstr(len(out))
+            case A.Switch(expr=e) if not (isinstance(e, A.Member) and e.name == "action_run"):
+                pre, chain = self.value_switch(s, env)
+                for x in [*pre, chain]:
+                    self._stmt(x, env, out, where, returns)
             case A.Exit():
                 out.append({"op": "exit", "parameters": []})
             case A.Return(value=None):
@@ -689,6 +809,13 @@ class Builder:
     def assign(
         self, dst: Any, value: A.Expr, env: Env, out: list[JSON], at, target: A.Expr | None = None
     ) -> None:
+        if isinstance(dst, Field | DynField | SliceRef) and isinstance(dst.ty, T.Bits):
+            try:
+                vty = self.type_of(value, env)
+            except P4Error:
+                vty = None
+            if isinstance(vty, T.Bits) and vty.width != dst.ty.width:
+                raise P4Error(at.loc, f"cannot assign a {vty} value to a {dst.ty} location (cast it)")
         match dst:
             case DynField(ty=ty):
                 j = (
@@ -721,17 +848,14 @@ class Builder:
                         self.assign(Field(dst.inst, fname, dst.ty.field(fname)), fv, env, out, at)
                     return
                 src = self.storage(value, env)
-                if not isinstance(src, Header):
+                if not isinstance(src, Header | DynHeader):
                     raise P4Error(at.loc, f"cannot assign {A.show(value)} to header {dst.inst}")
-                out.append(
-                    {
-                        "op": "assign_header",
-                        "parameters": [
-                            {"type": "header", "value": dst.inst},
-                            {"type": "header", "value": src.inst},
-                        ],
-                    }
-                )
+                out.append({"op": "assign_header", "parameters": [header_param(dst), header_param(src)]})
+            case DynHeader():
+                src = self.storage(value, env)
+                if not isinstance(src, Header | DynHeader):
+                    raise P4Error(at.loc, f"cannot assign {A.show(value)} to a header")
+                out.append({"op": "assign_header", "parameters": [header_param(dst), header_param(src)]})
             case Struct(members=ms):
                 if isinstance(value, A.StructInit):
                     for fname, fv in value.fields:
@@ -762,6 +886,26 @@ class Builder:
                         ],
                     }
                 )
+            case SliceRef(base=b, hi=hi, lo=lo, ty=ty):
+                # read-modify-write: base = (base & ~mask) | ((value << lo) & mask)
+                w = bits(b.ty)
+                mask = ((1 << (hi - lo + 1)) - 1) << lo
+                cur, _ = self.read(b, at)
+                v = self.data(value, env, ty)
+                new = _expr("|", _expr("&", cur, hexstr(((1 << w) - 1) & ~mask)),
+                            _expr("&", _expr("<<", v, hexstr(lo)) if lo else v, hexstr(mask)))  # fmt: skip
+                dst_j = (
+                    {"type": "field", "value": [b.inst, b.name]}
+                    if isinstance(b, Field)
+                    else {"type": "expression", "value": b.json()}
+                )
+                out.append({"op": "assign", "parameters": [dst_j, top(new)]})
+            case UnionStack():
+                src = self.storage(value, env)
+                if not isinstance(src, UnionStack) or src.ty != dst.ty:
+                    raise P4Error(at.loc, f"cannot assign {A.show(value)} to a stack of header unions")
+                out.append({"op": "assign_union_stack", "parameters": [
+                    {"type": "header_union_stack", "value": dst.name}, {"type": "header_union_stack", "value": src.name}]})  # fmt: skip
             case Runtime():
                 raise P4Error(at.loc, "action parameters are read-only")
             case _:
@@ -856,10 +1000,11 @@ class Builder:
                 op = "add_header" if f.name == "setValid" else "remove_header"
                 out.append({"op": op, "parameters": [{"type": "header", "value": target.inst}]})
                 return
-            if isinstance(target, Stack) and f.name in ("push_front", "pop_front"):
+            if isinstance(target, Stack | UnionStack) and f.name in ("push_front", "pop_front"):
                 n = self.prog.const_int(args[0])
+                kind = "header_stack" if isinstance(target, Stack) else "header_union_stack"
                 out.append({"op": "push" if f.name == "push_front" else "pop",
-                            "parameters": [{"type": "header_stack", "value": target.name}, hexstr(n)]})  # fmt: skip
+                            "parameters": [{"type": kind, "value": target.name}, hexstr(n)]})  # fmt: skip
                 return
             raise P4Error(c.loc, f"unsupported call {A.show(c)}")
         if not isinstance(f, A.Name):
@@ -876,8 +1021,8 @@ class Builder:
                 params = [{"type": "header", "value": self.sm.inst}]
             elif name == "truncate":
                 params = [top(self.data(args[0], env, T.Bits(32)))]
-            else:
-                params = [self.cond(args[0], env)]
+            else:  # assert / assume take data (BMv2 core primitives)
+                params = [top(_expr("b2d", None, self.cond(args[0], env)))]
             out.append({"op": PRIMITIVE_EXTERNS[name], "parameters": params})
             return
         if name == "log_msg":
@@ -885,7 +1030,7 @@ class Builder:
             values = []
             if len(args) > 1:
                 items = args[1].items if isinstance(args[1], A.ListExpr) else [args[1]]
-                values = [self.data(x, env) for x in items]
+                values = [top(self.data(x, env)) for x in items]
             out.append(
                 {
                     "op": "log_msg",
@@ -1264,8 +1409,21 @@ class Builder:
                     pending_labels = []
                 return self.table_node(t, {a.name: branches.get(a.name, default) for _, a in t.actions}, nxt)
             case A.Switch():
-                raise P4Error(s.loc, "only switch (table.apply().action_run) is supported")
+                pre, chain = self.value_switch(s, env)
+                return self.lower([*pre, chain], env, nxt, ret)
         raise P4Error(s.loc, f"unsupported statement in a control: {type(s).__name__}")
+
+    def value_switch(self, s: A.Switch, env: Env) -> tuple[list, A.Stmt]:
+        """switch on an integer, enum or error value: an if-chain on the value, read once."""
+        ty = self.type_of(s.expr, env)
+        if not isinstance(ty, T.Bits | T.EnumT) and not (isinstance(ty, T.Ty) and str(ty) == "error"):
+            raise P4Error(s.expr.loc, f"cannot switch on {A.show(s.expr)} of type {ty}")
+        if self._is_location(s.expr, env):
+            return [], switch_to_ifs(s, s.expr)
+        name = f"$switch{len(self.scalars)}"
+        env.names[name] = self.scalar(f"switch{len(self.scalars)}", ty)
+        tmp = A.Name(s.expr.loc, name)
+        return [A.Assign(s.loc, tmp, s.expr)], switch_to_ifs(s, tmp)
 
     def _hit_test(self, c: A.Expr, env: Env) -> tuple[TableInfo, bool] | None:
         neg = False
@@ -1371,8 +1529,44 @@ class Builder:
                                   "action_entry_const": t.default_const}  # fmt: skip
         if t.entries:
             j["entries"] = [self.entry(t, e, k, keys) for k, e in enumerate(t.entries)]
+            for e, p in zip(j["entries"], self.entry_priorities(t), strict=True):
+                e["priority"] = p
         self._tables.append(j)
         return self.hidden_table(computed, env, t.name) if computed else t.name
+
+    def entry_priorities(self, t: TableInfo) -> list[int]:
+        """BMv2 priorities (a lower number wins) of a table's entries, after p4c's
+        EntryPriorities: without explicit priorities the first entry wins; with them the
+        largest wins unless `largest_priority_wins = false`; an entry without one takes the
+        previous one's, `priority_delta` further from winning; `const entries` have none."""
+        if all(e.priority is None for e in t.entries):
+            return list(range(1, len(t.entries) + 1))
+        first = next(e for e in t.entries if e.priority is not None)
+        if t.entries_const:
+            raise P4Error(first.loc, "a table with 'const' entries cannot have priorities")
+        if t.entries[0].priority is None:
+            raise P4Error(t.entries[0].loc, "the first entry must have a priority when others have one")
+        largest = self._table_int(t, "largest_priority_wins", 1) != 0
+        delta = self._table_int(t, "priority_delta", 1)
+        ps: list[int] = []
+        for e in t.entries:
+            p = (
+                self.prog.const_int(e.priority)
+                if e.priority is not None
+                else ps[-1] + (-delta if largest else delta)
+            )
+            if not 0 <= p < 1 << 31:
+                raise P4Error(e.loc, f"entry priority {p} is out of range")
+            ps.append(p)
+        top_ = max(ps)
+        return [top_ + 1 - p for p in ps] if largest else [p + 1 for p in ps]
+
+    def _table_int(self, t: TableInfo, prop: str, default: int) -> int:
+        p = t.decl.prop(prop)
+        if p is None:
+            return default
+        v = self.prog.const(p.value)
+        return int(v) if isinstance(v, bool | int) else default
 
     def _plain_key(self, e: A.Expr, env: Env) -> bool:
         """A key BMv2 can match directly: a field, `field & mask`, or isValid()."""
@@ -1483,23 +1677,87 @@ class Builder:
     # -- parser ------------------------------------------------------------------
     def parser_json(self, b: BlockInfo) -> JSON:
         env = self.block_env(b)
-        names = {st.name for st in b.decl.states}
-        if "start" not in names:
+        if "start" not in {st.name for st in b.decl.states}:
             raise P4Error(b.decl.loc, f"parser {b.name} has no start state")
+        flat = self.parser_states(b, env, {}, _local_inits(b.decl), 0)
+        names = {st.name for st, *_ in flat}
         states = []
-        for st in b.decl.states:
-            if st.name in ("accept", "reject"):
-                raise P4Error(st.loc, f"a parser cannot define the state '{st.name}'")
+        for st, senv, rename in flat:
             ops: list[JSON] = []
-            senv = env.child()
-            stmts = (_local_inits(b.decl) if st.name == "start" else []) + st.stmts
-            for s in self.inliner.stmts(stmts):
+            for s in self.inliner.stmts(st.stmts):
                 self.parser_stmt(s, senv, ops, f"{b.name}.{st.name}")
-            key, transitions = self.transitions(st, senv, ops, names)
+            key, transitions = self.transitions(st, senv, ops, names, rename)
             states.append({"name": st.name, "id": len(self._states), "parser_ops": ops,
                            "transition_key": key, "transitions": transitions, "source_info": _src(st)})  # fmt: skip
             self._states.append(st.name)
         return {"name": "parser", "id": 0, "init_state": "start", "parse_states": states}
+
+    def parser_states(
+        self, b: BlockInfo, env: Env, rename: dict[str, str | None], inits: list, depth: int
+    ) -> list[tuple[A.ParserState, Env, dict]]:
+        """A parser's states, each with its environment and state renaming; a sub-parser
+        applied in a state (`sub.apply(...)`) is inlined as p4c does: the state is cut at
+        the call, the sub-parser's states follow (renamed), and its accept continues with
+        the rest of the calling state."""
+        if depth > 16:
+            raise P4Error(b.decl.loc, "sub-parsers nested more than 16 deep")
+        out: list[tuple[A.ParserState, Env, dict]] = []
+        for st in b.decl.states:
+            if st.name in ("accept", "reject"):
+                raise P4Error(st.loc, f"a parser cannot define the state '{st.name}'")
+            name = rename.get(st.name, st.name) or st.name
+            stmts = (inits if st.name == "start" else []) + list(st.stmts)
+            part, k = 0, 0
+            while True:
+                cut = next((i for i in range(k, len(stmts)) if self._sub_parser_call(stmts[i], b)), None)
+                here = name if part == 0 else f"{name}$after{part}"
+                if cut is None:
+                    out.append((A.ParserState(here, st.loc, stmts[k:], st.transition), env, rename))
+                    break
+                call = stmts[cut].call
+                inst = call.func.expr.name
+                sub = b.subs[inst]
+                nxt = f"{name}$after{part + 1}"
+                sub_rename: dict[str, str | None] = {
+                    x.name: f"{name}${inst}${x.name}" for x in sub.decl.states
+                }
+                sub_rename["accept"] = nxt
+                start = sub_rename.get("start")
+                if start is None:
+                    raise P4Error(sub.decl.loc, f"parser {sub.name} has no start state")
+                out.append((A.ParserState(here, st.loc, stmts[k:cut], A.Transition(call.loc, state=start)),
+                            env, {start: start}))  # fmt: skip
+                out.extend(self.parser_states(sub, self.sub_env(sub, call, env), sub_rename,
+                                              _local_inits(sub.decl), depth + 1))  # fmt: skip
+                part, k = part + 1, cut + 1
+        return out
+
+    def _sub_parser_call(self, s, b: BlockInfo) -> bool:
+        return (
+            isinstance(s, A.CallStmt)
+            and isinstance(s.call.func, A.Member)
+            and s.call.func.name == "apply"
+            and isinstance(s.call.func.expr, A.Name)
+            and s.call.func.expr.name in b.subs
+            and b.subs[s.call.func.expr.name].kind == "parser"
+        )
+
+    def sub_env(self, sub: BlockInfo, call: A.Call, env: Env) -> Env:
+        """The sub-parser's names: its parameters bound to the caller's arguments."""
+        if len(call.args) != len(sub.decl.params):
+            raise P4Error(
+                call.loc, f"{sub.name} takes {len(sub.decl.params)} arguments, got {len(call.args)}"
+            )
+        base = self.block_env(sub)
+        senv = Env(dict(base.names), None, sub)
+        for p, a in zip(sub.decl.params, call.args, strict=True):
+            if self._is_packet(a.value, env):
+                senv.names[p.name] = env.lookup(a.value.name)
+            elif p.direction in ("in", "") and not self._is_location(a.value, env):
+                senv.names[p.name] = Bound(A.Cast(a.value.loc, p.type, a.value), env)
+            else:
+                senv.names[p.name] = self.storage(a.value, env)
+        return senv
 
     def parser_stmt(self, s, env: Env, ops: list[JSON], where: str) -> None:
         if isinstance(s, A.CallStmt):
@@ -1514,19 +1772,31 @@ class Builder:
                 if m == "extract":
                     target = self.storage(vals[0], env)
                     if isinstance(target, tuple) and target[0] == "stack_ref" and target[2] == "next":
+                        if isinstance(target[1], UnionStack):
+                            raise P4Error(s.loc, f"extract into a member of {A.show(vals[0])}, not the union")
                         param = {"type": "stack", "value": target[1].name}
+                    elif isinstance(target, tuple) and target[0] == "union_stack_ref" and target[2] == "next":
+                        param = {"type": "union_stack", "value": [target[1].name, target[3]]}
                     elif isinstance(target, Header):
                         param = {"type": "regular", "value": target.inst}
                     else:
                         raise P4Error(s.loc, f"cannot extract into {A.show(vals[0])}")
                     if len(vals) == 2:
                         ops.append(
-                            {"op": "extract_VL", "parameters": [param, self.data(vals[1], env, T.Bits(32))]}
+                            {
+                                "op": "extract_VL",
+                                "parameters": [
+                                    param,
+                                    {"type": "expression", "value": self.data(vals[1], env, T.Bits(32))},
+                                ],
+                            }
                         )
                     else:
                         ops.append({"op": "extract", "parameters": [param]})
                 elif m == "advance":
-                    ops.append({"op": "advance", "parameters": [self.data(vals[0], env, T.Bits(32))]})
+                    ops.append(
+                        {"op": "advance", "parameters": [parser_src(self.data(vals[0], env, T.Bits(32)))]}
+                    )
                 else:
                     raise P4Error(s.loc, f"packet_in.{m}() cannot be called as a statement")
             case A.CallStmt(call=A.Call(func=A.Name(name="verify"), args=args)):
@@ -1553,7 +1823,10 @@ class Builder:
                         else _expr("b2d", None, self.cond(v, env))
                     )
                     ops.append(
-                        {"op": "set", "parameters": [{"type": "field", "value": [dst.inst, dst.name]}, j]}
+                        {
+                            "op": "set",
+                            "parameters": [{"type": "field", "value": [dst.inst, dst.name]}, parser_src(j)],
+                        }
                     )
                 else:
                     prims: list[JSON] = []
@@ -1569,6 +1842,12 @@ class Builder:
                     self.parser_stmt(x, env, ops, where)
             case A.Empty():
                 pass
+            case A.CallStmt(call=A.Call(func=A.Member(expr=A.Name(name=n), name="apply"))) if (
+                env.block is not None and n in env.block.subs
+            ):
+                raise P4Error(
+                    s.loc, f"apply the sub-parser {n} as a statement of a state, not inside a block"
+                )
             case A.CallStmt(call=c):
                 prims = []
                 self.call(c, env, prims, where, [])
@@ -1631,10 +1910,14 @@ class Builder:
             return dataclasses.replace(e, **changes) if changes else e
         return e
 
-    def transitions(self, st: A.ParserState, env: Env, ops: list[JSON], names: set[str]) -> tuple[list, list]:
+    def transitions(
+        self, st: A.ParserState, env: Env, ops: list[JSON], names: set[str], rename: dict | None = None
+    ) -> tuple[list, list]:
         tr = st.transition
 
         def target(name: str, at) -> str | None:
+            if rename and name in rename:  # a sub-parser's states, and its accept (the caller's rest)
+                return rename[name]
             if name == "accept":
                 return None
             if name == "reject":
@@ -1667,6 +1950,8 @@ class Builder:
                 key.append({"type": "field", "value": [s.inst, s.name]})
             elif isinstance(s, tuple) and s[0] == "stack_field":
                 key.append({"type": "stack_field", "value": [s[1].name, s[2]]})
+            elif isinstance(s, tuple) and s[0] == "union_stack_field":
+                key.append({"type": "union_stack_field", "value": [s[1].name, s[2], s[3]]})
             else:  # any other expression: computed into a temporary first
                 tmp = self.scalar(f"{st.name}.select{k}", T.Bits(w))
                 ops.append(
@@ -1761,6 +2046,8 @@ class Builder:
                     order.extend(f"{n}[{k}]" for k in range(ty.size))
                 case Union(members=ms):
                     order.extend(h.inst for h in ms.values())
+                case UnionStack(unions=us):
+                    order.extend(h.inst for u in us for h in u.members.values())
                 case Struct(members=ms):
                     for m in ms.values():
                         emit(m, at)
@@ -1841,7 +2128,7 @@ class Builder:
         ]  # fmt: skip
         return {
             "header_types": self.header_types, "headers": self.headers, "header_stacks": self.stacks,
-            "header_union_types": self.union_types, "header_unions": self.unions, "header_union_stacks": [],
+            "header_union_types": self.union_types, "header_unions": self.unions, "header_union_stacks": self.union_stacks,
             "field_lists": self.field_lists, "errors": [[e, v] for e, v in self.errors.items()], "enums": enums,
             "parsers": [parser], "parse_vsets": self.parse_vsets(), "deparsers": [deparser],
             "meter_arrays": self.meter_arrays, "counter_arrays": self.counter_arrays,
@@ -1978,10 +2265,30 @@ def _neg_const(j: JSON) -> JSON:
 
 
 def top(j: JSON) -> JSON:
-    """A primitive parameter: `local` becomes `runtime_data`."""
+    """A primitive parameter as BMv2's loader reads it (P4Objects::add_primitive_to_action):
+    `local` becomes `runtime_data`; an expression node is wrapped once more, because an
+    `expression` parameter's value is itself a typed node; a boolean becomes data (b2d)."""
     if j["type"] == "local":
         return {"type": "runtime_data", "value": j["value"]}
+    if j["type"] == "bool":
+        j = _expr("b2d", None, j)
+    if j["type"] == "expression":
+        return {"type": "expression", "value": j}
     return j
+
+
+def header_param(h: Header | DynHeader) -> JSON:
+    """A header operand of a primitive: by name, or (stack[i] at run time) an expression."""
+    if isinstance(h, Header):
+        return {"type": "header", "value": h.inst}
+    return {"type": "expression", "value": h.json()}
+
+
+def parser_src(j: JSON) -> JSON:
+    """A parser op's source (set / advance): field, hexstr, or an `expression` wrapping a typed node."""
+    if j["type"] in ("field", "hexstr", "lookahead"):
+        return j
+    return {"type": "expression", "value": j}
 
 
 def _src(node) -> JSON:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from p4.config.v1 import p4info_pb2
 
+from . import ast as A
 from . import bmv2, p4info
-from .errors import P4Error
+from .errors import Loc, P4Error
 from .parser import parse_file
 from .semantics import elaborate
 
@@ -29,10 +31,46 @@ def compile_p4(
     path: str | Path, include_dirs: list[Path] | None = None, defines: dict[str, str] | None = None
 ) -> Compiled:
     """srem's own compiler: parse, elaborate, then both back ends."""
-    prog = elaborate(parse_file(path, include_dirs, defines))
-    info = p4info.build(prog)
-    j, warnings = bmv2.compile_program(prog)
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 12000))  # the syntax tree's depth is bounded by the parser
+    try:
+        prog = elaborate(parse_file(path, include_dirs, defines))
+        info = p4info.build(prog)
+        j, warnings = bmv2.compile_program(prog)
+    except P4Error as e:
+        if e.loc is not None:
+            raise
+        # always located: the construct being translated, else the file itself
+        loc = _innermost_node(e.__traceback__)[0] or Loc(str(path), 1, 1)
+        raise P4Error(loc, e.message) from None
+    except RecursionError:
+        raise P4Error(_innermost_loc(), "the program is nested too deeply to compile") from None
+    except Exception as e:  # a compiler bug: still a located error naming the construct, no traceback
+        loc, what = _innermost_node(e.__traceback__)
+        raise P4Error(
+            loc, f"internal compiler error while translating {what}: {type(e).__name__}: {e}"
+        ) from None
+    finally:
+        sys.setrecursionlimit(old_limit)
     return Compiled(j, info, warnings)
+
+
+def _innermost_node(tb) -> tuple[Loc | None, str]:
+    """The innermost syntax-tree node (with a location) the failing code was working on."""
+    found: tuple[Loc | None, str] = (None, "the program")
+    while tb is not None:
+        for v in tb.tb_frame.f_locals.values():
+            loc = getattr(v, "loc", None)
+            if isinstance(loc, Loc) and hasattr(v, "__dataclass_fields__"):
+                shown = A.show(v) if isinstance(v, A.Expr) else type(v).__name__.lower()
+                found = (loc, f"{type(v).__name__} '{shown[:60]}'" if isinstance(v, A.Expr) else shown)
+                break
+        tb = tb.tb_next
+    return found
+
+
+def _innermost_loc() -> Loc | None:
+    return _innermost_node(sys.exc_info()[2])[0]
 
 
 def write(out_dir: Path, stem: str, c: Compiled, p4info_format: str = "text") -> tuple[Path, Path]:

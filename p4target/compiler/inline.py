@@ -26,8 +26,42 @@ def _bool(loc) -> A.Type:
     return A.SimpleType(loc, "bool")
 
 
+def _callees(node, names: set[str]) -> set[str]:
+    """Functions (among `names`) called anywhere inside `node`, walked without recursion."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, A.Call) and isinstance(x.func, A.Name) and x.func.name in names:
+            found.add(x.func.name)
+        if isinstance(x, list | tuple):
+            stack.extend(x)
+        elif hasattr(x, "__dataclass_fields__"):
+            stack.extend(getattr(x, f) for f in x.__dataclass_fields__ if f != "loc")
+    return found
+
+
+def check_recursion(functions: dict[str, A.FunctionDecl]) -> None:
+    """P4 has no recursion: a function that reaches itself through calls is an error
+    (inlining it would never end)."""
+    calls = {n: _callees(f.body, set(functions)) for n, f in functions.items()}
+    for start, f in functions.items():
+        path, seen, todo = {start: [start]}, {start}, [start]
+        while todo:
+            cur = todo.pop()
+            for nxt in sorted(calls[cur]):
+                if nxt == start:
+                    chain = " -> ".join([*path[cur], start])
+                    raise P4Error(f.loc, f"function {start} calls itself ({chain}); P4 has no recursion")
+                if nxt not in seen:
+                    seen.add(nxt)
+                    path[nxt] = [*path[cur], nxt]
+                    todo.append(nxt)
+
+
 class Inliner:
     def __init__(self, functions: dict[str, A.FunctionDecl]) -> None:
+        check_recursion(functions)
         self.functions = functions
 
     def _impure(self, e) -> bool:

@@ -61,7 +61,11 @@ def tokenize(text: str, file: str) -> list[Token]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise P4Error(Loc(file, line, pos - line_pos + 1), f"unexpected character {text[pos]!r}")
+            c = text[pos]
+            what = (
+                f"byte 0x{ord(c) - 0xDC00:02x} that is not UTF-8" if 0xDC80 <= ord(c) <= 0xDCFF else repr(c)
+            )
+            raise P4Error(Loc(file, line, pos - line_pos + 1), f"unexpected character {what}")
         kind = m.lastgroup
         value = m.group()
         loc = Loc(file, line, pos - line_pos + 1)
@@ -87,6 +91,108 @@ def tokenize(text: str, file: str) -> list[Token]:
 
 
 INCLUDE_DIR = Path(__file__).resolve().parent.parent / "include"
+MAX_EXPANSION = 1_000_000  # tokens macros may produce in one file: more is a located error
+MAX_MACRO_DEPTH = 100  # macros expanding macros
+
+
+def read_source(path: Path) -> str:
+    """A source file's text. Bytes that are not UTF-8 are kept as surrogate escapes: inside
+    comments and strings they pass (as p4c lets them), anywhere else the lexer names them."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise P4Error(None, f"cannot read {path}: {e.strerror or e}") from None
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+_IF_OPS = {
+    "|": int.__or__, "^": int.__xor__, "&": int.__and__, "<<": int.__lshift__, ">>": int.__rshift__,
+    "+": int.__add__, "-": int.__sub__, "*": int.__mul__, "%": int.__mod__,
+}  # fmt: skip
+
+
+def _apply(op: str, v: int, r: int) -> int:
+    if op in _IF_OPS:
+        return _IF_OPS[op](v, r)
+    if op == "/":
+        return abs(v) // abs(r) * (1 if (v < 0) == (r < 0) else -1)  # C truncates toward zero
+    return int({"||": bool(v) or bool(r), "&&": bool(v) and bool(r), "==": v == r, "!=": v != r,
+                "<": v < r, ">": v > r, "<=": v <= r, ">=": v >= r}[op])  # fmt: skip
+
+
+def _ifexpr(toks: list[str], at: Token) -> int:
+    """Value of a #if expression of integers (after defined() and macros are replaced):
+    C's operators, evaluated here rather than by Python's eval."""
+    pos = 0
+    bin_ops = [["||"], ["&&"], ["|"], ["^"], ["&"], ["==", "!="], ["<", ">", "<=", ">="], ["<<", ">>"],
+               ["+", "-"], ["*", "/", "%"]]  # fmt: skip
+
+    def bad() -> P4Error:
+        return P4Error(at.loc, "cannot evaluate #if condition")
+
+    def peek() -> str | None:
+        return toks[pos] if pos < len(toks) else None
+
+    def primary(depth: int) -> int:
+        nonlocal pos
+        if depth > 200:
+            raise bad()
+        t = peek()
+        pos += 1
+        if t == "(":
+            v = ternary(depth + 1)
+            if peek() != ")":
+                raise bad()
+            pos += 1
+            return v
+        if t in ("!", "~", "-", "+"):
+            v = primary(depth + 1)
+            return {"!": int(not v), "~": ~v, "-": -v, "+": v}[t]
+        if not t or not t[0].isdigit():
+            raise bad()
+        t = t.rstrip("uUlL")
+        try:
+            return int(t, 8) if len(t) > 1 and t[0] == "0" and t[1].isdigit() else int(t, 0)
+        except ValueError:
+            raise bad() from None
+
+    def binary(level: int, depth: int) -> int:
+        nonlocal pos
+        if level == len(bin_ops):
+            return primary(depth)
+        v = binary(level + 1, depth)
+        while peek() in bin_ops[level]:
+            op = toks[pos]
+            pos += 1
+            r = binary(level + 1, depth)
+            if op in ("/", "%") and r == 0:
+                raise P4Error(at.loc, "division by zero in #if")
+            if op in ("<<", ">>") and not 0 <= r <= 64:
+                raise P4Error(at.loc, "shift out of range in #if")
+            v = _apply(op, v, r)
+            if abs(v) > 1 << 64:
+                raise P4Error(at.loc, "#if value out of range")
+        return v
+
+    def ternary(depth: int) -> int:
+        nonlocal pos
+        c = binary(0, depth)
+        if peek() == "?":
+            pos += 1
+            a = ternary(depth + 1)
+            if peek() != ":":
+                raise bad()
+            pos += 1
+            b = ternary(depth + 1)
+            return a if c else b
+        return c
+
+    if not toks:
+        return 0
+    v = ternary(0)
+    if pos != len(toks):
+        raise bad()
+    return v
 
 
 class Preprocessor:
@@ -98,16 +204,14 @@ class Preprocessor:
         self.macros: dict[str, list[Token]] = {}
         self.fmacros: dict[str, tuple[list[str], list[Token]]] = {}  # name -> (parameters, body)
         self.included: set[Path] = set()
+        self.budget = MAX_EXPANSION
         for k, v in (defines or {}).items():
             self.macros[k] = tokenize(v, "<command line>")
 
     def run(self, path: Path, text: str | None = None) -> list[Token]:
         path = path.resolve() if text is None else path
         if text is None:
-            try:
-                text = path.read_text()
-            except OSError as e:
-                raise P4Error(None, f"cannot read {path}: {e.strerror}") from None
+            text = read_source(path)
         tokens = tokenize(text, str(path))
         out: list[Token] = []
         self._process(tokens, path, out)
@@ -227,6 +331,13 @@ class Preprocessor:
         """Macro expansion; expanded tokens report where the macro was used."""
         out: list[Token] = []
         i = 0
+        if expanding and len(expanding) > MAX_MACRO_DEPTH:
+            raise P4Error(toks[0].loc if toks else None, f"macros nested more than {MAX_MACRO_DEPTH} deep")
+        self.budget -= len(toks)
+        if self.budget < 0:
+            raise P4Error(
+                toks[0].loc if toks else None, f"macro expansion produces more than {MAX_EXPANSION} tokens"
+            )
         while i < len(toks):
             t = toks[i]
             name = t.text if t.kind in ("ident", "keyword") and t.text not in expanding else None
@@ -263,28 +374,30 @@ class Preprocessor:
             if not rest:
                 raise P4Error(at.loc, f"#{d} needs a name")
             return (rest[0].text in self.macros) == (d == "ifdef")
-        # #if: defined(X), !, &&, ||, integers and macros.
-        expr = []
+        # #if: defined(X), macros (expanded), integers and C's operators.
+        expr: list[str] = []
         k = 0
         while k < len(rest):
             t = rest[k]
             if t.text == "defined":
-                if k + 1 < len(rest) and rest[k + 1].is_("("):
-                    name, k = rest[k + 2].text, k + 4
-                else:
-                    name, k = rest[k + 1].text, k + 2
-                expr.append("1" if name in self.macros else "0")
+                try:
+                    if rest[k + 1].is_("("):
+                        name, k = rest[k + 2].text, k + 4
+                    else:
+                        name, k = rest[k + 1].text, k + 2
+                except IndexError:
+                    raise P4Error(at.loc, "defined needs a name") from None
+                expr.append("1" if name in self.macros or name in self.fmacros else "0")
                 continue
             if t.kind in ("ident", "keyword"):
-                body = self.macros.get(t.text)
-                expr.append(" ".join(x.text for x in body) if body else "0")
+                body = self._expand([t], set())
+                expr.extend(x.text if x.kind in ("number", "punct") else "0" for x in body)
+            elif t.text == ">" and expr and expr[-1] == ">" and t.adjacent:
+                expr[-1] = ">>"  # the lexer splits >> (for nested type arguments)
             else:
-                expr.append({"&&": " and ", "||": " or ", "!": " not "}.get(t.text, t.text))
+                expr.append(t.text)
             k += 1
-        try:
-            return bool(eval(" ".join(expr) or "0", {"__builtins__": {}}, {}))
-        except Exception:
-            raise P4Error(at.loc, "cannot evaluate #if condition") from None
+        return bool(_ifexpr(expr, at))
 
     def _include(self, rest: list[Token], at: Token, path: Path, out: list[Token]) -> None:
         if rest and rest[0].kind == "string":
@@ -294,12 +407,18 @@ class Preprocessor:
         else:
             raise P4Error(at.loc, '#include needs "file" or <file>')
         dirs = ([path.parent] if local else []) + self.include_dirs
+        if not name or "\0" in name or len(name) > 1024:
+            raise P4Error(at.loc, f"bad include file name {name[:60]!r}")
         for d in dirs:
-            f = (d / name).resolve()
-            if f.is_file():
+            try:
+                f = (d / name).resolve()
+                found = f.is_file()
+            except (OSError, ValueError, RuntimeError):
+                found = False
+            if found:
                 if f in self.included:
                     return  # architecture files are guarded; include once
                 self.included.add(f)
-                self._process(tokenize(f.read_text(), str(f)), f, out)
+                self._process(tokenize(read_source(f), str(f)), f, out)
                 return
         raise P4Error(at.loc, f"cannot find include file {name!r}")

@@ -47,9 +47,47 @@ def parse_int(text: str, loc: Loc) -> A.IntLit:
     return A.IntLit(loc, value, width, signed)
 
 
+MAX_NESTING = 200  # parentheses, blocks, unary operators, type arguments inside each other
+MAX_DEPTH = 400  # depth of the syntax tree (long operator chains nest too)
+
+
+def _nested(method):
+    """Count how deep the parser recurses: past MAX_NESTING is a located error, not a
+    RecursionError."""
+
+    def wrapper(self, *args, **kwargs):
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise P4Error(self.peek().loc, f"nested more than {MAX_NESTING} levels deep")
+            return method(self, *args, **kwargs)
+        finally:
+            self.depth -= 1
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+def check_depth(prog: A.Program) -> None:
+    """The syntax tree, walked without recursion: deeper than MAX_DEPTH is a located error
+    (later passes recurse over it)."""
+    stack: list[tuple[object, int, object]] = [(prog, 0, None)]
+    while stack:
+        node, d, loc = stack.pop()
+        loc = getattr(node, "loc", None) or loc
+        if d > MAX_DEPTH:
+            raise P4Error(loc, f"expression or statement nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, list | tuple):
+            stack.extend((x, d, loc) for x in node)
+        elif hasattr(node, "__dataclass_fields__"):
+            stack.extend((getattr(node, f), d + 1, loc) for f in node.__dataclass_fields__ if f != "loc")
+
+
 class Parser:
     def __init__(self, tokens: list[Token]) -> None:
         self.toks = tokens
+        self.depth = 0
         self.pos = 0
         end = tokens[-1].loc if tokens else Loc("<input>", 1, 1)
         self.eof = Token("eof", "<end of input>", end)
@@ -216,6 +254,7 @@ class Parser:
             return A.Name(t.loc, t.text)
         raise P4Error(t.loc, f"expected a width, found '{t.text}'")
 
+    @_nested
     def type_(self) -> A.Type:
         t = self.peek()
         if t.kind == "keyword" and t.text in ("bit", "int", "varbit"):
@@ -653,6 +692,7 @@ class Parser:
             stmts.append(self.stmt_or_decl())
         return A.Block(t.loc, stmts)
 
+    @_nested
     def stmt_or_decl(self) -> A.Stmt | A.Decl:
         annos = self.annotations()
         t = self.peek()
@@ -763,6 +803,7 @@ class Parser:
             right = self.binary(BINARY[op] + 1)
             left = A.Binary(t.loc, op, left, right)
 
+    @_nested
     def unary(self) -> A.Expr:
         t = self.peek()
         if t.kind == "punct" and t.text in ("!", "~", "-", "+"):
@@ -797,7 +838,12 @@ class Parser:
             return parse_int(t.text, t.loc)
         if t.kind == "string":
             self.next()
-            return A.StrLit(t.loc, bytes(t.text[1:-1], "utf-8").decode("unicode_escape"))
+            try:
+                return A.StrLit(t.loc, bytes(t.text[1:-1], "utf-8").decode("unicode_escape"))
+            except UnicodeError:  # bytes that are not UTF-8, or a bad escape, inside the string
+                raise P4Error(
+                    t.loc, "a string literal with bytes that are not UTF-8 or a bad escape"
+                ) from None
         if t.is_("true") or t.is_("false"):
             self.next()
             return A.BoolLit(t.loc, t.text == "true")
@@ -836,6 +882,7 @@ class Parser:
         finally:
             self.pos = start
 
+    @_nested
     def brace_expr(self) -> A.Expr:
         t = self.expect("{")
         if self.accept("}"):
@@ -916,11 +963,15 @@ class Parser:
 
 def parse_text(text: str, file: str = "<input>", include_dirs: list[Path] | None = None) -> A.Program:
     pp = Preprocessor(include_dirs)
-    return Parser(pp.run(Path(file), text)).program()
+    prog = Parser(pp.run(Path(file), text)).program()
+    check_depth(prog)
+    return prog
 
 
 def parse_file(
     path: str | Path, include_dirs: list[Path] | None = None, defines: dict[str, str] | None = None
 ) -> A.Program:
     pp = Preprocessor(include_dirs, defines)
-    return Parser(pp.run(Path(path))).program()
+    prog = Parser(pp.run(Path(path))).program()
+    check_depth(prog)
+    return prog

@@ -24,6 +24,33 @@ EXTERN_INSTANCES = {
 }
 
 
+MAX_WIDTH = 2048  # bits of one bit<W>/int<W>/varbit<W>: a clear limit rather than a huge BMv2 field
+MAX_STACK = 4096  # header stack elements
+MAX_SIZE = 2**31 - 1  # table and extern sizes: P4Info's int32 sizes, BMv2's JSON integers
+
+
+def _no_duplicates(decl: A.ParserDecl | A.ControlDecl) -> None:
+    """One name per scope: parameters, locals (instances, actions, tables, constants,
+    variables declared before apply) and parser states."""
+    seen: dict[str, object] = {}
+    named = [*decl.params, *decl.locals, *getattr(decl, "states", [])]
+    for d in named:
+        n = getattr(d, "name", None)
+        if not isinstance(n, str):
+            continue
+        if n in seen:
+            raise P4Error(d.loc, f"'{n}' is declared twice in {decl.name} (first at {seen[n].loc})")
+        seen[n] = d
+
+
+def _no_duplicate_params(d: A.FunctionDecl | A.ActionDecl) -> None:
+    seen: set[str] = set()
+    for p in d.params:
+        if p.name in seen:
+            raise P4Error(p.loc, f"parameter '{p.name}' is declared twice in {d.name}")
+        seen.add(p.name)
+
+
 def cp_name(decl: A.Decl, prefix: str) -> str:
     """The control-plane name: `@name` if given (absolute when it starts with '.'),
     else the declaration's name, prefixed by its enclosing block's name."""
@@ -114,6 +141,7 @@ class Program:
         self.match_kinds: list[str] = []
         self._types: dict[str, T.Ty] = {}
         self._consts: dict[str, tuple[T.Ty, object]] = {}
+        self._resolving: set[str] = set()  # named types being resolved: a cycle is an error
         for d in prog.decls:
             if isinstance(d, A.ErrorDecl):
                 self.errors += [m for m in d.members if m not in self.errors]
@@ -142,16 +170,24 @@ class Program:
                 n = self.const_int(w)
                 if n <= 0:
                     raise P4Error(t.loc, f"width must be positive, got {n}")
+                if n > MAX_WIDTH:
+                    raise P4Error(t.loc, f"width {n} is over the {MAX_WIDTH} bits this target supports")
                 return T.Bits(n, s)
             case A.VarbitType(width=w):
-                return T.Varbit(self.const_int(w))
+                n = self.const_int(w)
+                if not 0 < n <= MAX_WIDTH:
+                    raise P4Error(t.loc, f"varbit width must be 1..{MAX_WIDTH}, got {n}")
+                return T.Varbit(n)
             case A.SimpleType(name=n):
                 return T.Simple(n)
             case A.StackType(base=b, size=s):
                 elem = self.resolve(b, tvars)
-                if isinstance(elem, T.StructT) and elem.kind == "header_union":
-                    raise P4Error(t.loc, f"stacks of header unions ({A.show(t)}) are not supported yet")
-                return T.StackT(elem, self.const_int(s))
+                if not (isinstance(elem, T.StructT) and elem.kind in ("header", "header_union")):
+                    raise P4Error(t.loc, f"a stack's elements must be headers or header unions, not {elem}")
+                n = self.const_int(s)
+                if not 0 < n <= MAX_STACK:
+                    raise P4Error(t.loc, f"a header stack's size must be 1..{MAX_STACK}, got {n}")
+                return T.StackT(elem, n)
             case A.TupleType(args=args):
                 return T.TupleT(tuple(self.resolve(a, tvars) for a in args))
             case A.NamedType(name=n, args=args):
@@ -167,12 +203,26 @@ class Program:
         d = self.decls.get(name)
         if d is None:
             raise P4Error(at.loc, f"unknown type '{name}'")
+        if name in self._resolving:
+            what = "typedef" if isinstance(d, A.Typedef) else "type"
+            raise P4Error(at.loc, f"{what} '{name}' is defined in terms of itself")
+        self._resolving.add(name)
+        try:
+            return self._named(name, d, at, args)
+        finally:
+            self._resolving.discard(name)
+
+    def _named(self, name: str, d: A.Decl, at: A.Type | A.Expr, args: tuple) -> T.Ty:
         match d:
             case A.Typedef(type=inner):
                 ty = self.resolve(inner)
             case A.StructLike(kind=kind, fields=fields):
+                seen: dict[str, A.Field] = {}
+                for f in fields:
+                    if f.name in seen:
+                        raise P4Error(f.loc, f"field '{f.name}' is declared twice in {name}")
+                    seen[f.name] = f
                 st = T.StructT(kind, name, (), tuple(d.annotations))
-                self._types[name] = st  # recursive references see the (filling) type
                 fs = tuple((f.name, self.resolve(f.type)) for f in fields)
                 object.__setattr__(st, "fields", fs)
                 for f, (_, ft) in zip(fields, fs, strict=True):
@@ -180,8 +230,12 @@ class Program:
                         raise P4Error(
                             f.loc, f"header field '{f.name}' must be bit<>, int<>, varbit<> or bool, not {ft}"
                         )
+                self._types[name] = st
                 return st
             case A.EnumDecl(members=ms, underlying=u, values=vs):
+                if len(set(ms)) != len(ms):
+                    dup = next(m for m in ms if ms.count(m) > 1)
+                    raise P4Error(d.loc, f"enum {name} declares '{dup}' twice")
                 under = self.resolve(u) if u else None
                 ty = T.EnumT(name, tuple(ms), under, tuple(self.const_int(v) for v in vs))
             case A.ExternDecl():
@@ -335,9 +389,18 @@ class Program:
 
     # -- instantiation -------------------------------------------------------
     def elaborate(self) -> Program:
+        for d in self.ast.decls:  # every named type, used or not: cycles, duplicate fields
+            if isinstance(d, A.Typedef | A.StructLike | A.EnumDecl) and not getattr(d, "type_params", None):
+                self.named(d.name, d)
+            elif isinstance(d, A.FunctionDecl | A.ActionDecl):
+                _no_duplicate_params(d)
         main = self.decls.get("main")
         if not isinstance(main, A.Instantiation):
-            raise P4Error(None, "the program has no 'main' package instance")
+            last = self.ast.decls[-1].loc if self.ast.decls else None
+            where = f" (its last declaration is at {last})" if last else ""
+            raise P4Error(
+                last, f"the program has no 'main' package instance{where}: declare `V1Switch(...) main;`"
+            )
         pkg = main.type.name.lstrip(".") if isinstance(main.type, A.NamedType) else A.show(main.type)
         if pkg != "V1Switch":  # type arguments, V1Switch<H, M>(…), are allowed
             raise P4Error(main.loc, f"only the v1model package V1Switch is supported, not {pkg}")
@@ -370,6 +433,7 @@ class Program:
         kind = "parser" if isinstance(decl, A.ParserDecl) else "control"
         scope = self._params_scope(decl.params)
         info = BlockInfo(kind, role, prefix, decl, scope)
+        _no_duplicates(decl)
         for d in decl.locals:
             if isinstance(d, A.VarDecl | A.ConstDecl):
                 scope.values[d.name] = self.resolve(d.type)
@@ -396,6 +460,9 @@ class Program:
         if not isinstance(ty, T.ExternT) or ty.name not in EXTERN_INSTANCES:
             raise P4Error(d.loc, f"cannot instantiate {A.show(d.type)} here")
         args = [self.const(a.value) for a in d.args if a.value is not None]
+        for a, v in zip([a for a in d.args if a.value is not None], args, strict=True):
+            if isinstance(v, int) and not isinstance(v, bool) and not 0 <= v <= MAX_SIZE:
+                raise P4Error(a.value.loc, f"{v} is out of range for {ty.name} (0..{MAX_SIZE})")
         info.instances[d.name] = Instance(cp_name(d, info.name), d.name, ty, args, d)
         info.scope.values[d.name] = ty
 
@@ -455,6 +522,10 @@ class Program:
             raise P4Error(p.loc, f"'{prop}' must name an extern instance declared in {info.name}")
 
         size = d.prop("size")
+        if size is not None and not 0 <= self.const_int(size.value) <= MAX_SIZE:
+            raise P4Error(
+                size.loc, f"table size {self.const_int(size.value)} is out of range (0..{MAX_SIZE})"
+            )
         timeout = d.prop("support_timeout")
         entries = d.prop("entries")
         return TableInfo(

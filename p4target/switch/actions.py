@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .expressions import header, operand, writer
+from .expressions import _stack_of, header, operand, union_ids, writer
+from .expressions import kind as operand_kind
 from .program import MAX_WIDTH, JsonError, Phv, Program, bounded
 
 Prim = Callable[["Ctx", list], int | None]  # returns the next pc, or None for pc+1
@@ -62,10 +63,10 @@ def compile_action(prog: Program, state: Any, j: dict) -> Action:
         bounded(r["bitwidth"], where, "parameter width", 0, MAX_WIDTH) for r in j.get("runtime_data", [])
     ]
     _check_runtime_data(j.get("primitives", []), len(widths), where)
-    prims = [
-        primitive(prog, state, p, f"{where}, primitive {k} ({p.get('op')})")
-        for k, p in enumerate(j.get("primitives", []))
-    ]
+    prims = []
+    for k, p in enumerate(j.get("primitives", [])):
+        at = f"{where}, primitive {k} ({p.get('op') if isinstance(p, dict) else '?'})"
+        prims.append(guarded(at, primitive, prog, state, p, at))
     return Action(name, j["id"], widths, prims)
 
 
@@ -81,9 +82,24 @@ def _check_runtime_data(j: Any, n: int, where: str) -> None:
             _check_runtime_data(x, n, where)
 
 
+def guarded(where: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a load-time builder; a malformed JSON object (missing key, wrong shape) becomes a
+    JsonError naming where it is, never a Python traceback."""
+    try:
+        return fn(*args)
+    except JsonError:
+        raise
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
+        raise JsonError(f"{where}: malformed JSON ({type(e).__name__}: {e})") from None
+
+
 def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
+    if not isinstance(p, dict):
+        raise JsonError(f"{where}: a primitive must be an object")
     op = p.get("op")
     ps = p.get("parameters", [])
+    if not isinstance(ps, list):
+        raise JsonError(f"{where}: parameters must be a list")
 
     def arg(k: int):
         if k >= len(ps):
@@ -98,7 +114,17 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
             dst(ctx.phv, data, src(ctx.phv, data))
 
         return assign
-    if op in ("assign_header", "assign_union"):
+    if op == "assign_union" or (op == "assign_header" and operand_kind(ps[0] if ps else None) == "union"):
+        du, su = union_ids(prog, ps[0], where), union_ids(prog, ps[1], where)
+
+        def assign_union(ctx: Ctx, data: list) -> None:
+            for di, si in zip(du(ctx.phv, data), su(ctx.phv, data), strict=True):
+                hd, hs = ctx.phv.headers[di], ctx.phv.headers[si]
+                hd.values, hd.valid = list(hs.values), hs.valid
+                _copy_varbit(ctx.phv, di, si)
+
+        return assign_union
+    if op == "assign_header":
         d, s = header(prog, ps[0], where), header(prog, ps[1], where)
 
         def assign_header(ctx: Ctx, data: list) -> None:
@@ -112,11 +138,17 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
             _copy_varbit(ctx.phv, di, si)
 
         return assign_header
-    if op == "assign_header_stack":
-        d, s = prog.stack(ps[0]["value"], where), prog.stack(ps[1]["value"], where)
+    if op in ("assign_header_stack", "assign_union_stack"):
+        unions = op == "assign_union_stack"
+        d, s = _stack_of(prog, ps[0], where, unions), _stack_of(prog, ps[1], where, unions)
+        pairs = [
+            (a, b) for ea, eb in zip(d.elements, s.elements, strict=True) for a, b in zip(ea, eb, strict=True)
+        ]
+        if len(d.elements) != len(s.elements):
+            raise JsonError(f"{where}: stacks of different sizes")
 
         def assign_stack(ctx: Ctx, data: list) -> None:
-            for a, b in zip(d.header_ids, s.header_ids, strict=True):
+            for a, b in pairs:
                 ctx.phv.headers[a].values = list(ctx.phv.headers[b].values)
                 ctx.phv.headers[a].valid = ctx.phv.headers[b].valid
                 _copy_varbit(ctx.phv, a, b)
@@ -139,20 +171,22 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
 
         return set_valid
     if op in ("push", "pop"):
-        st = prog.stack(ps[0]["value"], where)
+        st = _stack_of(prog, ps[0], where, unions=True)
         n = arg(1)
+        elems = st.elements  # a header, or every member of a union, moves as one element
 
         def shift(ctx: Ctx, data: list) -> None:
             k = n(ctx.phv, data)
-            hs = [ctx.phv.headers[i] for i in st.header_ids]
-            snap = [(list(h.values), h.valid) for h in hs]
+            hs = [[ctx.phv.headers[i] for i in e] for e in elems]
+            snap = [[(list(h.values), h.valid) for h in e] for e in hs]
             size = len(hs)
             for i in range(size):
                 src = i - k if op == "push" else i + k
-                if 0 <= src < size:
-                    hs[i].values, hs[i].valid = list(snap[src][0]), snap[src][1]
-                else:
-                    hs[i].values, hs[i].valid = [0] * len(hs[i].values), False  # vacated: invalid
+                for m, h in enumerate(hs[i]):
+                    if 0 <= src < size:
+                        h.values, h.valid = list(snap[src][m][0]), snap[src][m][1]
+                    else:
+                        h.values, h.valid = [0] * len(h.values), False  # vacated: invalid
             nxt = ctx.phv.stack_next[st.id]
             ctx.phv.stack_next[st.id] = min(size, nxt + k) if op == "push" else max(0, nxt - k)
 
@@ -272,11 +306,11 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
         return trunc
     if op == "log_msg":
         fmt = ps[0]["value"]
-        values = [operand(prog, x, where) for x in ps[1]["value"]] if len(ps) > 1 else []
+        values = [_shown(prog, x, where) for x in ps[1]["value"]] if len(ps) > 1 else []
 
         def log(ctx: Ctx, data: list) -> None:
             parts = fmt.split("{}")
-            vals = [str(v(ctx.phv, data)) for v in values]
+            vals = [v(ctx.phv, data) for v in values]
             ctx.logs.append("".join(p + (vals[k] if k < len(vals) else "") for k, p in enumerate(parts)))
 
         return log
@@ -289,6 +323,22 @@ def primitive(prog: Program, state: Any, p: dict, where: str) -> Prim:
 
         return check
     raise JsonError(f"{where}: unsupported primitive '{op}'")
+
+
+def _shown(prog: Program, x: Any, where: str) -> Callable[[Phv, list], str]:
+    """One log_msg argument as text: a value, a header or struct (its fields), or a list of them
+    (p4c writes struct and tuple arguments as nested lists)."""
+    if isinstance(x, list):
+        parts = [_shown(prog, y, where) for y in x]
+        return lambda phv, data: "{" + ", ".join(f(phv, data) for f in parts) + "}"
+    if isinstance(x, dict) and x.get("type") == "header":
+        hid = prog.header(x.get("value"), where).id
+        names = prog.instances[hid].type.fields
+        return lambda phv, data: (
+            "{" + ", ".join(f"{n}: {v}" for n, v in zip(names, phv.headers[hid].values, strict=True)) + "}"
+        )
+    f = operand(prog, x, where)
+    return lambda phv, data: str(f(phv, data))
 
 
 __all__ = ["Action", "Ctx", "compile_action"]

@@ -16,9 +16,12 @@ from .hashes import Calculation
 from .parse import Deparser, Parser
 from .profiles import ActionProfile
 from .program import MAX_CELLS, MAX_WIDTH, JsonError, Phv, Program, bounded, hexint, load_types
+from .queues import TrafficManager
 from .tables import Entry, Table, build_table
 
 DROP_PORT = 511
+QUEUEING_FIELDS = ("enq_timestamp", "enq_qdepth", "deq_timedelta", "deq_qdepth",
+                   "ingress_global_timestamp", "egress_global_timestamp")  # fmt: skip
 NORMAL, INGRESS_CLONE, EGRESS_CLONE, COALESCED, RECIRC, REPLICATION, RESUBMIT = range(7)
 
 
@@ -168,8 +171,10 @@ class Switch:
             self.checksums.append(Checksum(c["name"], prog.field_ref(c["target"], where), self.calculations[c["calculation"]],
                                            bool(c.get("verify", True)), bool(c.get("update", True)), cond))  # fmt: skip
         self.sm = {f: prog.sm(f) for f in ("ingress_port", "egress_spec", "egress_port", "instance_type", "packet_length",
-                                           "mcast_grp", "egress_rid", "checksum_error", "parser_error",
-                                           "ingress_global_timestamp", "egress_global_timestamp")}  # fmt: skip
+                                           "mcast_grp", "egress_rid", "checksum_error", "parser_error", "priority",
+                                           *QUEUEING_FIELDS)}  # fmt: skip
+        self.tm = TrafficManager()  # egress queues and timestamps (queues.py)
+        self.t0: float | None = None  # time 0 of the µs timestamps: the first packet's
         for f in ("ingress_port", "egress_spec", "egress_port"):
             if self.sm[f][0] < 0:
                 raise JsonError(f"standard_metadata has no field '{f}'")
@@ -312,13 +317,54 @@ class Switch:
         return b"".join(rest) + ctx.payload[ctx.parsed :]
 
     def process(self, port: int, data: bytes, now: float = 0.0) -> list[tuple[int, bytes]]:
+        """Ingress at `now`, then egress of every queued packet due by `now` (this one too,
+        unless a queue's rate holds it back: `release` lets it out later)."""
         out: list[tuple[int, bytes]] = []
+        if self.t0 is None:
+            self.t0 = now
         try:
             self._ingress(port, data, NORMAL, None, out, now, depth=0)
         except Exception as e:  # e.g. a stack index out of bounds, a failed assert: drop this packet only
             self.errors.append(f"packet on port {port} dropped: {type(e).__name__}: {e}")
-            return []
+            return self.release(now)
+        return out + self.release(now)
+
+    def release(self, now: float) -> list[tuple[int, bytes]]:
+        """Egress of the queued packets due by `now`, in the order they leave their queues."""
+        out: list[tuple[int, bytes]] = []
+        while (nxt := self.tm.pop_next(now)) is not None:
+            (ctx, itype, depth), port, enq, leave, left = nxt
+            ctx.now = leave
+            self._set(ctx.phv, "deq_timedelta", round((leave - enq) * 1e6))
+            self._set(ctx.phv, "deq_qdepth", left)
+            self._set(ctx.phv, "egress_global_timestamp", self._us(leave))
+            try:
+                self._egress(ctx, port, itype, out, depth)
+            except Exception as e:  # as in ingress: this packet only
+                self.errors.append(f"packet for port {port} dropped in egress: {type(e).__name__}: {e}")
         return out
+
+    def _us(self, t: float) -> int:
+        """BMv2's timestamps: microseconds since the switch started (here: its first packet)."""
+        return max(0, round((t - (self.t0 if self.t0 is not None else t)) * 1e6))
+
+    def _enqueue(self, ctx: Ctx, port: int, instance_type: int, out: list, depth: int) -> None:
+        """Into the port's egress queue; egress runs when it leaves (release)."""
+        if depth > 16:
+            return
+        us = self._us(ctx.now)
+        self._set(ctx.phv, "enq_timestamp", us)
+        if self.tm.passthrough():  # no queue can form: egress now (deq metadata stay 0)
+            if self._get(ctx.phv, "priority") >= self.tm.nq:
+                self.tm.drops["priority"] += 1
+                return
+            self._set(ctx.phv, "enq_qdepth", 0)
+            self._set(ctx.phv, "egress_global_timestamp", us)
+            self._egress(ctx, port, instance_type, out, depth)
+            return
+        self._set(ctx.phv, "enq_qdepth", self.tm.size(port))
+        # a full queue or a priority beyond the port's queues drops it (counted in tm.drops)
+        self.tm.enqueue(port, self._get(ctx.phv, "priority"), (ctx, instance_type, depth), ctx.now)
 
     def _new_ctx(self, port: int, data: bytes, instance_type: int, now: float) -> Ctx:
         phv = Phv(self.prog)
@@ -328,8 +374,7 @@ class Switch:
         self._set(phv, "ingress_port", port)
         self._set(phv, "packet_length", len(data))
         self._set(phv, "instance_type", instance_type)
-        # BMv2 stamps microseconds since the switch started; any monotonic clock serves.
-        self._set(phv, "ingress_global_timestamp", int(now * 1e6))
+        self._set(phv, "ingress_global_timestamp", self._us(now))
         return ctx
 
     def _preserved(self, ctx: Ctx, field_list: int) -> list:
@@ -364,7 +409,7 @@ class Switch:
                     c.phv.headers[h].values[f] = v
                 self._parse(c)
                 self._set(c.phv, "egress_rid", rid)
-                self._egress(c, eport, INGRESS_CLONE, out, depth + 1)
+                self._enqueue(c, eport, INGRESS_CLONE, out, depth + 1)
         self.digests.extend((self.learn_names.get(lid, str(lid)), vals) for lid, vals in ctx.digests)
         if ctx.resubmit_field_list is not None:
             self._ingress(
@@ -376,11 +421,11 @@ class Switch:
             for eport, rid in self.mcast_groups.get(grp, []):
                 c = self._copy(ctx)
                 self._set(c.phv, "egress_rid", rid)
-                self._egress(c, eport, REPLICATION, out, depth)
+                self._enqueue(c, eport, REPLICATION, out, depth)
             return
         spec = self._get(ctx.phv, "egress_spec")
         if spec != self.drop_port:
-            self._egress(ctx, spec, NORMAL, out, depth)
+            self._enqueue(ctx, spec, NORMAL, out, depth)
 
     def _copy(self, ctx: Ctx, reset_metadata: bool = False) -> Ctx:
         c = Ctx(ctx.phv.copy(), ctx.payload)
@@ -410,7 +455,7 @@ class Switch:
                 for (h, f), v in keep:
                     c.phv.headers[h].values[f] = v
                 self._set(c.phv, "egress_rid", rid)
-                self._egress(c, eport, EGRESS_CLONE, out, depth + 1)
+                self._enqueue(c, eport, EGRESS_CLONE, out, depth + 1)
         ctx.clone_session = None
         if self._get(ctx.phv, "egress_spec") == self.drop_port:
             return

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .actions import Ctx, primitive
+from .actions import Ctx, guarded, primitive
 from .expressions import operand, writer
-from .program import HeaderType, JsonError, Phv, Program, hexint
+from .program import HeaderType, JsonError, Phv, Program, Stack, hexint
 
 
 class ParserError(Exception):
@@ -49,7 +49,7 @@ class Parser:
         self.prog, self.init = prog, j["init_state"]
         self.states: dict[str, State] = {}
         for s in j["parse_states"]:
-            self.states[s["name"]] = self._state(s, state)
+            self.states[s["name"]] = guarded(f"parse state {s.get('name')}", self._state, s, state)
         if self.init not in self.states:
             raise JsonError(f"parser {j.get('name')}: init state '{self.init}' is not defined")
         for st in self.states.values():
@@ -60,8 +60,8 @@ class Parser:
 
     def _state(self, s: dict, state) -> State:
         where = f"parse state {s['name']}"
-        ops = [self._op(o, where, state) for o in s.get("parser_ops", [])]
-        key = [self._key(k, where) for k in s.get("transition_key", [])]
+        ops = [guarded(where, self._op, o, where, state) for o in s.get("parser_ops", [])]
+        key = [guarded(where, self._key, k, where) for k in s.get("transition_key", [])]
         trans = []
         for t in s.get("transitions", []):
             kind = t.get("type") or ("default" if t.get("value") == "default" else "hexstr")
@@ -105,6 +105,26 @@ class Parser:
             w = st.type.widths[st.type.index[k["value"][1]]]
             r = operand(self.prog, k, where)
             return lambda ctx, offset: (r(ctx.phv, []), w)
+        if t == "union_stack_field":  # [stack, member, field] of the last union extracted
+            v = k.get("value")
+            if not isinstance(v, list) or len(v) != 3:
+                raise JsonError(f"{where}: union_stack_field needs [stack, member, field]")
+            ust = self.prog.union_stack(v[0], where)
+            if v[1] not in (ust.members or []):
+                raise JsonError(f"{where}: union stack {ust.name} has no member {v[1]!r}")
+            m = ust.members.index(v[1])
+            ids = [u.header_ids[m] for u in ust.unions]
+            ty = self.prog.instances[ids[0]].type
+            if v[2] not in ty.index:
+                raise JsonError(f"{where}: {ty.name} has no field {v[2]!r}")
+            f = ty.index[v[2]]
+            w = ty.widths[f]
+
+            def last_union_field(ctx: Ctx, offset: int) -> tuple[int, int]:
+                n = ctx.phv.stack_next[ust.id]
+                return (ctx.phv.headers[ids[n - 1]].values[f] if n else 0), w
+
+            return last_union_field
         raise JsonError(f"{where}: unsupported transition key type {t!r}")
 
     def _op(self, o: dict, where: str, state):
@@ -119,6 +139,18 @@ class Parser:
                 stack = None
             elif target["type"] == "stack":
                 stack = prog.stack(target["value"], where)
+                inst = prog.instances[stack.header_ids[0]]
+                get = None
+            elif target["type"] == "union_stack":  # [stack, member]: that member of the next union
+                if not isinstance(target.get("value"), list) or len(target["value"]) != 2:
+                    raise JsonError(f"{where}: union_stack extract needs [stack, member]")
+                ustack = prog.union_stack(target["value"][0], where)
+                if target["value"][1] not in (ustack.members or []):
+                    raise JsonError(
+                        f"{where}: union stack {ustack.name} has no member {target['value'][1]!r}"
+                    )
+                m = ustack.members.index(target["value"][1])
+                stack = Stack(ustack.name, ustack.id, ustack.type, [u.header_ids[m] for u in ustack.unions])
                 inst = prog.instances[stack.header_ids[0]]
                 get = None
             else:
@@ -172,7 +204,10 @@ class Parser:
 
             return set_
         if op == "verify":
-            cond, err = operand(prog, ps[0], where), operand(prog, ps[1], where)
+            e1 = ps[1]
+            if isinstance(e1, int) and not isinstance(e1, bool):  # BMv2 backward compatibility
+                e1 = {"type": "hexstr", "value": hex(e1)}
+            cond, err = operand(prog, ps[0], where), operand(prog, e1, where)
             names = {v: k for k, v in prog.errors.items()}
 
             def verify(ctx: Ctx, data: list, offset: int) -> int:
@@ -182,7 +217,11 @@ class Parser:
 
             return verify
         if op in ("advance", "shift"):
-            n = operand(prog, ps[0], where)
+            p0 = ps[0] if ps else None
+            if op == "shift" and isinstance(p0, int) and not isinstance(p0, bool):  # BMv2: a byte count
+                n = lambda phv, data: p0
+            else:
+                n = operand(prog, p0, where)
             scale = 8 if op == "shift" else 1
 
             def advance(ctx: Ctx, data: list, offset: int) -> int:

@@ -99,18 +99,31 @@ class Phv:
 
 
 @dataclass
-class Stack:
-    name: str
-    id: int
-    type: HeaderType
-    header_ids: list[int]
-
-
-@dataclass
 class Union:
     name: str
     id: int
     header_ids: list[int]
+    type_name: str = ""
+
+
+@dataclass
+class Stack:
+    """A header stack, or (with `unions`) a stack of header unions; `id` indexes the PHV's
+    next-index counters either way."""
+
+    name: str
+    id: int
+    type: HeaderType
+    header_ids: list[int]
+    unions: list[Union] | None = None
+    members: list[str] | None = None  # a union stack's member names, in union order
+
+    @property
+    def elements(self) -> list[list[int]]:
+        """The header ids of each element: one header, or every member of a union."""
+        if self.unions is None:
+            return [[h] for h in self.header_ids]
+        return [u.header_ids for u in self.unions]
 
 
 # ---------------------------------------------------------------- the program
@@ -125,6 +138,7 @@ class Program:
     stacks: list[Stack] = field(default_factory=list)
     stack_by_name: dict[str, Stack] = field(default_factory=dict)
     unions: dict[str, Union] = field(default_factory=dict)
+    union_stacks: dict[str, Stack] = field(default_factory=dict)
     # header id -> the other members of its union: making one valid invalidates them
     siblings: dict[int, tuple[int, ...]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
@@ -153,6 +167,9 @@ class Program:
 
     def union(self, name: str, where: str) -> Union:
         return _named(self.unions, name, "header union", where)
+
+    def union_stack(self, name: str, where: str) -> Stack:
+        return _named(self.union_stacks, name, "header union stack", where)
 
     def make_valid(self, phv: Phv, hid: int) -> None:
         """Mark a header valid; in a union, the member valid before becomes invalid (BMv2)."""
@@ -197,9 +214,15 @@ def load_types(prog: Program) -> None:
         prog.types[t["name"]] = HeaderType(
             t["name"], names, widths, signed, {n: k for k, n in enumerate(names)}
         )
-    for k, h in enumerate(sorted(j.get("headers", []), key=lambda h: h["id"])):
-        if h["id"] != k:
-            raise JsonError(f"headers: ids must be 0..n-1, found {h['id']} at position {k}")
+    headers = sorted(j.get("headers", []), key=lambda h: h["id"])
+    if headers and not 0 <= headers[0]["id"] <= headers[-1]["id"] < 4 * len(headers) + 64:
+        raise JsonError(f"headers: ids must be small non-negative integers, found {headers[-1]['id']}")
+    gap = HeaderType("$unused", [], [], [], {})
+    for h in headers:
+        if h["id"] < len(prog.instances):
+            raise JsonError(f"header {h['name']}: id {h['id']} is used twice")
+        while len(prog.instances) < h["id"]:  # BMv2 allows gaps between header ids
+            prog.instances.append(Instance(f"$unused{len(prog.instances)}", len(prog.instances), gap, True))
         ty = prog.types.get(h["header_type"])
         if ty is None:
             raise JsonError(f"header {h['name']}: unknown header type '{h['header_type']}'")
@@ -213,6 +236,8 @@ def load_types(prog: Program) -> None:
         st = Stack(s["name"], len(prog.stacks), ty, list(s["header_ids"]))
         prog.stacks.append(st)
         prog.stack_by_name[st.name] = st
+    union_types = {t["name"]: [m[0] for m in t.get("headers", [])] for t in j.get("header_union_types", [])}
+    by_id: dict[int, Union] = {}
     for u in j.get("header_unions", []):
         ids = list(u.get("header_ids", []))
         for i in ids:
@@ -220,12 +245,26 @@ def load_types(prog: Program) -> None:
                 raise JsonError(f"header union {u.get('name')}: unknown header id {i!r}")
             if i in prog.siblings:
                 raise JsonError(f"header union {u.get('name')}: header id {i} is already in a union")
-        un = Union(u["name"], len(prog.unions), ids)
+        un = Union(u["name"], len(prog.unions), ids, u.get("union_type", ""))
         prog.unions[un.name] = un
+        by_id[u.get("id", un.id)] = un
         for i in ids:
             prog.siblings[i] = tuple(k for k in ids if k != i)
-    if j.get("header_union_stacks"):
-        raise JsonError("header_union_stacks: stacks of header unions are not supported")
+    for us in j.get("header_union_stacks", []):
+        where = f"header union stack {us.get('name')}"
+        unions = []
+        for i in us.get("header_union_ids", []):
+            if i not in by_id:
+                raise JsonError(f"{where}: unknown header union id {i!r}")
+            unions.append(by_id[i])
+        members = union_types.get(us.get("union_type"))
+        if members is None:
+            raise JsonError(f"{where}: unknown union type {us.get('union_type')!r}")
+        if not unions or any(len(u.header_ids) != len(members) for u in unions):
+            raise JsonError(f"{where}: its unions do not match union type {us.get('union_type')!r}")
+        st = Stack(us["name"], len(prog.stacks), HeaderType("$union", [], [], [], {}), [], unions, members)
+        prog.stacks.append(st)
+        prog.union_stacks[st.name] = st
     prog.errors = {name: v for name, v in j.get("errors", [])}
     for alias, ref in j.get("field_aliases", []):
         prog.aliases[alias] = prog.field_ref(ref, f"field alias {alias}")
@@ -247,7 +286,15 @@ def load(source: str | bytes | dict) -> Any:
     version = raw.get("__meta__", {}).get("version", [2, 0])
     if version[0] != 2:
         raise JsonError(f"BMv2 JSON version {version} is not supported (major version 2)")
-    return Switch(raw)
+    try:
+        return Switch(raw)
+    except JsonError:
+        raise
+    except RecursionError:
+        raise JsonError("BMv2 JSON nested too deeply") from None
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
+        # a member missing or of the wrong shape somewhere the loader does not check itself
+        raise JsonError(f"malformed BMv2 JSON ({type(e).__name__}: {e})") from None
 
 
 Fn = Callable[..., Any]

@@ -186,7 +186,7 @@ control MyIngress(inout headers_t hdr, inout meta_t meta, inout standard_metadat
         key = { hdr.l4.dport : ternary; }
         actions = { drop; NoAction; }
         entries = {
-            priority = 10: 0x0050 &&& 0xFFFF : drop();
+            priority = 10: 0x0017 &&& 0xFFFF : drop();  // telnet: the largest priority wins
             priority = 5: _ : NoAction();
         }
     }
