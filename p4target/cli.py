@@ -66,6 +66,19 @@ def switch(
     target: Annotated[
         str, typer.Option(help="srem (built in) or simple_switch_grpc (BMv2, when installed).")
     ] = "srem",
+    priority_queues: Annotated[
+        int, typer.Option("--priority-queues", help="Strict-priority egress queues per port (1-8).")
+    ] = 1,
+    queue_rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="PPS or PORT:PPS, packets/s an egress port sends (simple_switch's set_queue_rate)."
+        ),
+    ] = None,
+    queue_depth: Annotated[
+        list[str] | None,
+        typer.Option(help="N or PORT:N, packets an egress queue holds (simple_switch's set_queue_depth)."),
+    ] = None,
 ) -> None:
     """Run the reference v1model switch with its P4Runtime server (like simple_switch_grpc)."""
     import logging
@@ -90,6 +103,12 @@ def switch(
         argv += ["--", "--grpc-server-addr", grpc_server_addr]
         if cpu_port is not None:
             argv += ["--cpu-port", str(cpu_port)]
+        if priority_queues != 1:
+            argv += ["--priority-queues", str(priority_queues)]
+        if queue_rate or queue_depth:
+            raise InputError(
+                "--queue-rate/--queue-depth", "simple_switch_grpc", "set them with simple_switch_CLI there"
+            )
         os.execv(exe, argv)
 
     from p4target.runtime.server import serve
@@ -101,6 +120,7 @@ def switch(
         raise InputError("--log-level", log_level, "must be debug, info, warning or error")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     runner = Runner(device_id, cpu_port)
+    _queue_options(runner, priority_queues, queue_rate or [], queue_depth or [])
     if pcap:
         pcap.mkdir(parents=True, exist_ok=True)
     for spec in interface or []:
@@ -166,6 +186,29 @@ def stf(
     console.print(f"{test.name}: {verdict} ({result.packets_in} packets in, {result.packets_out} out)")
     if not result.passed:
         raise typer.Exit(1)
+
+
+def _queue_options(runner, priority_queues: int, rates: list[str], depths: list[str]) -> None:
+    """Queue settings onto the runner, checked the way the traffic manager checks them."""
+    from p4target.switch.queues import MAX_QUEUES
+
+    if not 1 <= priority_queues <= MAX_QUEUES:
+        raise InputError("--priority-queues", str(priority_queues), f"must be 1..{MAX_QUEUES}")
+    runner.priority_queues = priority_queues
+    for option, specs, into, kind in (
+        ("--queue-rate", rates, runner.queue_rates, float),
+        ("--queue-depth", depths, runner.queue_depths, int),
+    ):
+        for spec in specs:
+            port, _, value = spec.rpartition(":")
+            try:
+                into[int(port) if port else None] = kind(value)
+            except ValueError:
+                raise InputError(option, spec, "expected VALUE or PORT:VALUE") from None
+    try:
+        runner.traffic_manager()  # refuses a rate or depth out of range, naming it
+    except ValueError as e:
+        raise InputError("--queue-rate/--queue-depth", "", str(e)) from None
 
 
 def register(app: typer.Typer) -> None:

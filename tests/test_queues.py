@@ -85,3 +85,44 @@ def test_configuration_is_checked():
         tm.set_queue_rate(10, port=1, priority=4)
     with pytest.raises(ValueError, match="priority queues"):
         TrafficManager(queues_per_port=9)
+
+
+def test_a_running_switch_paces_a_rate_limited_port_without_further_input(program):
+    """The runner lets held-back packets out when they are due (simple_switch's egress
+    threads), not only when the next packet arrives; settings survive a pipeline change."""
+
+    from p4target.switch.ports import QueuePort
+    from p4target.switch.runner import Runner
+
+    runner = Runner(0)
+    runner.queue_rates[2] = 200.0  # port 2 sends 200 packets/s
+    p1, p2 = QueuePort(1), QueuePort(2)
+    runner.add_port(p1)
+    runner.add_port(p2)
+    runner.set_switch(load(program))
+    runner.start()
+    try:
+        for _ in range(10):
+            p1.rx.put(packet())
+        got = [p2.tx.get(timeout=5) for _ in range(10)]  # no packet follows: pacing alone
+        deltas = [fields(d)["deq_timedelta"] for d in got]
+        assert deltas == sorted(deltas) and deltas[-1] >= 35_000  # the 10th waited ~45 ms
+        assert runner.switch.tm.pending() == 0
+        runner.set_switch(load(program))
+        assert runner.switch.tm.rates == {(2, None): 200.0}
+    finally:
+        runner.stop()
+
+
+def test_srem_switch_refuses_bad_queue_options():
+    import subprocess
+    import sys
+
+    srem = str(Path(sys.executable).parent / "srem")
+    for args, what in (
+        (["--queue-rate", "2:fast"], "PORT:VALUE"),
+        (["--queue-depth", "0"], "depth"),
+        (["--priority-queues", "9"], "1..8"),
+    ):
+        p = subprocess.run([srem, "switch", *args], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and what in p.stderr and "Traceback" not in p.stderr, p.stderr

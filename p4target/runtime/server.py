@@ -300,7 +300,7 @@ class P4RuntimeService(RG.P4RuntimeServicer):
                 log.info("pipeline reconciled: %d items kept, %d did not fit", kept, dropped)
             with self.runner.lock:
                 self.pipeline, self.cookie = pipeline, cookie
-                self.runner.switch = pipeline.switch
+                self.runner.set_switch(pipeline.switch)
 
     def _build(self, cfg) -> Pipeline:
         try:

@@ -112,6 +112,17 @@ class TrafficManager:
     def pending(self) -> int:
         return sum(self.size(p) for p in self.busy)
 
+    def next_due(self) -> float | None:
+        """When the earliest queued packet may leave (None: nothing queued)."""
+        best = None
+        for port in self.busy:
+            free = self.port_free.get(port, float("-inf"))
+            for q in self.ports[port]:
+                d = q.due()
+                if d is not None and (best is None or max(d, free) < best):
+                    best = max(d, free)
+        return best
+
     def passthrough(self) -> bool:
         """No rate anywhere and nothing queued: every packet would leave as it arrives, so
         the switch may run egress at once (the common case, kept fast)."""

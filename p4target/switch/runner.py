@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from .engine import Switch
 from .ports import Port
+from .queues import TrafficManager
 
 log = logging.getLogger("srem.switch")
 
@@ -30,13 +31,31 @@ class Runner:
         self.on_packet_in: Callable[[bytes], None] | None = None
         self.on_digest: Callable[[str, list[int]], None] | None = None
         self._stop = threading.Event()
+        self._queued = threading.Event()  # a packet waits in an egress queue
+        # Queue settings as simple_switch's --priority-queues / set_queue_rate / set_queue_depth;
+        # key None is every port.
+        self.priority_queues = 1
+        self.queue_rates: dict[int | None, float | None] = {}
+        self.queue_depths: dict[int | None, int | None] = {}
         self._threads: list[threading.Thread] = []
         self.counts = {"rx": 0, "tx": 0, "dropped": 0, "to_cpu": 0, "errors": 0}
         self._logged: set[str] = set()
 
     def set_switch(self, sw: Switch | None) -> None:
         with self.lock:
+            if sw is not None:
+                sw.tm = self.traffic_manager()  # queue settings outlive a pipeline change
             self.switch = sw
+
+    def traffic_manager(self) -> TrafficManager:
+        """A traffic manager with this switch's queue settings (`srem switch` options)."""
+        tm = TrafficManager(self.priority_queues)
+        for port, pps in self.queue_rates.items():
+            tm.set_queue_rate(pps, port)
+        for port, depth in self.queue_depths.items():
+            if depth is not None:
+                tm.set_queue_depth(depth, port)
+        return tm
 
     def add_port(self, port: Port) -> None:
         if port.number in self.ports:
@@ -46,6 +65,9 @@ class Runner:
             self._start_port(port)
 
     def start(self) -> None:
+        pacer = threading.Thread(target=self._pace, name="egress-pacer", daemon=True)
+        pacer.start()
+        self._threads.append(pacer)
         for p in self.ports.values():
             self._start_port(p)
 
@@ -78,6 +100,28 @@ class Runner:
             self._logged.add(key)
             log.warning("%s (logged once; counted in errors)", what)
 
+    def _pace(self) -> None:
+        """Let out packets that a queue's rate held back, when they are due (simple_switch's
+        egress threads); idle while nothing is queued."""
+        while not self._stop.is_set():
+            sw = self.switch
+            due = sw.tm.next_due() if sw is not None else None
+            if due is None:
+                self._queued.wait(0.05)
+                self._queued.clear()
+                continue
+            delay = due - time.monotonic()
+            if delay > 0:
+                self._stop.wait(min(delay, 0.05))
+                continue
+            with self.lock:
+                if self.switch is not sw:
+                    continue
+                out = sw.release(time.monotonic())
+                digests, sw.digests = sw.digests, []
+                faults, sw.errors = sw.errors, []
+            self._emit(out, digests, faults)
+
     def inject(self, port: int, data: bytes) -> None:
         """Run one packet as if it arrived on `port` (packet-out uses the CPU port)."""
         with self.lock:
@@ -89,10 +133,16 @@ class Runner:
             out = sw.process(port, data, time.monotonic())
             digests, sw.digests = sw.digests, []
             faults, sw.errors = sw.errors, []
+            queued = sw.tm.pending()
+        if queued:
+            self._queued.set()
+        elif not out:
+            self.counts["dropped"] += 1
+        self._emit(out, digests, faults)
+
+    def _emit(self, out: list, digests: list, faults: list[str]) -> None:
         for f in faults:
             self._fault(f)
-        if not out:
-            self.counts["dropped"] += 1
         for eport, pkt in out:
             try:
                 if eport == self.cpu_port and self.on_packet_in is not None:
