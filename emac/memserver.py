@@ -20,7 +20,6 @@ on a Linux interface with raw frames (`srem memserver`).
 from __future__ import annotations
 
 import logging
-import socket
 import struct
 import threading
 from collections import Counter
@@ -29,6 +28,8 @@ from dataclasses import dataclass, field
 from scapy.contrib.roce import AETH, BTH
 from scapy.layers.inet import IP
 from scapy.packet import Raw
+
+from p4target.switch.ports import serve_frames
 
 from .roce import (
     AETH_ACK,
@@ -198,23 +199,7 @@ class Responder:
 
 def serve(responder: Responder, iface: str, stop: threading.Event, ready=None) -> None:
     """Answer frames on a Linux interface until `stop` is set."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-    sock.bind((iface, 0))
-    sock.settimeout(0.2)
-    if ready is not None:
-        ready()  # the socket is open: frames from now on are answered
-    try:
-        while not stop.is_set():
-            try:
-                data, addr = sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            if addr[2] == 4:  # our own transmissions
-                continue
-            for out in responder.handle(data):
-                sock.send(out)
-    finally:
-        sock.close()
+    serve_frames(iface, responder.handle, stop, ready)
 
 
 __all__ = ["QueuePair", "Region", "Responder", "serve"]

@@ -21,6 +21,7 @@ from scapy.compat import raw
 from scapy.contrib.nsh import NSH
 
 from p4target.switch.hashes import crc16
+from p4target.switch.ports import serve_frames
 
 from .entries import NF, parse_nf
 
@@ -182,21 +183,9 @@ def _ip_str(v: int) -> str:
 
 def serve(nf: SoftwareNF, iface: str, stop: threading.Event, ready=None) -> None:
     """Run the NF on a Linux interface: NSH frames in, processed frames back out."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-    sock.bind((iface, 0))
-    sock.settimeout(0.2)
-    if ready is not None:
-        ready()  # the socket is open: frames from now on are answered
-    try:
-        while not stop.is_set():
-            try:
-                data, addr = sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            if addr[2] == 4:  # our own transmissions
-                continue
-            out = nf.process(data)
-            if out is not None:
-                sock.send(out)
-    finally:
-        sock.close()
+
+    def handle(data: bytes) -> list[bytes]:
+        out = nf.process(data)
+        return [] if out is None else [out]
+
+    serve_frames(iface, handle, stop, ready)

@@ -8,6 +8,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 ETH_P_ALL = 0x0003
@@ -125,3 +126,25 @@ class RawPort(Port):
     def close(self) -> None:
         super().close()
         self.sock.close()
+
+
+def serve_frames(
+    iface: str,
+    handle: Callable[[bytes], Iterable[bytes]],
+    stop: threading.Event,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Answer every frame that arrives on a Linux interface with the frames `handle`
+    returns, until `stop` is set: the loop of a responder on a raw port (the memory
+    server, a software NF). `ready` runs once the socket is open."""
+    port = RawPort(0, iface)
+    try:
+        if ready is not None:
+            ready()  # frames from now on are answered
+        while not stop.is_set():
+            data = port.recv(0.2)
+            if data is not None:
+                for out in handle(data):
+                    port.send(out)
+    finally:
+        port.close()
