@@ -86,3 +86,28 @@ def small_scenario(chains: int = 10, types: int = 2, per_type: int = 1, seed: in
     d["vnfs"].update(types=types, instances_per_type=per_type)
     d["workload"].update(chains=chains, max_chain_length=types, train_days=4, test_days=4)
     return sc.from_dict(d, "small")
+
+
+# -- P4Runtime tests: a device behind a real gRPC server, and compiled programs -------------
+@pytest.fixture
+def dev():
+    from tests.p4rt import device
+
+    with device() as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def basic():
+    from p4target.compiler.driver import compile_p4
+    from tests.p4rt import P4
+
+    return compile_p4(P4 / "basic.p4")
+
+
+@pytest.fixture(scope="module")
+def sink():
+    from p4target.compiler.driver import compile_p4
+    from tests.p4rt import P4
+
+    return compile_p4(P4 / "kitchen_sink.p4")

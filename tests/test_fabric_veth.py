@@ -2,7 +2,6 @@
 this test creates, answering frames built with scapy."""
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,32 +14,15 @@ from scapy.contrib.nsh import NSH
 from scapy.contrib.roce import AETH, BTH
 
 from emac.roce import AETH_ACK, NAK_REMOTE_ACCESS, Endpoint, payload_of, read_request, write_only
+from tests.netns import sh, veth_namespace
 
 SREM = str(Path(sys.executable).parent / "srem")
 
 
-def sh(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
-
-
 @pytest.fixture
 def netns():
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2 to create a network namespace")
-    ns = f"srem-fab-{os.getpid()}"
-    try:
-        sh("ip", "netns", "add", ns)
-    except subprocess.CalledProcessError as e:
-        pytest.skip(f"cannot create a network namespace here: {e.stderr.decode().strip()}")
-    try:
-        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-        for a, b in (("m0", "m1"), ("n0", "n1")):
-            sh("ip", "netns", "exec", ns, "ip", "link", "add", a, "type", "veth", "peer", "name", b)
-            for dev in (a, b):
-                sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
+    with veth_namespace("srem-fab", [("m0", "m1"), ("n0", "n1")]) as ns:
         yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 # Sends each frame (hex arguments) on IFACE and prints the first frame that comes back

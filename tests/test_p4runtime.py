@@ -11,23 +11,7 @@ from p4.v1 import p4runtime_pb2 as R
 from scapy.all import IP, TCP, Ether, raw
 
 from p4target.compiler.driver import compile_p4
-from tests.p4rt import P4, details, device, ids, lpm_entry, primary
-
-
-@pytest.fixture
-def dev():
-    with device() as d:
-        yield d
-
-
-@pytest.fixture(scope="module")
-def basic():
-    return compile_p4(P4 / "basic.p4")
-
-
-@pytest.fixture(scope="module")
-def sink():
-    return compile_p4(P4 / "kitchen_sink.p4")
+from tests.p4rt import P4, details, ids, lpm_entry, primary
 
 
 def test_arbitration_follows_the_spec(dev, basic):

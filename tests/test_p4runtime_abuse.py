@@ -20,22 +20,6 @@ from tests.p4rt import P4, details, device, ids, lpm_entry, primary
 ROLLBACK, ATOMIC = R.WriteRequest.ROLLBACK_ON_ERROR, R.WriteRequest.DATAPLANE_ATOMIC
 
 
-@pytest.fixture
-def dev():
-    with device() as d:
-        yield d
-
-
-@pytest.fixture(scope="module")
-def basic():
-    return compile_p4(P4 / "basic.p4")
-
-
-@pytest.fixture(scope="module")
-def sink():
-    return compile_p4(P4 / "kitchen_sink.p4")
-
-
 def packet(dst: str = "10.1.2.3") -> bytes:
     return raw(Ether() / IP(dst=dst) / TCP())
 

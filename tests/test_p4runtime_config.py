@@ -18,11 +18,6 @@ from tests.p4rt import P4, device, ids, lpm_entry
 A = R.SetForwardingPipelineConfigRequest
 
 
-@pytest.fixture(scope="module")
-def basic():
-    return compile_p4(P4 / "basic.p4")
-
-
 def device_config_class(old_layout: bool):
     """p4.tmp.P4DeviceConfig as PI declares it: (reassign = 1, extras = 2, device_data = 3)
     in the version the P4 tutorials use, (extras = 1, device_data = 2) later."""

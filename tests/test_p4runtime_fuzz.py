@@ -6,20 +6,13 @@ was accepted."""
 import random
 
 import grpc
-import pytest
 from google.rpc import code_pb2
 from p4.v1 import p4runtime_pb2 as R
 
-from p4target.compiler.driver import compile_p4
-from tests.p4rt import P4, details, device, ids, primary
+from tests.p4rt import details, device, ids, primary
 
 SEED, REQUESTS = 7, 160
 OK, EXISTS, MISSING, BAD = code_pb2.OK, code_pb2.ALREADY_EXISTS, code_pb2.NOT_FOUND, code_pb2.INVALID_ARGUMENT
-
-
-@pytest.fixture(scope="module")
-def sink():
-    return compile_p4(P4 / "kitchen_sink.p4")
 
 
 def field_key(fm: R.FieldMatch) -> tuple:

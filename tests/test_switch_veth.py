@@ -2,9 +2,7 @@
 creates, P4Runtime over a unix socket, frames sent and captured with raw sockets."""
 
 import json
-import os
 import queue
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,47 +14,16 @@ from p4.v1 import p4runtime_pb2 as R
 from p4.v1 import p4runtime_pb2_grpc as RG
 
 from p4target.compiler.driver import compile_p4
+from tests.netns import veth_namespace
 
 P4 = Path(__file__).parent / "p4"
 SREM = str(Path(sys.executable).parent / "srem")
 
 
-def sh(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
-
-
 @pytest.fixture
 def netns():
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2 to create a network namespace")
-    ns = f"srem-test-{os.getpid()}"
-    try:
-        sh("ip", "netns", "add", ns)
-    except subprocess.CalledProcessError as e:
-        pytest.skip(f"cannot create a network namespace here: {e.stderr.decode().strip()}")
-    try:
-        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-        for k in (1, 2):
-            sh(
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "ip",
-                "link",
-                "add",
-                f"h{k}",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                f"s{k}",
-            )
-            for dev in (f"h{k}", f"s{k}"):
-                sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
+    with veth_namespace("srem-test", [("h1", "s1"), ("h2", "s2")]) as ns:
         yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 HELPER = textwrap.dedent(

@@ -1,0 +1,37 @@
+"""A network namespace with veth pairs, made for one test and removed after it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+
+def sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def veth_namespace(prefix: str, pairs: list[tuple[str, str]]) -> Iterator[str]:
+    """A namespace named after `prefix` and this process, holding the veth `pairs`, up and
+    without IPv6 chatter; skips the test where namespaces cannot be made."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 to create a network namespace")
+    ns = f"{prefix}-{os.getpid()}"
+    try:
+        sh("ip", "netns", "add", ns)
+    except subprocess.CalledProcessError as e:
+        pytest.skip(f"cannot create a network namespace here: {e.stderr.decode().strip()}")
+    try:
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+        for a, b in pairs:
+            sh("ip", "netns", "exec", ns, "ip", "link", "add", a, "type", "veth", "peer", "name", b)
+            for dev in (a, b):
+                sh("ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
