@@ -82,6 +82,10 @@ def encode(value: Value, bitwidth: int) -> bytes:
     return v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big")
 
 
+def _int(value: Value) -> int:
+    return int.from_bytes(encode(value, 4096), "big")
+
+
 def _by_name(items, kind: str) -> dict[str, object]:
     """Index P4Info objects by full name and by alias (p4runtime-shell accepts either)."""
     out: dict[str, object] = {}
@@ -142,16 +146,28 @@ class P4InfoIndex:
             m = e.match.add(field_id=f.id)
             w = f.bitwidth
             kind = f.match_type
+            # A don't-care match is left out (P4Runtime 1.4, 9.1.1): zero mask, /0, full range.
             if kind == P.MatchField.EXACT:
                 m.exact.value = encode(value, w)
             elif kind == P.MatchField.LPM:
                 v, plen = value
-                m.lpm.value, m.lpm.prefix_len = encode(v, w), int(plen)
+                if int(plen) == 0:
+                    e.match.pop()
+                    continue
+                full = (1 << w) - 1
+                keep = full ^ ((1 << (w - int(plen))) - 1) if int(plen) <= w else full
+                m.lpm.value, m.lpm.prefix_len = encode(_int(v) & keep, w), int(plen)
             elif kind == P.MatchField.TERNARY:
                 v, mask = value
-                m.ternary.value, m.ternary.mask = encode(v, w), encode(mask, w)
+                if _int(mask) == 0:
+                    e.match.pop()
+                    continue
+                m.ternary.value, m.ternary.mask = encode(_int(v) & _int(mask), w), encode(mask, w)
             elif kind == P.MatchField.RANGE:
                 lo, hi = value
+                if _int(lo) == 0 and _int(hi) == (1 << w) - 1:
+                    e.match.pop()
+                    continue
                 m.range.low, m.range.high = encode(lo, w), encode(hi, w)
             elif kind == P.MatchField.OPTIONAL:
                 m.optional.value = encode(value, w)

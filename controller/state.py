@@ -34,7 +34,8 @@ _KIND_ORDER = {
     "action_profile_member": 0,
     "action_profile_group": 1,
     "packet_replication_engine_entry": 2,
-    "table_entry": 3,
+    "meter_entry": 3,
+    "table_entry": 4,
 }
 
 
@@ -50,6 +51,8 @@ def canonical(e: R.Entity) -> R.Entity:
         fields = sorted(t.match, key=lambda m: m.field_id)
         del t.match[:]
         t.match.extend(fields)
+    elif c.WhichOneof("entity") == "meter_entry":
+        c.meter_entry.ClearField("counter_data")
     return c
 
 
@@ -67,6 +70,8 @@ def key(e: R.Entity) -> Key:
     if kind == "action_profile_group":
         g = e.action_profile_group
         return (kind, g.action_profile_id, g.group_id)
+    if kind == "meter_entry":
+        return (kind, e.meter_entry.meter_id, e.meter_entry.index.index)
     if kind == "packet_replication_engine_entry":
         p = e.packet_replication_engine_entry
         which = p.WhichOneof("type")
@@ -126,12 +131,29 @@ def _default_entry(e: R.Entity) -> bool:
     return e.WhichOneof("entity") == "table_entry" and e.table_entry.is_default_action
 
 
+def _modify_only(e: R.Entity) -> bool:
+    """Entities that always exist (a table's default, a meter cell): only MODIFY applies."""
+    return _default_entry(e) or e.WhichOneof("entity") == "meter_entry"
+
+
+def _reset(e: R.Entity) -> R.Update:
+    """What deleting a modify-only entity means: a meter cell back to unconfigured."""
+    c = R.Entity()
+    c.CopyFrom(e)
+    c.meter_entry.ClearField("config")
+    return update("MODIFY", c)
+
+
 def _steps(ch: Changes) -> list[list[R.Update]]:
     """The three phases of one switch as lists of updates."""
-    # A default action is never inserted or deleted, only modified.
-    ins = [update("MODIFY" if _default_entry(e) else "INSERT", e) for e in ch.inserts]
+    ins = [update("MODIFY" if _modify_only(e) else "INSERT", e) for e in ch.inserts]
     mod = [update("MODIFY", new) for _, new in ch.modifies]
-    dels = [update("DELETE", e) for e in ch.deletes if not _default_entry(e)]
+    # A default action is left as it is; a meter cell is reset.
+    dels = [
+        _reset(e) if e.WhichOneof("entity") == "meter_entry" else update("DELETE", e)
+        for e in ch.deletes
+        if not _default_entry(e)
+    ]
     return [ins, mod, dels]
 
 
@@ -202,11 +224,12 @@ def _rollback(conns: Mapping[str, SwitchConnection], done: list) -> tuple[int, l
     return len(done), errors
 
 
-def read_state(conn: SwitchConnection, default_tables: Iterable[int] = ()) -> list[R.Entity]:
+def read_state(conn: SwitchConnection, extra: Iterable[R.Entity] = ()) -> list[R.Entity]:
     """Everything the controller manages on one switch, as installed.
 
-    A wildcard read leaves default entries out (P4Runtime 1.4, 9.1.4); those of
-    `default_tables` are read one by one.
+    A wildcard read leaves default entries out (P4Runtime 1.4, 9.1.4), and meter cells
+    are not entries of a set: the `extra` ones (a default entry, a meter cell) are read
+    one by one, and a meter cell without configuration counts as absent.
     """
     want = [
         R.Entity(table_entry=R.TableEntry()),
@@ -222,16 +245,30 @@ def read_state(conn: SwitchConnection, default_tables: Iterable[int] = ()) -> li
     cl = R.Entity()
     cl.packet_replication_engine_entry.clone_session_entry.session_id = 0
     out.extend(conn.read([cl]))
-    for t in sorted(set(default_tables)):
-        out.extend(conn.read([R.Entity(table_entry=R.TableEntry(table_id=t, is_default_action=True))]))
+    for e in extra:
+        for got in conn.read([e]):
+            if got.WhichOneof("entity") == "meter_entry" and not got.meter_entry.HasField("config"):
+                continue
+            out.append(got)
     return out
 
 
 def verify(conn: SwitchConnection, desired: Iterable[R.Entity]) -> Changes:
     """What still differs between the switch and its desired state (empty when none)."""
     desired = list(desired)
-    return diff(read_state(conn, default_tables_of(desired)), desired)
+    return diff(read_state(conn, _reads_of(desired)), desired)
 
 
-def default_tables_of(entities: Iterable[R.Entity]) -> list[int]:
-    return [e.table_entry.table_id for e in entities if _default_entry(e)]
+def _reads_of(entities: Iterable[R.Entity]) -> list[R.Entity]:
+    """The reads that find the modify-only entities of a desired state."""
+    out = []
+    for e in entities:
+        if _default_entry(e):
+            out.append(
+                R.Entity(table_entry=R.TableEntry(table_id=e.table_entry.table_id, is_default_action=True))
+            )
+        elif e.WhichOneof("entity") == "meter_entry":
+            m = R.MeterEntry(meter_id=e.meter_entry.meter_id)
+            m.index.index = e.meter_entry.index.index
+            out.append(R.Entity(meter_entry=m))
+    return out
