@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_switch
 	$(BIN)/python -m tests.benchmarks.bench_p4runtime
 	$(BIN)/python -m tests.benchmarks.bench_em
+	$(BIN)/python -m tests.benchmarks.bench_controller
 
 # Trains the shipped policies (srem: hybrid filtered DQN; ddqn-cm: the baseline), seeded.
 model: $(STAMP)

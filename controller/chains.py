@@ -69,10 +69,17 @@ class Chain:
 class ChainState:
     switches: dict[str, list[R.Entity]] = field(default_factory=dict)
     em: set[tuple[str, int]] = field(default_factory=set)  # (switch, NF id) the EMAC places
+    em_in_lm: set[tuple[str, int]] = field(default_factory=set)  # placed in EM, served from LM
     software: dict[str, set[int]] = field(default_factory=dict)  # server -> NF ids it runs
 
 
-def _check(plan: FabricPlan, chains: Sequence[Chain], placement: Mapping[int, Hop], nfs: Mapping[int, NF]):
+def _check(
+    plan: FabricPlan,
+    chains: Sequence[Chain],
+    placement: Mapping[int, Hop],
+    nfs: Mapping[int, NF],
+    em_stand_in: bool,
+):
     spis = [c.spi for c in chains]
     if len(set(spis)) != len(spis):
         raise PlacementError("chains: two chains share an SPI")
@@ -86,7 +93,7 @@ def _check(plan: FabricPlan, chains: Sequence[Chain], placement: Mapping[int, Ho
             raise PlacementError(f"{where}: {hop.node!r} is not a server of the topology")
         if hop.kind in ("lm", "em") and hop.node not in plan.switches:
             raise PlacementError(f"{where}: {hop.node!r} is not a switch of the topology")
-        if hop.kind == "em" and nfs[nf].kind not in EM_KINDS:
+        if hop.kind == "em" and nfs[nf].kind not in EM_KINDS and not em_stand_in:
             raise PlacementError(f"{where}: a {nfs[nf].kind} cannot live in EM (only {', '.join(EM_KINDS)})")
     for c in chains:
         where = f"chain {c.spi}"
@@ -112,9 +119,15 @@ def compile_chains(
     chains: Sequence[Chain],
     placement: Mapping[int, Hop],
     nfs: Mapping[int, NF],
+    *,
+    em_stand_in: bool = False,
 ) -> ChainState:
-    """Every switch's chain state for a placement; refuses bad input before building any."""
-    _check(plan, chains, placement, nfs)
+    """Every switch's chain state for a placement; refuses bad input before building any.
+
+    fabric.p4 reads only exact 5-tuple tables (the NAT) from EM. With `em_stand_in`, an
+    NF of another kind placed in EM is served from its LM table (the hop still says EM,
+    so the fabric counts it as EM) and listed in `em_in_lm`; without, it is refused."""
+    _check(plan, chains, placement, nfs, em_stand_in)
     out = ChainState(switches={name: [] for name in plan.switches})
     core = plan.graph.subgraph(plan.switches)
     sff: dict[str, dict[tuple[int, int], R.Entity]] = {name: {} for name in plan.switches}
@@ -170,17 +183,18 @@ def compile_chains(
             else:
                 sff_entry(at, c.spi, si, "sff_local",
                           {"nfId": nf_id, "kind": KINDS[nf.kind], "where": WHERE[hop.kind]})  # fmt: skip
-                if hop.kind == "em":
+                if hop.kind == "em" and nf.kind in EM_KINDS:
                     out.em.add((at, nf_id))
+                elif hop.kind == "em":
+                    out.em_in_lm.add((at, nf_id))
             si -= 1
         walk(c.spi, si, at, dst.edge)
         sff_entry(dst.edge, c.spi, si, "sff_end", {})
     # Every LM-hosted NF's entries on its switch, once, whichever chains use it.
     used = {nf for c in chains for nf in c.nfs}
     for nf_id in sorted(used):
-        hop = placement[nf_id]
-        if hop.kind == "lm":
-            nf = nfs[nf_id]
+        hop, nf = placement[nf_id], nfs[nf_id]
+        if hop.kind == "lm" or (hop.kind == "em" and nf.kind not in EM_KINDS):
             out.switches[hop.node].extend(R.Entity(table_entry=entry_of(index, w)) for w in lm_writes(nf))
             if nf.kind == "ratelimit":
                 out.switches[hop.node].append(meter_entry(index, METER, nf_id, nf.meter))

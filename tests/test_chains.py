@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from p4.v1 import p4runtime_pb2 as R
 
@@ -150,3 +151,45 @@ def test_moving_an_nf_under_traffic_loses_nothing(fabric_p4, k2, tmp_path):
             assert counted == sent
         finally:
             fabric.close()
+
+
+def test_a_model_placement_of_the_paper_day_compiles_for_every_chain(fabric_p4):
+    from controller.dayplan import NF_KINDS, placement_state
+    from controller.replay import plan_replay
+    from placement import scenario as sc
+    from placement.model import HostKind
+    from placement.workload import build_problem, build_topology
+
+    s = sc.default()
+    problem, fab = build_problem(s), plan(build_topology(s))
+    day = problem.day("test", 0)
+    flows = plan_replay(problem.sub.names, day.src, day.dst, day.rate, list(day.hours), fab).flows
+    index = P4InfoIndex(fabric_p4.p4info)
+    # Every instance in the LM of the first switch, then in its EM: both compile.
+    first_lm = int(np.flatnonzero(problem.sub.host_kind == HostKind.LM)[0])
+    for host in (first_lm, first_lm + problem.sub.n_switches):
+        placement = np.full(problem.cat.n_instances, host)
+        st = placement_state(problem.sub, problem.cat.inst_type, day, flows, fab, index, placement)
+        ends = {}
+        for name, entities in st.switches.items():
+            acts = sff_actions_all(entities, index)
+            for spi, act in acts:
+                if act == "sff_end":
+                    ends[spi] = name
+        assert sorted(ends) == list(range(1, day.n_chains + 1))
+        assert all(ends[f.chain + 1] == fab.servers[f.dst_server].edge for f in flows)
+        nat = [i for i, t in enumerate(problem.cat.inst_type) if NF_KINDS[t % 4] == "nat"]
+        if host != first_lm:  # in EM: the NATs go to the EMAC, the rest stand in from LM
+            assert {nf for _, nf in st.em} == {i + 1 for i in nat if any(i in a for a in day.assign)}
+
+
+def sff_actions_all(entities, index) -> list[tuple[int, str]]:
+    sff = index.table("FabricIngress.sff.sff").preamble.id
+    names = {a.preamble.id: a.preamble.alias for a in index.p4info.actions}
+    out = []
+    for e in entities:
+        t = e.table_entry
+        if e.WhichOneof("entity") == "table_entry" and t.table_id == sff:
+            spi = int.from_bytes(next(m.exact.value for m in t.match if m.field_id == 1), "big")
+            out.append((spi, names[t.action.action.action_id]))
+    return out

@@ -17,6 +17,10 @@ def report(title: str, rows: dict[str, float], baseline: str, unit: str, out: st
     for name, r in rows.items():
         t.add_row(name, f"{r:,.0f}", f"{r / base:.2f}")
     Console().print(t)
+    write_json(rows, out)
+
+
+def write_json(rows: dict, out: str) -> None:
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows, indent=2) + "\n")
