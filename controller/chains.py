@@ -71,6 +71,8 @@ class ChainState:
     em: set[tuple[str, int]] = field(default_factory=set)  # (switch, NF id) the EMAC places
     em_in_lm: set[tuple[str, int]] = field(default_factory=set)  # placed in EM, served from LM
     software: dict[str, set[int]] = field(default_factory=dict)  # server -> NF ids it runs
+    # server -> {(SPI, SI): NF id}: which of its NFs serves each hop the fabric sends it
+    server_hops: dict[str, dict[tuple[int, int], int]] = field(default_factory=dict)
 
 
 def _check(
@@ -121,12 +123,15 @@ def compile_chains(
     nfs: Mapping[int, NF],
     *,
     em_stand_in: bool = False,
+    emac: bool = True,
 ) -> ChainState:
     """Every switch's chain state for a placement; refuses bad input before building any.
 
     fabric.p4 reads only exact 5-tuple tables (the NAT) from EM. With `em_stand_in`, an
     NF of another kind placed in EM is served from its LM table (the hop still says EM,
-    so the fabric counts it as EM) and listed in `em_in_lm`; without, it is refused."""
+    so the fabric counts it as EM) and listed in `em_in_lm`; without, it is refused. With
+    `emac=False` (no EMAC and memory servers wired), an EM-placed NAT stands in from LM
+    too, its hop marked LM so that the switch does not wait for a READ."""
     _check(plan, chains, placement, nfs, em_stand_in)
     out = ChainState(switches={name: [] for name in plan.switches})
     core = plan.graph.subgraph(plan.switches)
@@ -180,10 +185,14 @@ def compile_chains(
                           {"port": srv.port, "smac": _mac(sw.mac), "dmac": _mac(srv.mac),
                            "where": WHERE["server"]})  # fmt: skip
                 out.software.setdefault(hop.node, set()).add(nf_id)
+                out.server_hops.setdefault(hop.node, {})[(c.spi, si)] = nf_id
             else:
-                sff_entry(at, c.spi, si, "sff_local",
-                          {"nfId": nf_id, "kind": KINDS[nf.kind], "where": WHERE[hop.kind]})  # fmt: skip
-                if hop.kind == "em" and nf.kind in EM_KINDS:
+                in_em = hop.kind == "em" and nf.kind in EM_KINDS and emac
+                where = (
+                    WHERE["lm"] if hop.kind == "em" and nf.kind in EM_KINDS and not emac else WHERE[hop.kind]
+                )
+                sff_entry(at, c.spi, si, "sff_local", {"nfId": nf_id, "kind": KINDS[nf.kind], "where": where})
+                if in_em:
                     out.em.add((at, nf_id))
                 elif hop.kind == "em":
                     out.em_in_lm.add((at, nf_id))
@@ -194,7 +203,7 @@ def compile_chains(
     used = {nf for c in chains for nf in c.nfs}
     for nf_id in sorted(used):
         hop, nf = placement[nf_id], nfs[nf_id]
-        if hop.kind == "lm" or (hop.kind == "em" and nf.kind not in EM_KINDS):
+        if hop.kind == "lm" or (hop.kind == "em" and (nf.kind not in EM_KINDS or not emac)):
             out.switches[hop.node].extend(R.Entity(table_entry=entry_of(index, w)) for w in lm_writes(nf))
             if nf.kind == "ratelimit":
                 out.switches[hop.node].append(meter_entry(index, METER, nf_id, nf.meter))

@@ -101,6 +101,8 @@ def placement_state(
     fabric: FabricPlan,
     index: P4InfoIndex,
     placement: np.ndarray,
+    *,
+    emac: bool = True,
 ) -> ChainState:
     """The fabric state of one step's placement (NFs of kinds the EM cannot hold are
     served from LM tables where the model put them in EM: `ChainState.em_in_lm`)."""
@@ -109,4 +111,4 @@ def placement_state(
         raise PlacementError(f"the fabric has no node {sorted(missing)[0]!r} of the model's substrate")
     chains = chains_of(day, flows)
     nfs = nfs_of(inst_type, chains, fabric)
-    return compile_chains(fabric, index, chains, hops_of(sub, placement), nfs, em_stand_in=True)
+    return compile_chains(fabric, index, chains, hops_of(sub, placement), nfs, em_stand_in=True, emac=emac)

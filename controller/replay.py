@@ -51,28 +51,31 @@ class ReplayPlan:
     seconds_per_step: float
     packet_bytes: int
     hours: list[int]
+    min_pps: float = 0.0  # a sending chain's floor (evening rates would send next to nothing)
 
     def describe(self) -> str:
+        floor = f", and every sending chain at least {self.min_pps:g} packets/s" if self.min_pps else ""
         return (
             f"each {self.packet_bytes}-byte packet stands for {self.mb_per_packet:.3g} MB of the model's "
-            f"traffic; each step is played in {self.seconds_per_step:g} s"
+            f"traffic{floor}; each step is played in {self.seconds_per_step:g} s"
         )
 
 
-def _server_near(plan: FabricPlan, node: str, k: int) -> str:
-    """The k-th (mod count) server under the edge switch nearest to `node`."""
+def _server_near(plan: FabricPlan, node: str, k: int, avoid: str | None = None) -> str:
+    """The k-th (mod count) server under the edge switch nearest to `node`, other than
+    `avoid` (a chain's sender is not its receiver: then the next-nearest edge serves)."""
     g = plan.graph
-    if node in plan.servers:
+    if node in plan.servers and node != avoid:
         return node
     dist = nx.single_source_shortest_path_length(g, node)
     edges = sorted(
         (d, name) for name, d in dist.items() if name in plan.switches and plan.switches[name].subnet
     )
-    if not edges:
-        raise ValueError(f"no server is reachable from {node}")
-    edge = edges[0][1]
-    servers = sorted(s.name for s in plan.servers.values() if s.edge == edge)
-    return servers[k % len(servers)]
+    for _, edge in edges:
+        servers = sorted(s.name for s in plan.servers.values() if s.edge == edge and s.name != avoid)
+        if servers:
+            return servers[k % len(servers)]
+    raise ValueError(f"no server is reachable from {node}")
 
 
 def plan_replay(
@@ -86,25 +89,26 @@ def plan_replay(
     pps_budget: float = 1500.0,
     seconds_per_step: float = 10.0,
     packet_bytes: int = 128,
+    min_pps: float = 0.0,
 ) -> ReplayPlan:
     """Flows and per-step rates for a day: `src`/`dst` are node indices into `names`,
     `rate_mbps` is [T, R] (the model's units)."""
     if pps_budget <= 0 or seconds_per_step <= 0 or packet_bytes < 64:
         raise ValueError("pps_budget and seconds_per_step must be > 0, packet_bytes >= 64")
-    flows = [
-        ChainFlow(r, _server_near(fabric, names[int(s)], r), _server_near(fabric, names[int(d)], r + 1))
-        for r, (s, d) in enumerate(zip(src, dst, strict=True))
-    ]
-    for f in flows:
-        if f.src_server == f.dst_server:
-            raise ValueError(f"chain {f.chain} starts and ends at server {f.src_server}")
+    flows = []
+    for r, (s, d) in enumerate(zip(src, dst, strict=True)):
+        sender = _server_near(fabric, names[int(s)], r)
+        flows.append(ChainFlow(r, sender, _server_near(fabric, names[int(d)], r + 1, avoid=sender)))
     mb_per_s = np.asarray(rate_mbps, dtype=float) / 8.0
     raw_pps = mb_per_s * 1e6 / packet_bytes  # what the model's rates would be in packets
     busiest = float(raw_pps.sum(axis=1).max()) if raw_pps.size else 0.0
     scale = min(1.0, pps_budget / busiest) if busiest > 0 else 1.0
+    pps = raw_pps * scale
+    pps = np.where(pps > 0, np.maximum(pps, min_pps), 0.0)
     return ReplayPlan(
         flows=flows,
-        pps=raw_pps * scale,
+        pps=pps,
+        min_pps=min_pps,
         mb_per_packet=packet_bytes / 1e6 / scale,
         seconds_per_step=seconds_per_step,
         packet_bytes=packet_bytes,
@@ -124,8 +128,20 @@ class ChainMeasure:
     latency_p99_us: float
 
 
-def play_step(emu, fabric: FabricPlan, plan: ReplayPlan, step: int, chains: set[int] | None = None):
-    """Send one step's traffic on the emulation; per-chain measures (sent vs received)."""
+@dataclass
+class StepTraffic:
+    """A step's senders and receivers, running."""
+
+    flows: list[ChainFlow]
+    senders: dict[str, subprocess.Popen]
+    receivers: dict[str, subprocess.Popen]
+    seconds: float
+
+
+def start_step(
+    emu, fabric: FabricPlan, plan: ReplayPlan, step: int, chains: set[int] | None = None
+) -> StepTraffic:
+    """Start one step's traffic on the emulation (receivers first); `finish_step` measures it."""
     seconds = plan.seconds_per_step
     active = [f for f in plan.flows if (chains is None or f.chain in chains) and plan.pps[step, f.chain] > 0]
     cmd = [sys.executable, "-m", "controller.traffic"]
@@ -144,18 +160,23 @@ def play_step(emu, fabric: FabricPlan, plan: ReplayPlan, step: int, chains: set[
                 args += ["--flow", f"{f.chain}:{ip}:{DPORT}:{f.sport}:{plan.pps[step, f.chain]:.3f}"]
         args += ["--seconds", str(seconds), "--size", str(plan.packet_bytes)]
         senders[src] = emu.host_popen(src, *cmd, "send", *args, stdout=subprocess.PIPE, text=True)
+    return StepTraffic(active, senders, receivers, seconds)
+
+
+def finish_step(tr: StepTraffic) -> list[ChainMeasure]:
+    """Wait for a step's traffic to end; per-chain measures (sent vs received)."""
     sent: dict[int, int] = {}
-    for p in senders.values():
-        out, _ = p.communicate(timeout=seconds + 30)
+    for p in tr.senders.values():
+        out, _ = p.communicate(timeout=tr.seconds + 30)
         sent.update({int(k): v for k, v in json.loads(out)["sent"].items()})
     got: dict[int, dict] = {}
-    for p in receivers.values():
-        out, err = p.communicate(timeout=seconds + 30)
+    for p in tr.receivers.values():
+        out, err = p.communicate(timeout=tr.seconds + 30)
         if p.returncode != 0:
             raise RuntimeError(f"receiver failed: {err.strip()[-500:]}")
         got.update({int(k): v for k, v in json.loads(out)["flows"].items()})
     measures = []
-    for f in active:
+    for f in tr.flows:
         n = sent.get(f.chain, 0)
         g = got.get(f.chain)
         received = g["received"] if g else 0
@@ -172,3 +193,8 @@ def play_step(emu, fabric: FabricPlan, plan: ReplayPlan, step: int, chains: set[
             )
         )
     return measures
+
+
+def play_step(emu, fabric: FabricPlan, plan: ReplayPlan, step: int, chains: set[int] | None = None):
+    """Send one step's traffic on the emulation and measure it."""
+    return finish_step(start_step(emu, fabric, plan, step, chains))

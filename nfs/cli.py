@@ -64,5 +64,56 @@ def nf(
         raise InputError("--iface", iface, e.strerror or str(e)) from None
 
 
+def nf_host(
+    iface: Annotated[str, typer.Option(help="Interface NSH packets arrive on (and leave by).")],
+    config: Annotated[
+        Path, typer.Option(help="YAML: nfs: [software NF configs], hops: [[spi, si, nf id], ...].")
+    ],
+    mac: Annotated[
+        str | None, typer.Option(help="Source MAC of returned packets (default: the interface's).")
+    ] = None,
+) -> None:
+    """Run every software NF of one server; each (SPI, SI) goes to the NF the config names.
+    SIGHUP reloads the config at once (a bad one is reported and the old one kept)."""
+    import signal
+    import sys
+    import threading
+
+    import yaml
+
+    from .entries import EntryError
+    from .software import SoftwareHost, serve
+
+    if mac is None:
+        try:
+            mac = Path(f"/sys/class/net/{iface}/address").read_text().strip()
+        except OSError:
+            raise InputError("--iface", iface, "no such network interface") from None
+    host = SoftwareHost(bytes.fromhex(mac.replace(":", "")))
+
+    def load() -> str:
+        try:
+            host.load(yaml.safe_load(config.read_text()))
+        except OSError as e:
+            return f"error: {config}: {e.strerror or e}"
+        except (yaml.YAMLError, EntryError, ValueError) as e:
+            return f"error: {config}: {str(e).splitlines()[0]}"
+        return f"loaded {len(host.nfs)} NFs, {len(host.hops)} hops on {iface}"
+
+    first = load()
+    if first.startswith("error"):
+        raise InputError(str(config), "host config", first.split(": ", 2)[-1])
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    # A supervisor reads these lines: the first says the socket is open, each later one a reload.
+    signal.signal(signal.SIGHUP, lambda *_: print(load(), flush=True))
+    try:
+        serve(host, iface, stop, ready=lambda: print(first, flush=True) or sys.stdout.flush())
+    except OSError as e:
+        raise InputError("--iface", iface, e.strerror or str(e)) from None
+
+
 def register(app: typer.Typer) -> None:
     app.command()(nf)
+    app.command("nf-host")(nf_host)

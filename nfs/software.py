@@ -162,6 +162,51 @@ class SoftwareNF:
         return self.nf.default_permit
 
 
+@dataclass
+class SoftwareHost:
+    """The NFs one server runs. The fabric sends it packets of several chain hops; the
+    packet's (SPI, SI) names the NF that serves it (the controller's `server_hops`).
+    `load` replaces the NFs and hops at once, so a packet sees the old set or the new."""
+
+    mac: bytes = b"\x02\x00\x00\x00\x0f\x01"
+    nfs: dict[int, SoftwareNF] = field(default_factory=dict)
+    hops: dict[tuple[int, int], int] = field(default_factory=dict)
+    stats: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self, config: Any) -> None:
+        """{nfs: [software configs], hops: [[spi, si, nf id], ...]}; an NF that stays keeps
+        its state (a rate limiter's buckets)."""
+        if not isinstance(config, dict) or not isinstance(config.get("nfs", []), list):
+            raise ValueError("a host config is a mapping with nfs: [...] and hops: [[spi, si, nf], ...]")
+        nfs = {}
+        for c in config.get("nfs", []):
+            nf = parse_nf(_from_software(c), "config.nfs")
+            old = self.nfs.get(nf.id)
+            nfs[nf.id] = old if old is not None and old.nf == nf else SoftwareNF(nf, self.mac)
+        hops = {}
+        for h in config.get("hops", []):
+            if not (isinstance(h, list) and len(h) == 3 and all(isinstance(x, int) for x in h)):
+                raise ValueError(f"config.hops: {h!r} is not [spi, si, nf id]")
+            if h[2] not in nfs:
+                raise ValueError(f"config.hops: {h!r} names NF {h[2]}, which the config does not hold")
+            hops[(h[0], h[1])] = h[2]
+        with self.lock:
+            self.nfs, self.hops = nfs, hops
+
+    def process(self, frame: bytes, now: float | None = None) -> bytes | None:
+        if len(frame) < 14 + NSH_LEN or struct.unpack_from("!H", frame, 12)[0] != ETH_NSH:
+            self.stats["not_nsh"] += 1
+            return None
+        spi, si = int.from_bytes(frame[18:21], "big"), frame[21]
+        with self.lock:
+            nf = self.nfs.get(self.hops.get((spi, si), -1))
+        if nf is None:
+            self.stats["no_hop"] += 1  # not a hop of this server: dropped
+            return None
+        return nf.process(frame, now)
+
+
 def _from_software(c: Any) -> Any:
     """software_config's shape back to the scenario shape parse_nf reads."""
     if not isinstance(c, dict) or c.get("kind") != "firewall":
@@ -181,7 +226,7 @@ def _ip_str(v: int) -> str:
     return socket.inet_ntoa(struct.pack("!I", v))
 
 
-def serve(nf: SoftwareNF, iface: str, stop: threading.Event, ready=None) -> None:
+def serve(nf: SoftwareNF | SoftwareHost, iface: str, stop: threading.Event, ready=None) -> None:
     """Run the NF on a Linux interface: NSH frames in, processed frames back out."""
 
     def handle(data: bytes) -> list[bytes]:

@@ -1,0 +1,143 @@
+"""A day on the emulated fabric: at every step the agent places, the model scores the
+placement, the controller turns it into switch and server state (make-before-break),
+and the step's traffic is played and measured.
+
+Per step the result holds the model's figures (as `srem run` prints them), the apply
+(writes, batches, seconds), the replay's packets (sent, delivered, lost, reordered,
+p50/p99 one-way latency) over the chains the model accepted, and how many instances
+were placed in EM but served from LM tables (see `controller.chains`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from p4target.compiler.driver import compile_p4
+from placement.simulate import Agent, DayRun, StepRecord, record
+from placement.workload import Day, Problem
+from topologies.addressing import FabricPlan
+from topologies.emulation import Emulation
+
+from .dayplan import chains_of, nfs_of, placement_state
+from .fabric import Fabric, Pipeline
+from .p4rt import P4InfoIndex
+from .replay import ReplayPlan, finish_step, plan_replay, start_step
+from .servers import ServerNFs
+from .underlay import fabric_entities
+
+FABRIC_P4 = Path(__file__).resolve().parent.parent / "p4src" / "fabric.p4"
+
+
+@dataclass
+class EmulatedStep:
+    model: StepRecord
+    writes: int
+    batches: int
+    apply_s: float
+    chains_played: int
+    sent: int
+    delivered: int
+    lost: int
+    reordered: int
+    latency_p50_us: float
+    latency_p99_us: float
+    em_in_lm: int
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.update(d.pop("model"))
+        return d
+
+
+def emulate_day(
+    problem: Problem,
+    day: Day,
+    agent: Agent,
+    fab: FabricPlan,
+    *,
+    log_dir: Path,
+    seconds_per_step: float = 5.0,
+    pps_budget: float = 600.0,
+    min_pps: float = 20.0,
+    target: str = "srem",
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[EmulatedStep], ReplayPlan]:
+    say = progress or (lambda _m: None)
+    compiled = compile_p4(FABRIC_P4)
+    index = P4InfoIndex(compiled.p4info)
+    pipeline = Pipeline(compiled.p4info, json.dumps(compiled.json).encode())
+    rp = plan_replay(
+        problem.sub.names, day.src, day.dst, day.rate, list(day.hours), fab,
+        pps_budget=pps_budget, seconds_per_step=seconds_per_step, min_pps=min_pps,
+    )  # fmt: skip
+    nfs = nfs_of(problem.cat.inst_type, chains_of(day, rp.flows), fab)
+    underlay = {n: fabric_entities(fab, index, n) for n in fab.switches}
+
+    def state(placement: np.ndarray):
+        # No EMAC and memory servers are wired into the emulation yet: EM stands in from LM.
+        return placement_state(
+            problem.sub, problem.cat.inst_type, day, rp.flows, fab, index, placement, emac=False
+        )
+
+    out: list[EmulatedStep] = []
+    say(f"starting {len(fab.switches)} switches and {len(fab.servers)} servers")
+    with Emulation(fab, log_dir=log_dir, target=target) as emu:
+        fabric = Fabric({n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()}, pipeline)
+        servers = ServerNFs(emu, log_dir)
+        try:
+            run = DayRun(problem, day)
+            old = state(run.placement)
+            servers.configure(old.server_hops, nfs)
+            fabric.reconcile({n: underlay[n] + old.switches[n] for n in fab.switches})
+            while not run.done:
+                t, hour = run.t, int(day.hours[run.t])
+                say(f"{hour}:00 deciding")
+                t0 = time.perf_counter()
+                placement = agent.decide(run)
+                ms = (time.perf_counter() - t0) * 1000.0
+                o = run.apply(placement)
+                rec = record(run, o, hour, ms)
+                new = state(o.placement)
+                both = {s: {**old.server_hops.get(s, {}), **new.server_hops.get(s, {})}
+                        for s in set(old.server_hops) | set(new.server_hops)}  # fmt: skip
+                accepted = {int(r) for r in np.flatnonzero(o.accepted)}
+                say(f"{hour}:00 playing {len(accepted)} chains, reconfiguring under their traffic")
+                # The change happens while the step's traffic flows: every reconfiguration
+                # is measured for loss (packets first follow the old state, then the new).
+                traffic = start_step(emu, fab, rp, t, chains=accepted) if accepted else None
+                time.sleep(min(1.0, seconds_per_step / 4) if traffic else 0.0)
+                t0 = time.perf_counter()
+                servers.configure(both, nfs)  # new server hops exist before packets are steered there
+                rep = fabric.reconcile({n: underlay[n] + new.switches[n] for n in fab.switches})
+                servers.configure(new.server_hops, nfs)  # the old ones go last
+                apply_s = time.perf_counter() - t0
+                old = new
+                m = finish_step(traffic) if traffic else []
+                lat50 = [x.latency_p50_us for x in m if x.received]
+                lat99 = [x.latency_p99_us for x in m if x.received]
+                out.append(
+                    EmulatedStep(
+                        model=rec,
+                        writes=rep.writes,
+                        batches=rep.batches,
+                        apply_s=apply_s,
+                        chains_played=len(m),
+                        sent=sum(x.sent for x in m),
+                        delivered=sum(x.received for x in m),
+                        lost=sum(x.lost for x in m),
+                        reordered=sum(x.reordered for x in m),
+                        latency_p50_us=float(np.median(lat50)) if lat50 else float("nan"),
+                        latency_p99_us=float(np.max(lat99)) if lat99 else float("nan"),
+                        em_in_lm=len(new.em_in_lm),
+                    )
+                )
+        finally:
+            servers.close()
+            fabric.close()
+    return out, rp
