@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import topologies
+from controller import commands as controller_commands
 from emac import cli as emac_cli
 from nfs import cli as nfs_cli
 from p4target import cli as p4target_cli
@@ -436,10 +437,11 @@ def topology_validate(path: Annotated[Path, typer.Argument()]) -> None:
 
 
 # Subsystems own their commands: the reference target (p4c, switch, stf), the EMAC
-# (memserver) and the software NFs (nf).
+# (memserver), the software NFs (nf, nf-host) and the controller (deploy, shell).
 p4target_cli.register(app)
 emac_cli.register(app)
 nfs_cli.register(app)
+controller_commands.register(app)
 
 
 def main() -> None:

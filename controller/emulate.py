@@ -55,6 +55,12 @@ class EmulatedStep:
         return d
 
 
+def fabric_pipeline() -> tuple[Pipeline, P4InfoIndex]:
+    """p4src/fabric.p4 compiled by srem's compiler, as the controller pushes it."""
+    compiled = compile_p4(FABRIC_P4)
+    return Pipeline(compiled.p4info, json.dumps(compiled.json).encode()), P4InfoIndex(compiled.p4info)
+
+
 def emulate_day(
     problem: Problem,
     day: Day,
@@ -69,9 +75,7 @@ def emulate_day(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[EmulatedStep], ReplayPlan]:
     say = progress or (lambda _m: None)
-    compiled = compile_p4(FABRIC_P4)
-    index = P4InfoIndex(compiled.p4info)
-    pipeline = Pipeline(compiled.p4info, json.dumps(compiled.json).encode())
+    pipeline, index = fabric_pipeline()
     rp = plan_replay(
         problem.sub.names, day.src, day.dst, day.rate, list(day.hours), fab,
         pps_budget=pps_budget, seconds_per_step=seconds_per_step, min_pps=min_pps,

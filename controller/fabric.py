@@ -46,7 +46,7 @@ class ReconcileReport(ApplyReport):
 class Fabric:
     addresses: Mapping[str, tuple[str, int]]  # switch -> (gRPC address, device id)
     pipeline: Pipeline
-    election_id: tuple[int, int] = (0, 1)
+    election_id: tuple[int, int] = (1, 0)  # high: tools like `srem shell` stay below it
     timeout: float = 10.0
     conns: dict[str, SwitchConnection] = field(default_factory=dict)
 

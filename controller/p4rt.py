@@ -214,9 +214,11 @@ class SwitchConnection:
         *,
         timeout: float = 10.0,
         claim: bool = True,
+        require_primary: bool = True,
     ) -> None:
         self.address, self.device_id, self.election_id = address, device_id, election_id
-        self.timeout, self.claim = timeout, claim
+        self.timeout, self.claim, self.require_primary = timeout, claim, require_primary
+        self.highest: tuple[int, int] = (0, 0)  # the highest election id the switch reported
         self.channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
         self.stub = RG.P4RuntimeStub(self.channel)
         self._requests: queue.Queue = queue.Queue()
@@ -250,12 +252,14 @@ class SwitchConnection:
         with no primary (NOT_FOUND). With `claim`, it then asks again with one above
         the highest, which the switch reports; it never preempts a live primary."""
         answer = self._ask(self.election_id)
+        self.highest = (answer.election_id.high, answer.election_id.low)
         if answer.status.code == code_pb2.NOT_FOUND and self.claim:
             highest = (answer.election_id.high, answer.election_id.low)
             n = ((highest[0] << 64) | highest[1]) + 1
             self.election_id = (n >> 64, n & ((1 << 64) - 1))
             answer = self._ask(self.election_id)
-        if answer.status.code != code_pb2.OK:
+            self.highest = (answer.election_id.high, answer.election_id.low)
+        if answer.status.code != code_pb2.OK and self.require_primary:
             self.close()
             raise P4RuntimeError(
                 f"arbitration with {self.address}",
