@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from topologies import InputError
 
@@ -83,6 +84,90 @@ def deploy(
             servers.close()
             fabric.close()
     console.print("stopped; every switch process and link removed")
+
+
+def run_emulated(
+    scenario,
+    problem,
+    day: int,
+    agent,
+    title: str,
+    out: Path | None,
+    *,
+    seconds_per_step: float,
+    pps_budget: float,
+    target: str,
+) -> list[dict]:
+    """`srem run --emulate`: the day on the emulated fabric; the model's table plus the
+    measured packets per step; results.json, day.png and emulation.png under `out`."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from placement import results
+    from placement.workload import build_topology
+    from topologies.addressing import plan
+    from topologies.emulation import missing
+
+    from .emulate import emulate_day
+
+    why = missing()
+    if why:
+        raise InputError("--emulate", "machine", why)
+    log_dir = (out or Path("results/emulate")) / "emulation"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("emulated day", total=None)
+        steps, rp = emulate_day(
+            problem, problem.day("test", day), agent, plan(build_topology(scenario)),
+            log_dir=log_dir, seconds_per_step=seconds_per_step, pps_budget=pps_budget, target=target,
+            progress=lambda m: bar.update(task, description=m),
+        )  # fmt: skip
+    rows = [st.as_dict() for st in steps]
+    t = Table(title=f"{title}: measured on the emulated fabric")
+    for h in ("hour", "AR", "writes", "apply s", "chains", "sent", "delivered", "lost", "reordered",
+              "p50 µs", "p99 µs", "EM from LM"):  # fmt: skip
+        t.add_column(h, justify="right")
+    for r in rows:
+        t.add_row(
+            f"{r['hour']:02d}:00", f"{r['acceptance_ratio']:.3f}", str(r["writes"]), f"{r['apply_s']:.2f}",
+            str(r["chains_played"]), str(r["sent"]), str(r["delivered"]), str(r["lost"]), str(r["reordered"]),
+            f"{r['latency_p50_us']:.0f}", f"{r['latency_p99_us']:.0f}", str(r["em_in_lm"]),
+        )  # fmt: skip
+    console.print(t)
+    console.print(f"scaling: {rp.describe()}; p99 is the worst chain's")
+    if out:
+        results.write_json(out / "results.json", {"scaling": rp.describe(), "steps": rows})
+        results.plot_day(rows, out / "day.png", title)
+        plot_emulation(rows, out / "emulation.png", f"{title} (emulated: {rp.describe()})")
+        console.print(f"wrote {out / 'results.json'}, {out / 'day.png'} and {out / 'emulation.png'}")
+    return rows
+
+
+def plot_emulation(rows: list[dict], path: Path, title: str) -> None:
+    """Packets per step (sent, delivered, lost) and one-way latency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hours = [r["hour"] for r in rows]
+    fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
+    w = 0.5
+    ax[0].bar([h - w for h in hours], [r["sent"] for r in rows], width=w, label="sent")
+    ax[0].bar(hours, [r["delivered"] for r in rows], width=w, label="delivered")
+    ax[0].bar([h + w for h in hours], [r["lost"] for r in rows], width=w, label="lost")
+    ax[0].set(title="packets per step", xlabel="hour")
+    ax[0].legend()
+    ax[1].plot(hours, [r["latency_p50_us"] / 1000 for r in rows], marker="o", label="p50")
+    ax[1].plot(hours, [r["latency_p99_us"] / 1000 for r in rows], marker="o", label="p99 (worst chain)")
+    ax[1].set(title="one-way latency (ms)", xlabel="hour")
+    ax[1].legend()
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def shell(
