@@ -37,11 +37,11 @@ model: $(STAMP)
 
 # Every figure and table of docs/results.md: Fig. 5 (filters) and Fig. 6 (agents).
 figures: $(STAMP)
-	$(BIN)/srem eval --agents srem,lag,ddqn-cm,random,milp --instances 300 --milp-instances 10 \
+	$(BIN)/srem eval --instances 300 --milp-instances 10 \
 		--convergence-episodes $(EPISODES) --seed 0 --out docs/figures
 
 eval: $(STAMP)
-	$(BIN)/srem eval --agents srem,lag,ddqn-cm,random,greedy --instances 300 --out $(OUT)/eval
+	$(BIN)/srem eval --instances 300 --milp-instances 3 --out $(OUT)/eval
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,8 +18,9 @@ from p4target.compiler.errors import P4Error
 from placement import results
 from placement import scenario as sc
 from placement.agents import NAMES, make_agent
+from placement.evaluation import ALL_AGENTS
 from placement.model import HostKind
-from placement.simulate import run_day, run_days
+from placement.simulate import run_day
 from placement.workload import build_problem, build_topology
 from topologies import InputError
 
@@ -157,47 +158,70 @@ def _trained(problem, model: Path | None, name: str = "srem"):
 @app.command("eval")
 def evaluate(
     scenario: ScenarioOpt = None,
-    agents: Annotated[str, typer.Option(help="Comma-separated agents.")] = "random,lag,greedy",
+    agents: Annotated[
+        str, typer.Option(help="Comma-separated agents (default: every agent srem has).")
+    ] = ",".join(ALL_AGENTS),
     instances: Annotated[int, typer.Option(help="How many test days (instances).")] = 300,
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Path, typer.Option(help="Folder for eval.json and eval.png.")] = Path("results/eval"),
     milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
     model: Annotated[Path | None, typer.Option(help="Checkpoint for the srem agent.")] = None,
+    ddqn_model: Annotated[
+        Path | None, typer.Option("--ddqn-model", help="Checkpoint for the ddqn-cm agent.")
+    ] = None,
     milp_instances: Annotated[int, typer.Option(help="Days the MILP solves (it takes seconds a step).")] = 3,
     convergence_episodes: Annotated[
         int, typer.Option(help="Also train the four filter settings this long (Fig. 5); 0 skips it.")
     ] = 0,
 ) -> None:
-    """Agents over the test set: mean figures per hour (the paper's Fig. 6), as a table,
-    JSON, CSV and a plot. The MILP runs on the first --milp-instances days only."""
+    """Agents over the test set: whole-day means with standard errors and mean figures
+    per hour (the paper's Fig. 6), as tables, JSON, CSV and a plot. The MILP runs on
+    the first --milp-instances days only."""
+    from placement.evaluation import evaluate_agents
+
     s = _scenario(scenario)
     problem = build_problem(s)
     n = problem.n_days("test")
     if not 1 <= instances <= n:
         raise InputError("--instances", str(instances), f"must be in 1..{n} (the test set's size)")
     names = [a.strip() for a in agents.split(",") if a.strip()]
-    # --model is the srem policy here; ddqn-cm uses the shipped one.
-    built = {
-        name: _agent(name, problem, seed, milp_time_limit, model if name == "srem" else None)
-        for name in names
-    }
-    by_agent: dict[str, list[dict]] = {}
+    models = {"srem": model, "ddqn-cm": ddqn_model}
+    built = {name: _agent(name, problem, seed, milp_time_limit, models.get(name)) for name in names}
     with _progress() as bar:
-        for name, a in built.items():
-            n_days = min(instances, milp_instances) if name == "milp" else instances
-            task = bar.add_task(f"{name:>8}", total=n_days)
-            days = run_days(problem, a, "test", list(range(n_days)), lambda k, t=task: bar.advance(t, k))
-            label = f"milp ({n_days} days)" if name == "milp" else name
-            by_agent[label] = results.mean_by_hour(days)
-    for name, rows in by_agent.items():
-        console.print(_step_table(f"{s.name}: {name}, mean of test days", rows))
-    results.write_json(out / "eval.json", {"scenario": s.name, "instances": instances, "agents": by_agent})
-    results.write_csv(out / "eval.csv", by_agent)
-    results.write_markdown(out / "eval.md", by_agent, f"{s.name}: mean of {instances} test days")
-    results.plot_comparison(by_agent, out / "eval.png", f"{s.name}: mean of {instances} test days")
-    console.print(f"wrote {out / 'eval.json'}, {out / 'eval.csv'}, {out / 'eval.md'} and {out / 'eval.png'}")
+
+        def progress(name: str, total: int):
+            task = bar.add_task(f"{name:>11}", total=total)
+            return lambda k: bar.advance(task, k)
+
+        ev = evaluate_agents(problem, built, instances, milp_instances, progress)
+    _print_eval(s.name, ev)
+    _write_eval(out, ev, f"{s.name}: mean of {instances} test days")
     if convergence_episodes:
         _convergence(s, problem, convergence_episodes, seed, out)
+
+
+def _print_eval(name: str, ev) -> None:
+    for label, rows in ev.by_agent.items():
+        console.print(_step_table(f"{name}: {label}, mean of test days", rows))
+    t = Table(title=f"{name}: whole day, mean ± standard error over test days")
+    t.add_column("agent")
+    t.add_column("days", justify="right")
+    for _, lbl, _ in results.DAY_KEYS:
+        t.add_column(lbl, justify="right")
+    for label, figs in ev.summary.items():
+        cells = [f"{figs[k]['mean']:{f[2:-1]}} ± {figs[k]['se']:{f[2:-1]}}" for k, _, f in results.DAY_KEYS]
+        t.add_row(label, str(next(iter(figs.values()))["n"]), *cells)
+    console.print(t)
+    for label, note in ev.notes.items():
+        console.print(f"{label}: {note}")
+
+
+def _write_eval(out: Path, ev, title: str) -> None:
+    results.write_json(out / "eval.json", ev.as_json())
+    results.write_csv(out / "eval.csv", ev.by_agent)
+    results.write_markdown(out / "eval.md", ev.by_agent, title, ev.summary, ev.notes)
+    results.plot_comparison(ev.by_agent, out / "eval.png", title)
+    console.print(f"wrote {out / 'eval.json'}, {out / 'eval.csv'}, {out / 'eval.md'} and {out / 'eval.png'}")
 
 
 @app.command()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .baselines import GreedyAgent, LagAgent, RandomAgent
+from .baselines import GreedyAgent, GreedyHoldAgent, LagAgent, RandomAgent
 from .simulate import Agent
 from .workload import Problem
 
-NAMES = ("random", "lag", "greedy", "milp")
+NAMES = ("random", "lag", "greedy", "greedy-hold", "milp")
 
 
 def make_agent(name: str, problem: Problem, seed: int = 0, milp_time_limit: float = 30.0) -> Agent:
@@ -16,6 +16,8 @@ def make_agent(name: str, problem: Problem, seed: int = 0, milp_time_limit: floa
         return LagAgent()
     if name == "greedy":
         return GreedyAgent()
+    if name == "greedy-hold":
+        return GreedyHoldAgent()
     if name == "milp":
         from .milp import MilpAgent
 

@@ -76,7 +76,7 @@ def test_eval_compares_agents(tmp_path):
         "--scenario",
         str(scen),
         "--agents",
-        "random,lag,greedy,milp",
+        "random,lag,greedy,greedy-hold,milp",
         "--instances",
         "3",
         "--milp-instances",
@@ -87,9 +87,14 @@ def test_eval_compares_agents(tmp_path):
         str(tmp_path),
     )
     data = json.loads((tmp_path / "eval.json").read_text())
-    assert set(data["agents"]) == {"random", "lag", "greedy", "milp (1 days)"} and data["instances"] == 3
-    assert len((tmp_path / "eval.csv").read_text().splitlines()) == 1 + 4 * 6
-    assert "| milp (1 days) |" in (tmp_path / "eval.md").read_text()
+    names = {"random", "lag", "greedy", "greedy-hold", "milp (1 days)"}
+    assert set(data["agents"]) == names and data["instances"] == 3
+    assert set(data["summary"]) == names and data["summary"]["lag"]["day_reward"]["n"] == 3
+    assert data["summary"]["lag"]["day_reward"]["se"] >= 0
+    assert "steps proven optimal" in data["notes"]["milp (1 days)"]
+    assert len((tmp_path / "eval.csv").read_text().splitlines()) == 1 + 5 * 6
+    md = (tmp_path / "eval.md").read_text()
+    assert "| milp (1 days) |" in md and "Whole day" in md and " ± " in md
     assert set(json.loads((tmp_path / "convergence.json").read_text())["rewards"]) == {
         "none",
         "static",

@@ -1,0 +1,78 @@
+"""Agents over a scenario's test days: per-hour means, whole-day means with standard
+errors, and what the MILP proved. Shared by `srem eval` and `srem figures`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import results
+from .simulate import Agent, run_days
+from .workload import Problem
+
+# Every agent srem has, in table order (`srem eval`'s default list).
+ALL_AGENTS = ("srem", "ddqn-cm", "lag", "greedy", "greedy-hold", "random", "milp")
+
+
+@dataclass
+class Evaluation:
+    scenario: str
+    instances: int
+    by_agent: dict[str, list[dict]] = field(default_factory=dict)  # per-hour means (+ _se)
+    summary: dict[str, dict[str, dict]] = field(default_factory=dict)  # whole-day mean/se/n
+    notes: dict[str, str] = field(default_factory=dict)  # e.g. which MILP steps were proven
+
+    def as_json(self) -> dict:
+        return {
+            "scenario": self.scenario,
+            "instances": self.instances,
+            "agents": self.by_agent,
+            "summary": self.summary,
+            "notes": self.notes,
+        }
+
+
+def milp_note(res: list) -> str:
+    """Which of the MILP's steps were proven optimal, and the gap of the others."""
+    proven = sum(r.optimal for r in res)
+    gaps = [r.gap for r in res if not r.optimal]
+    kept = sum(getattr(r, "kept", False) for r in res)
+    txt = f"{proven} of {len(res)} steps proven optimal"
+    if gaps:
+        txt += f"; the others stopped at the time limit with relative gap {min(gaps):.2e}..{max(gaps):.2e}"
+    if kept:
+        txt += f"; {kept} steps found no solution in time and kept the previous placement"
+    return txt
+
+
+def evaluate_agents(
+    problem: Problem,
+    agents: dict[str, Agent],
+    instances: int,
+    milp_instances: int,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+) -> Evaluation:
+    """Run every agent on the first `instances` test days (the MILPs on fewer)."""
+    s = problem.scenario
+    ev = Evaluation(s.name, instances)
+    for name, a in agents.items():
+        slow = name.startswith("milp")
+        n_days = min(instances, milp_instances) if slow else instances
+        cb = progress(name, n_days) if progress else None
+        days = run_days(problem, a, "test", list(range(n_days)), cb)
+        label = f"{name} ({n_days} days)" if slow and n_days < instances else name
+        ev.by_agent[label] = results.mean_by_hour(days)
+        ev.summary[label] = results.summarise(days, s.workload.working_until)
+        if hasattr(a, "results") and a.results:
+            ev.notes[label] = milp_note(a.results)
+        elif hasattr(a, "day_results") and a.day_results:
+            ev.notes[label] = a.note()
+    return ev
+
+
+def best_of(summary: dict[str, dict[str, dict]], key: str, exclude: tuple[str, ...] = ()) -> str:
+    """The agent with the highest mean of a whole-day figure."""
+    names = [n for n in summary if not n.startswith(exclude)] if exclude else list(summary)
+    return max(names, key=lambda n: summary[n][key]["mean"] if np.isfinite(summary[n][key]["mean"]) else -1e9)
