@@ -13,7 +13,7 @@ from .simulate import Agent, run_days
 from .workload import Problem
 
 # Every agent srem has, in table order (`srem eval`'s default list).
-ALL_AGENTS = ("srem", "ddqn-cm", "lag", "greedy", "greedy-hold", "random", "milp")
+ALL_AGENTS = ("mpc", "srem", "ddqn-cm", "lag", "greedy", "greedy-hold", "random", "milp", "milp-day")
 
 
 @dataclass
@@ -23,6 +23,8 @@ class Evaluation:
     by_agent: dict[str, list[dict]] = field(default_factory=dict)  # per-hour means (+ _se)
     summary: dict[str, dict[str, dict]] = field(default_factory=dict)  # whole-day mean/se/n
     notes: dict[str, str] = field(default_factory=dict)  # e.g. which MILP steps were proven
+    day_rewards: dict[str, list[float]] = field(default_factory=dict)  # per test day, in order
+    day_bound: list[float] = field(default_factory=list)  # the day MILP's bound per day it solved
 
     def as_json(self) -> dict:
         return {
@@ -31,7 +33,23 @@ class Evaluation:
             "agents": self.by_agent,
             "summary": self.summary,
             "notes": self.notes,
+            "day_rewards": self.day_rewards,
+            "day_bound": self.day_bound,
         }
+
+    def gap_to_bound(self) -> dict[str, dict]:
+        """Per agent, mean (± se) of the day MILP's bound minus its day reward, over the
+        days the day MILP solved (a gap of 0 would be optimal)."""
+        n = len(self.day_bound)
+        if not n:
+            return {}
+        out = {}
+        for name, rewards in self.day_rewards.items():
+            if len(rewards) >= n:
+                out[name] = results._mean_se(
+                    [b - r for b, r in zip(self.day_bound, rewards[:n], strict=True)]
+                )
+        return out
 
 
 def milp_note(res: list) -> str:
@@ -57,6 +75,8 @@ def evaluate_agents(
     """Run every agent on the first `instances` test days (the MILPs on fewer)."""
     s = problem.scenario
     ev = Evaluation(s.name, instances)
+    # The day's optimum first: its days are the ones every other agent is compared on.
+    agents = dict(sorted(agents.items(), key=lambda kv: kv[0] != "milp-day"))
     for name, a in agents.items():
         slow = name.startswith("milp")
         n_days = min(instances, milp_instances) if slow else instances
@@ -65,10 +85,16 @@ def evaluate_agents(
         label = f"{name} ({n_days} days)" if slow and n_days < instances else name
         ev.by_agent[label] = results.mean_by_hour(days)
         ev.summary[label] = results.summarise(days, s.workload.working_until)
+        ev.day_rewards[label] = [float(sum(r.reward for r in d)) for d in days]
         if hasattr(a, "results") and a.results:
             ev.notes[label] = milp_note(a.results)
         elif hasattr(a, "day_results") and a.day_results:
             ev.notes[label] = a.note()
+            ev.day_bound = [r.bound for r in a.day_results]
+    # Table order: as asked, with the day's optimum last.
+    order = sorted(ev.summary, key=lambda k: k.startswith("milp-day"))
+    ev.summary = {k: ev.summary[k] for k in order}
+    ev.by_agent = {k: ev.by_agent[k] for k in order}
     return ev
 
 

@@ -80,16 +80,23 @@ def summarise(days: Sequence[Sequence[StepRecord]], working_until: int) -> dict[
     return {k: _mean_se([f[k] for f in per_day]) for k, _, _ in DAY_KEYS}
 
 
-def summary_markdown(summary: dict[str, dict[str, dict]], notes: dict[str, str] | None = None) -> list[str]:
-    """Agents x whole-day figures, `mean ± standard error (n days)`."""
-    out = ["| agent | days | " + " | ".join(lbl for _, lbl, _ in DAY_KEYS) + " |"]
-    out.append("|---" * (len(DAY_KEYS) + 2) + "|")
+def summary_markdown(
+    summary: dict[str, dict[str, dict]], notes: dict[str, str] | None = None, gaps: dict | None = None
+) -> list[str]:
+    """Agents x whole-day figures, `mean ± standard error (n days)`; with `gaps`, the
+    gap of each agent's day reward to the day MILP's bound."""
+    extra = [f"gap to day bound ({next(iter(gaps.values()))['n']} days)"] if gaps else []
+    out = ["| agent | days | " + " | ".join([lbl for _, lbl, _ in DAY_KEYS] + extra) + " |"]
+    out.append("|---" * (len(DAY_KEYS) + 2 + len(extra)) + "|")
     for name, figs in summary.items():
         n = next(iter(figs.values()))["n"]
         cells = []
         for k, _, fmt in DAY_KEYS:
             m, se = figs[k]["mean"], figs[k]["se"]
             cells.append(fmt.format(m) + ("" if np.isnan(se) else " ± " + fmt.format(se)))
+        if gaps:
+            g = gaps.get(name)
+            cells.append(f"{g['mean']:.3f} ± {g['se']:.3f}" if g else "-")
         out.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
     for name, note in (notes or {}).items():
         out += ["", f"- {name}: {note}"]
@@ -102,12 +109,18 @@ def write_markdown(
     title: str,
     summary: dict[str, dict[str, dict]] | None = None,
     notes: dict[str, str] | None = None,
+    gaps: dict | None = None,
 ) -> None:
     """The whole-day summary (with standard errors), then per-hour tables (agents x hours)."""
     hours = [int(r["hour"]) for r in next(iter(by_agent.values()))]
     out = [f"# {title}", ""]
     if summary:
-        out += ["## Whole day (mean ± standard error over days)", "", *summary_markdown(summary, notes), ""]
+        out += [
+            "## Whole day (mean ± standard error over days)",
+            "",
+            *summary_markdown(summary, notes, gaps),
+            "",
+        ]
     for key, label, fmt in (
         ("acceptance_ratio", "Acceptance ratio", "{:.3f}"),
         ("cost_total", "Total cost", "{:.3f}"),

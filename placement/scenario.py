@@ -7,6 +7,8 @@ the VNF catalogue and every day of the training and test sets.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import types
 import typing
@@ -261,6 +263,20 @@ def to_dict(s: Scenario) -> dict[str, Any]:
 
 def dump(s: Scenario) -> str:
     return yaml.safe_dump(to_dict(s), sort_keys=False, default_flow_style=None)
+
+
+def fingerprint(s: Scenario, with_seed: bool = True) -> str:
+    """A short hash of everything that shapes the problem: substrate, catalogue,
+    workload and objective (and the topology file's content). The name is left
+    out; without the seed it names the family of scenarios drawn from the same
+    ranges, which a policy trained on a distribution of seeds covers."""
+    d = to_dict(s)
+    d.pop("name")
+    if not with_seed:
+        d.pop("seed")
+    if s.topology.builder == "file" and s.topology.file and Path(s.topology.file).exists():
+        d["topology"]["file"] = Path(s.topology.file).read_text()
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def default() -> Scenario:
