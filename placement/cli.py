@@ -124,21 +124,34 @@ def summary_markdown(runs: list[tuple[str, Evaluation, dict]], settings: str) ->
 
 
 def verdict(ev: Evaluation) -> list[str]:
-    """Who has the best day reward and working-hours acceptance among the online agents
-    (the day MILP, which knows the whole day, is left out), and by how many standard errors."""
-    online = {k: v for k, v in ev.summary.items() if not k.startswith("milp-day")}
+    """Who has the best day reward and working-hours acceptance among the agents run on
+    every test day, by how many standard errors; then the MILPs, which ran on fewer
+    days, against each agent on those same days."""
+    full = {k: v for k, v in ev.summary.items() if not k.startswith("milp")}
     lines = []
     for key, label in (("day_reward", "day reward"), ("ar_working", "working-hours acceptance")):
-        ranked = sorted(online, key=lambda k: -online[k][key]["mean"])
+        ranked = sorted(full, key=lambda k: -full[k][key]["mean"])
         if len(ranked) < 2:
             continue
         a, b = ranked[0], ranked[1]
-        fa, fb = online[a][key], online[b][key]
+        fa, fb = full[a][key], full[b][key]
         se = float(np.hypot(np.nan_to_num(fa["se"]), np.nan_to_num(fb["se"])))
         lead = fa["mean"] - fb["mean"]
         lines.append(
-            f"- best {label}: **{a}** {fa['mean']:.3f} ± {fa['se']:.3f}, next {b} {fb['mean']:.3f} ± "
-            f"{fb['se']:.3f} (lead {lead:.3f}, {lead / se if se > 0 else float('inf'):.1f} combined SE)"
+            f"- best {label} over all {fa['n']} days: **{a}** {fa['mean']:.3f} ± {fa['se']:.3f}, next {b} "
+            f"{fb['mean']:.3f} ± {fb['se']:.3f} (lead {lead:.3f}, {lead / se if se > 0 else float('inf'):.1f} "
+            "combined SE)"
+        )
+    for m in [k for k in ev.summary if k.startswith("milp")]:
+        ref = ev.day_rewards.get(m, [])
+        if not ref or not full:
+            continue
+        k = len(ref)
+        same = {a: float(np.mean(ev.day_rewards[a][:k])) for a in full if a in ev.day_rewards}
+        top = max(same, key=same.get)
+        lines.append(
+            f"- on the {k} day(s) {m.split(' (')[0]} ran: its day reward {np.mean(ref):.3f}; best other "
+            f"agent there {top} {same[top]:.3f}"
         )
     return lines
 

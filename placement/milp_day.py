@@ -260,7 +260,13 @@ def _overloaded(problem: Problem, day: Day, plan: np.ndarray, served: np.ndarray
 
 
 def solve_day(
-    problem: Problem, day: Day, time_limit: float = 120.0, gap: float = 1e-4, max_rounds: int = 4
+    problem: Problem,
+    day: Day,
+    time_limit: float = 120.0,
+    gap: float = 1e-4,
+    max_rounds: int = 4,
+    lp_bound: bool = True,
+    lp_time_limit: float | None = None,
 ) -> DayMilpResult:
     t0 = time.perf_counter()
     paths, N = problem.paths, problem.sub.n_nodes
@@ -282,8 +288,18 @@ def solve_day(
     dual = getattr(res, "mip_dual_bound", None)
     bound = -float(dual) if dual is not None and np.isfinite(dual) else float("inf")
     if res.x is None:
+        # No incumbent in time (HiGHS then reports no bound either): the LP relaxation
+        # still bounds the day, weakly; the initial placement is kept as the plan.
+        status = str(res.message)
+        if lp_bound:
+            m.integer = [0] * len(m.integer)
+            lp = m.solve(time_limit if lp_time_limit is None else lp_time_limit, gap)
+            if lp.status == 0:
+                bound = min(bound, -float(lp.fun))
+                status += "; bound from the LP relaxation"
+        seconds = time.perf_counter() - t0
         plan = np.repeat(day.initial[None, :], day.n_steps, axis=0)
-        return DayMilpResult(plan, float("nan"), bound, float("inf"), False, seconds, str(res.message), False)
+        return DayMilpResult(plan, float("nan"), bound, float("inf"), False, seconds, status, False)
     objective = -float(res.fun)
     g = (bound - objective) / max(abs(objective), 1e-9)
     proven = res.status == 0 and not any(over)
@@ -317,5 +333,8 @@ class MilpDayAgent:
             if gaps:
                 txt += f", gap of the unproven {min(gaps):.2e}..{max(gaps):.2e}"
         if len(found) < len(res):
-            txt += f"; {len(res) - len(found)} days found no solution in time (initial placement kept)"
+            lost = [r for r in res if not r.found]
+            txt += f"; {len(lost)} days found no solution in time (initial placement kept"
+            lp = [r.bound for r in lost if np.isfinite(r.bound)]
+            txt += f"; LP-relaxation bound {np.mean(lp):.3f})" if lp else "; no bound)"
         return txt

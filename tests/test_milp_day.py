@@ -46,3 +46,16 @@ def test_day_milp_matches_brute_force_over_plans(initial):
     agent = MilpDayAgent(time_limit=60)
     assert sum(r.reward for r in run_day(p, d, agent)) == pytest.approx(best, abs=1e-7)
     assert "1 of 1 days proven optimal" in agent.note()
+
+
+def test_no_incumbent_in_time_keeps_the_start_and_bounds_by_the_lp():
+    from placement.workload import build_problem
+    from tests.conftest import small_scenario
+
+    p = build_problem(small_scenario(chains=6, types=2, per_type=1))
+    d = p.day("test", 0)
+    lost = solve_day(p, d, time_limit=1e-6, lp_time_limit=60)
+    assert not lost.found and not lost.optimal and "LP relaxation" in lost.status
+    assert (lost.plan == d.initial[None, :]).all()
+    full = solve_day(p, d, time_limit=60)
+    assert full.found and lost.bound >= full.objective - 1e-7
