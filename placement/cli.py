@@ -78,11 +78,14 @@ def run_scenario(
     day_time_limit: float,
     shipped: bool,
     log,
+    policies: Path = Path("runs/policies"),
 ) -> tuple[Evaluation, dict]:
     from .agents import make_agent
 
     problem = build_problem(s)
-    pol = Path("runs") / "policies" / s.name  # not under docs/: rebuilt by training
+    # Not under docs/ (rebuilt by training); keyed by the scenario's hash, so a cached
+    # policy is only reused for the very scenario it was trained on.
+    pol = policies / f"{s.name}-{sc.fingerprint(s)}"
     built = {}
     spread: dict[str, list[float]] = {}
     for name in agents:
@@ -179,6 +182,9 @@ def register(app: typer.Typer) -> None:
         shipped: Annotated[
             bool, typer.Option(help="On the paper scenario, seed 0 is the shipped policy.")
         ] = True,
+        policies: Annotated[Path, typer.Option(help="Where trained policies are kept (and reused).")] = Path(
+            "runs/policies"
+        ),
     ) -> None:
         """Every agent on every scenario (trained per scenario, several training seeds):
         per-scenario eval tables and plots, and summary.md saying who wins where."""
@@ -205,6 +211,7 @@ def register(app: typer.Typer) -> None:
                 milp_day_time_limit,
                 shipped,
                 console.print,
+                policies,
             )
             title = f"{s.name}: mean of {n} test days"
             results.write_json(d / "eval.json", {**ev.as_json(), "seed_spread": spread})

@@ -39,16 +39,14 @@ class Evaluation:
 
     def gap_to_bound(self) -> dict[str, dict]:
         """Per agent, mean (± se) of the day MILP's bound minus its day reward, over the
-        days the day MILP solved (a gap of 0 would be optimal)."""
-        n = len(self.day_bound)
-        if not n:
+        days the day MILP bounded (a gap of 0 would be optimal); empty without a bound."""
+        days = [k for k, b in enumerate(self.day_bound) if np.isfinite(b)]
+        if not days:
             return {}
         out = {}
         for name, rewards in self.day_rewards.items():
-            if len(rewards) >= n:
-                out[name] = results._mean_se(
-                    [b - r for b, r in zip(self.day_bound, rewards[:n], strict=True)]
-                )
+            if len(rewards) > days[-1]:
+                out[name] = results._mean_se([self.day_bound[k] - rewards[k] for k in days])
         return out
 
 

@@ -172,6 +172,8 @@ def test_figures_runs_every_agent_and_says_who_wins(tmp_path):
         "20",
         "--milp-day-time-limit",
         "30",
+        "--policies",
+        str(tmp_path / "policies"),
     )
     data = json.loads((out / "small" / "eval.json").read_text())
     assert {"mpc", "srem", "srem (seed 1)", "ddqn-cm", "greedy-hold", "milp (1 days)"} <= set(data["summary"])
@@ -179,3 +181,4 @@ def test_figures_runs_every_agent_and_says_who_wins(tmp_path):
     md = (out / "summary.md").read_text()
     assert "## small" in md and "best day reward" in md and "gap to day bound" in md
     assert "milp-day (1 days)" in md and "days proven optimal" in md
+    assert len(list((tmp_path / "policies").glob("small-*/srem-seed*.pt"))) == 2
