@@ -18,11 +18,13 @@ from emac import cli as emac_cli
 from nfs import cli as nfs_cli
 from p4target import cli as p4target_cli
 from p4target.compiler.errors import P4Error
+from placement import cli as placement_cli
 from placement import results
 from placement import scenario as sc
 from placement.agents import NAMES, make_agent
+from placement.evaluation import ALL_AGENTS
 from placement.model import HostKind
-from placement.simulate import run_day, run_days
+from placement.simulate import run_day
 from placement.workload import build_problem, build_topology
 from topologies import InputError
 
@@ -87,7 +89,9 @@ def _progress() -> Progress:
 @app.command()
 def run(
     scenario: ScenarioOpt = None,
-    agent: Annotated[str, typer.Option(help=f"srem, ddqn-cm or one of: {', '.join(NAMES)}.")] = "srem",
+    agent: Annotated[
+        str, typer.Option(help=f"mpc (default), srem, ddqn-cm or one of: {', '.join(NAMES[1:])}.")
+    ] = "mpc",
     seed: Annotated[int, typer.Option(help="Seed of the agent's randomness.")] = 0,
     day: Annotated[int, typer.Option(help="Which day of the test set.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Write results.json and plots here.")] = None,
@@ -104,6 +108,8 @@ def run(
     a = _agent(agent, problem, seed, milp_time_limit, model)
     records = results.records_json(run_day(problem, problem.day("test", day), a))
     console.print(_step_table(f"{s.name}: test day {day}, agent {agent}", records))
+    if hasattr(a, "note"):  # the day MILP: proven or bound and gap
+        console.print(f"{agent}: {a.note()}")
     if hasattr(a, "results"):  # the MILP: say how exact each step's answer is
         t = Table(title="MILP per step")
         for h in ("hour", "reward", "bound", "gap", "optimal", "seconds"):
@@ -124,83 +130,112 @@ def run(
         console.print(f"wrote {out / 'results.json'} and {out / 'day.png'}")
 
 
-def _agent(name: str, problem, seed: int, milp_time_limit: float, model: Path | None = None):
+def _agent(
+    name: str, problem, seed: int, milp_time_limit: float, model: Path | None = None, day_limit: float = 120.0
+):
     if name in ("srem", "ddqn-cm"):
         a = _trained(problem, model, name)
         if a.name != name:
             raise InputError("--model", str(model), f"holds a {a.name} policy, not {name}")
         return a
     try:
-        return make_agent(name, problem, seed, milp_time_limit)
+        return make_agent(name, problem, seed, milp_time_limit, day_limit)
     except ValueError as e:
         raise InputError("--agent", name, str(e)) from None
 
 
 def _trained(problem, model: Path | None, name: str = "srem"):
-    import torch
-
     from placement import train as tr
 
     model = model or DEFAULT_MODELS[name]
     if not model.exists():
         raise InputError("--model", str(model), f"agent '{name}' needs a checkpoint from `srem train`")
     try:
-        st, cfg = tr.load(model, problem)
-    except (RuntimeError, KeyError) as e:
-        trained_on = torch.load(model, weights_only=False).get("scenario", "?") if model.exists() else "?"
-        raise InputError(
-            str(model),
-            "checkpoint",
-            f"was trained on scenario '{trained_on}' and does not fit '{problem.scenario.name}' "
-            f"({str(e).splitlines()[0]}); train one with `srem train --scenario …` or pick another --agent",
-        ) from None
+        st, cfg = tr.load(model, problem)  # refuses, in one line, a policy of another scenario
+    except (RuntimeError, KeyError, EOFError, ValueError) as e:
+        raise InputError(str(model), "checkpoint", f"cannot be read ({str(e).splitlines()[0]})") from None
     return tr.agent_of(problem, st, cfg)
 
 
 @app.command("eval")
 def evaluate(
     scenario: ScenarioOpt = None,
-    agents: Annotated[str, typer.Option(help="Comma-separated agents.")] = "random,lag,greedy",
+    agents: Annotated[
+        str, typer.Option(help="Comma-separated agents (default: every agent srem has).")
+    ] = ",".join(ALL_AGENTS),
     instances: Annotated[int, typer.Option(help="How many test days (instances).")] = 300,
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Path, typer.Option(help="Folder for eval.json and eval.png.")] = Path("results/eval"),
     milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
     model: Annotated[Path | None, typer.Option(help="Checkpoint for the srem agent.")] = None,
-    milp_instances: Annotated[int, typer.Option(help="Days the MILP solves (it takes seconds a step).")] = 3,
+    ddqn_model: Annotated[
+        Path | None, typer.Option("--ddqn-model", help="Checkpoint for the ddqn-cm agent.")
+    ] = None,
+    milp_instances: Annotated[
+        int, typer.Option(help="Days the MILPs solve (seconds a step; the day MILP minutes a day).")
+    ] = 3,
+    milp_day_time_limit: Annotated[float, typer.Option(help="Seconds per day-MILP solve.")] = 120.0,
     convergence_episodes: Annotated[
         int, typer.Option(help="Also train the four filter settings this long (Fig. 5); 0 skips it.")
     ] = 0,
 ) -> None:
-    """Agents over the test set: mean figures per hour (the paper's Fig. 6), as a table,
-    JSON, CSV and a plot. The MILP runs on the first --milp-instances days only."""
+    """Agents over the test set: whole-day means with standard errors and mean figures
+    per hour (the paper's Fig. 6), as tables, JSON, CSV and a plot. The MILP runs on
+    the first --milp-instances days only."""
+    from placement.evaluation import evaluate_agents
+
     s = _scenario(scenario)
     problem = build_problem(s)
     n = problem.n_days("test")
     if not 1 <= instances <= n:
         raise InputError("--instances", str(instances), f"must be in 1..{n} (the test set's size)")
     names = [a.strip() for a in agents.split(",") if a.strip()]
-    # --model is the srem policy here; ddqn-cm uses the shipped one.
+    models = {"srem": model, "ddqn-cm": ddqn_model}
     built = {
-        name: _agent(name, problem, seed, milp_time_limit, model if name == "srem" else None)
+        name: _agent(name, problem, seed, milp_time_limit, models.get(name), milp_day_time_limit)
         for name in names
     }
-    by_agent: dict[str, list[dict]] = {}
     with _progress() as bar:
-        for name, a in built.items():
-            n_days = min(instances, milp_instances) if name == "milp" else instances
-            task = bar.add_task(f"{name:>8}", total=n_days)
-            days = run_days(problem, a, "test", list(range(n_days)), lambda k, t=task: bar.advance(t, k))
-            label = f"milp ({n_days} days)" if name == "milp" else name
-            by_agent[label] = results.mean_by_hour(days)
-    for name, rows in by_agent.items():
-        console.print(_step_table(f"{s.name}: {name}, mean of test days", rows))
-    results.write_json(out / "eval.json", {"scenario": s.name, "instances": instances, "agents": by_agent})
-    results.write_csv(out / "eval.csv", by_agent)
-    results.write_markdown(out / "eval.md", by_agent, f"{s.name}: mean of {instances} test days")
-    results.plot_comparison(by_agent, out / "eval.png", f"{s.name}: mean of {instances} test days")
-    console.print(f"wrote {out / 'eval.json'}, {out / 'eval.csv'}, {out / 'eval.md'} and {out / 'eval.png'}")
+
+        def progress(name: str, total: int):
+            task = bar.add_task(f"{name:>11}", total=total)
+            return lambda k: bar.advance(task, k)
+
+        ev = evaluate_agents(problem, built, instances, milp_instances, progress)
+    _print_eval(s.name, ev)
+    _write_eval(out, ev, f"{s.name}: mean of {instances} test days")
     if convergence_episodes:
         _convergence(s, problem, convergence_episodes, seed, out)
+
+
+def _print_eval(name: str, ev) -> None:
+    for label, rows in ev.by_agent.items():
+        console.print(_step_table(f"{name}: {label}, mean of test days", rows))
+    t = Table(title=f"{name}: whole day, mean ± standard error over test days")
+    t.add_column("agent")
+    t.add_column("days", justify="right")
+    for _, lbl, _ in results.DAY_KEYS:
+        t.add_column(lbl, justify="right")
+    gaps = ev.gap_to_bound()
+    if gaps:
+        t.add_column(f"gap to day bound ({len(ev.day_bound)} days)", justify="right")
+    for label, figs in ev.summary.items():
+        cells = [f"{figs[k]['mean']:{f[2:-1]}} ± {figs[k]['se']:{f[2:-1]}}" for k, _, f in results.DAY_KEYS]
+        if gaps:
+            g = gaps.get(label)
+            cells.append(f"{g['mean']:.3f} ± {g['se']:.3f}" if g else "-")
+        t.add_row(label, str(next(iter(figs.values()))["n"]), *cells)
+    console.print(t)
+    for label, note in ev.notes.items():
+        console.print(f"{label}: {note}")
+
+
+def _write_eval(out: Path, ev, title: str) -> None:
+    results.write_json(out / "eval.json", ev.as_json())
+    results.write_csv(out / "eval.csv", ev.by_agent)
+    results.write_markdown(out / "eval.md", ev.by_agent, title, ev.summary, ev.notes, ev.gap_to_bound())
+    results.plot_comparison(ev.by_agent, out / "eval.png", title)
+    console.print(f"wrote {out / 'eval.json'}, {out / 'eval.csv'}, {out / 'eval.md'} and {out / 'eval.png'}")
 
 
 @app.command()
@@ -328,16 +363,16 @@ def train_cmd(
             tb.add_scalar("train/loss", state.last_loss, done)
             if done % checkpoint_every == 0:
                 # Resumable state in one file; a small policy snapshot per period.
-                tr.save(last, state, cfg, s.name)
-                tr.save_policy(out / f"ep{done:06d}.pt", state, cfg, s.name)
+                tr.save(last, state, cfg, s)
+                tr.save_policy(out / f"ep{done:06d}.pt", state, cfg, s)
             if done % 50 == 0:
                 recent = state.episode_rewards[-50:]
                 bar.update(task, description=f"{label:>8} R={sum(recent) / len(recent):.3f}")
 
         st = tr.train(problem, cfg, episodes, seed, state=st, on_episode=on_episode)
     tb.close()
-    tr.save(last, st, cfg, s.name)
-    tr.save_policy(out / "policy.pt", st, cfg, s.name)
+    tr.save(last, st, cfg, s)
+    tr.save_policy(out / "policy.pt", st, cfg, s)
     tr.write_curve(out / "rewards.json", st.episode_rewards)
     r = st.episode_rewards
     console.print(f"{st.episode} episodes; mean reward of the last 100: {sum(r[-100:]) / len(r[-100:]):.3f}")
@@ -358,7 +393,8 @@ def scenario_new(
     if path.exists() and not force:
         raise InputError(str(path), "file", "exists already (use --force to overwrite)")
     data = sc.to_dict(sc.default())
-    data.update(name=f"{topology}" + (f"-k{k}" if topology == "fattree" else ""), seed=seed)
+    # Named after what it is and its seed: two draws never share a name.
+    data.update(name=f"{topology}" + (f"-k{k}" if topology == "fattree" else "") + f"-seed{seed}", seed=seed)
     data["topology"].update(builder=topology, k=k)
     s = sc.from_dict(data, str(path))
     path.write_text(sc.dump(s))
@@ -442,6 +478,8 @@ p4target_cli.register(app)
 emac_cli.register(app)
 nfs_cli.register(app)
 controller_commands.register(app)
+# Placement owns `srem figures` (every agent on several scenarios).
+placement_cli.register(app)
 
 
 def main() -> None:

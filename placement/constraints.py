@@ -2,12 +2,15 @@
 
 Storage (1) is a property of the placement alone: a placement that breaks it
 cannot be deployed. Capacities of instances (3) and links (4) depend on which
-requests are served, so they are enforced by admission: requests are admitted in
-order while every resource they use has room; the others are rejected for the
-step (they count against the acceptance ratio).
+requests are served, so they are enforced by admission: requests are taken in
+order and admitted when every resource they use has room; the others are
+rejected for the step (they count against the acceptance ratio) without blocking
+the requests after them.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -67,18 +70,32 @@ def feasible_hosts(sub: Substrate, cat: Catalog, placement: np.ndarray) -> np.nd
 
 
 def admit(request: np.ndarray, resource: np.ndarray, amount: np.ndarray, capacity: np.ndarray) -> np.ndarray:
-    """Requests (ids) rejected because a resource they use is full.
+    """Requests (ids) rejected because a resource they use has no room for them.
 
-    `request`, `resource`, `amount` list every use of a resource; requests are
-    served in id order on each resource, and those that find it full are rejected.
+    `request`, `resource`, `amount` list every use of a resource. Requests are
+    served in id order; one is admitted when every resource it uses still has room
+    for it, otherwise it is skipped (rejected) and the requests after it still get
+    their chance: a rejected request never blocks a later one.
     """
     if len(request) == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((request, resource))
-    res, req, amt = resource[order], request[order], amount[order]
-    cs = np.cumsum(amt)
-    starts = np.flatnonzero(np.r_[True, res[1:] != res[:-1]])
-    base = cs[starts] - amt[starts]
-    within = cs - np.repeat(base, np.diff(np.r_[starts, len(res)]))
-    over = within > capacity[res] * (1 + EPS) + EPS
-    return np.unique(req[over])
+    order = np.lexsort((resource, request))
+    req, res, amt = request[order], resource[order], amount[order]
+    # Fast path: when every resource holds all its uses, nobody is rejected.
+    total = np.bincount(res, weights=amt, minlength=len(capacity))
+    if (total <= capacity * (1 + EPS) + EPS).all():
+        return np.zeros(0, dtype=np.int64)
+    left = (capacity * (1 + EPS) + EPS).tolist()
+    rejected = []
+    starts = [*np.flatnonzero(np.r_[True, req[1:] != req[:-1]]).tolist(), len(req)]
+    req_l, res_l, amt_l = req.tolist(), res.tolist(), amt.tolist()
+    for a, b in itertools.pairwise(starts):
+        need: dict[int, float] = {}
+        for k in range(a, b):
+            need[res_l[k]] = need.get(res_l[k], 0.0) + amt_l[k]
+        if all(left[r] >= v for r, v in need.items()):
+            for r, v in need.items():
+                left[r] -= v
+        else:
+            rejected.append(req_l[a])
+    return np.array(rejected, dtype=np.int64)

@@ -197,6 +197,8 @@ class DqnAgent:
     def __init__(self, net: FilteredQNet, env_features, problem: Problem, cfg: DqnConfig) -> None:
         self.net, self.features, self.problem, self.cfg = net, env_features, problem, cfg
         self.name = cfg.name
+        # Decision time is measured on one thread, like the baselines' (numpy) decisions.
+        torch.set_num_threads(1)
         self.hosts = action_hosts(problem, cfg)
 
     def decide(self, run) -> np.ndarray:

@@ -44,6 +44,7 @@ class MilpResult:
     seconds: float
     status: str
     rounds: int
+    kept: bool = False  # no solution in time: the previous placement is kept
 
 
 class _Model:
@@ -267,9 +268,22 @@ def solve_step(
                 cap_terms[v] = float(rate[r])
             m.row(cap_terms, hi=float(sub.arc_bw[arc]))
 
-        res = m.solve(max(time_limit - (time.perf_counter() - t0), 1.0), gap)
+        res = m.solve(max(time_limit - (time.perf_counter() - t0), 1e-6), gap)
         if res.x is None:
-            raise RuntimeError(f"MILP found no solution: {res.message}")
+            # No incumbent in time: keep the previous placement rather than fail the day.
+            bound = -float(getattr(res, "mip_dual_bound", None) or np.nan)
+            return MilpResult(
+                placement=np.asarray(previous).copy(),
+                accepted=np.zeros(R, dtype=bool),
+                objective=float("nan"),
+                bound=bound,
+                gap=float("inf"),
+                optimal=False,
+                seconds=time.perf_counter() - t0,
+                status=str(res.message),
+                rounds=rounds,
+                kept=True,
+            )
         sol = res.x
         placement = np.array(
             [int(np.flatnonzero(x[i] >= 0)[np.argmax(sol[x[i][x[i] >= 0]])]) for i in range(I)]

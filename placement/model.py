@@ -167,13 +167,15 @@ def build_catalog(
     rdma_accesses: np.ndarray,
     rdma_table_share: float,
     instances_per_type: np.ndarray,
+    rdma_lookups_per_mb: float = 1.0,
 ) -> Catalog:
     kind = sub.host_kind
     on_server = kind == HostKind.SERVER
     need = np.where(on_server[None, :], server_mb[:, None], switch_mb[:, None])
     capacity = np.where(on_server[None, :], server_capacity[:, None], switch_capacity[:, None])
     # In EM a lookup costs the LM pipeline delay plus n_v RDMA reads (model.md, Delays).
-    em_ms = em_ms_per_mb(switch_ms_per_mb, rdma_accesses[:, None], sub.rdma_ms[None, :])
+    # `rdma_lookups_per_mb` folds in packets per MB and the LM cache's miss ratio.
+    em_ms = em_ms_per_mb(switch_ms_per_mb, rdma_lookups_per_mb * rdma_accesses[:, None], sub.rdma_ms[None, :])
     ms_per_mb = np.concatenate([server_ms_per_mb, switch_ms_per_mb, em_ms], axis=1)
     rt_mb = switch_mb * rdma_table_share
     fits = need <= sub.host_capacity[None, :]

@@ -22,6 +22,17 @@ KEYS = (
     "on_lm",
     "on_em",
     "decision_ms",
+    "reward",
+)
+# Per-hour figures that also get a standard error over days (suffix `_se`).
+SE_KEYS = ("acceptance_ratio", "cost_total", "reward")
+# Whole-day figures of the summary table: (key, label, format).
+DAY_KEYS = (
+    ("day_reward", "day reward", "{:.3f}"),
+    ("ar_working", "AR working hours", "{:.3f}"),
+    ("ar_evening", "AR evening", "{:.3f}"),
+    ("cost_day", "cost per day", "{:.3f}"),
+    ("decision_ms", "decision ms", "{:.2f}"),
 )
 
 
@@ -35,18 +46,81 @@ def write_json(path: Path, data) -> None:
 
 
 def write_csv(path: Path, by_agent: dict[str, list[dict]]) -> None:
-    """One row per agent and hour, the figures in KEYS order."""
+    """One row per agent and hour, the figures in KEYS order, then the standard errors."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [",".join(("agent", *KEYS))]
+    se = [f"{k}_se" for k in SE_KEYS]
+    lines = [",".join(("agent", *KEYS, *se))]
     for name, rows in by_agent.items():
-        lines += [",".join((name, *(f"{r[k]:.6g}" for k in KEYS))) for r in rows]
+        lines += [",".join((name, *(f"{r.get(k, float('nan')):.6g}" for k in (*KEYS, *se)))) for r in rows]
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_markdown(path: Path, by_agent: dict[str, list[dict]], title: str) -> None:
-    """Per-hour tables (agents x hours) of the figures a reader compares first."""
+def _mean_se(x: Sequence[float]) -> dict:
+    a = np.asarray(x, dtype=float)
+    se = float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")
+    return {"mean": float(a.mean()), "se": se, "n": len(a)}
+
+
+def day_figures(day: Sequence[StepRecord], working_until: int) -> dict[str, float]:
+    """One day's whole-day figures: summed reward and cost, acceptance by phase."""
+    work = [r.acceptance_ratio for r in day if r.hour < working_until]
+    eve = [r.acceptance_ratio for r in day if r.hour >= working_until]
+    return {
+        "day_reward": float(sum(r.reward for r in day)),
+        "ar_working": float(np.mean(work)) if work else float("nan"),
+        "ar_evening": float(np.mean(eve)) if eve else float("nan"),
+        "cost_day": float(sum(r.cost_total for r in day)),
+        "decision_ms": float(np.mean([r.decision_ms for r in day])),
+    }
+
+
+def summarise(days: Sequence[Sequence[StepRecord]], working_until: int) -> dict[str, dict]:
+    """Mean and standard error over days of every whole-day figure."""
+    per_day = [day_figures(d, working_until) for d in days]
+    return {k: _mean_se([f[k] for f in per_day]) for k, _, _ in DAY_KEYS}
+
+
+def summary_markdown(
+    summary: dict[str, dict[str, dict]], notes: dict[str, str] | None = None, gaps: dict | None = None
+) -> list[str]:
+    """Agents x whole-day figures, `mean ± standard error (n days)`; with `gaps`, the
+    gap of each agent's day reward to the day MILP's bound."""
+    extra = [f"gap to day bound ({next(iter(gaps.values()))['n']} days)"] if gaps else []
+    out = ["| agent | days | " + " | ".join([lbl for _, lbl, _ in DAY_KEYS] + extra) + " |"]
+    out.append("|---" * (len(DAY_KEYS) + 2 + len(extra)) + "|")
+    for name, figs in summary.items():
+        n = next(iter(figs.values()))["n"]
+        cells = []
+        for k, _, fmt in DAY_KEYS:
+            m, se = figs[k]["mean"], figs[k]["se"]
+            cells.append(fmt.format(m) + ("" if np.isnan(se) else " ± " + fmt.format(se)))
+        if gaps:
+            g = gaps.get(name)
+            cells.append(f"{g['mean']:.3f} ± {g['se']:.3f}" if g else "-")
+        out.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    for name, note in (notes or {}).items():
+        out += ["", f"- {name}: {note}"]
+    return out
+
+
+def write_markdown(
+    path: Path,
+    by_agent: dict[str, list[dict]],
+    title: str,
+    summary: dict[str, dict[str, dict]] | None = None,
+    notes: dict[str, str] | None = None,
+    gaps: dict | None = None,
+) -> None:
+    """The whole-day summary (with standard errors), then per-hour tables (agents x hours)."""
     hours = [int(r["hour"]) for r in next(iter(by_agent.values()))]
     out = [f"# {title}", ""]
+    if summary:
+        out += [
+            "## Whole day (mean ± standard error over days)",
+            "",
+            *summary_markdown(summary, notes, gaps),
+            "",
+        ]
     for key, label, fmt in (
         ("acceptance_ratio", "Acceptance ratio", "{:.3f}"),
         ("cost_total", "Total cost", "{:.3f}"),
@@ -58,17 +132,26 @@ def write_markdown(path: Path, by_agent: dict[str, list[dict]], title: str) -> N
         out += [f"## {label}", "", "| agent | " + " | ".join(f"{h:02d}:00" for h in hours) + " |"]
         out.append("|---" * (len(hours) + 1) + "|")
         for name, rows in by_agent.items():
-            out.append(f"| {name} | " + " | ".join(fmt.format(r[key]) for r in rows) + " |")
+            cells = [
+                fmt.format(r[key]) + (f" ± {fmt.format(r[key + '_se'])}" if key + "_se" in r else "")
+                for r in rows
+            ]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
         out.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out))
 
 
 def mean_by_hour(days: Sequence[Sequence[StepRecord]]) -> list[dict]:
-    """Average every figure over days, per hour."""
-    return [
-        {k: float(np.mean([getattr(day[t], k) for day in days])) for k in KEYS} for t in range(len(days[0]))
-    ]
+    """Average every figure over days, per hour; SE_KEYS also get their standard error."""
+    out = []
+    for t in range(len(days[0])):
+        row = {k: float(np.mean([getattr(day[t], k) for day in days])) for k in KEYS}
+        for k in SE_KEYS:
+            if len(days) > 1:
+                row[f"{k}_se"] = _mean_se([getattr(day[t], k) for day in days])["se"]
+        out.append(row)
+    return out
 
 
 def _plt():

@@ -7,6 +7,8 @@ the VNF catalogue and every day of the training and test sets.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import types
 import typing
@@ -45,6 +47,12 @@ class VnfSpec:
     switch_ms_per_mb: Range = (0.001, 0.01)
     rdma_accesses: tuple[int, int] = (1, 4)
     rdma_table_share: float = 0.1  # share of an EM-hosted VNF cached in the switch's RDMA table
+    # RDMA lookups per MB of traffic (1: the paper's per-unit model; ~667 for
+    # 1500-byte packets, one lookup each) and the share the LM cache answers
+    # without going to EM (TEA's cache). Per-MB EM delay:
+    #   LM delay + lookups_per_mb * (1 - rdma_hit_ratio) * n_v * RDMA access time.
+    lookups_per_mb: float = 1.0
+    rdma_hit_ratio: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,10 @@ class WorkloadSpec:
         default_factory=lambda: {10: 0.75, 12: 1.0, 14: 0.9, 16: 1.0, 18: 0.8, 20: 0.6}
     )
     jitter: float = 0.1  # per-step multiplicative noise, uniform in [1-j, 1+j]
+    # Where a day starts: `random` (a random feasible configuration per day, as the
+    # paper draws one per episode) or `cheapest-server` (every instance on the
+    # cheapest server that holds it).
+    initial: str = "random"
     train_days: int = 1200
     test_days: int = 300
 
@@ -221,6 +233,10 @@ def _check(s: Scenario, source: str) -> None:
         _fail(source, "vnfs.rdma_accesses", "a lookup in EM needs at least one RDMA access")
     if not 0 <= v.rdma_table_share <= 1:
         _fail(source, "vnfs.rdma_table_share", f"must be in [0, 1], got {v.rdma_table_share}")
+    if not 0 <= v.rdma_hit_ratio <= 1:
+        _fail(source, "vnfs.rdma_hit_ratio", f"must be in [0, 1], got {v.rdma_hit_ratio}")
+    if w.initial not in ("random", "cheapest-server"):
+        _fail(source, "workload.initial", f"must be random or cheapest-server, got {w.initial!r}")
     if w.chains < 1:
         _fail(source, "workload.chains", "needs at least one chain")
     if not 1 <= w.max_chain_length <= v.types:
@@ -288,6 +304,20 @@ def to_dict(s: Scenario) -> dict[str, Any]:
 
 def dump(s: Scenario) -> str:
     return yaml.safe_dump(to_dict(s), sort_keys=False, default_flow_style=None)
+
+
+def fingerprint(s: Scenario, with_seed: bool = True) -> str:
+    """A short hash of everything that shapes the problem: substrate, catalogue,
+    workload and objective (and the topology file's content). The name is left
+    out; without the seed it names the family of scenarios drawn from the same
+    ranges, which a policy trained on a distribution of seeds covers."""
+    d = to_dict(s)
+    d.pop("name")
+    if not with_seed:
+        d.pop("seed")
+    if s.topology.builder == "file" and s.topology.file and Path(s.topology.file).exists():
+        d["topology"]["file"] = Path(s.topology.file).read_text()
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def default() -> Scenario:

@@ -18,8 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from topologies import InputError
+
 from .dqn import DqnAgent, DqnConfig, FilteredQNet, Replay, action_hosts, choose, delay_migration_reward
 from .env import SremEnv
+from .scenario import Scenario, fingerprint
 from .workload import Problem
 
 
@@ -138,29 +141,56 @@ def agent_of(problem: Problem, st: TrainState, cfg: DqnConfig) -> DqnAgent:
 # -- checkpoints ------------------------------------------------------------------
 
 
-def _policy(st: TrainState, cfg: DqnConfig, scenario_name: str) -> dict:
+def _policy(st: TrainState, cfg: DqnConfig, scenario: Scenario, distribution: bool = False) -> dict:
     return {
         "config": dataclasses.asdict(cfg),
-        "scenario": scenario_name,
+        "scenario": scenario.name,
+        # What the policy was trained on: loading it elsewhere is refused (`check_scenario`).
+        "scenario_hash": fingerprint(scenario),
+        "family_hash": fingerprint(scenario, with_seed=False),
+        "distribution": distribution,
         "net": st.net.state_dict(),
         "episode": st.episode,
         "episode_rewards": st.episode_rewards,
     }
 
 
-def save_policy(path: Path, st: TrainState, cfg: DqnConfig, scenario_name: str) -> None:
+def check_scenario(ck: dict, scenario: Scenario, path: Path | str) -> None:
+    """Refuse, with one line, a policy trained on another scenario than `scenario`
+    (unless it was trained on a distribution of seeds covering it)."""
+    if "scenario_hash" not in ck:
+        raise InputError(
+            str(path), "checkpoint", "records no scenario hash (written by an older srem); retrain it"
+        )
+    if ck["scenario_hash"] == fingerprint(scenario):
+        return
+    if ck.get("distribution") and ck.get("family_hash") == fingerprint(scenario, with_seed=False):
+        return
+    kind = "a distribution of scenarios like" if ck.get("distribution") else "scenario"
+    raise InputError(
+        str(path),
+        "checkpoint",
+        f"was trained on {kind} '{ck.get('scenario', '?')}' (hash {ck['scenario_hash']}) and does not fit "
+        f"'{scenario.name}' (hash {fingerprint(scenario)}); train one with `srem train --scenario …` "
+        "or pick another --agent",
+    )
+
+
+def save_policy(
+    path: Path, st: TrainState, cfg: DqnConfig, scenario: Scenario, distribution: bool = False
+) -> None:
     """The network and its config only (under a MB): what `srem run --agent srem` needs."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(_policy(st, cfg, scenario_name), path)
+    torch.save(_policy(st, cfg, scenario, distribution), path)
 
 
-def save(path: Path, st: TrainState, cfg: DqnConfig, scenario_name: str) -> None:
+def save(path: Path, st: TrainState, cfg: DqnConfig, scenario: Scenario) -> None:
     """Everything to resume bit-for-bit: weights, target, optimiser, replay, RNG."""
     path.parent.mkdir(parents=True, exist_ok=True)
     replay = ("obs", "next_obs", "action", "reward", "done", "next_mask", "n", "pos")
     torch.save(
         {
-            **_policy(st, cfg, scenario_name),
+            **_policy(st, cfg, scenario),
             "target": st.target.state_dict(),
             "opt": st.opt.state_dict(),
             # Only the filled part of the buffer: a young run's checkpoint stays small.
@@ -175,8 +205,10 @@ def save(path: Path, st: TrainState, cfg: DqnConfig, scenario_name: str) -> None
 
 
 def load(path: Path, problem: Problem) -> tuple[TrainState, DqnConfig]:
-    """A full checkpoint (resumable) or a policy file (weights only)."""
+    """A full checkpoint (resumable) or a policy file (weights only), for the
+    scenario it was trained on (anything else is refused by `check_scenario`)."""
     ck = torch.load(path, weights_only=False)
+    check_scenario(ck, problem.scenario, path)
     cfg = DqnConfig(**ck["config"])
     env = SremEnv(problem, "train", state=cfg.state)
     st = new_state(problem, cfg, 0, env)

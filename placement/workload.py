@@ -20,7 +20,7 @@ from .paths import PathTable
 from .scenario import Scenario
 
 Split = Literal["train", "test"]
-_STREAM = {"substrate": 0, "catalog": 1, "train": 2, "test": 3}
+_STREAM = {"substrate": 0, "catalog": 1, "train": 2, "test": 3, "train-initial": 4, "test-initial": 5}
 
 
 def rng_for(scenario: Scenario, stream: str, index: int = 0) -> np.random.Generator:
@@ -98,6 +98,7 @@ def _draw_catalog(scenario: Scenario, sub: Substrate) -> Catalog:
         rdma_accesses=rng.integers(v.rdma_accesses[0], v.rdma_accesses[1] + 1, V).astype(float),
         rdma_table_share=v.rdma_table_share,
         instances_per_type=np.full(V, v.instances_per_type),
+        rdma_lookups_per_mb=v.lookups_per_mb * (1.0 - v.rdma_hit_ratio),
     )
 
 
@@ -122,6 +123,17 @@ def initial_placement(sub: Substrate, cat: Catalog) -> np.ndarray:
             h = int(servers[np.argmin(cost)])
         out[i] = h
         free[h] -= cat.need[t, h]
+    return out
+
+
+def random_placement(sub: Substrate, cat: Catalog, rng: np.random.Generator) -> np.ndarray:
+    """A random feasible configuration: instances in random order, each on a host
+    drawn uniformly among those whose remaining storage (and RDMA table) holds it."""
+    from .constraints import feasible_hosts
+
+    out = initial_placement(sub, cat)  # feasible; every instance is then re-drawn
+    for i in rng.permutation(cat.n_instances):
+        out[i] = rng.choice(np.flatnonzero(feasible_hosts(sub, cat, out)[i]))
     return out
 
 
@@ -154,7 +166,11 @@ def make_day(problem: Problem, split: Split, index: int) -> Day:
     rate = phase_draw("rate_mbps") * shape[:, None] * noise
     deadline = phase_draw("deadline_ms")
 
-    initial = initial_placement(sub, cat)
+    if w.initial == "random":
+        # Its own stream, so that the chains of a day do not depend on this choice.
+        initial = random_placement(sub, cat, rng_for(s, f"{split}-initial", index))
+    else:
+        initial = initial_placement(sub, cat)
     # Each VNF of a request goes to a random instance of its type that can carry
     # its first-step rate; when none can, to a random one (admission rejects it).
     # Plain Python here: the loop is sequential (capacity left) and short.

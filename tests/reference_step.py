@@ -69,7 +69,8 @@ def reference_evaluate(problem, day, t, placement, previous, arc_util):
         )
         walks.append((insts, arcs))
     on_time = [delays[r] <= day.deadline[t, r] + 1e-9 for r in range(day.n_chains)]
-    # Admission in request order on every instance and arc.
+    # Admission in request order: a request is admitted if every instance and arc it
+    # uses has room for it; a rejected one takes nothing and blocks nobody after it.
     inst_used = [0.0] * cat.n_instances
     arc_used = [0.0] * sub.n_arcs
     accepted = []
@@ -77,13 +78,16 @@ def reference_evaluate(problem, day, t, placement, previous, arc_util):
         if not on_time[r]:
             accepted.append(False)
             continue
+        ti, ta = list(inst_used), list(arc_used)
         ok = True
         for i in insts:
-            inst_used[i] += rate[r]
-            ok &= inst_used[i] <= cat.capacity[cat.inst_type[i], placement[i]] * (1 + 1e-9) + 1e-9
+            ti[i] += rate[r]
+            ok &= ti[i] <= cat.capacity[cat.inst_type[i], placement[i]] * (1 + 1e-9) + 1e-9
         for a in arcs:
-            arc_used[a] += rate[r]
-            ok &= arc_used[a] <= sub.arc_bw[a] * (1 + 1e-9) + 1e-9
+            ta[a] += rate[r]
+            ok &= ta[a] <= sub.arc_bw[a] * (1 + 1e-9) + 1e-9
+        if ok:
+            inst_used, arc_used = ti, ta
         accepted.append(bool(ok))
     it = sum(
         float(C.it_cost(cat.need[cat.inst_type[i], h], sub.host_unit_cost[h]))

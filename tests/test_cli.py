@@ -76,7 +76,7 @@ def test_eval_compares_agents(tmp_path):
         "--scenario",
         str(scen),
         "--agents",
-        "random,lag,greedy,milp",
+        "random,lag,greedy,greedy-hold,milp",
         "--instances",
         "3",
         "--milp-instances",
@@ -87,9 +87,14 @@ def test_eval_compares_agents(tmp_path):
         str(tmp_path),
     )
     data = json.loads((tmp_path / "eval.json").read_text())
-    assert set(data["agents"]) == {"random", "lag", "greedy", "milp (1 days)"} and data["instances"] == 3
-    assert len((tmp_path / "eval.csv").read_text().splitlines()) == 1 + 4 * 6
-    assert "| milp (1 days) |" in (tmp_path / "eval.md").read_text()
+    names = {"random", "lag", "greedy", "greedy-hold", "milp (1 days)"}
+    assert set(data["agents"]) == names and data["instances"] == 3
+    assert set(data["summary"]) == names and data["summary"]["lag"]["day_reward"]["n"] == 3
+    assert data["summary"]["lag"]["day_reward"]["se"] >= 0
+    assert "steps proven optimal" in data["notes"]["milp (1 days)"]
+    assert len((tmp_path / "eval.csv").read_text().splitlines()) == 1 + 5 * 6
+    md = (tmp_path / "eval.md").read_text()
+    assert "| milp (1 days) |" in md and "Whole day" in md and " ± " in md
     assert set(json.loads((tmp_path / "convergence.json").read_text())["rewards"]) == {
         "none",
         "static",
@@ -101,8 +106,9 @@ def test_eval_compares_agents(tmp_path):
 
 def test_scenario_new_validate_show(tmp_path):
     f = tmp_path / "k4.yaml"
-    srem("scenario", "new", str(f), "--topology", "fattree", "--k", "4")
+    srem("scenario", "new", str(f), "--topology", "fattree", "--k", "4", "--seed", "12")
     assert "20 switches, 16 servers" in srem("scenario", "validate", str(f)).stdout
+    assert "name: fattree-k4-seed12" in f.read_text()
     assert "VNF catalogue" in srem("scenario", "show", str(f)).stdout
     assert srem("scenario", "new", str(f), ok=False).returncode == 2
 
@@ -116,8 +122,9 @@ def test_topology_save_edit_and_use(tmp_path):
     srem("run", "--scenario", str(scen), "--agent", "greedy")
     other = tmp_path / "other.yaml"
     other.write_text("vnfs: {types: 3}\nworkload: {max_chain_length: 3}\n")
-    p = srem("run", "--scenario", str(other), ok=False)  # the shipped policy is for the paper's setup
-    assert p.returncode == 2 and "trained on scenario 'paper' and does not fit 'other'" in p.stderr
+    p = srem("run", "--scenario", str(other), "--agent", "srem", ok=False)  # the shipped policy: paper only
+    assert p.returncode == 2 and "trained on scenario 'paper' (hash " in p.stderr
+    assert "does not fit 'other' (hash " in p.stderr and len(p.stderr.strip().splitlines()) == 1
     net.write_text(net.read_text().replace("bw_mbps: 50000.0", "bw_mbps: -5"))
     p = srem("topology", "validate", str(net), ok=False)
     assert p.returncode == 2 and "controller" in p.stderr and "bw_mbps" in p.stderr
@@ -136,3 +143,42 @@ def test_user_mistakes_exit_2_without_traceback(tmp_path):
         assert p.returncode == 2, args
         assert "Traceback" not in p.stderr and "error:" in p.stderr
     assert "workload.chains" in srem("scenario", "validate", str(bad), ok=False).stderr
+
+
+def test_figures_runs_every_agent_and_says_who_wins(tmp_path):
+    scen = tmp_path / "small.yaml"
+    scen.write_text(
+        "vnfs: {types: 2, instances_per_type: 1}\n"
+        "workload: {chains: 6, max_chain_length: 2, train_days: 4, test_days: 3}\n"
+    )
+    out = tmp_path / "fig"
+    srem(
+        "figures",
+        "--out",
+        str(out),
+        "--scenarios",
+        str(scen),
+        "--agents",
+        "mpc,srem,ddqn-cm,lag,greedy,greedy-hold,random,milp,milp-day",
+        "--train-seeds",
+        "0,1",
+        "--episodes",
+        "4",
+        "--instances",
+        "3",
+        "--milp-instances",
+        "1",
+        "--milp-time-limit",
+        "20",
+        "--milp-day-time-limit",
+        "30",
+        "--policies",
+        str(tmp_path / "policies"),
+    )
+    data = json.loads((out / "small" / "eval.json").read_text())
+    assert {"mpc", "srem", "srem (seed 1)", "ddqn-cm", "greedy-hold", "milp (1 days)"} <= set(data["summary"])
+    assert len(data["seed_spread"]["srem"]) == 2 and len(data["day_bound"]) == 1
+    md = (out / "summary.md").read_text()
+    assert "## small" in md and "best day reward" in md and "gap to day bound" in md
+    assert "milp-day (1 days)" in md and "days proven optimal" in md
+    assert len(list((tmp_path / "policies").glob("small-*/srem-seed*.pt"))) == 2

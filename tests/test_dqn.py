@@ -87,7 +87,7 @@ def test_training_is_bit_for_bit_reproducible_and_resumable(tight, tmp_path):
     assert all(torch.equal(x, y) for x, y in zip(a.net.parameters(), b.net.parameters(), strict=True))
     # 15 + checkpoint + 15 == 30 in one go.
     half = train(tight, FAST, 15, seed=7)
-    save(tmp_path / "ck.pt", half, FAST, "tight")
+    save(tmp_path / "ck.pt", half, FAST, tight.scenario)
     st, cfg = load(tmp_path / "ck.pt", tight)
     st = train(tight, cfg, 15, state=st)
     assert st.episode_rewards == a.episode_rewards
@@ -149,3 +149,24 @@ def test_shared_trunk_variant_learns_with_fewer_weights(tight):
     assert torch.count_nonzero(st.net.masked_weights()) == 0
     r = np.array(st.episode_rewards)
     assert r[-50:].mean() > r[:50].mean() + 0.3
+
+
+def test_policy_records_its_scenario_and_refuses_another(tmp_path):
+    from placement.train import new_state, save_policy
+    from topologies import InputError
+
+    p = build_problem(small_scenario(chains=6, types=2, per_type=1, seed=5))
+    st = new_state(p, FAST, 0, SremEnv(p, "train"))
+    save_policy(tmp_path / "a.pt", st, FAST, p.scenario)
+    load(tmp_path / "a.pt", p)  # its own scenario: fine, whatever its name
+    renamed = build_problem(dataclasses.replace(p.scenario, name="renamed"))
+    load(tmp_path / "a.pt", renamed)
+    other = build_problem(dataclasses.replace(p.scenario, seed=6))  # same shapes, other draw
+    with pytest.raises(InputError, match=r"trained on scenario '.*' \(hash .* does not fit"):
+        load(tmp_path / "a.pt", other)
+    # A policy trained for the distribution of seeds covers another seed of the family.
+    save_policy(tmp_path / "d.pt", st, FAST, p.scenario, distribution=True)
+    load(tmp_path / "d.pt", other)
+    wider = dataclasses.replace(p.scenario, workload=dataclasses.replace(p.scenario.workload, jitter=0.2))
+    with pytest.raises(InputError, match="distribution of scenarios like"):
+        load(tmp_path / "d.pt", build_problem(wider))

@@ -51,3 +51,13 @@ def test_no_heuristic_beats_the_optimum():
                 o = evaluate(p, d, run.t, agent.decide(run), run.placement, run.arc_util)
                 assert o.reward <= res.bound + 1e-7, (name, day, run.t)
             run.apply(res.placement)
+
+
+def test_no_solution_in_time_keeps_the_previous_placement(paper):
+    from placement.evaluation import milp_note
+
+    d = paper.day("test", 0)
+    res = solve_step(paper, d, 0, d.initial, np.zeros(paper.sub.n_arcs), time_limit=1e-6)
+    assert res.kept and not res.optimal
+    assert (res.placement == d.initial).all()
+    assert "kept the previous placement" in milp_note([res])

@@ -33,12 +33,23 @@ def test_delay_terms():
     assert D.request_delay(1.0, 2.0, 3.0) == 6.0
 
 
-def test_admit_serves_requests_in_order_until_full():
+def test_admit_serves_requests_in_order_skipping_what_does_not_fit():
     # Resource 0 holds 10: requests 0 (6) and 1 (5) -> 1 is rejected; resource 1 holds all.
     rejected = admit(
         np.array([1, 0, 0, 1]), np.array([0, 0, 1, 1]), np.array([5.0, 6, 1, 1]), np.array([10.0, 5])
     )
     assert rejected.tolist() == [1]
+    # Request 2 (4 on resource 0) comes after the rejected 1 and still fits: 6 + 4 = 10.
+    rejected = admit(np.array([0, 1, 2]), np.array([0, 0, 0]), np.array([6.0, 5, 4]), np.array([10.0]))
+    assert rejected.tolist() == [1]
+    # A request is admitted only if all its resources have room; a rejected one takes nothing:
+    # 0 takes r0 = 6, r1 = 1; 1 needs r0 = 5 (no room) so its r1 = 4 is not taken; 2 takes r1 = 4.
+    rejected = admit(
+        np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 1]), np.array([6.0, 1, 5, 4, 4]), np.array([10.0, 5])
+    )
+    assert rejected.tolist() == [1]
+    # Two uses of one resource by one request add up (a path crossing a link twice).
+    assert admit(np.array([0, 0]), np.array([0, 0]), np.array([3.0, 3]), np.array([5.0])).tolist() == [0]
     assert admit(np.array([], int), np.array([], int), np.array([]), np.array([1.0])).tolist() == []
 
 

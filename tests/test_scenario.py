@@ -54,3 +54,27 @@ def test_bundled_scenarios_load_by_name():
     assert sc.load(sc.BUNDLED / "fattree-k8.yaml").name == "fattree-k8"
     k8 = build_problem(sc.load("fattree-k8"))
     assert (k8.sub.n_switches, k8.sub.n_servers, k8.cat.n_instances) == (80, 128, 32)
+
+
+def test_tea_scenario_calibrates_em_lookups():
+    import numpy as np
+
+    from placement.model import HostKind
+    from placement.workload import build_problem
+
+    s = sc.load("tea")
+    assert s.name == "tea" and s.vnfs.rdma_hit_ratio == 0.9 and s.vnfs.lookups_per_mb == 667.0
+    p = build_problem(s)
+    lm, em = p.sub.host_kind == HostKind.LM, p.sub.host_kind == HostKind.EM
+    # EM per MB = LM per MB + 667 lookups * 10 % misses * n_v reads * 1.8-2.2 us.
+    extra = p.cat.ms_per_mb[:, em] - p.cat.ms_per_mb[:, lm]
+    expect = 667 * 0.1 * p.cat.rdma_accesses[:, None] * p.sub.rdma_ms[None, :]
+    assert np.allclose(extra, expect)
+    assert extra.min() >= 667 * 0.1 * 1.8e-3 - 1e-12 and extra.max() <= 667 * 0.1 * 2 * 2.2e-3 + 1e-12
+    # EM sits between LM and servers, so the choice between them is a real trade-off.
+    server = p.sub.host_kind == HostKind.SERVER
+    assert p.cat.ms_per_mb[:, lm].max() < extra.min() < p.cat.ms_per_mb[:, server].min()
+    bad = sc.to_dict(s)
+    bad["vnfs"]["rdma_hit_ratio"] = 1.5
+    with pytest.raises(InputError, match="rdma_hit_ratio"):
+        sc.from_dict(bad, "bad")

@@ -37,10 +37,27 @@ def test_diurnal_rates_and_deadlines(paper):
     assert d.rate[1].mean() > d.rate[0].mean()
 
 
-def test_initial_placement_is_cheapest_server(paper):
-    d = paper.day("test", 0)
-    sub = paper.sub
+def test_initial_placement_is_cheapest_server():
+    import dataclasses
+
+    s = sc.default()
+    s = dataclasses.replace(s, workload=dataclasses.replace(s.workload, initial="cheapest-server"))
+    p = build_problem(s)
+    d = p.day("test", 0)
+    sub = p.sub
     assert (sub.host_kind[d.initial] == HostKind.SERVER).all()
     servers = np.flatnonzero(sub.host_kind == HostKind.SERVER)
     cheapest = servers[np.argmin(sub.host_unit_cost[servers])]
     assert (d.initial == cheapest).all()  # a 16-64 GB server holds every VNF
+
+
+def test_initial_placement_is_random_feasible_and_seeded(paper):
+    from placement.constraints import storage_violations
+
+    starts = [paper.day("train", i).initial for i in range(20)]
+    assert all(storage_violations(paper.sub, paper.cat, p) == [] for p in starts)
+    assert len({tuple(p) for p in starts}) > 15  # a different configuration per day
+    kinds = paper.sub.host_kind[np.concatenate(starts)]
+    assert {HostKind.SERVER, HostKind.LM, HostKind.EM} <= set(kinds.tolist())
+    again = build_problem(sc.default()).day("train", 3).initial
+    assert (again == starts[3]).all()  # the same day starts the same way every time
