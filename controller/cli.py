@@ -99,6 +99,17 @@ def run(
     model: Annotated[
         Path | None, typer.Option(help="Policy for --agent srem or ddqn-cm (default: shipped).")
     ] = None,
+    emulate: Annotated[
+        bool,
+        typer.Option(help="Also play the day on the emulated fabric (Mininet, root) and measure packets."),
+    ] = False,
+    seconds_per_step: Annotated[
+        float, typer.Option(help="--emulate: seconds each 2-h step is played.")
+    ] = 10.0,
+    pps_budget: Annotated[
+        float, typer.Option(help="--emulate: packets/s of the busiest step, all chains together.")
+    ] = 300.0,
+    target: Annotated[str, typer.Option(help="--emulate: srem or simple_switch_grpc switches.")] = "srem",
 ) -> None:
     """Run one day: the agent re-places every instance at each step."""
     s = _scenario(scenario)
@@ -106,6 +117,16 @@ def run(
     if not 0 <= day < problem.n_days("test"):
         raise InputError("--day", str(day), f"the test set has days 0..{problem.n_days('test') - 1}")
     a = _agent(agent, problem, seed, milp_time_limit, model)
+    if emulate:
+        if seconds_per_step <= 0 or pps_budget <= 0:
+            raise InputError("--seconds-per-step/--pps-budget", "", "must be > 0")
+        title = f"{s.name}: test day {day}, agent {agent}"
+        rows = controller_commands.run_emulated(
+            s, problem, day, a, title, out, seconds_per_step=seconds_per_step, pps_budget=pps_budget,
+            target=target,
+        )  # fmt: skip
+        console.print(_step_table(title, rows))
+        return
     records = results.records_json(run_day(problem, problem.day("test", day), a))
     console.print(_step_table(f"{s.name}: test day {day}, agent {agent}", records))
     if hasattr(a, "note"):  # the day MILP: proven or bound and gap

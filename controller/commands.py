@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
@@ -163,7 +164,7 @@ def plot_emulation(rows: list[dict], path: Path, title: str) -> None:
     ax[1].plot(hours, [r["latency_p99_us"] / 1000 for r in rows], marker="o", label="p99 (worst chain)")
     ax[1].set(title="one-way latency (ms)", xlabel="hour")
     ax[1].legend()
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(textwrap.fill(title, 120), fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

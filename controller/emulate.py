@@ -69,16 +69,19 @@ def emulate_day(
     *,
     log_dir: Path,
     seconds_per_step: float = 5.0,
-    pps_budget: float = 600.0,
-    min_pps: float = 20.0,
+    pps_budget: float = 300.0,
+    min_pps: float | None = None,
     target: str = "srem",
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[EmulatedStep], ReplayPlan]:
     say = progress or (lambda _m: None)
     pipeline, index = fabric_pipeline()
+    # A floor keeps evening chains measurable; it is a quarter of the budget spread over
+    # every chain, so the busiest step stays within what the emulation carries.
+    floor = 0.25 * pps_budget / max(1, day.n_chains) if min_pps is None else min_pps
     rp = plan_replay(
         problem.sub.names, day.src, day.dst, day.rate, list(day.hours), fab,
-        pps_budget=pps_budget, seconds_per_step=seconds_per_step, min_pps=min_pps,
+        pps_budget=pps_budget, seconds_per_step=seconds_per_step, min_pps=floor,
     )  # fmt: skip
     nfs = nfs_of(problem.cat.inst_type, chains_of(day, rp.flows), fab)
     underlay = {n: fabric_entities(fab, index, n) for n in fab.switches}

@@ -54,7 +54,7 @@ class ReplayPlan:
     min_pps: float = 0.0  # a sending chain's floor (evening rates would send next to nothing)
 
     def describe(self) -> str:
-        floor = f", and every sending chain at least {self.min_pps:g} packets/s" if self.min_pps else ""
+        floor = f", and every sending chain at least {self.min_pps:.3g} packets/s" if self.min_pps else ""
         return (
             f"each {self.packet_bytes}-byte packet stands for {self.mb_per_packet:.3g} MB of the model's "
             f"traffic{floor}; each step is played in {self.seconds_per_step:g} s"

@@ -16,13 +16,18 @@ from topologies.emulation import missing
 pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
 
 
-def test_a_day_reconfigured_under_traffic_loses_no_packet(tmp_path):
+def small() -> sc.Scenario:
     s = sc.default()
-    s = dataclasses.replace(
+    return dataclasses.replace(
         s,
+        name="k2-small",
         topology=dataclasses.replace(s.topology, builder="fattree", k=2),  # 5 switches, 2 servers
         workload=dataclasses.replace(s.workload, chains=6),
     )
+
+
+def test_a_day_reconfigured_under_traffic_loses_no_packet(tmp_path):
+    s = small()
     problem = build_problem(s)
     day = problem.day("test", 0)
     steps, rp = emulate_day(
@@ -38,3 +43,25 @@ def test_a_day_reconfigured_under_traffic_loses_no_packet(tmp_path):
         assert st.lost == 0 and st.delivered == st.sent, st
         assert st.chains_played == round(st.model.acceptance_ratio * day.n_chains)
     assert "stands for" in rp.describe()
+
+
+def test_srem_run_emulate_prints_and_writes_the_measured_day(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    f = tmp_path / "small.yaml"
+    f.write_text(sc.dump(small()))
+    srem = str(Path(sys.executable).parent / "srem")
+    p = subprocess.run(
+        [srem, "run", "--emulate", "--scenario", str(f), "--agent", "greedy", "--seconds-per-step", "1.5",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "measured on the emulated fabric" in p.stdout and "stands for" in p.stdout
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert "stands for" in data["scaling"] and len(data["steps"]) == 6
+    assert all(st["lost"] == 0 for st in data["steps"])
+    assert (tmp_path / "out" / "emulation.png").stat().st_size > 1000
