@@ -154,24 +154,7 @@ def solve_step(
                 m.row(terms, hi=float(sub.rt_capacity[sub.host_node[h]]))
 
         # Segment variables between consecutive instances of chains.
-        q: dict[tuple[int, int], dict[tuple[int, int], int]] = {}
-        for r in range(R):
-            for k in range(day.chain_len[r] - 1):
-                i, j = int(day.assign[r, k]), int(day.assign[r, k + 1])
-                if (i, j) in q:
-                    continue
-                cols = {(int(a), int(b)): m.var(0, 1) for a in nodes_of[i] for b in nodes_of[j]}
-                q[(i, j)] = cols
-                for a in nodes_of[i]:
-                    terms = {c: 1.0 for (aa, _), c in cols.items() if aa == a}
-                    for c2, v2 in u(i, int(a)).items():
-                        _add(terms, c2, -v2)
-                    m.row(terms, 0.0, 0.0)
-                for b in nodes_of[j]:
-                    terms = {c: 1.0 for (_, bb), c in cols.items() if bb == b}
-                    for c2, v2 in u(j, int(b)).items():
-                        _add(terms, c2, -v2)
-                    m.row(terms, 0.0, 0.0)
+        q = segment_vars(m, day, nodes_of, u)
 
         def segment_terms(r: int, table: np.ndarray, x=x, q=q) -> dict[int, float]:
             """Σ over the request's segments of a per-pair quantity, as a linear expression."""
@@ -339,3 +322,24 @@ class MilpAgent:
         r = solve_step(run.problem, run.day, run.t, run.placement, run.arc_util, self.time_limit, self.gap)
         self.results.append(r)
         return r.placement
+
+
+def segment_vars(m: _Model, day, nodes_of, u) -> dict[tuple[int, int], dict[tuple[int, int], int]]:
+    """One variable per (node of i, node of j) for every consecutive instance pair (i, j)
+    of a chain: the linearised product of their placements, tied to each side's
+    placement by rows Σ_b q[a, b] = u_i(a) and Σ_a q[a, b] = u_j(b)."""
+    q: dict[tuple[int, int], dict[tuple[int, int], int]] = {}
+    for r in range(day.n_chains):
+        for k in range(day.chain_len[r] - 1):
+            i, j = int(day.assign[r, k]), int(day.assign[r, k + 1])
+            if (i, j) in q:
+                continue
+            cols = {(int(a), int(b)): m.var(0, 1) for a in nodes_of[i] for b in nodes_of[j]}
+            q[(i, j)] = cols
+            for side, inst in ((0, i), (1, j)):
+                for n in nodes_of[inst]:
+                    terms = {c: 1.0 for ab, c in cols.items() if ab[side] == n}
+                    for c2, v2 in u(inst, int(n)).items():
+                        _add(terms, c2, -v2)
+                    m.row(terms, 0.0, 0.0)
+    return q

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import cost as C
 from . import delay as D
-from .milp import _add, _Model
+from .milp import _add, _Model, segment_vars
 from .model import HostKind
 from .simulate import DayRun
 from .step import cost_reference
@@ -156,20 +156,7 @@ def _build(problem: Problem, day: Day, link_rows: list[set[int]]):
         def u(i: int, n: int, t=t) -> dict[int, float]:
             return {int(x[t, i, h]): 1.0 for h in hosts[i] if sub.host_node[h] == n}
 
-        q: dict[tuple[int, int], dict[tuple[int, int], int]] = {}
-        for r in range(R):
-            for k in range(day.chain_len[r] - 1):
-                i, j = int(day.assign[r, k]), int(day.assign[r, k + 1])
-                if (i, j) in q:
-                    continue
-                cols = {(int(a), int(b)): m.var(0, 1) for a in nodes_of[i] for b in nodes_of[j]}
-                q[(i, j)] = cols
-                for side, inst in ((0, i), (1, j)):
-                    for n in nodes_of[inst]:
-                        terms = {c: 1.0 for ab, c in cols.items() if ab[side] == n}
-                        for c2, v2 in u(inst, int(n)).items():
-                            _add(terms, c2, -v2)
-                        m.row(terms, 0.0, 0.0)
+        q = segment_vars(m, day, nodes_of, u)
 
         def seg_terms(r: int, table: np.ndarray, t=t, q=q) -> dict[int, float]:
             terms: dict[int, float] = {}
