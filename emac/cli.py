@@ -53,11 +53,6 @@ def memserver(
     read_only: Annotated[bool, typer.Option(help="Regions refuse WRITEs (remote access NAK).")] = False,
 ) -> None:
     """Serve RDMA READ/WRITE over registered regions like a RoCEv2 responder NIC."""
-    import signal
-    import sys
-    import threading
-
-    from rich.console import Console
 
     from .memserver import Responder, serve
     from .roce import Endpoint
@@ -89,16 +84,8 @@ def memserver(
         )
         psn = _int(parts[9], "--qp", spec) if len(parts) == 10 else 0
         r.connect(qpn, peer, psn)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-
-    def ready() -> None:
-        Console().print(f"memory server on {iface}: {len(r.regions)} regions, {len(r.qps)} QPs")
-        sys.stdout.flush()  # the line says it is ready: a supervisor may wait for it
-
     try:
-        serve(r, iface, stop, ready=ready)
+        serve(r, iface, f"memory server on {iface}: {len(r.regions)} regions, {len(r.qps)} QPs")
     except OSError as e:
         raise InputError("--iface", iface, e.strerror or str(e)) from None
 

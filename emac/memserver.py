@@ -29,7 +29,7 @@ from scapy.contrib.roce import AETH, BTH
 from scapy.layers.inet import IP
 from scapy.packet import Raw
 
-from p4target.switch.ports import serve_frames
+from p4target.switch.ports import serve_until_signal
 
 from .roce import (
     AETH_ACK,
@@ -197,9 +197,9 @@ class Responder:
         return frame(self.me, qp.peer, BTH(opcode=OP_ACK, psn=psn) / AETH(syndrome=syndrome, msn=qp.msn))
 
 
-def serve(responder: Responder, iface: str, stop: threading.Event, ready=None) -> None:
-    """Answer frames on a Linux interface until `stop` is set."""
-    serve_frames(iface, responder.handle, stop, ready)
+def serve(responder: Responder, iface: str, ready_line: str) -> None:
+    """Answer frames on a Linux interface until SIGINT or SIGTERM."""
+    serve_until_signal(iface, responder.handle, ready_line)
 
 
 __all__ = ["QueuePair", "Region", "Responder", "serve"]

@@ -21,12 +21,8 @@ def nf(
     ] = None,
 ) -> None:
     """Run one software NF: NSH in, the NF applied, Service Index decremented, back out."""
-    import signal
-    import sys
-    import threading
 
     import yaml
-    from rich.console import Console
 
     from .entries import EntryError
     from .software import SoftwareNF, serve
@@ -50,16 +46,8 @@ def nf(
         sw = SoftwareNF.from_config(data, mac)
     except (EntryError, ValueError) as e:
         raise InputError(str(config), "NF", str(e)) from None
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-
-    def ready() -> None:
-        Console().print(f"{kind} NF {sw.nf.id} on {iface}")
-        sys.stdout.flush()  # the line says it is ready: a supervisor may wait for it
-
     try:
-        serve(sw, iface, stop, ready=ready)
+        serve(sw, iface, f"{kind} NF {sw.nf.id} on {iface}")
     except OSError as e:
         raise InputError("--iface", iface, e.strerror or str(e)) from None
 
@@ -76,8 +64,6 @@ def nf_host(
     """Run every software NF of one server; each (SPI, SI) goes to the NF the config names.
     SIGHUP reloads the config at once (a bad one is reported and the old one kept)."""
     import signal
-    import sys
-    import threading
 
     import yaml
 
@@ -103,13 +89,10 @@ def nf_host(
     first = load()
     if first.startswith("error"):
         raise InputError(str(config), "host config", first.split(": ", 2)[-1])
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     # A supervisor reads these lines: the first says the socket is open, each later one a reload.
     signal.signal(signal.SIGHUP, lambda *_: print(load(), flush=True))
     try:
-        serve(host, iface, stop, ready=lambda: print(first, flush=True) or sys.stdout.flush())
+        serve(host, iface, first)
     except OSError as e:
         raise InputError("--iface", iface, e.strerror or str(e)) from None
 

@@ -21,7 +21,7 @@ from scapy.compat import raw
 from scapy.contrib.nsh import NSH
 
 from p4target.switch.hashes import crc16
-from p4target.switch.ports import serve_frames
+from p4target.switch.ports import serve_until_signal
 
 from .entries import NF, parse_nf
 
@@ -226,11 +226,12 @@ def _ip_str(v: int) -> str:
     return socket.inet_ntoa(struct.pack("!I", v))
 
 
-def serve(nf: SoftwareNF | SoftwareHost, iface: str, stop: threading.Event, ready=None) -> None:
-    """Run the NF on a Linux interface: NSH frames in, processed frames back out."""
+def serve(nf: SoftwareNF | SoftwareHost, iface: str, ready_line: str) -> None:
+    """Run the NF(s) on a Linux interface until SIGINT or SIGTERM: NSH frames in,
+    processed frames back out."""
 
     def handle(data: bytes) -> list[bytes]:
         out = nf.process(data)
         return [] if out is None else [out]
 
-    serve_frames(iface, handle, stop, ready)
+    serve_until_signal(iface, handle, ready_line)

@@ -4,6 +4,7 @@ queues for tests, and optional pcap files of everything a port sees."""
 from __future__ import annotations
 
 import queue
+import signal
 import socket
 import struct
 import threading
@@ -148,3 +149,12 @@ def serve_frames(
                     port.send(out)
     finally:
         port.close()
+
+
+def serve_until_signal(iface: str, handle: Callable[[bytes], Iterable[bytes]], ready_line: str) -> None:
+    """`serve_frames` until SIGINT or SIGTERM (a command's whole life); `ready_line` is
+    printed once the socket is open, so that a supervisor can wait for it."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    serve_frames(iface, handle, stop, lambda: print(ready_line, flush=True))
