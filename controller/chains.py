@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 import networkx as nx
 from p4.v1 import p4runtime_pb2 as R
 
-from emac.p4rt import Lpm, Range, TableWrite, Ternary
 from nfs.entries import EM_KINDS, KINDS, NF, lm_writes
 from topologies.addressing import FabricPlan
 
@@ -204,9 +203,9 @@ def compile_chains(
     for nf_id in sorted(used):
         hop, nf = placement[nf_id], nfs[nf_id]
         if hop.kind == "lm" or (hop.kind == "em" and (nf.kind not in EM_KINDS or not emac)):
-            out.switches[hop.node].extend(R.Entity(table_entry=entry_of(index, w)) for w in lm_writes(nf))
+            out.switches[hop.node].extend(R.Entity(table_entry=index.entry(w)) for w in lm_writes(nf))
             if nf.kind == "ratelimit":
-                out.switches[hop.node].append(meter_entry(index, METER, nf_id, nf.meter))
+                out.switches[hop.node].append(index.meter_cell(METER, nf_id, nf.meter))
     for name, entries in sff.items():
         out.switches[name].extend(entries[k] for k in sorted(entries))
     return out
@@ -215,28 +214,5 @@ def compile_chains(
 METER = "FabricIngress.ratelimit.rl_meter"
 
 
-def meter_entry(index: P4InfoIndex, meter: str, cell: int, rates: tuple[int, int, int, int]) -> R.Entity:
-    """A meter cell's configuration (cir, cburst, pir, pburst)."""
-    e = R.MeterEntry(meter_id=index.meters[meter].preamble.id)
-    e.index.index = cell
-    e.config.cir, e.config.cburst, e.config.pir, e.config.pburst = rates
-    return R.Entity(meter_entry=e)
-
-
 def _sff(action: str) -> str:
     return f"FabricIngress.sff.{action}"
-
-
-def entry_of(index: P4InfoIndex, w: TableWrite) -> R.TableEntry:
-    """An NF's entry (`nfs.entries` form: a table's short name, typed match values)."""
-    match = {}
-    for name, v in w.match:
-        if isinstance(v, Ternary):
-            match[name] = (v.value, v.mask)
-        elif isinstance(v, Range):
-            match[name] = (v.low, v.high)
-        elif isinstance(v, Lpm):
-            match[name] = (v.value, v.prefix)
-        else:
-            match[name] = v
-    return index.table_entry(w.table, match, w.action, dict(w.params), priority=w.priority)

@@ -14,6 +14,7 @@ import queue
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.rpc import code_pb2, status_pb2
@@ -82,6 +83,40 @@ def encode(value: Value, bitwidth: int) -> bytes:
     return v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big")
 
 
+@dataclass(frozen=True)
+class Ternary:
+    value: int
+    mask: int
+
+
+@dataclass(frozen=True)
+class Lpm:
+    value: int
+    prefix: int
+
+
+@dataclass(frozen=True)
+class Range:
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """One table entry by names, hashable: {field: int | Ternary | Lpm | Range}, action,
+    {param: int}. The form NF entries and the EMAC's entries are written in."""
+
+    table: str
+    match: tuple[tuple[str, Any], ...]
+    action: str
+    params: tuple[tuple[str, int], ...] = ()
+    priority: int = 0
+
+    @classmethod
+    def of(cls, table: str, match: dict, action: str, params: dict | None = None, priority: int = 0):
+        return cls(table, tuple(match.items()), action, tuple((params or {}).items()), priority)
+
+
 def _int(value: Value) -> int:
     return int.from_bytes(encode(value, 4096), "big")
 
@@ -123,6 +158,42 @@ class P4InfoIndex:
 
     def counter(self, name: str) -> P.Counter:
         return self._get(self.counters, "counter", name)
+
+    def register(self, name: str) -> P.Register:
+        return self._get(self.registers, "register", name)
+
+    def meter(self, name: str) -> P.Meter:
+        return self._get(self.meters, "meter", name)
+
+    def entry(self, w: TableWrite) -> R.TableEntry:
+        """A `TableWrite` as a table entry (an empty action: match only, for deletes)."""
+        match: dict[str, MatchValue] = {}
+        for name, v in w.match:
+            if isinstance(v, Ternary):
+                match[name] = (v.value, v.mask)
+            elif isinstance(v, Range):
+                match[name] = (v.low, v.high)
+            elif isinstance(v, Lpm):
+                match[name] = (v.value, v.prefix)
+            else:
+                match[name] = v
+        return self.table_entry(w.table, match, w.action or None, dict(w.params), priority=w.priority)
+
+    def register_cell(self, name: str, index: int, value: int | None = None) -> R.Entity:
+        """A register cell (with a value to write, or without one to read)."""
+        r = self.register(name)
+        e = R.RegisterEntry(register_id=r.preamble.id)
+        e.index.index = index
+        if value is not None:
+            e.data.bitstring = encode(value, r.type_spec.bitstring.bit.bitwidth)
+        return R.Entity(register_entry=e)
+
+    def meter_cell(self, name: str, index: int, rates: tuple[int, int, int, int]) -> R.Entity:
+        """A meter cell's configuration (cir, cburst, pir, pburst)."""
+        e = R.MeterEntry(meter_id=self.meter(name).preamble.id)
+        e.index.index = index
+        e.config.cir, e.config.cburst, e.config.pir, e.config.pburst = rates
+        return R.Entity(meter_entry=e)
 
     def table_entry(
         self,
@@ -194,6 +265,15 @@ class P4InfoIndex:
                 raise KeyError(f"action {action!r} has no parameter {name!r}")
             call.params.add(param_id=p.id, value=encode(value, p.bitwidth))
         return call
+
+
+def clone_session(session: int, port: int) -> R.Entity:
+    """A clone session with one replica (instance 0) on `port`."""
+    e = R.Entity()
+    c = e.packet_replication_engine_entry.clone_session_entry
+    c.session_id = session
+    c.replicas.add(egress_port=port, instance=0)
+    return e
 
 
 def update(kind: str, entity: R.Entity | R.TableEntry) -> R.Update:
@@ -367,6 +447,32 @@ class SwitchConnection:
         """Every entry of one table (or of all tables)."""
         tid = self.p4info.table(table).preamble.id if table and self.p4info else 0
         return [e.table_entry for e in self.read([R.Entity(table_entry=R.TableEntry(table_id=tid))])]
+
+    # -- conveniences: one entity, written or read by names ---------------------------------
+    def index(self) -> P4InfoIndex:
+        if self.p4info is None:
+            raise P4RuntimeError(f"names on {self.address}", None, "no pipeline: push or fetch one first")
+        return self.p4info
+
+    def insert(self, writes: Iterable[TableWrite], kind: str = "INSERT") -> None:
+        """Table entries by names in one batch (kind: INSERT, MODIFY or DELETE)."""
+        self.write([update(kind, self.index().entry(w)) for w in writes])
+
+    def register_write(self, name: str, index: int, value: int) -> None:
+        self.write([update("MODIFY", self.index().register_cell(name, index, value))])
+
+    def register_read(self, name: str, index: int) -> int:
+        (got,) = self.read([self.index().register_cell(name, index)])
+        return int.from_bytes(got.register_entry.data.bitstring, "big")
+
+    def counter_read(self, name: str) -> dict[int, tuple[int, int]]:
+        """Every cell of an indirect counter: index -> (packets, bytes)."""
+        e = R.Entity()
+        e.counter_entry.counter_id = self.index().counter(name).preamble.id
+        return {
+            x.counter_entry.index.index: (x.counter_entry.data.packet_count, x.counter_entry.data.byte_count)
+            for x in self.read([e])
+        }
 
     def close(self) -> None:
         if not self._closed:

@@ -2,9 +2,16 @@
 
 One `Emac` per switch. It writes the EM layout into a memory server's region with RDMA
 WRITEs over its own RC queue pair (`RdmaClient`), and drives the switch's EM path over
-P4Runtime: the NF's EM configuration (em_config), the QPs it accepts responses on
-(em_qp), the clone session that carries READ requests to the server, the RDMA-table
-cache (size, flush) and the counters.
+the controller's P4Runtime session with that switch (`controller.p4rt.SwitchConnection`):
+the NF's EM configuration (em_config), the QPs it accepts responses on (em_qp), the clone
+session that carries READ requests to the server, the RDMA-table cache (size, flush) and
+the counters.
+
+The switch-side entries are the EMAC's part of the switch's desired state: `entities()`
+lists them, so that the controller's reconcile keeps them (never deletes them as strays)
+and puts them back on a switch that restarted empty; `restore()` then sets the registers
+again (cache size and epoch; the READ PSN restarts at 0, which the memory server answers
+as duplicates until it reaches the expected PSN, as a responder NIC does).
 
 Ordering, so that a packet sees the old entry or the new one, never a mix:
 - `place`: the whole table is written and acknowledged before em_config points the NF at
@@ -13,7 +20,9 @@ Ordering, so that a packet sees the old entry or the new one, never a mix:
   acknowledged before the next), then the cache is flushed (epoch + 1). Until the flush
   packets use the old cached entry; READs that land mid-write see head != tail and are
   retried by the switch; responses to READs issued before the flush are not cached.
-- `move_to_lm`: LM entries first, then the controller flips the hop to LM, then `release`.
+- leaving EM: LM entries first, then the controller flips the hop to LM, then the
+  em_config goes (`release`, or the controller's reconcile once `forget` dropped it
+  from `entities()`), and the region's space is free again.
 """
 
 from __future__ import annotations
@@ -24,8 +33,9 @@ from dataclasses import dataclass, field
 from p4.v1 import p4runtime_pb2 as R
 from scapy.contrib.roce import AETH, BTH
 
+from controller.p4rt import SwitchConnection, TableWrite, clone_session, update
+
 from .layout import BUCKET_BYTES, BucketFull, EmTable, Entry, FlowKey
-from .p4rt import SwitchClient, TableWrite
 from .roce import AETH_ACK, OP_ACK, Endpoint, parse, payload_of, read_request, write_only
 
 CACHE_MAX = 16384  # p4src/headers.p4
@@ -146,11 +156,12 @@ class Placement:
     qp: int
     table: EmTable
     base: int
+    config: TableWrite  # its em_config entry
 
 
 @dataclass
 class Emac:
-    client: SwitchClient
+    client: SwitchConnection
     me: Endpoint  # the switch's RDMA address and QPN base (QP i is qpn + i)
     loop_port: int
     # Emulation-scale defaults (a READ through srem's Python switch takes milliseconds).
@@ -158,38 +169,72 @@ class Emac:
     retry_us: int = 50_000
     servers: dict[int, MemoryServer] = field(default_factory=dict)  # qp index -> server
     placed: dict[int, Placement] = field(default_factory=dict)
-    used: dict[int, int] = field(default_factory=dict)  # qp index -> bytes allocated in its region
     epoch: int = 0
+    cache_size: int = 1024
 
-    def start(self, cache_size: int = 1024) -> None:
+    # -- the switch side ------------------------------------------------------------------------
+    def _endpoint(self) -> TableWrite:
+        return TableWrite.of("rdma_endpoint", {"hdr.ipv4.dst": _ip(self.me.ip)}, "NoAction")
+
+    def _qp(self, qp: int, server: MemoryServer) -> TableWrite:
+        return TableWrite.of(
+            "em_qp",
+            {"hdr.ipv4.src": _ip(server.endpoint.ip), "hdr.bth.dqpn": self.me.qpn + qp},
+            "qp_ok",
+            {"qp": qp},
+        )
+
+    def entities(self) -> list[R.Entity]:
+        """The switch entries the EMAC owns, as part of the switch's desired state."""
+        index = self.client.index()
+        writes = [self._endpoint()]
+        writes += [self._qp(qp, srv) for qp, srv in sorted(self.servers.items())]
+        writes += [p.config for _, p in sorted(self.placed.items())]
+        out = [R.Entity(table_entry=index.entry(w)) for w in writes]
+        out += [clone_session(100 + qp, srv.port) for qp, srv in sorted(self.servers.items())]
+        return out
+
+    def start(self, cache_size: int | None = None) -> None:
         """The switch's own RDMA address, and an empty cache of `cache_size` entries."""
-        self.client.insert([TableWrite.of("rdma_endpoint", {"hdr.ipv4.dst": _ip(self.me.ip)}, "NoAction")])
-        self.set_cache_size(cache_size)
+        self.client.insert([self._endpoint()])
+        self.set_cache_size(cache_size or self.cache_size)
+
+    def restore(self) -> None:
+        """After the switch came back empty and its entries were put back: the registers."""
+        self.set_cache_size(self.cache_size)
 
     def attach(self, qp: int, server: MemoryServer, initial_psn: int = 0) -> None:
         """Connect QP `qp` of the switch to a memory server behind `server.port`."""
         if not 0 <= qp < N_QP or qp in self.servers:
             raise EmacError(f"QP index {qp} is outside 0..{N_QP - 1} or taken")
-        self.client.insert(
+        self.client.write(
             [
-                TableWrite.of(
-                    "em_qp",
-                    {"hdr.ipv4.src": _ip(server.endpoint.ip), "hdr.bth.dqpn": self.me.qpn + qp},
-                    "qp_ok",
-                    {"qp": qp},
-                )
+                update("INSERT", self.client.index().entry(self._qp(qp, server))),
+                update("INSERT", clone_session(100 + qp, server.port)),
             ]
         )
-        self.client.clone_session(100 + qp, server.port)
         self.client.register_write("next_psn", qp, initial_psn)
         self.servers[qp] = server
-        self.used[qp] = 0
 
     # -- tables ---------------------------------------------------------------------------------
-    def place(
+    def _allocate(self, qp: int, size: int) -> int:
+        """First fit in the server's region among the tables placed there."""
+        srv = self.servers[qp]
+        taken = sorted((p.base, p.base + p.table.size_bytes) for p in self.placed.values() if p.qp == qp)
+        at = srv.base
+        for lo, hi in taken:
+            if at + size <= lo:
+                break
+            at = max(at, hi)
+        if at + size > srv.base + srv.size:
+            free = srv.size - sum(hi - lo for lo, hi in taken)
+            raise EmacError(f"{size} bytes do not fit the region of QP {qp} ({free} free, fragmented or not)")
+        return at
+
+    def write_table(
         self, nf: int, entries: list[Entry], qp: int, buckets: int, fallback: tuple[int, str] | None = None
     ) -> Placement:
-        """Write the NF's whole table into the server's region, then point the switch at it.
+        """Write the NF's whole table into the server's region (the switch not told yet).
 
         fallback: None drops (counted) when the server does not answer within bound_us;
         (port, mac) detours the packet to a server instance of the same NF."""
@@ -199,48 +244,55 @@ class Emac:
         if srv is None:
             raise EmacError(f"QP index {qp} has no memory server attached")
         table = EmTable(nf, buckets)
-        base = srv.base + self.used[qp]
-        if self.used[qp] + table.size_bytes > srv.size:
-            raise EmacError(
-                f"NF {nf}: {table.size_bytes} bytes do not fit the {srv.size - self.used[qp]} left in the region"
-            )
         try:
             image = table.image(entries)
-        except BucketFull as e:
-            raise EmacError(str(e)) from None
+            base = self._allocate(qp, table.size_bytes)
+        except (BucketFull, EmacError) as e:
+            raise EmacError(f"NF {nf}: {e}") from None
         srv.writer.write(base, srv.rkey, image)
-        port, mac = fallback if fallback else (0, "00:00:00:00:00:00")
-        # The switch learns of the table only now, after every byte of it is acknowledged.
-        self.client.insert(
-            [
-                TableWrite.of(
-                    "em_config",
-                    {"meta.nfId": nf},
-                    "em_set",
-                    {
-                        "base": base,
-                        "bucketMask": buckets - 1,
-                        "rkey": srv.rkey,
-                        "qp": qp,
-                        "srvQpn": srv.endpoint.qpn,
-                        "srvIp": _ip(srv.endpoint.ip),
-                        "srvMac": _mac(srv.endpoint.mac),
-                        "myIp": _ip(self.me.ip),
-                        "myMac": _mac(self.me.mac),
-                        "loopPort": self.loop_port,
-                        "boundUs": self.bound_us,
-                        "retryUs": self.retry_us,
-                        "detour": int(fallback is not None),
-                        "detourPort": port,
-                        "detourMac": _mac(mac),
-                    },
-                )
-            ]
-        )
-        self.used[qp] += table.size_bytes
-        p = Placement(nf, srv, qp, table, base)
+        p = Placement(nf, srv, qp, table, base, self._config(nf, srv, qp, base, buckets, fallback))
         self.placed[nf] = p
         return p
+
+    def place(
+        self, nf: int, entries: list[Entry], qp: int, buckets: int, fallback: tuple[int, str] | None = None
+    ) -> Placement:
+        """Write the NF's whole table, then point the switch at it (em_config)."""
+        p = self.write_table(nf, entries, qp, buckets, fallback)
+        try:
+            # The switch learns of the table only now, after every byte of it is acknowledged.
+            self.client.insert([p.config])
+        except Exception:
+            del self.placed[nf]
+            raise
+        return p
+
+    def _config(
+        self, nf: int, srv: MemoryServer, qp: int, base: int, buckets: int, fallback: tuple[int, str] | None
+    ) -> TableWrite:
+        port, mac = fallback if fallback else (0, "00:00:00:00:00:00")
+        return TableWrite.of(
+            "em_config",
+            {"meta.nfId": nf},
+            "em_set",
+            {
+                "base": base,
+                "bucketMask": buckets - 1,
+                "rkey": srv.rkey,
+                "qp": qp,
+                "srvQpn": srv.endpoint.qpn,
+                "srvIp": _ip(srv.endpoint.ip),
+                "srvMac": _mac(srv.endpoint.mac),
+                "myIp": _ip(self.me.ip),
+                "myMac": _mac(self.me.mac),
+                "loopPort": self.loop_port,
+                "boundUs": self.bound_us,
+                "retryUs": self.retry_us,
+                "detour": int(fallback is not None),
+                "detourPort": port,
+                "detourMac": _mac(mac),
+            },
+        )
 
     def adopt(self, nf: int, qp: int, base: int, buckets: int) -> Placement:
         """Take over a table already in EM (a restarted controller): its slots are read back
@@ -253,8 +305,7 @@ class Emac:
             for off in range(0, buckets * BUCKET_BYTES, 1024)
         )
         table = EmTable.from_image(nf, buckets, image)
-        self.used[qp] = max(self.used[qp], base - srv.base + table.size_bytes)
-        p = Placement(nf, srv, qp, table, base)
+        p = Placement(nf, srv, qp, table, base, self._config(nf, srv, qp, base, buckets, None))
         self.placed[nf] = p
         return p
 
@@ -281,8 +332,13 @@ class Emac:
 
     def release(self, nf: int) -> None:
         """Last step of leaving EM, once no chain hop reads it: the switch forgets the table."""
+        p = self._placed(nf)
+        self.client.insert([TableWrite.of("em_config", {"meta.nfId": p.nf}, "")], "DELETE")
+        self.forget(nf)
+
+    def forget(self, nf: int) -> None:
+        """The table left EM (its em_config is gone from the switch): its space is free."""
         self._placed(nf)
-        self.client.insert([TableWrite.of("em_config", {"meta.nfId": nf}, "")], kind=R.Update.DELETE)
         del self.placed[nf]
         self.flush()
 
@@ -297,6 +353,7 @@ class Emac:
         if entries < 1 or entries > CACHE_MAX or entries & (entries - 1):
             raise EmacError(f"cache size must be a power of two in 1..{CACHE_MAX}, not {entries}")
         self.client.register_write("cache_cfg", 0, entries - 1)
+        self.cache_size = entries
         self.flush()
 
     def flush(self) -> None:

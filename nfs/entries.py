@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.p4rt import Range, TableWrite, Ternary
 from emac.layout import ACT_NAT, Entry, FlowKey, ip_int, nat_data
-from emac.p4rt import Range, TableWrite, Ternary
 
 KINDS = {"firewall": 1, "nat": 2, "lb": 3, "ratelimit": 4}
 EM_KINDS = ("nat",)  # exact 5-tuple tables: the ones the EM layout holds

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.p4rt import SwitchConnection, TableWrite
 from emac.api import Emac, MemoryServer, RdmaClient
 from emac.memserver import Responder
-from emac.p4rt import Lpm, SwitchClient, TableWrite
 from emac.roce import Endpoint
 from p4target.compiler.driver import compile_p4
 from p4target.runtime.server import serve
@@ -68,7 +68,7 @@ class Sw:
     runner: Runner
     ports: dict[int, QueuePort]
     server: object
-    client: SwitchClient
+    client: SwitchConnection
 
 
 @dataclass
@@ -87,9 +87,9 @@ class Net:
         r.add_port(LoopPort(LOOP))
         server, _service, port = serve(r, "127.0.0.1:0")
         r.start()
-        c = SwitchClient(f"127.0.0.1:{port}", device_id)
+        c = SwitchConnection(f"127.0.0.1:{port}", device_id)
         json_bytes, p4info = fabric()
-        c.set_pipeline(json_bytes, p4info)
+        c.set_pipeline(p4info, json_bytes)
         sw = Sw(name, r, qp, server, c)
         self.switches[name] = sw
         return sw
@@ -148,17 +148,32 @@ def received(q: queue.Queue, n: int, timeout: float = 5.0) -> list[bytes]:
     return out
 
 
+def ecmp_route(c: SwitchConnection, prefix: int, plen: int, group: int, members: dict[int, dict]) -> None:
+    """An LPM route whose next hops are an action-selector group: member id -> `route` params."""
+    from p4.v1 import p4runtime_pb2 as R
+
+    from controller.p4rt import update
+
+    index = c.index()
+    pid = index.profiles["ecmp_selector"].preamble.id
+    ups = []
+    g = R.ActionProfileGroup(action_profile_id=pid, group_id=group, max_size=len(members))
+    for mid, params in members.items():
+        m = R.ActionProfileMember(action_profile_id=pid, member_id=mid)
+        m.action.CopyFrom(index.action_call("route", params))
+        ups.append(update("INSERT", R.Entity(action_profile_member=m)))
+        g.members.add(member_id=mid, weight=1)
+    ups.append(update("INSERT", R.Entity(action_profile_group=g)))
+    ups.append(update("INSERT", index.table_entry("ipv4_lpm", {"hdr.ipv4.dst": (prefix, plen)}, group=group)))
+    c.write(ups)
+
+
 def route(sw: Sw, prefix: str, plen: int, port: int, dmac: str, group: int) -> None:
     """An underlay route: an ECMP group of one member (the action selector's shape)."""
     import ipaddress
 
-    c = sw.client
-    c.ecmp_group(
-        "ecmp_selector", group,
-        [(group, "route", {"port": port, "smac": _mac(MAC[sw.name]), "dmac": _mac(dmac)})],
-    )  # fmt: skip
-    te = c.group_entry("ipv4_lpm", {"hdr.ipv4.dst": Lpm(int(ipaddress.IPv4Address(prefix)), plen)}, group)
-    c.write([c.update(1, "table_entry", te)])
+    params = {"port": port, "smac": _mac(MAC[sw.name]), "dmac": _mac(dmac)}
+    ecmp_route(sw.client, int(ipaddress.IPv4Address(prefix)), plen, group, {group: params})
 
 
 def _mac(m: str) -> int:

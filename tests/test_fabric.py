@@ -11,13 +11,13 @@ import pytest
 import yaml
 from scapy.all import IP, TCP, UDP, Ether, Raw, raw
 
+from controller.p4rt import TableWrite, Ternary, update
 from emac.layout import ACT_NAT, Entry, FlowKey, nat_data
-from emac.p4rt import TableWrite, Ternary
 from emac.roce import Endpoint
 from nfs.entries import em_entries, lm_writes, parse_nfs, software_config
 from nfs.software import SoftwareNF
 from p4target.switch.hashes import crc16
-from tests.fabric_net import MAC, MS, S1_RDMA, chain_path, received, two_switches
+from tests.fabric_net import MAC, MS, S1_RDMA, chain_path, ecmp_route, received, two_switches
 
 NFS = yaml.safe_load(
     """
@@ -365,7 +365,7 @@ def test_a_nak_for_a_bad_rkey_takes_the_fallback_at_once(em_net):
     # The switch's copy of the rkey is wrong: the server refuses the READ (remote access NAK).
     s1.client.insert(
         [TableWrite.of("em_config", {"meta.nfId": 2}, "em_set", _em_params(emac, p, rkey=p.server.rkey + 1))],
-        kind=2,
+        "MODIFY",
     )
     t0 = time.monotonic()
     s1.ports[1].rx.put(pkt())
@@ -420,7 +420,7 @@ def test_memory_server_killed_mid_flow_falls_back_within_the_bound(em_net, detou
                     _em_params(emac, p, p.server.rkey, (2, MAC["S2"])),
                 )
             ],
-            kind=2,
+            "MODIFY",
         )
     net.handlers["MS"] = None  # killed
     emac.flush()
@@ -483,7 +483,7 @@ def test_rate_limiter_drops_red_the_same_way_in_lm_and_on_a_server(host):
             srv = SoftwareNF.from_config(software_config(nf), MAC["SRV"])
             net.attach("SRV", s2.ports[3], lambda f: [o] if (o := srv.process(f)) else [])
         else:
-            s1.client.meter_config("rl_meter", 4, *nf.meter)
+            s1.client.write([update("MODIFY", s1.client.index().meter_cell("rl_meter", 4, nf.meter))])
         chain_path(net, 3, [(4, "ratelimit", host)])
         for k in range(8):  # a burst of 4 packets passes, then red at 1 packet/s
             s1.ports[1].rx.put(pkt(sport=2000 + k, payload=b""))
@@ -539,7 +539,7 @@ def test_moving_the_nat_from_em_to_lm_under_traffic_loses_nothing(em_net):
                 "sff", {"hdr.nsh.spi": 10, "hdr.nsh.si": 255}, "sff_local", {"nfId": 2, "kind": 2, "where": 0}
             )
         ],
-        kind=2,
+        "MODIFY",
     )  # then the hop reads LM
     emac.release(2)  # break: the EM table is forgotten
     time.sleep(0.1)
@@ -589,18 +589,14 @@ def test_srem_p4c_builds_the_fabric(tmp_path):
 def test_underlay_ecmp_keeps_a_flow_on_one_uplink_and_uses_both():
     import ipaddress
 
-    from emac.p4rt import Lpm
-
     net, _emac, _ms = two_switches()
     try:
         s2 = net.switches["S2"]
         c = s2.client
         mac = lambda m: int(m.replace(":", ""), 16)
-        c.ecmp_group("ecmp_selector", 9, [
-            (91, "route", {"port": 1, "smac": mac(MAC["S2"]), "dmac": mac(MAC["H2"])}),
-            (92, "route", {"port": 5, "smac": mac(MAC["S2"]), "dmac": mac(MAC["H3"])})])  # fmt: skip
-        te = c.group_entry("ipv4_lpm", {"hdr.ipv4.dst": Lpm(int(ipaddress.IPv4Address("10.9.0.0")), 16)}, 9)
-        c.write([c.update(1, "table_entry", te)])
+        ecmp_route(c, int(ipaddress.IPv4Address("10.9.0.0")), 16, 9, {
+            91: {"port": 1, "smac": mac(MAC["S2"]), "dmac": mac(MAC["H2"])},
+            92: {"port": 5, "smac": mac(MAC["S2"]), "dmac": mac(MAC["H3"])}})  # fmt: skip
         where: dict[int, set[str]] = {}
         for _rep in range(2):
             for sport in range(20):
@@ -639,7 +635,7 @@ def test_a_restarted_emac_adopts_the_table_and_updates_continue(em_net):
     fresh.put(2, NEW)
     s1.ports[1].rx.put(pkt())
     assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.9", 49999)]
-    assert len(s1.client.read_entries("em_config")) == 1
+    assert len(s1.client.read_table("em_config")) == 1
 
 
 def test_an_entry_deleted_from_em_stops_applying(em_net):

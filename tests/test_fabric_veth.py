@@ -200,10 +200,10 @@ def test_chain_fw_lm_nat_em_lb_server_over_veths_with_srem_processes(netns, tmp_
     import socket
     import time
 
+    from controller.p4rt import SwitchConnection, TableWrite, Ternary
     from emac.api import Emac, MemoryServer, RawTransport, RdmaClient
-    from emac.p4rt import Lpm, SwitchClient, TableWrite, Ternary
     from nfs.entries import em_entries, lm_writes, parse_nfs, software_config
-    from tests.fabric_net import fabric
+    from tests.fabric_net import ecmp_route, fabric
 
     for a, b in (("h1", "p1"), ("h2", "p2"), ("srv", "p3"), ("ms", "p4"), ("lb0", "lb1")):
         sh("ip", "netns", "exec", netns, "ip", "link", "add", a, "type", "veth", "peer", "name", b)
@@ -243,15 +243,11 @@ def test_chain_fw_lm_nat_em_lb_server_over_veths_with_srem_processes(netns, tmp_
         grpc.channel_ready_future(grpc.insecure_channel(sock)).result(timeout=60)
         for p in procs[1:]:  # memserver and nf print one line once their socket is open
             assert wait_line(p, 60), p.args
-        c = SwitchClient(sock)
-        c.set_pipeline(*fabric())
+        c = SwitchConnection(sock, 0)
+        json_bytes, p4info = fabric()
+        c.set_pipeline(p4info, json_bytes)
         mac = lambda m: int(m.replace(":", ""), 16)
-        c.ecmp_group(
-            "ecmp_selector", 1, [(1, "route", {"port": 2, "smac": mac(sw_mac), "dmac": mac(h2_mac)})]
-        )
-        c.write(
-            [c.update(1, "table_entry", c.group_entry("ipv4_lpm", {"hdr.ipv4.dst": Lpm(0x0A000202, 32)}, 1))]
-        )
+        ecmp_route(c, 0x0A000202, 32, 1, {1: {"port": 2, "smac": mac(sw_mac), "dmac": mac(h2_mac)}})
         c.insert(
             [
                 TableWrite.of(
