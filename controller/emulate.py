@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from topologies.addressing import FabricPlan
 from topologies.emulation import Emulation
 
 from .dayplan import chains_of, nfs_of, placement_state
+from .em import EmFabric
 from .fabric import Fabric, Pipeline
 from .p4rt import P4InfoIndex
 from .replay import ReplayPlan, finish_step, plan_replay, start_step
@@ -48,6 +49,8 @@ class EmulatedStep:
     latency_p50_us: float
     latency_p99_us: float
     em_in_lm: int
+    em_tables: int = 0  # NF tables read from memory servers by RDMA
+    rdma: dict = field(default_factory=dict)  # RDMA hits, misses, reads... summed over switches
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -72,8 +75,12 @@ def emulate_day(
     pps_budget: float = 300.0,
     min_pps: float | None = None,
     target: str = "srem",
+    em: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[EmulatedStep], ReplayPlan]:
+    """The day on Mininet. With `em`, NFs the agent puts in EM that the EM path holds are
+    read from memory servers by RDMA (one per switch, started when first needed); without,
+    they are served from LM tables, as are the kinds the EM path does not hold."""
     say = progress or (lambda _m: None)
     pipeline, index = fabric_pipeline()
     # A floor keeps evening chains measurable; it is a quarter of the budget spread over
@@ -87,21 +94,31 @@ def emulate_day(
     underlay = {n: fabric_entities(fab, index, n) for n in fab.switches}
 
     def state(placement: np.ndarray):
-        # No EMAC and memory servers are wired into the emulation yet: EM stands in from LM.
         return placement_state(
-            problem.sub, problem.cat.inst_type, day, rp.flows, fab, index, placement, emac=False
+            problem.sub, problem.cat.inst_type, day, rp.flows, fab, index, placement, emac=em
         )
+
+    def apply(st, emf: EmFabric | None):
+        """The switches (and their EMACs) to `st`, make-before-break."""
+        if emf is not None:
+            emf.prepare(st.em, nfs)
+        extra = emf.entities(st.em) if emf is not None else {}
+        rep = fabric.reconcile({n: underlay[n] + st.switches[n] + extra.get(n, []) for n in fab.switches})
+        if emf is not None:
+            emf.finish(st.em, rep.pipelines_pushed)
+        return rep
 
     out: list[EmulatedStep] = []
     say(f"starting {len(fab.switches)} switches and {len(fab.servers)} servers")
-    with Emulation(fab, log_dir=log_dir, target=target) as emu:
+    with Emulation(fab, log_dir=log_dir, target=target, em=em) as emu:
         fabric = Fabric({n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()}, pipeline)
         servers = ServerNFs(emu, log_dir)
+        emf = EmFabric(emu, fabric, log_dir) if em else None
         try:
             run = DayRun(problem, day)
             old = state(run.placement)
             servers.configure(old.server_hops, nfs)
-            fabric.reconcile({n: underlay[n] + old.switches[n] for n in fab.switches})
+            apply(old, emf)
             while not run.done:
                 t, hour = run.t, int(day.hours[run.t])
                 say(f"{hour}:00 deciding")
@@ -121,7 +138,7 @@ def emulate_day(
                 time.sleep(min(1.0, seconds_per_step / 4) if traffic else 0.0)
                 t0 = time.perf_counter()
                 servers.configure(both, nfs)  # new server hops exist before packets are steered there
-                rep = fabric.reconcile({n: underlay[n] + new.switches[n] for n in fab.switches})
+                rep = apply(new, emf)
                 servers.configure(new.server_hops, nfs)  # the old ones go last
                 apply_s = time.perf_counter() - t0
                 old = new
@@ -142,9 +159,35 @@ def emulate_day(
                         latency_p50_us=float(np.median(lat50)) if lat50 else float("nan"),
                         latency_p99_us=float(np.max(lat99)) if lat99 else float("nan"),
                         em_in_lm=len(new.em_in_lm),
+                        em_tables=len(new.em),
+                        rdma=_rdma(emf),
                     )
                 )
         finally:
+            if emf is not None:
+                emf.close()
             servers.close()
             fabric.close()
     return out, rp
+
+
+def _rdma(emf: EmFabric | None) -> dict:
+    """Every EMAC's counters summed (cumulative since each switch's EM started)."""
+    out: dict[str, float] = {}
+    if emf is None:
+        return out
+    for stats in emf.stats().values():
+        for k in (
+            "hit",
+            "miss",
+            "read",
+            "resp_ok",
+            "bad_psn",
+            "bad_qp",
+            "bad_icrc",
+            "nak",
+            "torn",
+            "fallback",
+        ):
+            out[k] = out.get(k, 0) + stats[k]
+    return out

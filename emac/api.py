@@ -27,7 +27,7 @@ Ordering, so that a packet sees the old entry or the new one, never a mix:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from p4.v1 import p4runtime_pb2 as R
@@ -184,12 +184,14 @@ class Emac:
             {"qp": qp},
         )
 
-    def entities(self) -> list[R.Entity]:
-        """The switch entries the EMAC owns, as part of the switch's desired state."""
+    def entities(self, nfs: Iterable[int] | None = None) -> list[R.Entity]:
+        """The switch entries the EMAC owns, as part of the switch's desired state: with
+        `nfs`, the em_config of those tables only (the others are on their way out)."""
         index = self.client.index()
+        keep = set(self.placed) if nfs is None else set(nfs)
         writes = [self._endpoint()]
         writes += [self._qp(qp, srv) for qp, srv in sorted(self.servers.items())]
-        writes += [p.config for _, p in sorted(self.placed.items())]
+        writes += [p.config for nf, p in sorted(self.placed.items()) if nf in keep]
         out = [R.Entity(table_entry=index.entry(w)) for w in writes]
         out += [clone_session(100 + qp, srv.port) for qp, srv in sorted(self.servers.items())]
         return out

@@ -42,7 +42,10 @@ def _iface_mac(iface: str) -> str:
 
 
 def memserver(
-    iface: Annotated[str, typer.Option(help="Interface the switch reaches the server on.")],
+    iface: Annotated[
+        list[str],
+        typer.Option(help="Interface the switch reaches the server on; repeat for more (e.g. the EMAC's)."),
+    ],
     ip: Annotated[str, typer.Option(help="The server's IPv4 address (RoCEv2 destination).")],
     region: Annotated[list[str], typer.Option(help="VA:SIZE:RKEY of a registered region (repeatable).")],
     qp: Annotated[
@@ -57,7 +60,7 @@ def memserver(
     from .memserver import Responder, serve
     from .roce import Endpoint
 
-    me = Endpoint(_mac(mac, "--mac", mac) if mac else _iface_mac(iface), _ip(ip, "--ip", ip), 0)
+    me = Endpoint(_mac(mac, "--mac", mac) if mac else _iface_mac(iface[0]), _ip(ip, "--ip", ip), 0)
     if not 64 <= mtu <= 4096:
         raise InputError("--mtu", str(mtu), "must be in 64..4096")
     r = Responder(me, mtu=mtu)
@@ -85,9 +88,9 @@ def memserver(
         psn = _int(parts[9], "--qp", spec) if len(parts) == 10 else 0
         r.connect(qpn, peer, psn)
     try:
-        serve(r, iface, f"memory server on {iface}: {len(r.regions)} regions, {len(r.qps)} QPs")
+        serve(r, iface, f"memory server on {', '.join(iface)}: {len(r.regions)} regions, {len(r.qps)} QPs")
     except OSError as e:
-        raise InputError("--iface", iface, e.strerror or str(e)) from None
+        raise InputError("--iface", ",".join(iface), e.strerror or str(e)) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -197,8 +197,8 @@ class Responder:
         return frame(self.me, qp.peer, BTH(opcode=OP_ACK, psn=psn) / AETH(syndrome=syndrome, msn=qp.msn))
 
 
-def serve(responder: Responder, iface: str, ready_line: str) -> None:
-    """Answer frames on a Linux interface until SIGINT or SIGTERM."""
+def serve(responder: Responder, iface: str | list[str], ready_line: str) -> None:
+    """Answer frames on Linux interfaces (each on the one it came in) until SIGINT or SIGTERM."""
     serve_until_signal(iface, responder.handle, ready_line)
 
 

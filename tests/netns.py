@@ -35,3 +35,32 @@ def veth_namespace(prefix: str, pairs: list[tuple[str, str]]) -> Iterator[str]:
         yield ns
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def in_netns(ns: str, fn):
+    """Run fn() in a thread that has entered a namespace (a name under /var/run/netns, or a
+    path such as /proc/PID/ns/net); sockets it opens stay in that namespace."""
+    import ctypes
+    import threading
+
+    out: dict = {}
+
+    def run() -> None:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        fd = os.open(ns if ns.startswith("/") else f"/var/run/netns/{ns}", os.O_RDONLY)
+        try:
+            if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+                out["error"] = OSError(ctypes.get_errno(), "setns")
+                return
+            out["value"] = fn()
+        except Exception as e:  # handed to the caller
+            out["error"] = e
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]

@@ -14,7 +14,7 @@ from scapy.contrib.nsh import NSH
 from scapy.contrib.roce import AETH, BTH
 
 from emac.roce import AETH_ACK, NAK_REMOTE_ACCESS, Endpoint, payload_of, read_request, write_only
-from tests.netns import sh, veth_namespace
+from tests.netns import in_netns, sh, veth_namespace
 
 SREM = str(Path(sys.executable).parent / "srem")
 
@@ -164,34 +164,6 @@ def wait_line(p: subprocess.Popen, timeout: float) -> bool:
     got = threading.Event()
     threading.Thread(target=lambda: p.stdout.readline() and got.set(), daemon=True).start()
     return got.wait(timeout)
-
-
-def in_netns(ns: str, fn):
-    """Run fn() in a thread that has entered the namespace (sockets it opens stay there)."""
-    import ctypes
-    import threading
-
-    out: dict = {}
-
-    def run() -> None:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
-        try:
-            if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-                out["error"] = OSError(ctypes.get_errno(), "setns")
-                return
-            out["value"] = fn()
-        except Exception as e:  # handed to the caller
-            out["error"] = e
-        finally:
-            os.close(fd)
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def test_chain_fw_lm_nat_em_lb_server_over_veths_with_srem_processes(netns, tmp_path):

@@ -22,7 +22,10 @@ from .errors import InputError
 
 # Port numbers start at 1 (BMv2's and Mininet's habit); 255 is kept for the CPU port.
 CPU_PORT = 255
-MAX_PORTS = 254
+# External memory: a switch's memory server is cabled to MEM_PORT, and a cable from
+# LOOP_OUT to LOOP_IN is its loopback (where a packet waits for its READ to come back).
+LOOP_OUT, LOOP_IN, MEM_PORT = 250, 251, 252
+MAX_PORTS = 249
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,24 @@ class FabricPlan:
             if p == port:
                 return n
         raise KeyError(f"{switch} has no port {port}")
+
+
+@dataclass(frozen=True)
+class EmAddresses:
+    """The RoCEv2 addresses of one switch's external memory (none routed by the underlay:
+    the memory server is cabled to the switch, the EMAC to the memory server)."""
+
+    switch_ip: str  # the switch as RDMA requester (its MAC is the switch's)
+    server_ip: str  # the memory server
+    server_mac: str
+    emac_ip: str  # the EMAC's own QP, which writes the tables
+    emac_mac: str
+
+
+def em_addresses(plan: FabricPlan, switch: str) -> EmAddresses:
+    d = plan.switches[switch].device_id
+    low = f"{d // 256}.{d % 256}"
+    return EmAddresses(f"10.253.{low}", f"10.254.{low}", _mac(3, d), f"10.252.{low}", _mac(4, d))
 
 
 def _mac(kind: int, index: int) -> str:

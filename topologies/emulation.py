@@ -8,8 +8,15 @@ names stay short (`k2as3`, `k2ah7`: a tag that sets this emulation apart, then t
 switch's device id or the server's index; Linux limits interface names to 15
 characters); the plan maps them to the topology's names.
 
+With `em=True` every switch also gets its external memory: a memory-server host
+(`k2am3`) cabled to the switch's MEM_PORT, with a second link whose other end stays in
+the root namespace for the EMAC (`k2ae3`), and a veth pair from LOOP_OUT to LOOP_IN as
+the switch's loopback. The memory server processes are started on demand
+(`start_memserver`) by whoever runs the EMAC.
+
 `Emulation` is a context manager: leaving it, by return, error or Ctrl-C, stops
-every switch process and removes every namespace and link it made.
+every switch process and every process it started in a host, and removes every
+namespace and link it made.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .addressing import CPU_PORT, FabricPlan
+from .addressing import CPU_PORT, LOOP_IN, LOOP_OUT, MEM_PORT, FabricPlan, em_addresses
 from .errors import InputError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -159,6 +166,11 @@ class Emulation:
     grpc: dict[str, str] = field(default_factory=dict)  # switch name -> 127.0.0.1:port
     hosts: dict[str, object] = field(default_factory=dict)  # server name -> Mininet host
     switches: dict[str, object] = field(default_factory=dict)
+    em: bool = False
+    mem_hosts: dict[str, object] = field(default_factory=dict)  # switch name -> its memory server
+    emac_intf: dict[str, str] = field(default_factory=dict)  # switch name -> the EMAC's interface
+    procs: list[subprocess.Popen] = field(default_factory=list)  # started in hosts
+    tag: str = ""
 
     def __enter__(self) -> Emulation:
         why = missing()
@@ -189,7 +201,7 @@ class Emulation:
         net = Mininet(topo=None, controller=None, build=False, autoSetMacs=False)
         self.net = net
         ports = free_ports(len(self.plan.switches))
-        tag = _tag()
+        self.tag = tag = _tag()
         for (name, sw), port in zip(sorted(self.plan.switches.items()), ports, strict=True):
             node = net.addSwitch(
                 f"{tag}s{sw.device_id}",
@@ -203,6 +215,14 @@ class Emulation:
             self.grpc[name] = f"127.0.0.1:{port}"
         for i, (name, srv) in enumerate(sorted(self.plan.servers.items())):
             self.hosts[name] = net.addHost(f"{tag}h{i}", ip=f"{srv.ip}/32", mac=srv.mac)
+        if self.em:
+            for name, sw in sorted(self.plan.switches.items()):
+                em = em_addresses(self.plan, name)
+                # No IP on the memory server's interfaces: its kernel must not answer RoCEv2
+                # frames (ICMP port unreachable); the memory server process does.
+                self.mem_hosts[name] = host = net.addHost(f"{tag}m{sw.device_id}", ip=None, mac=em.server_mac)
+                net.addLink(self.switches[name], host, port1=MEM_PORT, port2=0)
+                net.addLink(self.switches[name], self.switches[name], port1=LOOP_OUT, port2=LOOP_IN)
         done: set[frozenset[str]] = set()
         for name, sw in sorted(self.plan.switches.items()):
             for other, port in sorted(sw.ports.items()):
@@ -220,6 +240,8 @@ class Emulation:
                 else:
                     net.addLink(self.switches[name], self.hosts[other], port1=port, port2=0)
         net.build()
+        for name, host in self.mem_hosts.items():
+            self._emac_link(name, host)
         for sw in self.switches.values():
             sw.start([])
         for sw in self.switches.values():
@@ -236,11 +258,64 @@ class Emulation:
             host.cmd(f"ip route replace 10.0.0.0/8 via 10.255.255.254 dev {intf} onlink")
             host.cmd(f"ip neigh replace 10.255.255.254 lladdr {gw.mac} dev {intf} nud permanent")
 
+    def _emac_link(self, switch: str, host) -> None:
+        """A veth from the root namespace (the EMAC's side) to the memory server's host."""
+        d = self.plan.switches[switch].device_id
+        here, there = f"{host.name[: -len(str(d)) - 1]}e{d}", f"{host.name}-mgmt"
+        subprocess.run(["ip", "link", "add", here, "type", "veth", "peer", "name", there], check=True)
+        self.emac_intf[switch] = here
+        subprocess.run(["ip", "link", "set", there, "netns", str(host.pid)], check=True)
+        subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{here}.disable_ipv6=1"], check=True)
+        subprocess.run(["ip", "link", "set", here, "up"], check=True)
+        host.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1")
+        host.cmd(f"ip link set {there} up")
+
+    def mem_intfs(self, switch: str) -> list[str]:
+        """The memory server host's interfaces: toward the switch, toward the EMAC."""
+        host = self.mem_hosts[switch]
+        return [host.defaultIntf().name, f"{host.name}-mgmt"]
+
+    def start_memserver(self, switch: str, *args: str, log: Path, timeout: float = 60.0) -> subprocess.Popen:
+        """`srem memserver` on a switch's memory-server host, once it answers frames."""
+        argv = [sys.executable, "-c", "from controller.cli import main; main()", "memserver"]
+        for intf in self.mem_intfs(switch):
+            argv += ["--iface", intf]
+        env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        out = open(log, "w")  # noqa: SIM115 - the process owns it for its life
+        p = self._popen(
+            self.mem_hosts[switch], [*argv, *args], stdout=subprocess.PIPE, stderr=out, text=True, env=env
+        )
+        deadline = time.monotonic() + timeout
+        assert p.stdout is not None
+        while time.monotonic() < deadline:
+            line = p.stdout.readline()  # the ready line, or EOF when it failed
+            if line.startswith("memory server on"):
+                return p
+            if not line and p.poll() is not None:
+                break
+        p.kill()
+        out.close()
+        raise RuntimeError(
+            f"memory server of {switch} did not start: {log.read_text(errors='replace')[-500:]}"
+        )
+
+    def _popen(self, host, argv: list[str], **kw) -> subprocess.Popen:
+        p = subprocess.Popen(["mnexec", "-a", str(host.pid), *argv], **kw)
+        self.procs = [q for q in self.procs if q.poll() is None] + [p]
+        return p
+
     def __exit__(self, *exc) -> None:
         net, self.net = self.net, None
         try:
+            for p in self.procs:  # whatever still runs in a host must not outlive it
+                if p.poll() is None:
+                    p.kill()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        p.wait(timeout=5)
             if net is not None:
                 net.stop()
+            for intf in self.emac_intf.values():
+                subprocess.run(["ip", "link", "del", intf], capture_output=True)
         finally:
             for s, h in getattr(self, "_old", {}).items():
                 signal.signal(s, h)
@@ -257,8 +332,8 @@ class Emulation:
         )
 
     def host_popen(self, server: str, *argv: str, **kw) -> subprocess.Popen:
-        """Start a command inside a server's namespace."""
-        return subprocess.Popen(["mnexec", "-a", str(self.hosts[server].pid), *argv], **kw)
+        """Start a command inside a server's namespace (killed, if still running, on exit)."""
+        return self._popen(self.hosts[server], list(argv), **kw)
 
     def intf(self, server: str) -> str:
         return self.hosts[server].defaultIntf().name

@@ -4,12 +4,13 @@ queues for tests, and optional pcap files of everything a port sees."""
 from __future__ import annotations
 
 import queue
+import select
 import signal
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 ETH_P_ALL = 0x0003
@@ -130,28 +131,37 @@ class RawPort(Port):
 
 
 def serve_frames(
-    iface: str,
+    ifaces: str | Sequence[str],
     handle: Callable[[bytes], Iterable[bytes]],
     stop: threading.Event,
     ready: Callable[[], None] | None = None,
 ) -> None:
-    """Answer every frame that arrives on a Linux interface with the frames `handle`
-    returns, until `stop` is set: the loop of a responder on a raw port (the memory
-    server, a software NF). `ready` runs once the socket is open."""
-    port = RawPort(0, iface)
+    """Answer every frame that arrives on one or more Linux interfaces with the frames
+    `handle` returns, sent back out of the interface the frame came in on, until `stop`
+    is set: the loop of a responder on raw ports (the memory server, a software NF).
+    `ready` runs once every socket is open."""
+    names = [ifaces] if isinstance(ifaces, str) else list(ifaces)
+    ports: list[RawPort] = []
     try:
+        for k, name in enumerate(names):
+            ports.append(RawPort(k, name))
         if ready is not None:
             ready()  # frames from now on are answered
         while not stop.is_set():
-            data = port.recv(0.2)
-            if data is not None:
-                for out in handle(data):
-                    port.send(out)
+            readable, _, _ = select.select([p.sock for p in ports], [], [], 0.2)
+            for port in ports:
+                if port.sock not in readable:
+                    continue
+                data = port.recv(0)
+                if data is not None:
+                    for out in handle(data):
+                        port.send(out)
     finally:
-        port.close()
+        for port in ports:
+            port.close()
 
 
-def serve_until_signal(iface: str, handle: Callable[[bytes], Iterable[bytes]], ready_line: str) -> None:
+def serve_until_signal(iface: str | Sequence[str], handle: Callable[[bytes], Iterable[bytes]], ready_line: str) -> None:
     """`serve_frames` until SIGINT or SIGTERM (a command's whole life); `ready_line` is
     printed once the socket is open, so that a supervisor can wait for it."""
     stop = threading.Event()
