@@ -161,7 +161,9 @@ def serve_frames(
             port.close()
 
 
-def serve_until_signal(iface: str | Sequence[str], handle: Callable[[bytes], Iterable[bytes]], ready_line: str) -> None:
+def serve_until_signal(
+    iface: str | Sequence[str], handle: Callable[[bytes], Iterable[bytes]], ready_line: str
+) -> None:
     """`serve_frames` until SIGINT or SIGTERM (a command's whole life); `ready_line` is
     printed once the socket is open, so that a supervisor can wait for it."""
     stop = threading.Event()
