@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
 from topologies.addressing import FabricPlan
+
+from .traffic import start_receiver
 
 DPORT = 9000
 SPORT_BASE = 10000
@@ -145,12 +146,10 @@ def start_step(
     seconds = plan.seconds_per_step
     active = [f for f in plan.flows if (chains is None or f.chain in chains) and plan.pps[step, f.chain] > 0]
     cmd = [sys.executable, "-m", "controller.traffic"]
-    recv_args = ["recv", "--port", str(DPORT), "--seconds", str(seconds + 2.0)]
+    # Receivers bound before the first packet.
     receivers = {
-        dst: emu.host_popen(dst, *cmd, *recv_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for dst in sorted({f.dst_server for f in active})
+        dst: start_receiver(emu, dst, DPORT, seconds + 2.0) for dst in sorted({f.dst_server for f in active})
     }
-    time.sleep(0.5)  # receivers bound before the first packet
     senders = {}
     for src in sorted({f.src_server for f in active}):
         args = []

@@ -19,9 +19,11 @@ import heapq
 import json
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,15 +114,23 @@ def send(flows: list[Flow], seconds: float, size: int = 128) -> dict:
     return {"seconds": seconds, "sent": {str(f.flow): n for f, n in zip(flows, sent, strict=True)}}
 
 
-def receive(port: int, seconds: float, bind: str = "0.0.0.0", ready: threading.Event | None = None) -> dict:
-    """Count stamped datagrams on a UDP port for `seconds`; per-flow figures."""
+def receive(
+    port: int,
+    seconds: float,
+    bind: str = "0.0.0.0",
+    ready: threading.Event | Callable[[], object] | None = None,
+) -> dict:
+    """Count stamped datagrams on a UDP port for `seconds`; per-flow figures. `ready` (an
+    event to set or a function to call) says when the socket is bound."""
     flows: dict[int, FlowStats] = {}
     junk = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         s.bind((bind, port))
-        if ready is not None:
+        if isinstance(ready, threading.Event):
             ready.set()
+        elif ready is not None:
+            ready()
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             s.settimeout(min(left, 0.5))
@@ -138,6 +148,30 @@ def receive(port: int, seconds: float, bind: str = "0.0.0.0", ready: threading.E
                 continue
             flows.setdefault(flow, FlowStats(flow)).add(seq, (now - sent_ns) / 1e3)
     return {"port": port, "junk": junk, "flows": {f: st.summary() for f, st in sorted(flows.items())}}
+
+
+READY = "receiving"
+
+
+def start_receiver(emu, server: str, port: int, seconds: float, timeout: float = 30.0) -> subprocess.Popen:
+    """A receiver on an emulated server, returned once its socket is bound (a sender
+    started after this loses nothing to a receiver still starting)."""
+    p = emu.host_popen(
+        server, sys.executable, "-m", "controller.traffic", "recv", "--port", str(port), "--seconds", str(seconds),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    ready = threading.Event()
+
+    def wait() -> None:
+        assert p.stderr is not None
+        if p.stderr.readline().strip() == READY:
+            ready.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    if not ready.wait(timeout):
+        p.kill()
+        raise RuntimeError(f"the receiver on {server} did not start within {timeout:.0f} s")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 ap.error(f"--flow {spec!r}: expected FLOW:DST:DPORT:SPORT:PPS")
         out = send(flows, a.seconds, a.size)
     else:
-        out = receive(a.port, a.seconds)
+        out = receive(a.port, a.seconds, ready=lambda: print(READY, file=sys.stderr, flush=True))
     json.dump(out, sys.stdout)
     print()
     return 0

@@ -17,6 +17,7 @@ from p4.v1 import p4runtime_pb2 as R
 from controller.chains import Chain, Hop, PlacementError, compile_chains
 from controller.fabric import Fabric, Pipeline
 from controller.p4rt import P4InfoIndex
+from controller.traffic import start_receiver
 from controller.underlay import fabric_entities
 from nfs.entries import parse_nfs
 from p4target.compiler.driver import compile_p4
@@ -127,9 +128,7 @@ def test_moving_an_nf_under_traffic_loses_nothing(fabric_p4, k2, tmp_path):
         try:
             fabric.reconcile(desired("core0"))
             ip = k2.servers[c.dst].ip
-            recv = emu.host_popen(c.dst, *cmd, "recv", "--port", "9000", "--seconds", "6",
-                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
-            time.sleep(0.5)
+            recv = start_receiver(emu, c.dst, 9000, 6)
             send = emu.host_popen(c.src, *cmd, "send", "--flow", f"7:{ip}:9000:{c.sport}:150",
                                   "--seconds", "3", stdout=subprocess.PIPE, text=True)  # fmt: skip
             time.sleep(1.0)

@@ -26,6 +26,7 @@ from controller.em import EmFabric
 from controller.emulate import fabric_pipeline
 from controller.fabric import Fabric
 from controller.servers import ServerNFs
+from controller.traffic import start_receiver
 from controller.underlay import fabric_entities
 from nfs.entries import parse_nfs
 from tests.netns import in_netns
@@ -149,9 +150,7 @@ def traffic(f, seconds: float, during) -> dict:
     """Chain 9's stamped traffic at 100 packets/s while `during()` runs."""
     p, emu, a, b = f["plan"], f["emu"], f["a"], f["b"]
     cmd = [sys.executable, "-m", "controller.traffic"]
-    recv = emu.host_popen(b, *cmd, "recv", "--port", "9000", "--seconds", str(seconds + 3),
-                          stdout=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(0.5)
+    recv = start_receiver(emu, b, 9000, seconds + 3)
     send = emu.host_popen(a, *cmd, "send", "--flow", f"{MOVED}:{p.servers[b].ip}:9000:{10000 + MOVED}:100",
                           "--seconds", str(seconds), stdout=subprocess.PIPE, text=True)  # fmt: skip
     time.sleep(1.0)

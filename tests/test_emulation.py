@@ -8,7 +8,6 @@ Needs root and Debian's Mininet (`make setup` installs it as root); skipped othe
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +18,7 @@ from p4.v1 import p4runtime_pb2 as R
 from controller.fabric import Fabric, Pipeline
 from controller.p4rt import P4InfoIndex, P4RuntimeError, SwitchConnection, WriteError, update
 from controller.replay import ChainFlow, ReplayPlan, play_step
+from controller.traffic import start_receiver
 from controller.underlay import basic_entries
 from p4target.compiler.driver import compile_p4
 from topologies import kary_fattree
@@ -49,11 +49,7 @@ def _traffic(emu, p, flows=(1, 2), pps=200, seconds=1.0) -> dict:
     """Send each flow from the first server to the second; the receiver's figures."""
     a, b = sorted(p.servers)
     cmd = [sys.executable, "-m", "controller.traffic"]
-    recv = emu.host_popen(
-        b, *cmd, "recv", "--port", "9000", "--seconds", str(seconds * len(flows) + 2),
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    time.sleep(0.5)
+    recv = start_receiver(emu, b, 9000, seconds * len(flows) + 2)
     for flow in flows:
         spec = f"{flow}:{p.servers[b].ip}:9000:{10000 + flow}:{pps}"
         r = emu.host_cmd(a, *cmd, "send", "--flow", spec, "--seconds", str(seconds))
