@@ -110,6 +110,12 @@ def run(
         float, typer.Option(help="--emulate: packets/s of the busiest step, all chains together.")
     ] = 300.0,
     target: Annotated[str, typer.Option(help="--emulate: srem or simple_switch_grpc switches.")] = "srem",
+    em: Annotated[
+        bool,
+        typer.Option(
+            help="--emulate: NFs in EM are read from memory servers by RDMA (--no-em: served from LM tables)."
+        ),
+    ] = True,
 ) -> None:
     """Run one day: the agent re-places every instance at each step."""
     s = _scenario(scenario)
@@ -123,7 +129,7 @@ def run(
         title = f"{s.name}: test day {day}, agent {agent}"
         rows = controller_commands.run_emulated(
             s, problem, day, a, title, out, seconds_per_step=seconds_per_step, pps_budget=pps_budget,
-            target=target,
+            target=target, em=em,
         )  # fmt: skip
         console.print(_step_table(title, rows))
         return

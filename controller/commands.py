@@ -98,6 +98,7 @@ def run_emulated(
     seconds_per_step: float,
     pps_budget: float,
     target: str,
+    em: bool = True,
 ) -> list[dict]:
     """`srem run --emulate`: the day on the emulated fabric; the model's table plus the
     measured packets per step; results.json, day.png and emulation.png under `out`."""
@@ -121,20 +122,25 @@ def run_emulated(
         task = bar.add_task("emulated day", total=None)
         steps, rp = emulate_day(
             problem, problem.day("test", day), agent, plan(build_topology(scenario)),
-            log_dir=log_dir, seconds_per_step=seconds_per_step, pps_budget=pps_budget, target=target,
+            log_dir=log_dir, seconds_per_step=seconds_per_step, pps_budget=pps_budget, target=target, em=em,
             progress=lambda m: bar.update(task, description=m),
         )  # fmt: skip
     rows = [st.as_dict() for st in steps]
     t = Table(title=f"{title}: measured on the emulated fabric")
     for h in ("hour", "AR", "writes", "apply s", "chains", "sent", "delivered", "lost", "reordered",
-              "p50 µs", "p99 µs", "EM from LM"):  # fmt: skip
+              "p50 µs", "p99 µs", "EM by RDMA", "READs", "EM from LM"):  # fmt: skip
         t.add_column(h, justify="right")
     for r in rows:
         t.add_row(
             f"{r['hour']:02d}:00", f"{r['acceptance_ratio']:.3f}", str(r["writes"]), f"{r['apply_s']:.2f}",
             str(r["chains_played"]), str(r["sent"]), str(r["delivered"]), str(r["lost"]), str(r["reordered"]),
-            f"{r['latency_p50_us']:.0f}", f"{r['latency_p99_us']:.0f}", str(r["em_in_lm"]),
+            f"{r['latency_p50_us']:.0f}", f"{r['latency_p99_us']:.0f}", str(r["em_tables"]),
+            str(int(r["rdma"].get("read", 0))), str(r["em_in_lm"]),
         )  # fmt: skip
+    console.print(
+        "EM by RDMA: NF tables the switches read from memory servers; READs: issued so far; "
+        "EM from LM: instances placed in EM whose kind the EM path does not hold, served from LM"
+    )
     console.print(t)
     console.print(f"scaling: {rp.describe()}; p99 is the worst chain's")
     if out:

@@ -38,6 +38,7 @@ from .errors import InputError
 
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = ("srem", "simple_switch_grpc")
+LOOP_PPS = 1000  # passes/s the loopback carries
 
 
 def missing() -> str | None:
@@ -113,6 +114,10 @@ def _switch_class():
             args += ["--grpc-server-addr", f"127.0.0.1:{self.grpc_port}", "--target", self.target]
             for spec in ifaces:
                 args += ["-i", spec]
+            if LOOP_OUT in self.intfs and self.target == "srem":
+                # Packets waiting for a READ circle the loopback: pace it, so that waiting
+                # costs the Python switch a bounded share of its time whatever the backlog.
+                args += ["--queue-rate", f"{LOOP_OUT}:{LOOP_PPS}", "--queue-depth", f"{LOOP_OUT}:512"]
             return [sys.executable, "-c", "from controller.cli import main; main()", *args]
 
         def start(self, controllers) -> None:
