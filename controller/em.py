@@ -27,7 +27,7 @@ from pathlib import Path
 
 from p4.v1 import p4runtime_pb2 as R
 
-from emac.api import Emac, MemoryServer, RawTransport, RdmaClient
+from emac.api import Emac, EmacError, MemoryServer, RawTransport, RdmaClient
 from emac.layout import SLOTS
 from emac.roce import Endpoint
 from nfs.entries import NF, em_entries
@@ -54,6 +54,7 @@ class EmFabric:
     bound_us: int = 500_000
     retry_us: int = 100_000
     cache_size: int = 1024
+    recover: bool = False  # a restarted controller: find what the last one set up
     emacs: dict[str, Emac] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -66,17 +67,12 @@ class EmFabric:
         plan = self.emu.plan
         a = em_addresses(plan, switch)
         sw_mac = plan.switches[switch].mac
-        self.procs[switch] = self.emu.start_memserver(
-            switch,
-            "--ip", a.server_ip, "--mac", a.server_mac,
-            "--region", f"{BASE:#x}:{REGION}:{RKEY:#x}",
-            "--qp", f"{SERVER_QPN:#x}:{sw_mac}:{a.switch_ip}:{SWITCH_QPN:#x}",
-            "--qp", f"{SERVER_QPN + 1:#x}:{a.emac_mac}:{a.emac_ip}:{EMAC_QPN:#x}",
-            log=self.log_dir / f"memserver-{switch}.log",
-        )  # fmt: skip
         me = Endpoint(a.emac_mac, a.emac_ip, EMAC_QPN)
         transport = RawTransport(self.emu.emac_intf[switch], me, timeout=2.0)
         writer = RdmaClient(me, Endpoint(a.server_mac, a.server_ip, SERVER_QPN + 1), transport)
+        server = MemoryServer(
+            Endpoint(a.server_mac, a.server_ip, SERVER_QPN), RKEY, BASE, REGION, MEM_PORT, writer
+        )
         emac = Emac(
             conn,
             Endpoint(sw_mac, a.switch_ip, SWITCH_QPN),
@@ -85,11 +81,48 @@ class EmFabric:
             retry_us=self.retry_us,
             cache_size=self.cache_size,
         )
+        if self.recover and self._answers(writer):
+            # A restarted controller: the memory server lives on, and so may the switch's
+            # EM path; its tables are read back rather than written again.
+            if conn.read_table("rdma_endpoint"):
+                emac.resume({0: server})
+            else:  # the switch restarted too: set it up again (the tables get rewritten)
+                emac.start()
+                emac.attach(0, server)
+            self.emacs[switch] = emac
+            return emac
+        self._start_memserver(switch)
         emac.start()
-        server = Endpoint(a.server_mac, a.server_ip, SERVER_QPN)
-        emac.attach(0, MemoryServer(server, RKEY, BASE, REGION, MEM_PORT, writer))
+        emac.attach(0, server)
         self.emacs[switch] = emac
         return emac
+
+    @staticmethod
+    def _answers(writer: RdmaClient) -> bool:
+        try:
+            writer.sync()
+            return True
+        except EmacError:
+            return False
+
+    def recover_all(self) -> None:
+        """A restarted controller: take over every switch whose EM path is set up."""
+        for switch in sorted(self.emu.plan.switches):
+            if self.fabric.connection(switch).read_table("rdma_endpoint"):
+                self.emac(switch)
+
+    def _start_memserver(self, switch: str) -> None:
+        plan = self.emu.plan
+        a = em_addresses(plan, switch)
+        sw_mac = plan.switches[switch].mac
+        self.procs[switch] = self.emu.start_memserver(
+            switch,
+            "--ip", a.server_ip, "--mac", a.server_mac,
+            "--region", f"{BASE:#x}:{REGION}:{RKEY:#x}",
+            "--qp", f"{SERVER_QPN:#x}:{sw_mac}:{a.switch_ip}:{SWITCH_QPN:#x}",
+            "--qp", f"{SERVER_QPN + 1:#x}:{a.emac_mac}:{a.emac_ip}:{EMAC_QPN:#x}",
+            log=self.log_dir / f"memserver-{switch}.log",
+        )  # fmt: skip
 
     def prepare(self, wanted: Iterable[tuple[str, int]], nfs: Mapping[int, NF]) -> None:
         """Write every table that enters EM into its switch's memory server."""

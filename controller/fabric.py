@@ -59,6 +59,7 @@ class Fabric:
             conn.close()
         address, device_id = self.addresses[switch]
         conn = SwitchConnection(address, device_id, self.election_id, timeout=self.timeout)
+        conn.use_p4info(self.pipeline.p4info)  # names resolve through the fabric's program
         self.conns[switch] = conn
         return conn
 

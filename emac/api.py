@@ -36,7 +36,7 @@ from scapy.contrib.roce import AETH, BTH
 from controller.p4rt import SwitchConnection, TableWrite, clone_session, update
 
 from .layout import BUCKET_BYTES, BucketFull, EmTable, Entry, FlowKey
-from .roce import AETH_ACK, OP_ACK, Endpoint, parse, payload_of, read_request, write_only
+from .roce import AETH_ACK, NAK_PSN_SEQ, OP_ACK, Endpoint, parse, payload_of, read_request, write_only
 
 CACHE_MAX = 16384  # p4src/headers.p4
 N_QP = 8
@@ -115,6 +115,17 @@ class RdmaClient:
                 raise EmacError(f"RDMA WRITE of {len(chunk)} bytes at {va + off:#x} failed: {why}")
             self.psn = (self.psn + 1) & 0xFFFFFF
             self.writes += 1
+
+    def sync(self) -> None:
+        """Take up the PSN the responder expects (a restarted requester whose QP lives on
+        at the server): a request far ahead of it is a sequence error, and the NAK for it
+        carries the expected PSN. Nothing is read or written."""
+        ahead = (self.psn + (1 << 22)) & 0xFFFFFF
+        for p in map(parse, self.transport(read_request(self.me, self.server, ahead, 0, 0, 0))):
+            if p is not None and AETH in p and p[AETH].syndrome == NAK_PSN_SEQ:
+                self.psn = p[BTH].psn
+                return
+        raise EmacError(f"the memory server at {self.server.ip} did not answer a PSN probe")
 
     def read(self, va: int, rkey: int, length: int) -> bytes:
         """RDMA READ of `length` bytes (FIRST/MIDDLE/LAST responses reassembled)."""
@@ -204,6 +215,32 @@ class Emac:
     def restore(self) -> None:
         """After the switch came back empty and its entries were put back: the registers."""
         self.set_cache_size(self.cache_size)
+
+    def installed(self) -> dict[int, dict[str, int]]:
+        """The tables the switch reads from EM now: NF id -> its em_set parameters (what a
+        restarted controller finds)."""
+        index = self.client.index()
+        action = index.action("em_set")
+        names = {p.id: p.name for p in action.params}
+        out = {}
+        for te in self.client.read_table("em_config"):
+            nf = int.from_bytes(te.match[0].exact.value, "big")
+            params = {names[p.param_id]: int.from_bytes(p.value, "big") for p in te.action.action.params}
+            out[nf] = params
+        return out
+
+    def resume(self, servers: dict[int, MemoryServer]) -> None:
+        """Take over a switch whose EM path a previous EMAC set up (its entries, registers
+        and the PSNs in flight stay as they are): the servers behind its QPs, the cache
+        settings, and every table it reads, read back from the memory servers."""
+        self.servers.update(servers)
+        self.cache_size = self.client.register_read("cache_cfg", 0) + 1
+        self.epoch = self.client.register_read("cache_cfg", 1)
+        for nf, params in sorted(self.installed().items()):
+            if params["qp"] not in self.servers:
+                raise EmacError(f"NF {nf} is in EM behind QP {params['qp']}, which has no memory server here")
+            p = self.adopt(nf, params["qp"], params["base"], params["bucketMask"] + 1)
+            p.config = TableWrite.of("em_config", {"meta.nfId": nf}, "em_set", params)  # as installed
 
     def attach(self, qp: int, server: MemoryServer, initial_psn: int = 0) -> None:
         """Connect QP `qp` of the switch to a memory server behind `server.port`."""

@@ -5,7 +5,9 @@ A k=2 fat-tree on Mininet with a memory-server host per switch. The chain FW (LM
 edge0_0) -> NAT (EM of core0) -> LB (software, on the receiving server) must give,
 byte for byte, the output of FW -> NAT -> LB all in LM; moving the NAT from LM to EM
 while a chain's traffic flows loses nothing; each flow's first packet makes exactly one
-READ and the rest hit the switch's RDMA-table cache.
+READ and the rest hit the switch's RDMA-table cache. A restarted controller reads the EM
+path and tables back and writes nothing; a restarted switch gets them back at the next
+reconcile; the output stays the same through both.
 
 Needs root and Mininet; skipped otherwise.
 """
@@ -65,16 +67,21 @@ def fab(tmp_path_factory):
     pipeline, index = fabric_pipeline()
     log = tmp_path_factory.mktemp("emu-em")
     with Emulation(p, log_dir=log, em=True) as emu:
-        fabric = Fabric({n: (emu.grpc[n], sw.device_id) for n, sw in p.switches.items()}, pipeline)
         servers = ServerNFs(emu, log)
-        emf = EmFabric(emu, fabric, log)
         underlay = {n: fabric_entities(p, index, n) for n in p.switches}
-        current: dict = {"state": None}
+        ctl: dict = {"state": None}
+
+        def start_controller(recover: bool = False) -> None:
+            ctl["fabric"] = Fabric({n: (emu.grpc[n], sw.device_id) for n, sw in p.switches.items()}, pipeline)
+            ctl["emf"] = EmFabric(emu, ctl["fabric"], log, recover=recover)
+            if recover:
+                ctl["emf"].recover_all()
 
         def place(hops: dict[int, Hop]) -> dict:
             """Make-before-break to a placement: server NFs, EM tables, switches."""
+            fabric, emf = ctl["fabric"], ctl["emf"]
             st = compile_chains(p, index, chains, hops, nfs)
-            old = current["state"]
+            old = ctl["state"]
             both = {s: {**(old.server_hops.get(s, {}) if old else {}), **st.server_hops.get(s, {})}
                     for s in set(st.server_hops) | set(old.server_hops if old else {})}  # fmt: skip
             servers.configure(both, nfs)
@@ -83,15 +90,17 @@ def fab(tmp_path_factory):
             rep = fabric.reconcile({n: underlay[n] + st.switches[n] + extra.get(n, []) for n in p.switches})
             emf.finish(st.em, rep.pipelines_pushed)
             servers.configure(st.server_hops, nfs)
-            current["state"] = st
+            ctl["state"] = st
             return rep.changes
 
+        start_controller()
+        f = {"plan": p, "emu": emu, "place": place, "ctl": ctl, "a": a, "b": b, "restart": start_controller}
         try:
-            yield {"plan": p, "emu": emu, "place": place, "emf": emf, "a": a, "b": b, "fabric": fabric}
+            yield f
         finally:
-            emf.close()
+            ctl["emf"].close()
             servers.close()
-            fabric.close()
+            ctl["fabric"].close()
 
 
 ALL_LM = {1: Hop(1, "lm", "edge0_0"), 2: Hop(2, "lm", "core0"), 3: Hop(3, "lm", "agg1_0")}
@@ -160,8 +169,9 @@ def traffic(f, seconds: float, during) -> dict:
     return {"sent": sent, **got}
 
 
-def test_fw_lm_nat_em_lb_server_gives_the_all_lm_output_and_the_move_loses_nothing(fab):
-    place, emf, b = fab["place"], fab["emf"], fab["b"]
+def test_fw_lm_nat_em_lb_server_gives_the_all_lm_output_through_moves_and_restarts(fab):
+    place, b = fab["place"], fab["b"]
+    emf = fab["ctl"]["emf"]
     place(ALL_LM)
     in_lm = probe(fab)
     for data in in_lm:  # NAT and LB did their work, checksums right
@@ -189,6 +199,24 @@ def test_fw_lm_nat_em_lb_server_gives_the_all_lm_output_and_the_move_loses_nothi
     for bad in ("bad_psn", "bad_qp", "bad_icrc", "nak", "fallback"):
         assert d[bad] == 0, bad
 
+    # The controller dies (its sessions and sockets go; memory servers and switches stay)
+    # and a new one takes over: it reads the EM path and tables back and writes nothing.
+    fab["ctl"]["fabric"].close()
+    for emac in emf.emacs.values():
+        emac.servers[0].writer.transport.close()
+    fab["restart"](recover=True)
+    emf = fab["ctl"]["emf"]
+    assert emf.emacs["core0"].placed.keys() == {2}
+    assert all(c == (0, 0, 0) for c in place(em_hops(b)).values())
+    assert probe(fab) == in_lm
+
+    # The switch holding the EM path restarts empty: the next reconcile gives it back its
+    # pipeline, the EMAC's entries and registers; its READs restart at PSN 0, which the
+    # memory server answers as duplicates until the PSNs meet again.
+    fab["emu"].restart_switch("core0")
+    assert place(em_hops(b))["core0"][0] > 0
+    assert probe(fab) == in_lm
+
     place(ALL_LM)  # back to LM: the EM table is released and its space freed
-    assert not emf.emacs["core0"].placed
+    assert not fab["ctl"]["emf"].emacs["core0"].placed
     assert probe(fab) == in_lm
