@@ -32,6 +32,7 @@ from emac.layout import SLOTS
 from emac.roce import Endpoint
 from nfs.entries import NF, em_entries
 from topologies.addressing import LOOP_OUT, MEM_PORT, em_addresses
+from topologies.emulation import stop_all
 
 from .fabric import Fabric
 
@@ -159,13 +160,6 @@ class EmFabric:
                 close = getattr(srv.writer.transport, "close", None)
                 if close:
                     close()
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(self.procs.values())
         self.emacs.clear()
         self.procs.clear()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emac.api import RDMA_STATS
 from p4target.compiler.driver import compile_p4
 from placement.simulate import Agent, DayRun, StepRecord, record
 from placement.workload import Day, Problem
@@ -177,17 +178,6 @@ def _rdma(emf: EmFabric | None) -> dict:
     if emf is None:
         return out
     for stats in emf.stats().values():
-        for k in (
-            "hit",
-            "miss",
-            "read",
-            "resp_ok",
-            "bad_psn",
-            "bad_qp",
-            "bad_icrc",
-            "nak",
-            "torn",
-            "fallback",
-        ):
+        for k in RDMA_STATS:
             out[k] = out.get(k, 0) + stats[k]
     return out

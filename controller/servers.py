@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from nfs.entries import NF, software_config
+from topologies.emulation import stop_all
 
 CLI = [sys.executable, "-c", "from controller.cli import main; main()"]
 
@@ -86,12 +87,5 @@ class ServerNFs:
             ) from None
 
     def close(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(self.procs.values())
         self.procs.clear()

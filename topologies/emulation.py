@@ -344,5 +344,18 @@ class Emulation:
         return self.hosts[server].defaultIntf().name
 
 
+def stop_all(procs) -> None:
+    """Terminate processes, then kill the ones still there after 5 s."""
+    procs = list(procs)
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def _raise_interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
