@@ -190,3 +190,25 @@ def test_lb_backends_added_and_removed_in_em_keep_flows_on_backends_em_holds(lb_
     with pytest.raises(EmacError, match="not 'firewall'"):
         emac.place(9, [], qp=0, buckets=16, kind="firewall")
     assert 9 not in emac.placed and s1.client.read_entries("em_config") and len(_vips(s1.client)) == 2
+
+
+def test_a_packet_waiting_for_em_when_its_hop_moves_to_lm_leaves_clean(lb_net):
+    net, emac, ms, nf = lb_net
+    s1 = net.switches["S1"]
+    net.handlers["MS"] = None  # the memory server is silent: the packet circles, waiting
+    s1.ports[1].rx.put(vip_pkt(3000))
+    deadline = time.monotonic() + 3
+    while emac.stats()["wait_pass"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert emac.stats()["wait_pass"] >= 2 and out_of_either(net, timeout=0.05) is None
+    emac.move_to_lm(lm_writes(nf))
+    s1.client.insert(
+        [TableWrite.of("sff", {"hdr.nsh.spi": SPI, "hdr.nsh.si": 255}, "sff_local",
+                       {"nfId": 3, "kind": 3, "where": 0})], kind=2,
+    )  # fmt: skip
+    got = out_of_either(net, timeout=3)
+    assert got is not None
+    # Served by the LM table on its next pass, and without the wait shim.
+    want = backend("10.0.1.1", 3000, 6, 80, TCP_BACKENDS)
+    assert Ether(got[1]).type == 0x0800 and dst_of(got[1]) == want and checksums_right(got[1])
+    net.handlers["MS"] = ms.handle
