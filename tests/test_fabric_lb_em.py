@@ -190,6 +190,18 @@ def test_lb_backends_added_and_removed_in_em_keep_flows_on_backends_em_holds(lb_
     with pytest.raises(EmacError, match="not 'firewall'"):
         emac.place(9, [], qp=0, buckets=16, kind="firewall")
     assert 9 not in emac.placed and s1.client.read_entries("em_config") and len(_vips(s1.client)) == 2
+    # A restarted EMAC adopts the LB table (slots read back) and keeps n in step from there.
+    from emac.api import Emac
+
+    old = emac.placed[3]
+    fresh = Emac(s1.client, emac.me, emac.loop_port, epoch=emac.epoch)
+    fresh.servers, fresh.used = emac.servers, {0: 0}
+    p = fresh.adopt(3, 0, old.base, old.table.buckets, kind="lb")
+    assert (p.kind, p.table.slots) == ("lb", old.table.slots)
+    fresh.put(3, Entry(lb_key(VIP, 6, 80, 3), ACT_LB, lb_data("10.0.2.3", 7000)))
+    assert _vips(s1.client)[vip] == 4
+    sport = next(sp for sp in range(3000, 3100) if backend("10.0.1.1", sp, 6, 80, [0, 1, 2, 3]) == 3)
+    assert dst_of(send(net, vip_pkt(sport))[1]) == ("10.0.2.3", 7000)
 
 
 def test_a_packet_waiting_for_em_when_its_hop_moves_to_lm_leaves_clean(lb_net):
