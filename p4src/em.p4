@@ -53,7 +53,7 @@ control EmKey(inout headers_t hdr, inout meta_t meta) {
 
 control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
     counter(32w16, CounterType.packets) rdma_stats;
-    // The cache: key tag (nf ++ 5-tuple), the flush epoch it was filled in, action id and data.
+    // The cache: key tag (nf ++ EmKey), the flush epoch it was filled in, action id and data.
     register<bit<112>>(CACHE_MAX) c_tag;
     register<bit<32>>(CACHE_MAX) c_epoch;
     register<bit<8>>(CACHE_MAX) c_act;
