@@ -126,11 +126,11 @@ def compile_chains(
 ) -> ChainState:
     """Every switch's chain state for a placement; refuses bad input before building any.
 
-    fabric.p4 reads only exact 5-tuple tables (the NAT) from EM. With `em_stand_in`, an
+    fabric.p4 reads only exact-key tables (NAT and LB: `EM_KINDS`) from EM. With `em_stand_in`, an
     NF of another kind placed in EM is served from its LM table (the hop still says EM,
     so the fabric counts it as EM) and listed in `em_in_lm`; without, it is refused. With
-    `emac=False` (no EMAC and memory servers wired), an EM-placed NAT stands in from LM
-    too, its hop marked LM so that the switch does not wait for a READ."""
+    `emac=False` (no EMAC and memory servers wired), an EM-placed NAT or LB stands in from
+    LM too, its hop marked LM so that the switch does not wait for a READ."""
     _check(plan, chains, placement, nfs, em_stand_in)
     out = ChainState(switches={name: [] for name in plan.switches})
     core = plan.graph.subgraph(plan.switches)

@@ -93,6 +93,7 @@ class EmFabric:
             self.emacs[switch] = emac
             return emac
         self._start_memserver(switch)
+        self.fabric.ensure_pipeline(switch)  # a fresh switch: its EM path needs the program
         emac.start()
         emac.attach(0, server)
         self.emacs[switch] = emac
@@ -131,7 +132,7 @@ class EmFabric:
             emac = self.emac(switch)
             if nf not in emac.placed:
                 entries = em_entries(nfs[nf])
-                emac.write_table(nf, entries, qp=0, buckets=buckets_for(len(entries)))
+                emac.write_table(nf, entries, qp=0, buckets=buckets_for(len(entries)), kind=nfs[nf].kind)
 
     def entities(self, wanted: Iterable[tuple[str, int]]) -> dict[str, list[R.Entity]]:
         """Each switch's EMAC entries for a placement whose EM holds `wanted`."""

@@ -23,6 +23,13 @@ Ordering, so that a packet sees the old entry or the new one, never a mix:
 - leaving EM: LM entries first, then the controller flips the hop to LM, then the
   em_config goes (`release`, or the controller's reconcile once `forget` dropped it
   from `entities()`), and the region's space is free again.
+
+Kinds of table: a NAT (`kind="nat"`, keys are 5-tuples) and a load balancer (`kind="lb"`,
+one entry per VIP backend slot, emac/layout.py). For a load balancer the EMAC also keeps
+the switch's small LM table `lb_em_vip` (VIP -> number of backends n, which the switch
+needs to compute a flow's key), derived from the entries: written with em_config, before
+any hop reads the table; a put that adds slot n writes it before raising n, a delete of
+the last slot lowers n before removing it, so no packet computes a slot EM does not hold.
 """
 
 from __future__ import annotations
@@ -35,10 +42,11 @@ from scapy.contrib.roce import AETH, BTH
 
 from controller.p4rt import SwitchConnection, TableWrite, clone_session, update
 
-from .layout import BUCKET_BYTES, BucketFull, EmTable, Entry, FlowKey
+from .layout import ACT_LB, ACT_NAT, BUCKET_BYTES, BucketFull, EmTable, Entry, FlowKey, lb_backend_counts
 from .roce import AETH_ACK, NAK_PSN_SEQ, OP_ACK, Endpoint, parse, payload_of, read_request, write_only
 
 CACHE_MAX = 16384  # p4src/headers.p4
+EM_ACTIONS = {"nat": ACT_NAT, "lb": ACT_LB}  # the table kinds EM holds, and their action ids
 N_QP = 8
 RDMA_STATS = (
     "hit",
@@ -168,6 +176,11 @@ class Placement:
     table: EmTable
     base: int
     config: TableWrite  # its em_config entry
+    kind: str = "nat"
+
+    def vips(self) -> dict[tuple[int, int, int], int]:
+        """A load balancer's VIPs and their numbers of backends (none for a NAT)."""
+        return _backend_counts(self.nf, self.kind, list(self.table.slots))
 
 
 @dataclass
@@ -202,7 +215,10 @@ class Emac:
         keep = set(self.placed) if nfs is None else set(nfs)
         writes = [self._endpoint()]
         writes += [self._qp(qp, srv) for qp, srv in sorted(self.servers.items())]
-        writes += [p.config for nf, p in sorted(self.placed.items()) if nf in keep]
+        for nf, p in sorted(self.placed.items()):
+            if nf in keep:
+                writes.append(p.config)
+                writes += [_vip_write(nf, v, n) for v, n in sorted(p.vips().items())]
         out = [R.Entity(table_entry=index.entry(w)) for w in writes]
         out += [clone_session(100 + qp, srv.port) for qp, srv in sorted(self.servers.items())]
         return out
@@ -236,10 +252,12 @@ class Emac:
         self.servers.update(servers)
         self.cache_size = self.client.register_read("cache_cfg", 0) + 1
         self.epoch = self.client.register_read("cache_cfg", 1)
+        lbs = {int.from_bytes(te.match[0].exact.value, "big") for te in self.client.read_table("lb_em_vip")}
         for nf, params in sorted(self.installed().items()):
             if params["qp"] not in self.servers:
                 raise EmacError(f"NF {nf} is in EM behind QP {params['qp']}, which has no memory server here")
-            p = self.adopt(nf, params["qp"], params["base"], params["bucketMask"] + 1)
+            kind = "lb" if nf in lbs else "nat"
+            p = self.adopt(nf, params["qp"], params["base"], params["bucketMask"] + 1, kind)
             p.config = TableWrite.of("em_config", {"meta.nfId": nf}, "em_set", params)  # as installed
 
     def attach(self, qp: int, server: MemoryServer, initial_psn: int = 0) -> None:
@@ -271,14 +289,23 @@ class Emac:
         return at
 
     def write_table(
-        self, nf: int, entries: list[Entry], qp: int, buckets: int, fallback: tuple[int, str] | None = None
+        self,
+        nf: int,
+        entries: list[Entry],
+        qp: int,
+        buckets: int,
+        fallback: tuple[int, str] | None = None,
+        kind: str = "nat",
     ) -> Placement:
         """Write the NF's whole table into the server's region (the switch not told yet).
 
         fallback: None drops (counted) when the server does not answer within bound_us;
-        (port, mac) detours the packet to a server instance of the same NF."""
+        (port, mac) detours the packet to a server instance of the same NF.
+        kind: "nat" or "lb" (nfs.entries.em_entries renders either)."""
         if nf in self.placed:
             raise EmacError(f"NF {nf} is in EM already")
+        _check_actions(nf, kind, entries)
+        _backend_counts(nf, kind, [e.key for e in entries])
         srv = self.servers.get(qp)
         if srv is None:
             raise EmacError(f"QP index {qp} has no memory server attached")
@@ -289,18 +316,25 @@ class Emac:
         except (BucketFull, EmacError) as e:
             raise EmacError(f"NF {nf}: {e}") from None
         srv.writer.write(base, srv.rkey, image)
-        p = Placement(nf, srv, qp, table, base, self._config(nf, srv, qp, base, buckets, fallback))
+        p = Placement(nf, srv, qp, table, base, self._config(nf, srv, qp, base, buckets, fallback), kind)
         self.placed[nf] = p
         return p
 
     def place(
-        self, nf: int, entries: list[Entry], qp: int, buckets: int, fallback: tuple[int, str] | None = None
+        self,
+        nf: int,
+        entries: list[Entry],
+        qp: int,
+        buckets: int,
+        fallback: tuple[int, str] | None = None,
+        kind: str = "nat",
     ) -> Placement:
-        """Write the NF's whole table, then point the switch at it (em_config)."""
-        p = self.write_table(nf, entries, qp, buckets, fallback)
+        """Write the NF's whole table, then point the switch at it (em_config, and a load
+        balancer's VIP counts, in one batch: no hop reads the table before this returns)."""
+        p = self.write_table(nf, entries, qp, buckets, fallback, kind)
         try:
             # The switch learns of the table only now, after every byte of it is acknowledged.
-            self.client.insert([p.config])
+            self.client.insert([p.config] + [_vip_write(nf, v, n) for v, n in sorted(p.vips().items())])
         except Exception:
             del self.placed[nf]
             raise
@@ -333,9 +367,10 @@ class Emac:
             },
         )
 
-    def adopt(self, nf: int, qp: int, base: int, buckets: int) -> Placement:
+    def adopt(self, nf: int, qp: int, base: int, buckets: int, kind: str = "nat") -> Placement:
         """Take over a table already in EM (a restarted controller): its slots are read back
         from the server, so later updates continue its versions and keep its slots."""
+        _check_actions(nf, kind, [])
         srv = self.servers.get(qp)
         if srv is None:
             raise EmacError(f"QP index {qp} has no memory server attached")
@@ -344,26 +379,50 @@ class Emac:
             for off in range(0, buckets * BUCKET_BYTES, 1024)
         )
         table = EmTable.from_image(nf, buckets, image)
-        p = Placement(nf, srv, qp, table, base, self._config(nf, srv, qp, base, buckets, None))
+        _backend_counts(nf, kind, list(table.slots))
+        p = Placement(nf, srv, qp, table, base, self._config(nf, srv, qp, base, buckets, None), kind)
         self.placed[nf] = p
         return p
 
     def put(self, nf: int, entry: Entry) -> None:
         """Add or replace one entry (old or new for every packet, never a mix)."""
         p = self._placed(nf)
+        _check_actions(nf, p.kind, [entry])
+        vips = self._vip_changes(p, set(p.table.slots) | {entry.key})
         try:
             writes = p.table.put(entry)
         except BucketFull as e:
             raise EmacError(str(e)) from None
         for w in writes:
             p.server.writer.write(p.base + w.offset, p.server.rkey, w.data)
+        self._write_vips(nf, vips)  # a new backend slot exists before a packet can hash to it
         self.flush()
 
     def delete(self, nf: int, key: FlowKey) -> None:
         p = self._placed(nf)
+        if key in p.table.slots:  # no packet hashes to a backend slot once it is gone
+            self._write_vips(nf, self._vip_changes(p, set(p.table.slots) - {key}))
         for w in p.table.delete(key):
             p.server.writer.write(p.base + w.offset, p.server.rkey, w.data)
         self.flush()
+
+    def _vip_changes(self, p: Placement, keys: set[FlowKey]) -> list[tuple[tuple[int, int, int], int, int]]:
+        """(VIP, n now, n after) of every VIP whose number of backends the change of a load
+        balancer's keys to `keys` changes (refused if it leaves a gap in a VIP's slots)."""
+        before = _backend_counts(p.nf, p.kind, list(p.table.slots))
+        after = _backend_counts(p.nf, p.kind, list(keys))
+        return [
+            (v, before.get(v, 0), after.get(v, 0))
+            for v in sorted(before | after)
+            if before.get(v) != after.get(v)
+        ]
+
+    def _write_vips(self, nf: int, changes: list[tuple[tuple[int, int, int], int, int]]) -> None:
+        for vip, old, new in changes:
+            if new == 0:
+                self.client.insert([_vip_write(nf, vip, 0)], "DELETE")
+            else:
+                self.client.insert([_vip_write(nf, vip, new)], "MODIFY" if old else "INSERT")
 
     def move_to_lm(self, lm_writes: list[TableWrite]) -> None:
         """Step one of moving a table back to LM: its LM entries (the hop still reads EM)."""
@@ -372,7 +431,8 @@ class Emac:
     def release(self, nf: int) -> None:
         """Last step of leaving EM, once no chain hop reads it: the switch forgets the table."""
         p = self._placed(nf)
-        self.client.insert([TableWrite.of("em_config", {"meta.nfId": p.nf}, "")], "DELETE")
+        gone = [TableWrite.of("em_config", {"meta.nfId": p.nf}, "")]
+        self.client.insert(gone + [_vip_write(nf, v, 0) for v in sorted(p.vips())], "DELETE")
         self.forget(nf)
 
     def forget(self, nf: int) -> None:
@@ -409,6 +469,31 @@ class Emac:
         looked = out["hit"] + out["miss"]
         out["hit_ratio"] = out["hit"] / looked if looked else 0.0
         return out
+
+
+def _check_actions(nf: int, kind: str, entries: list[Entry]) -> None:
+    act = EM_ACTIONS.get(kind)
+    if act is None:
+        raise EmacError(f"NF {nf}: EM holds tables of kind {' or '.join(EM_ACTIONS)}, not {kind!r}")
+    for e in entries:
+        if e.action != act:
+            raise EmacError(f"NF {nf}: a {kind} table's entries have action id {act}; {e.key} has {e.action}")
+
+
+def _backend_counts(nf: int, kind: str, keys: list[FlowKey]) -> dict[tuple[int, int, int], int]:
+    """A load balancer's VIPs and their numbers of backends (nothing for other kinds)."""
+    if kind != "lb":
+        return {}
+    try:
+        return lb_backend_counts(keys)
+    except ValueError as e:
+        raise EmacError(f"NF {nf}: {e}") from None
+
+
+def _vip_write(nf: int, vip: tuple[int, int, int], n: int) -> TableWrite:
+    """The switch's entry for a VIP of a load balancer in EM: its number of backends."""
+    match = {"meta.nfId": nf, "hdr.ipv4.dst": vip[0], "hdr.ipv4.proto": vip[1], "meta.dport": vip[2]}
+    return TableWrite.of("lb_em_vip", match, "lb_em_n" if n else "", {"n": n} if n else None)
 
 
 def _ip(a: str) -> int:

@@ -1,9 +1,19 @@
 """The EM layout: how an NF's table lives in a memory server's DRAM.
 
 A table is `buckets` buckets (a power of two) of SLOTS slots of SLOT_BYTES bytes, from
-the region's base address. A key (NF id and IPv4 5-tuple) lives in bucket
+the region's base address. A key (NF id and a 5-tuple-shaped key) lives in bucket
 `crc32(nf | src | dst | proto | sport | dport) & (buckets - 1)`, in any of its slots:
 the switch reads the whole bucket with one RDMA READ and compares the keys itself.
+
+Keys, by NF kind (the switch computes them from the packet, p4src/em.p4 `EmKey`):
+- NAT: the packet's 5-tuple; action ACT_NAT, data = the translated src, dst, sport, dport.
+- L4 load balancer: (src 0, dst VIP, proto, sport = slot, dport VIP port), one entry per
+  backend, slot k = the VIP's k-th backend; action ACT_LB, data = backend address, port.
+  A flow's slot is crc16(its 5-tuple) mod n, n the VIP's number of backends, the same hash
+  as the LM load balancer and the software one, so all three choose the same backend. n is
+  not in EM: the switch has it in a small LM table (`lb_em_vip`, one entry per VIP, written
+  by the EMAC from the entries), so that it can compute the key and read one bucket. The
+  cache then holds one entry per (VIP, slot), shared by every flow of that slot.
 
 Slot (40 bytes, big-endian, as p4src/headers.p4 `slot_t` parses it):
 
@@ -13,8 +23,9 @@ Slot (40 bytes, big-endian, as p4src/headers.p4 `slot_t` parses it):
    13  proto     u8
    14  sport     u16
    16  dport     u16
-   18  action    u8    action id (1 = NAT rewrite)
-   19  data      12 B  action data (NAT: src, dst, sport, dport after translation)
+   18  action    u8    action id (1 = NAT rewrite, 2 = LB backend)
+   19  data      12 B  action data (NAT: src, dst, sport, dport after translation;
+                       LB: backend address, backend port, 6 bytes zero)
    31  pad       5 B
    36  ver_tail  u32   version, written last
 
@@ -32,12 +43,14 @@ from __future__ import annotations
 import ipaddress
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 SLOTS = 4
 SLOT_BYTES = 40
 BUCKET_BYTES = SLOTS * SLOT_BYTES
 ACT_NAT = 1
+ACT_LB = 2
 
 _BODY = struct.Struct("!B4s4sBHHB12s5x")  # nf .. pad: 32 bytes
 
@@ -192,3 +205,34 @@ class EmTable:
 
 def nat_data(src: str | int, dst: str | int, sport: int, dport: int) -> bytes:
     return struct.pack("!IIHH", ip_int(src), ip_int(dst), sport, dport)
+
+
+def lb_data(ip: str | int, port: int) -> bytes:
+    return struct.pack("!IH6x", ip_int(ip), port)
+
+
+def lb_key(vip: str | int, proto: int, port: int, slot: int) -> FlowKey:
+    """The EM key of a load balancer's backend `slot` of a VIP (see the module's docstring)."""
+    if not 0 <= slot <= 0xFFFF:
+        raise ValueError(f"LB slot {slot} is outside 0..65535 (a crc16 picks the slot)")
+    return FlowKey(0, ip_int(vip), proto, slot, port)
+
+
+def lb_backend_counts(keys: Iterable[FlowKey]) -> dict[tuple[int, int, int], int]:
+    """n, the number of backends, of every VIP (address, proto, port) of a load balancer's
+    EM keys. The slots of a VIP must be exactly 0..n-1: a flow's slot is crc16 mod n, so a
+    gap would send flows to an entry that is not there."""
+    slots: dict[tuple[int, int, int], set[int]] = {}
+    for k in keys:
+        if k.src != 0:
+            raise ValueError(f"{k} is not a load balancer key (its source is not 0)")
+        slots.setdefault((k.dst, k.proto, k.dport), set()).add(k.sport)
+    out = {}
+    for (vip, proto, port), s in slots.items():
+        if s != set(range(len(s))):
+            raise ValueError(
+                f"VIP {ipaddress.IPv4Address(vip)} proto {proto} port {port}: backend slots "
+                f"{sorted(s)} are not 0..{len(s) - 1}"
+            )
+        out[(vip, proto, port)] = len(s)
+    return out

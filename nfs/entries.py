@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from controller.p4rt import Range, TableWrite, Ternary
-from emac.layout import ACT_NAT, Entry, FlowKey, ip_int, nat_data
+from emac.layout import ACT_LB, ACT_NAT, Entry, FlowKey, ip_int, lb_data, lb_key, nat_data
 
 KINDS = {"firewall": 1, "nat": 2, "lb": 3, "ratelimit": 4}
-EM_KINDS = ("nat",)  # exact 5-tuple tables: the ones the EM layout holds
+# Exact-key tables, the ones the EM layout holds (the switch computes the key and reads one
+# bucket). A firewall (ternary/range) and a rate limiter (per-packet meter state) are LM-only.
+EM_KINDS = ("nat", "lb")
 
 
 class EntryError(ValueError):
@@ -163,8 +165,22 @@ def parse_nf(d: Any, where: str = "nfs") -> NF:
             w = f"{where}.vips[{k}]"
             if not isinstance(v, dict) or not v.get("backends"):
                 raise EntryError(f"{w}: a VIP needs vip, proto, port and backends")
-            bes = tuple((_ip(b[0], w), int(b[1])) for b in v["backends"])
-            vips.append(Vip(_ip(v.get("vip"), w), _int(v, "proto", w, 255), _int(v, "port", w, 0xFFFF), bes))
+            bes = []
+            for b in v["backends"]:
+                if not (
+                    isinstance(b, list | tuple)
+                    and len(b) == 2
+                    and isinstance(b[1], int)
+                    and 0 <= b[1] <= 0xFFFF
+                ):
+                    raise EntryError(f"{w}: a backend is [address, port] with a port in 0..65535, not {b!r}")
+                bes.append((_ip(b[0], w), b[1]))
+            vips.append(
+                Vip(_ip(v.get("vip"), w), _int(v, "proto", w, 255), _int(v, "port", w, 0xFFFF), tuple(bes))
+            )
+        names = [(v.vip, v.proto, v.port) for v in vips]
+        if len(set(names)) != len(names):
+            raise EntryError(f"{where}: two VIPs share an address, protocol and port")
         return NF(nid, kind, vips=tuple(vips))
     m = tuple(_int(d, k, where, 1 << 40) for k in ("cir", "cburst", "pir", "pburst"))
     return NF(nid, kind, meter=m)  # type: ignore[arg-type]
@@ -252,10 +268,24 @@ def lm_writes(nf: NF) -> list[TableWrite]:
 
 # -- EM: layout entries ---------------------------------------------------------------------------
 def em_entries(nf: NF) -> list[Entry]:
+    """The NF's entries in the EM layout (emac/layout.py: a NAT's by 5-tuple, a load
+    balancer's one per VIP backend slot)."""
     if nf.kind not in EM_KINDS:
         raise EntryError(
-            f"NF {nf.id}: a {nf.kind} cannot live in EM (only exact 5-tuple tables: {', '.join(EM_KINDS)})"
+            f"NF {nf.id}: a {nf.kind} cannot live in EM (only exact-key tables: {', '.join(EM_KINDS)})"
         )
+    if nf.kind == "lb":
+        out = []
+        for v in nf.vips:
+            if len(v.backends) > 0xFFFF:
+                raise EntryError(
+                    f"NF {nf.id}: VIP {ipaddress.IPv4Address(v.vip)} has more than 65535 backends"
+                )
+            out += [
+                Entry(lb_key(v.vip, v.proto, v.port, s), ACT_LB, lb_data(ip, port))
+                for s, (ip, port) in enumerate(v.backends)
+            ]
+        return out
     return [Entry(m, ACT_NAT, nat_data(t.src, t.dst, t.sport, t.dport)) for m, t in nf.nat]
 
 

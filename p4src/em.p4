@@ -1,6 +1,8 @@
 /* fabric: the external-memory (EM) path.
 
-   An NF placed in EM keeps its entries in a memory server's DRAM (layout: emac/layout.py).
+   An NF placed in EM (a NAT or a load balancer) keeps its entries in a memory server's
+   DRAM (layout: emac/layout.py); EmKey computes the key of the lookup, the EM path is the
+   same for every kind, and the action id of the entry read decides what is applied.
    The switch keeps a direct-mapped RDMA-table cache in registers. A lookup that misses
    makes the switch issue an RDMA READ (RoCEv2, built from an ingress-to-egress clone of
    the packet) for the bucket the key hashes to, and sends the packet itself out of the
@@ -13,9 +15,45 @@
 #ifndef FABRIC_EM_P4
 #define FABRIC_EM_P4
 
+/* The EM key of a lookup, computed by the switch from the packet alone, so that one READ of
+   one bucket answers it (emac/layout.py says how the EMAC stores the same keys).
+   - NAT: the 5-tuple.
+   - Load balancer: (0, VIP, proto, slot, VIP port) with slot = crc16(5-tuple) mod n, the
+     same hash as the LM load balancer, so a flow gets the same backend in LM, in EM and on
+     a server. n, the VIP's number of backends, is in the small LM table lb_em_vip; the
+     backends themselves (one EM entry per slot) are in EM. A packet to no VIP passes
+     untouched without a READ, as in LM. */
+control EmKey(inout headers_t hdr, inout meta_t meta) {
+    bit<32> slot = 0;
+    action lb_em_n(bit<32> n) {
+        hash(slot, HashAlgorithm.crc16, 32w0,
+             { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto, meta.sport, meta.dport }, n);
+    }
+    table lb_em_vip {
+        key = { meta.nfId : exact; hdr.ipv4.dst : exact; hdr.ipv4.proto : exact; meta.dport : exact; }
+        actions = { lb_em_n; NoAction; }
+        default_action = NoAction();
+        size = 1024;
+    }
+    apply {
+        meta.emLookup = 0;
+        if (meta.nfKind == NF_NAT) {
+            meta.kSrc = hdr.ipv4.src; meta.kDst = hdr.ipv4.dst; meta.kProto = hdr.ipv4.proto;
+            meta.kSport = meta.sport; meta.kDport = meta.dport;
+            meta.emLookup = 1;
+        } else if (meta.nfKind == NF_LB) {
+            if (lb_em_vip.apply().hit) {
+                meta.kSrc = 0; meta.kDst = hdr.ipv4.dst; meta.kProto = hdr.ipv4.proto;
+                meta.kSport = slot[15:0]; meta.kDport = meta.dport;   // slot < 65536: crc16
+                meta.emLookup = 1;
+            }
+        }
+    }
+}
+
 control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
     counter(32w16, CounterType.packets) rdma_stats;
-    // The cache: key tag (nf ++ 5-tuple), the flush epoch it was filled in, action id and data.
+    // The cache: key tag (nf ++ EmKey), the flush epoch it was filled in, action id and data.
     register<bit<112>>(CACHE_MAX) c_tag;
     register<bit<32>>(CACHE_MAX) c_epoch;
     register<bit<8>>(CACHE_MAX) c_act;
@@ -223,10 +261,10 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             rdma_stats.count(RS_FALLBACK);
             return;
         }
-        tag = meta.nfId ++ hdr.ipv4.src ++ hdr.ipv4.dst ++ hdr.ipv4.proto ++ meta.sport ++ meta.dport;
+        tag = meta.nfId ++ meta.kSrc ++ meta.kDst ++ meta.kProto ++ meta.kSport ++ meta.kDport;
         bit<32> h16;
-        hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto,
-             meta.sport, meta.dport }, 32w65536);
+        hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
+             meta.kSport, meta.kDport }, 32w65536);
         meta.cacheIdx = h16 & mask;
         bit<112> ct;
         bit<32> ce;
@@ -315,8 +353,8 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             p_ts.write(meta.cacheIdx, now);
             p_psn.write(meta.cacheIdx, psn);
             bit<32> h32;
-            hash(h32, HashAlgorithm.crc32, 32w0, { meta.nfId, hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto,
-                 meta.sport, meta.dport }, 64w4294967296);
+            hash(h32, HashAlgorithm.crc32, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
+                 meta.kSport, meta.kDport }, 64w4294967296);
             bit<64> bucket = (bit<64>) (h32 & meta.emMask);
             meta.rdVa = meta.emBase + (bucket << 7) + (bucket << 5);   // bucket * 160 bytes
             meta.rdPsn = psn;

@@ -21,8 +21,10 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
     Nat() nat;
     LoadBalancer() lb;
     RateLimiter() ratelimit;
+    EmKey() em_key;
     EmPath() em;
     NatRewrite() em_nat;
+    LbRewrite() em_lb;
 
     // This switch's own RDMA address: responses to it go to the EM path.
     table rdma_endpoint {
@@ -46,9 +48,23 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         if (!response && hdr.nsh.isValid()) {
             sff.apply(hdr, meta, sm);
         }
-        bool inEm = meta.local == 1 && meta.hostKind == HOST_EM && meta.nfKind == NF_NAT;
-        if (response || inEm) {
+        // NAT and load balancer can live in EM (exact keys: one bucket read answers them).
+        // A firewall or rate limiter placed in EM is served from its LM table (see README).
+        bool inEm = meta.local == 1 && meta.hostKind == HOST_EM
+                    && (meta.nfKind == NF_NAT || meta.nfKind == NF_LB);
+        if (inEm) {
+            em_key.apply(hdr, meta);
+            if (meta.emLookup == 0) {
+                meta.done = 1;   // nothing to look up (LB: not a VIP): passes as in LM
+            }
+        }
+        if (response || (inEm && meta.emLookup == 1)) {
             em.apply(hdr, meta, sm);
+        }
+        if (hdr.wait.isValid() && meta.emWait == 0 && !response) {
+            // A packet that no longer waits for EM (its hop changed meanwhile) drops the shim.
+            hdr.ethernet.etherType = hdr.wait.etherType;
+            hdr.wait.setInvalid();
         }
         if (response) {
             return;
@@ -56,8 +72,11 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         if (hdr.nsh.isValid()) {
             if (meta.local == 1) {
                 if (inEm) {
+                    // The action id of the entry read decides what is applied.
                     if (meta.done == 1 && meta.emAct == EM_ACT_NAT) {
                         em_nat.apply(hdr, meta, meta.emData);
+                    } else if (meta.done == 1 && meta.emAct == EM_ACT_LB) {
+                        em_lb.apply(hdr, meta, meta.emData);
                     }
                     if (meta.emFallback == 1) {
                         if (meta.fallbackDetour == 1) {

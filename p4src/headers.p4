@@ -24,7 +24,8 @@ const bit<2> HOST_EM = 1;
 const bit<2> HOST_SERVER = 2;
 
 // EM slot action ids (the EM layout's action id byte)
-const bit<8> EM_ACT_NAT = 1;
+const bit<8> EM_ACT_NAT = 1;   // data: src, dst, sport, dport after translation
+const bit<8> EM_ACT_LB = 2;    // data: backend address, backend port
 
 // rdma_stats counter indices
 const bit<32> RS_HIT = 0;
@@ -121,8 +122,14 @@ struct meta_t {
     bit<1> routed;          // egress chosen by the fabric, skip the underlay
     bit<1> emWait;          // the EM entry is not here yet: loop and look again
     bit<1> emFallback;      // the EM did not answer in time: the NF's fallback
-    // EM lookup
-    bit<32> keyHash;
+    // EM lookup: the key the NF's EM table is read with (EmKey): the 5-tuple for a NAT,
+    // (0, VIP, proto, flow slot, VIP port) for a load balancer
+    bit<1> emLookup;
+    bit<32> kSrc;
+    bit<32> kDst;
+    bit<8> kProto;
+    bit<16> kSport;
+    bit<16> kDport;
     bit<32> cacheIdx;
     bit<8> emAct;
     bit<96> emData;

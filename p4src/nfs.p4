@@ -72,8 +72,25 @@ control Nat(inout headers_t hdr, inout meta_t meta) {
 }
 
 /* L4 load balancer: a VIP (address, protocol, port) has n backends; a flow's backend is
-   crc16(5-tuple) mod n, so every packet of a flow goes to the same one. */
+   crc16(5-tuple) mod n, so every packet of a flow goes to the same one. The rewrite is
+   shared with the LB in EM (action data: backend address ++ port ++ 48 bits unused). */
+control LbRewrite(inout headers_t hdr, inout meta_t meta, in bit<96> d) {
+    apply {
+        hdr.ipv4.dst = d[95:64];
+        meta.dport = d[63:48];
+        if (hdr.tcp.isValid()) {
+            hdr.tcp.dport = d[63:48];
+        } else if (hdr.udp.isValid()) {
+            hdr.udp.dport = d[63:48];
+        }
+        meta.l4Rewritten = 1;
+    }
+}
+
 control LoadBalancer(inout headers_t hdr, inout meta_t meta) {
+    LbRewrite() rewrite;
+    bit<96> d = 0;
+    bool hit = false;
     action lb_vip_hit(bit<16> grp, bit<32> n) {
         meta.lbGroup = grp;
         hash(meta.lbSlot, HashAlgorithm.crc16, 32w0,
@@ -86,10 +103,8 @@ control LoadBalancer(inout headers_t hdr, inout meta_t meta) {
         size = 1024;
     }
     action lb_backend_set(bit<32> ip, bit<16> port) {
-        hdr.ipv4.dst = ip;
-        meta.dport = port;
-        if (hdr.tcp.isValid()) { hdr.tcp.dport = port; } else if (hdr.udp.isValid()) { hdr.udp.dport = port; }
-        meta.l4Rewritten = 1;
+        d = ip ++ port ++ 48w0;
+        hit = true;
     }
     table lb_backend {
         key = { meta.lbGroup : exact; meta.lbSlot : exact; }
@@ -98,7 +113,10 @@ control LoadBalancer(inout headers_t hdr, inout meta_t meta) {
         size = 8192;
     }
     apply {
-        if (lb_vip.apply().hit) { lb_backend.apply(); }
+        if (lb_vip.apply().hit) {
+            lb_backend.apply();
+            if (hit) { rewrite.apply(hdr, meta, d); }
+        }
     }
 }
 

@@ -177,9 +177,10 @@ def test_a_model_placement_of_the_paper_day_compiles_for_every_chain(fabric_p4):
                     ends[spi] = name
         assert sorted(ends) == list(range(1, day.n_chains + 1))
         assert all(ends[f.chain + 1] == fab.servers[f.dst_server].edge for f in flows)
-        nat = [i for i, t in enumerate(problem.cat.inst_type) if NF_KINDS[t % 4] == "nat"]
-        if host != first_lm:  # in EM: the NATs go to the EMAC, the rest stand in from LM
-            assert {nf for _, nf in st.em} == {i + 1 for i in nat if any(i in a for a in day.assign)}
+        exact = [i for i, t in enumerate(problem.cat.inst_type) if NF_KINDS[t % 4] in ("nat", "lb")]
+        if host != first_lm:  # in EM: the NATs and LBs go to the EMAC, the rest stand in from LM
+            assert {nf for _, nf in st.em} == {i + 1 for i in exact if any(i in a for a in day.assign)}
+            assert st.em_in_lm and all(nf - 1 not in exact for _, nf in st.em_in_lm)
 
 
 def sff_actions_all(entities, index) -> list[tuple[int, str]]:

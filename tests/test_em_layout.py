@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from emac.layout import (
+    ACT_LB,
     ACT_NAT,
     BUCKET_BYTES,
     SLOTS,
@@ -12,6 +13,9 @@ from emac.layout import (
     Entry,
     FlowKey,
     bucket_of,
+    lb_backend_counts,
+    lb_data,
+    lb_key,
     nat_data,
     parse_slot,
 )
@@ -91,8 +95,15 @@ def test_one_source_three_renderings():
     assert dict(nat.params) == {"src": 0xC0000201, "dst": 0x0A000002, "sport": 9, "dport": 2}
     assert [e.data for e in em_entries(nfs[2])] == [nat_data("192.0.2.1", "10.0.0.2", 9, 2)]
     assert [w.table for w in lm_writes(nfs[3])] == ["lb_vip", "lb_backend", "lb_backend"]
-    with pytest.raises(EntryError, match="cannot live in EM"):
-        em_entries(nfs[1])
+    # The LB in EM: one entry per backend slot, keyed (0, VIP, proto, slot, VIP port).
+    assert em_entries(nfs[3]) == [
+        Entry(FlowKey.of("0.0.0.0", "10.0.0.9", 17, 0, 53), ACT_LB, lb_data("10.0.1.1", 53)),
+        Entry(FlowKey.of("0.0.0.0", "10.0.0.9", 17, 1, 53), ACT_LB, lb_data("10.0.1.2", 5353)),
+    ]
+    assert lb_backend_counts(e.key for e in em_entries(nfs[3])) == {(0x0A000009, 17, 53): 2}
+    for nf in (nfs[1], nfs[4]):  # ternary/range ACLs and meters are LM-only
+        with pytest.raises(EntryError, match="cannot live in EM"):
+            em_entries(nf)
     for nf in nfs.values():  # the software NF reads back exactly the NF it was rendered from
         assert SoftwareNF.from_config(software_config(nf)).nf == nf
 
@@ -119,6 +130,26 @@ def test_one_source_three_renderings():
             "ports",
         ),
         ([{"id": 2, "kind": "nat", "entries": [{"match": {"src": "x", "dst": "10.0.0.1"}}]}], "not an IPv4"),
+        (
+            [
+                {
+                    "id": 3,
+                    "kind": "lb",
+                    "vips": [{"vip": "10.0.0.9", "proto": 6, "port": 80, "backends": [["10.0.1.1", 70000]]}],
+                }
+            ],
+            r"backend is \[address, port\]",
+        ),
+        (
+            [
+                {
+                    "id": 3,
+                    "kind": "lb",
+                    "vips": [{"vip": "10.0.0.9", "proto": 6, "port": 80, "backends": [["10.0.1.1", 80]]}] * 2,
+                }
+            ],
+            "two VIPs share",
+        ),
     ],
 )
 def test_bad_nf_descriptions_name_what_is_wrong(bad, msg):
@@ -154,3 +185,14 @@ def test_software_nf_drops_what_is_cut_short():
     for n in range(len(full)):
         out = nf.process(full[:n])
         assert out is None or len(out) == n  # never an exception
+
+
+def test_lb_keys_need_every_slot_of_a_vip():
+    keys = [lb_key("10.0.0.9", 6, 80, s) for s in (0, 1, 2)]
+    assert lb_backend_counts(keys) == {(0x0A000009, 6, 80): 3}
+    with pytest.raises(ValueError, match=r"slots \[0, 2\] are not 0\.\.1"):
+        lb_backend_counts([keys[0], keys[2]])
+    with pytest.raises(ValueError, match="not a load balancer key"):
+        lb_backend_counts([key(1)])
+    with pytest.raises(ValueError, match="65535"):
+        lb_key("10.0.0.9", 6, 80, 1 << 16)

@@ -99,7 +99,7 @@ def run_chain(hosting: dict[int, str]) -> dict[str, list[bytes]]:
             if host == "SRV":
                 srv[nf_id] = SoftwareNF.from_config(software_config(nf), MAC["SRV"])
             elif host.endswith(":EM"):
-                emac.place(nf_id, em_entries(nf), qp=0, buckets=16)
+                emac.place(nf_id, em_entries(nf), qp=0, buckets=16, kind=nf.kind)
             else:
                 net.switches[host.split(":")[0]].client.insert(lm_writes(nf))
 
@@ -155,8 +155,10 @@ def test_chain_fw_lm_nat_em_lb_server_gives_exactly_the_expected_packets():
         {1: "S1:LM", 2: "S1:LM", 3: "S1:LM"},
         {1: "SRV", 2: "SRV", 3: "SRV"},
         {1: "S2:LM", 2: "S1:EM", 3: "S2:LM"},
+        {1: "S1:LM", 2: "S1:EM", 3: "S1:EM"},
+        {1: "SRV", 2: "S1:LM", 3: "S1:EM"},
     ],
-    ids=["srv-lm-lm", "all-lm", "all-server", "lm-em-lm"],
+    ids=["srv-lm-lm", "all-lm", "all-server", "lm-em-lm", "lm-em-em", "srv-lm-em"],
 )
 def test_the_same_chain_hosted_otherwise_gives_byte_identical_output(hosting):
     want = expected()
@@ -580,6 +582,7 @@ def test_srem_p4c_builds_the_fabric(tmp_path):
         "FabricIngress.sff.sff",
         "FabricIngress.em.em_config",
         "FabricIngress.em.rdma_stats",
+        "FabricIngress.em_key.lb_em_vip",
         "fw_acl",
     ):
         assert name in info

@@ -3,7 +3,9 @@ on the reference target (p4src/fabric.p4, in-process ports, memory server in pro
 
 1. Per-packet latency (one packet in flight) and packets/s (bursts) through a chain of one
    NAT hosted in LM, in EM with the entry cached (hit), and in EM on a cache miss (every
-   packet a new flow: one RDMA READ each), as ratios to LM in the same run.
+   packet a new flow: one RDMA READ each), as ratios to LM in the same run; the same for
+   an L4 load balancer (LB in LM, in EM hit, in EM miss: every packet to a VIP not seen
+   yet, since the LB's cache entry is per (VIP, backend slot), not per flow).
 2. RDMA-table hit ratio against cache size for a Zipf(1.1) mix of 100,000 flows: a replay
    of the switch's cache policy (direct-mapped, index crc16(nf, 5-tuple) mod size, filled
    on every answered miss), checked in the same run against the switch itself on a sample
@@ -29,12 +31,15 @@ from scapy.all import IP, TCP, Ether, raw
 
 from controller.p4rt import Range, TableWrite, Ternary
 from emac.layout import ACT_NAT, BucketFull, EmTable, Entry, FlowKey, nat_data
+from nfs.entries import em_entries, lm_writes, parse_nfs
 from p4target.switch.hashes import crc16
 from tests.benchmarks.report import report
 from tests.fabric_net import MAC, chain_path, received, two_switches
 
 NF = 2
 NF_LM = 5
+LB_EM, LB_LM = 6, 7  # load balancers: VIPs 10.0.2.2:1000.. in EM, 10.0.2.2:2000.. in LM
+LB_HOT = 8  # VIPs with 2 backends each that hot flows use; the rest have one, each used once
 FLOWS = 100_000
 OUT = "results/bench/em.json"
 
@@ -69,19 +74,37 @@ def fits(entries: list[Entry], buckets: int) -> list[Entry]:
     return out
 
 
-def setup(em: list[Entry], lm: list[Entry] = (), cache: int = 16384):
+def lbs(cold: int) -> tuple:
+    """The load balancers in EM (LB_HOT + cold VIPs) and in LM (LB_HOT VIPs)."""
+    vip = lambda port, n: {"vip": "10.0.2.2", "proto": 6, "port": port,
+                           "backends": [["10.0.2.2", 8080 + b] for b in range(n)]}  # fmt: skip
+    em = [vip(1000 + k, 2 if k < LB_HOT else 1) for k in range(LB_HOT + cold)]
+    lm = [vip(2000 + k, 2) for k in range(LB_HOT)]
+    nfs = parse_nfs([{"id": LB_EM, "kind": "lb", "vips": em}, {"id": LB_LM, "kind": "lb", "vips": lm}])
+    return nfs[LB_EM], nfs[LB_LM]
+
+
+def setup(em: list[Entry], lm: list[Entry] = (), cache: int = 16384, lb_cold: int | None = None):
     """One network with both: dport 81 flows go through a NAT in EM (NF 2, chain 10),
-    dport 80 flows through the same NAT in LM (NF 5, chain 11)."""
+    dport 80 flows through the same NAT in LM (NF 5, chain 11); with lb_cold, dports
+    1000.. through an LB in EM (chain 12) and 2000.. through an LB in LM (chain 13)."""
     # A long bound: a burst of misses keeps many packets circling, which slows the READs down
     # on this Python target; the benchmark measures the rate, not the fallback.
     net, emac, _ms = two_switches(cache_size=cache, bound_us=30_000_000, retry_us=5_000_000)
     s1 = net.switches["S1"]
-    cls = lambda port, spi: TableWrite.of(
-        "classifier", {"sm.ingress_port": Ternary(1, 0x1FF), "meta.dport": Range(port, port)}, "classify",
+    cls = lambda port, spi, hi=None: TableWrite.of(
+        "classifier", {"sm.ingress_port": Ternary(1, 0x1FF), "meta.dport": Range(port, hi or port)}, "classify",
         {"spi": spi}, priority=1,
     )  # fmt: skip
     s1.client.insert([cls(81, 10), cls(80, 11)])
     emac.place(NF, em, qp=0, buckets=4096)
+    if lb_cold is not None:
+        lb_em, lb_lm = lbs(lb_cold)
+        s1.client.insert([cls(1000, 12, 1999), cls(2000, 13, 2999)])
+        emac.place(LB_EM, em_entries(lb_em), qp=0, buckets=1024, kind="lb")
+        s1.client.insert(lm_writes(lb_lm))
+        chain_path(net, 12, [(LB_EM, "lb", "S1:EM")])
+        chain_path(net, 13, [(LB_LM, "lb", "S1:LM")])
     s1.client.insert(
         [
             TableWrite.of(
@@ -128,17 +151,25 @@ def latency_and_rate() -> tuple[dict, dict, dict]:
     em = fits([nat(i) for i in hot + cold], 4096)
     cold = [i for i in cold if nat(i) in em]
     lm = [nat(i, 80) for i in hot]
-    lat: dict[str, list[float]] = {"LM": [], "EM hit": [], "EM miss": []}
-    pps: dict[str, list[float]] = {"LM": [], "EM hit": [], "EM miss": []}
-    net, emac = setup(em, lm)
+    names = ["LM", "EM hit", "EM miss", "LB LM", "LB EM hit", "LB EM miss"]
+    lat: dict[str, list[float]] = {k: [] for k in names}
+    pps: dict[str, list[float]] = {k: [] for k in names}
+    lb_cold = [1000 + LB_HOT + k for k in range(n_lat + rounds * n_burst)]  # one VIP each: a miss
+    net, emac = setup(em, lm, lb_cold=len(lb_cold))
     try:
         for i in hot:  # warm up, fill the cache
             one(net, frame(i, 80))
             one(net, frame(i))
+            for k in range(LB_HOT):  # every backend slot of every hot VIP
+                one(net, frame(i, 1000 + k))
+                one(net, frame(i, 2000 + k))
         for k in range(n_lat):
             lat["LM"].append(one(net, frame(hot[k % 8], 80)))
             lat["EM hit"].append(one(net, frame(hot[k % 8])))
             lat["EM miss"].append(one(net, frame(cold[k])))
+            lat["LB LM"].append(one(net, frame(hot[k % 8], 2000 + k % LB_HOT)))
+            lat["LB EM hit"].append(one(net, frame(hot[k % 8], 1000 + k % LB_HOT)))
+            lat["LB EM miss"].append(one(net, frame(hot[k % 8], lb_cold[k])))
         st = emac.stats()  # fetch latency with one packet in flight
         nxt = n_lat
         for r in range(rounds):
@@ -146,10 +177,12 @@ def latency_and_rate() -> tuple[dict, dict, dict]:
                 "LM": [frame(hot[k % 8], 80) for k in range(n_burst)],
                 "EM hit": [frame(hot[k % 8]) for k in range(n_burst)],
                 "EM miss": [frame(i) for i in cold[nxt : nxt + n_burst]],
+                "LB LM": [frame(hot[k % 8], 2000 + k % LB_HOT) for k in range(n_burst)],
+                "LB EM hit": [frame(hot[k % 8], 1000 + k % LB_HOT) for k in range(n_burst)],
+                "LB EM miss": [frame(hot[k % 8], p) for p in lb_cold[nxt : nxt + n_burst]],
             }
             nxt += n_burst
-            names = list(bursts)
-            for name in names[r % 3 :] + names[: r % 3]:  # each goes first once
+            for name in names[r % 3 :] + names[: r % 3]:  # a different one goes first each round
                 pps[name].append(burst_rate(net, bursts[name]))
     finally:
         net.close()
@@ -206,22 +239,25 @@ def main() -> None:
     lat, pps, st = latency_and_rate()
     c = Console()
     t = Table(
-        title="NAT lookup on the reference target: per-packet latency, one packet in flight (lower is better)"
+        title="NAT and LB lookup on the reference target: per-packet latency, one packet in flight (lower is better)"
     )
-    for h in ("where", "median latency (ms)", "ratio to LM"):
+    for h in ("where", "median latency (ms)", "ratio to LM", "ratio to the same NF in LM"):
         t.add_column(h, justify="right")
     for name, v in lat.items():
-        t.add_row(name, f"{v * 1e3:.2f}", f"{v / lat['LM']:.2f}")
+        own = lat["LB LM"] if name.startswith("LB") else lat["LM"]
+        t.add_row(name, f"{v * 1e3:.2f}", f"{v / lat['LM']:.2f}", f"{v / own:.2f}")
     c.print(t)
     report(
-        "NAT lookup on the reference target, packets per second (higher is better)",
+        "NAT and LB lookup on the reference target, packets per second (higher is better)",
         pps,
         "LM",
         "packets/s",
         OUT,
     )
+    c.print(f"LB in EM against LB in LM, packets/s: hit {pps['LB EM hit'] / pps['LB LM']:.2f}x, "
+            f"miss {pps['LB EM miss'] / pps['LB LM']:.2f}x")  # fmt: skip
     c.print(f"EM fetch latency, one packet in flight (switch's clock, READ out -> response in): "
-            f"mean {st['fetch_us_mean'] / 1e3:.2f} ms, max {st['fetch_us_max'] / 1e3:.2f} ms over {int(st['fetches'])} READs")  # fmt: skip
+            f"mean {st['fetch_us_mean'] / 1e3:.2f} ms, max {st['fetch_us_max'] / 1e3:.2f} ms over {int(st['fetches'])} READs (NAT and LB)")  # fmt: skip
     sw_hits, sw_misses, rp_hits, rp_misses = check_replay_against_switch()
     ok = (sw_hits, sw_misses) == (rp_hits, rp_misses)
     c.print(f"cache replay vs the switch on 200 packets, cache 128: switch {sw_hits} hits / {sw_misses} misses, "
