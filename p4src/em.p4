@@ -284,8 +284,12 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             bit<25> wOwner;
             bit<8> wSt = MB_EMPTY;
             bit<32> wT;
+            bit<112> wTag;
             mb_psn.read(wOwner, mslot);
-            if (wOwner == 1w1 ++ psn) {
+            mb_tag.read(wTag, mslot);
+            // The slot must still be this packet's READ: after a PSN resync (a sequence NAK)
+            // the same PSN may have been issued again for another key.
+            if (wOwner == 1w1 ++ psn && wTag == tag) {
                 mb_status.read(wSt, mslot);
                 mb_ts.read(wT, mslot);
             }
