@@ -78,6 +78,13 @@ def _server_near(plan: FabricPlan, node: str, k: int, avoid: str | None = None) 
     raise ValueError(f"no server is reachable from {node}")
 
 
+def floor_pps(pps_budget: float, n_chains: int) -> float:
+    """The default floor of a sending chain's rate: it keeps evening chains measurable, and
+    is a quarter of the budget spread over every chain, so that the busiest step stays
+    within what the emulation carries."""
+    return 0.25 * pps_budget / max(1, n_chains)
+
+
 def plan_replay(
     names: tuple[str, ...],
     src: np.ndarray,
