@@ -90,7 +90,7 @@ def deploy(
             Deployment(
                 scenario=out / "scenario.yaml", day=day, target=target, pid=os.getpid(),
                 switches={n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()},
-                servers={n: ServerHost(emu.hosts[n].pid, servers.hosts[n]) for n in fab.servers},
+                servers={n: ServerHost(emu.hosts[n].pid, servers.hosts[n], emu.intf(n)) for n in fab.servers},
             ).write(published)  # fmt: skip
             console.print(
                 f"{len(fab.switches)} switches, {len(fab.servers)} servers up; {rep.writes} entries in "

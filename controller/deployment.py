@@ -29,6 +29,7 @@ VERSION = 1
 class ServerHost:
     ns_pid: int  # a process inside the server's network namespace (Mininet's shell)
     nf: NFHost
+    iface: str = ""  # its interface to the edge switch
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Deployment:
             "servers": {
                 n: {
                     "ns_pid": h.ns_pid,
+                    "iface": h.iface,
                     "nf_pid": h.nf.pid,
                     "nf_config": str(h.nf.config),
                     "nf_log": str(h.nf.log),
@@ -80,7 +82,9 @@ class Deployment:
             }
             servers = {
                 str(n): ServerHost(
-                    int(s["ns_pid"]), NFHost(int(s["nf_pid"]), Path(s["nf_config"]), Path(s["nf_log"]))
+                    int(s["ns_pid"]),
+                    NFHost(int(s["nf_pid"]), Path(s["nf_config"]), Path(s["nf_log"])),
+                    str(s.get("iface", "")),
                 )
                 for n, s in dict(data["servers"]).items()
             }

@@ -6,6 +6,7 @@ the one-line refusals of both commands."""
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -148,6 +149,9 @@ def test_control_reconfigures_under_replayed_traffic_beside_deploy(tmp_path):
     # Nothing is left: no link, no NF or namespace process, no fabric.json.
     assert not fabric.exists()
     time.sleep(0.5)
-    assert "-eth" not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    # Links are named after the emulation's tag (other emulations may run on the machine).
+    tag = next(iter(published.servers.values())).iface.split("h")[0]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert len(tag) == 3 and not re.search(rf"^\d+: {tag}[sh]\d", links, re.M), links
     for h in published.servers.values():
         assert not _alive(h.ns_pid) and not _alive(h.nf.pid)
