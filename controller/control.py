@@ -64,18 +64,31 @@ class Counters:
 
 
 class CounterReader:
-    """Reads every switch's counters and gives what changed since the previous read
-    (a cell that went down, a restarted switch, counts from zero)."""
+    """Reads the switches' counters and gives what changed since the previous read
+    (a cell that went down, a restarted switch, counts from zero). Only the cells that
+    can count (the day's chains and NFs, every host kind and RDMA event) are read: a
+    switch answers a read between packets, so a small one delays them less."""
 
-    def __init__(self, p4info: P.P4Info) -> None:
+    def __init__(self, p4info: P.P4Info, n_chains: int, n_nfs: int) -> None:
         self.kind = {
             c.preamble.id: COUNTERS[c.preamble.name] for c in p4info.counters if c.preamble.name in COUNTERS
         }
+        sizes = {c.preamble.id: c.size for c in p4info.counters}
+        wanted = {"chain_in": range(1, n_chains + 1), "chain_out": range(1, n_chains + 1),
+                  "nf": range(1, n_nfs + 1), "nf_drops": range(1, n_nfs + 1),
+                  "host_kind": range(len(HOST_KINDS)), "rdma": range(len(RDMA))}  # fmt: skip
+        self.cells = []
+        for cid, kind in sorted(self.kind.items()):
+            for i in wanted[kind]:
+                if i < sizes[cid]:
+                    c = R.CounterEntry(counter_id=cid)
+                    c.index.index = i
+                    self.cells.append(c)
         self.last: dict[tuple[str, int, int], int] = {}
 
     def read(self, fabric: Fabric) -> Counters:
         now: dict[tuple[str, int, int], int] = {}
-        for switch, cells in fabric.read_counters().items():
+        for switch, cells in fabric.read_counters(self.cells).items():
             for c in cells:
                 if c.counter_id in self.kind and c.data.packet_count:
                     now[(switch, c.counter_id, c.index.index)] = c.data.packet_count
@@ -150,7 +163,7 @@ class Controller:
         self.state_of, self.underlay, self.nfs = state_of, underlay, nfs
         self.run = DayRun(problem, day)
         self.current = state_of(self.run.placement)
-        self.counters = CounterReader(fabric.pipeline.p4info)
+        self.counters = CounterReader(fabric.pipeline.p4info, day.n_chains, problem.cat.n_instances)
 
     @property
     def done(self) -> bool:
@@ -160,10 +173,20 @@ class Controller:
         return {n: list(self.underlay[n]) + st.switches[n] for n in self.underlay}
 
     def start(self) -> ReconcileReport:
-        """Install the day's initial placement; on a fabric that holds it already, nothing is written."""
-        self.servers.configure(self.current.server_hops, self.nfs)
-        rep = self.fabric.reconcile(self.desired(self.current))
+        """Install the day's initial placement; on a fabric that holds it already, nothing is written.
+        Nothing is touched unless this controller is primary on every switch (not a second one)."""
+        self.fabric.connect_all()
+        rep = self._change(self.current)
         self.counters.read(self.fabric)  # the first interval counts from here
+        return rep
+
+    def _change(self, new: ChainState) -> ReconcileReport:
+        """Servers and switches to `new`, make-before-break."""
+        old, hops = self.servers.current, new.server_hops
+        both = {s: {**old.get(s, {}), **hops.get(s, {})} for s in set(old) | set(hops)}
+        self.servers.configure(both, self.nfs)  # new server hops exist before packets are steered there
+        rep = self.fabric.reconcile(self.desired(new))
+        self.servers.configure(hops, self.nfs)  # the old ones go last
         return rep
 
     def decide(self) -> Decision:
@@ -180,12 +203,8 @@ class Controller:
         return Decision(t, record(self.run, o, hour, ms), st, accepted, moved, counters)
 
     def apply(self, d: Decision) -> ControlStep:
-        old, new = self.current.server_hops, d.state.server_hops
-        both = {s: {**old.get(s, {}), **new.get(s, {})} for s in set(old) | set(new)}
         t0 = time.perf_counter()
-        self.servers.configure(both, self.nfs)  # new server hops exist before packets are steered there
-        rep = self.fabric.reconcile(self.desired(d.state))
-        self.servers.configure(new, self.nfs)  # the old ones go last
+        rep = self._change(d.state)
         apply_s = time.perf_counter() - t0
         self.current = d.state
         ins, mod, dels = (sum(c[k] for c in rep.changes.values()) for k in range(3))

@@ -107,12 +107,21 @@ class Fabric:
         report.seconds = time.monotonic() - t0
         return report
 
-    def read_counters(self) -> dict[str, list[R.CounterEntry]]:
-        """Every indirect counter cell of every switch (a wildcard read per switch)."""
+    def connect_all(self) -> None:
+        """A session with every switch (primary on each), or the error of the first that refuses."""
+        self._each(self.addresses, self.connection)
+
+    def read_counters(self, cells: list[R.CounterEntry] | None = None) -> dict[str, list[R.CounterEntry]]:
+        """The given counter cells of every switch, in one Read each (default: every cell
+        of every indirect counter, a wildcard read)."""
+        query = (
+            [R.Entity(counter_entry=c) for c in cells]
+            if cells
+            else [R.Entity(counter_entry=R.CounterEntry())]
+        )
 
         def read(name: str) -> list[R.CounterEntry]:
-            got = self.connection(name).read([R.Entity(counter_entry=R.CounterEntry())])
-            return [e.counter_entry for e in got]
+            return [e.counter_entry for e in self.connection(name).read(query)]
 
         return self._each(self.addresses, read)
 

@@ -79,6 +79,9 @@ def control(
     milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
     interval: Annotated[float, typer.Option(help="Seconds between steps (one 2-h step of the day).")] = 10.0,
     steps: StepsOpt = None,
+    read_workers: Annotated[
+        int, typer.Option(help="Switches read back at once (1: one after another, each stalls less).")
+    ] = 16,
     out: Annotated[Path, typer.Option(help="results.json goes here.")] = Path("results/control"),
 ) -> None:
     """The controller's loop on the fabric srem deploy holds: every interval, read the
@@ -100,6 +103,8 @@ def control(
         raise InputError("--interval", str(interval), "must be > 0")
     if steps is not None and steps < 1:
         raise InputError("--steps", str(steps), "must be at least 1")
+    if read_workers < 1:
+        raise InputError("--read-workers", str(read_workers), "must be at least 1")
     dep, s, problem, fab = _loaded(fabric)
     a = make_agent(agent, problem, seed, milp_time_limit, model)
     dep.check_running(fabric)
@@ -115,7 +120,7 @@ def control(
         )
 
     underlay = {n: fabric_entities(fab, index, n) for n in fab.switches}
-    fab_conn = Fabric(dict(dep.switches), pipeline)
+    fab_conn = Fabric(dict(dep.switches), pipeline, read_workers=read_workers)
     servers = ServerNFs.attach({n: h.nf for n, h in dep.servers.items()})
     title = f"{s.name}: test day {dep.day}, agent {agent}, every {interval:g} s"
     rows: list[dict] = []
@@ -129,7 +134,7 @@ def control(
                           "seconds": first.seconds}  # fmt: skip
         console.print(
             f"{len(dep.switches)} switches read back in {first.seconds:.2f} s: {first.writes} writes to reach "
-            f"the day's current placement; a step every {interval:g} s, Ctrl-C stops"
+            f"the day's initial placement; a step every {interval:g} s, Ctrl-C stops"
         )
 
         def show(st) -> None:
@@ -144,9 +149,14 @@ def control(
         control_loop(ctl, interval, stop, steps, show)
     except (ApplyError, P4RuntimeError, RuntimeError) as e:
         _write(out, doc, results)
-        raise InputError(
-            str(fabric), f"step {len(rows) + 1}", f"{str(e).splitlines()[0]}; is srem deploy running?"
-        ) from None
+        if isinstance(e, ApplyError):
+            hint = "the previous placement stays in force"
+        elif "arbitration" in str(e):
+            hint = "another controller holds the switches (is srem control running already?)"
+        else:
+            hint = "is srem deploy still running?"
+        where = f"step {len(rows) + 1}" if "startup" in doc else "startup"
+        raise InputError(str(fabric), where, f"{str(e).splitlines()[0]}; {hint}") from None
     finally:
         fab_conn.close()
     console.print(_table(title, rows))
@@ -194,19 +204,25 @@ def replay(
         float, typer.Option(help="Packets/s of the busiest step, all chains together.")
     ] = 300.0,
     steps: StepsOpt = None,
+    drain: Annotated[
+        float,
+        typer.Option(help="Seconds receivers wait after a step's senders stop; later packets are lost."),
+    ] = 3.0,
     out: Annotated[Path, typer.Option(help="results.json and replay.png go here.")] = Path("results/replay"),
 ) -> None:
     """Play the deployed day's chain traffic on the running fabric, step by step, scaled as
     srem run --emulate does; per step packets sent, delivered, lost, reordered and p50/p99
     one-way latency. Run beside srem control: the traffic flows while it reconfigures."""
+    import subprocess
+
     import numpy as np
 
     from placement import results
 
     from .replay import finish_step, floor_pps, plan_replay, start_step
 
-    if seconds_per_step <= 0 or pps_budget <= 0:
-        raise InputError("--seconds-per-step/--pps-budget", "", "must be > 0")
+    if seconds_per_step <= 0 or pps_budget <= 0 or drain <= 0:
+        raise InputError("--seconds-per-step/--pps-budget/--drain", "", "must be > 0")
     if steps is not None and steps < 1:
         raise InputError("--steps", str(steps), "must be at least 1")
     dep, s, problem, fab = _loaded(fabric)
@@ -221,12 +237,22 @@ def replay(
     console.print(f"replaying {n} steps of {s.name} test day {dep.day}, every chain that has traffic; scaling: "
                   f"{rp.describe()}")  # fmt: skip
     rows: list[dict] = []
-    doc = {"fabric": str(fabric), "scenario": s.name, "day": dep.day, "scaling": rp.describe(), "steps": rows}
+    doc = {"fabric": str(fabric), "scenario": s.name, "day": dep.day, "scaling": rp.describe(),
+           "drain_s": drain, "steps": rows}  # fmt: skip
     stop = _stop_on_signals()
     for t in range(n):
         if stop.is_set():
             break
-        m = finish_step(start_step(hosts, fab, rp, t))
+        dep.check_running(fabric)
+        try:
+            m = finish_step(start_step(hosts, fab, rp, t, drain=drain))
+        except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as e:
+            results.write_json(out / "results.json", doc)
+            raise InputError(
+                str(fabric),
+                f"step {t + 1}",
+                f"the traffic did not run ({str(e).splitlines()[0][:200]}); is srem deploy still running?",
+            ) from None
         lat50 = [x.latency_p50_us for x in m if x.received]
         lat99 = [x.latency_p99_us for x in m if x.received]
         r = {
@@ -254,7 +280,9 @@ def replay(
         t.add_row(f"{r['hour']:02d}:00", str(r["chains_played"]), str(r["sent"]), str(r["delivered"]),
                   str(r["lost"]), str(r["reordered"]), f"{r['latency_p50_us']:.0f}", f"{r['latency_p99_us']:.0f}")  # fmt: skip
     console.print(t)
-    console.print(f"scaling: {rp.describe()}; p99 is the worst chain's")
+    console.print(
+        f"scaling: {rp.describe()}; p99 is the worst chain's; lost: not received {drain:g} s after the senders stopped"
+    )
     results.write_json(out / "results.json", doc)
     wrote = [str(out / "results.json")]
     if rows:

@@ -146,13 +146,14 @@ class StepTraffic:
 
 
 def start_step(
-    emu, fabric: FabricPlan, plan: ReplayPlan, step: int, chains: set[int] | None = None
+    emu, fabric: FabricPlan, plan: ReplayPlan, step: int, chains: set[int] | None = None, drain: float = 2.0
 ) -> StepTraffic:
-    """Start one step's traffic on the emulation (receivers first); `finish_step` measures it."""
+    """Start one step's traffic on the emulation (receivers first); `finish_step` measures it.
+    Receivers listen `drain` seconds after the senders stop: a packet later than that is lost."""
     seconds = plan.seconds_per_step
     active = [f for f in plan.flows if (chains is None or f.chain in chains) and plan.pps[step, f.chain] > 0]
     cmd = [sys.executable, "-m", "controller.traffic"]
-    recv_args = ["recv", "--port", str(DPORT), "--seconds", str(seconds + 2.0)]
+    recv_args = ["recv", "--port", str(DPORT), "--seconds", str(seconds + drain)]
     receivers = {
         dst: emu.host_popen(dst, *cmd, *recv_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for dst in sorted({f.dst_server for f in active})
@@ -167,7 +168,7 @@ def start_step(
                 args += ["--flow", f"{f.chain}:{ip}:{DPORT}:{f.sport}:{plan.pps[step, f.chain]:.3f}"]
         args += ["--seconds", str(seconds), "--size", str(plan.packet_bytes)]
         senders[src] = emu.host_popen(src, *cmd, "send", *args, stdout=subprocess.PIPE, text=True)
-    return StepTraffic(active, senders, receivers, seconds)
+    return StepTraffic(active, senders, receivers, seconds + drain)
 
 
 def finish_step(tr: StepTraffic) -> list[ChainMeasure]:

@@ -113,10 +113,12 @@ def test_control_reconfigures_under_replayed_traffic_beside_deploy(tmp_path):
         assert "read back" in first, first + ctl.stdout.read(2000)
         rep = subprocess.Popen(
             [SREM, "replay", "--fabric", str(fabric), "--steps", "2", "--seconds-per-step", "3",
-             "--pps-budget", "100", "--out", str(tmp_path / "replay")],
+             "--pps-budget", "100", "--drain", "5", "--out", str(tmp_path / "replay")],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         procs.append(rep)
+        second = srem("control", "--fabric", str(fabric), "--agent", "greedy", "--out", str(tmp_path / "c2"))
+        refused(second, "another controller holds the switches")
         c_out, _ = ctl.communicate(timeout=180)
         r_out, _ = rep.communicate(timeout=180)
         assert ctl.returncode == 0, c_out[-3000:]
