@@ -194,7 +194,8 @@ class PidHosts:
     def host_popen(self, server: str, *argv: str, **kw):
         import subprocess
 
-        return subprocess.Popen(["mnexec", "-a", str(self.pids[server]), *argv], **kw)
+        # Their own session: the terminal's Ctrl-C stops the replay after the step, not them mid-step.
+        return subprocess.Popen(["mnexec", "-a", str(self.pids[server]), *argv], start_new_session=True, **kw)
 
 
 def replay(
