@@ -14,6 +14,7 @@ from rich.table import Table
 
 import topologies
 from controller import commands as controller_commands
+from controller import live as controller_live
 from emac import cli as emac_cli
 from nfs import cli as nfs_cli
 from p4target import cli as p4target_cli
@@ -500,11 +501,12 @@ def topology_validate(path: Annotated[Path, typer.Argument()]) -> None:
 
 
 # Subsystems own their commands: the reference target (p4c, switch, stf), the EMAC
-# (memserver), the software NFs (nf, nf-host) and the controller (deploy, shell).
+# (memserver), the software NFs (nf, nf-host) and the controller (deploy, control, replay, shell).
 p4target_cli.register(app)
 emac_cli.register(app)
 nfs_cli.register(app)
 controller_commands.register(app)
+controller_live.register(app, _agent)  # control, replay: srem run's agents
 # Placement owns `srem figures` (every agent on several scenarios).
 placement_cli.register(app)
 

@@ -3,7 +3,8 @@ and `srem shell SWITCH` (p4runtime-shell on one of its switches)."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import os
 import subprocess
 import sys
 import textwrap
@@ -42,6 +43,7 @@ def deploy(
     from topologies.emulation import Emulation, missing
 
     from .dayplan import chains_of, nfs_of, placement_state
+    from .deployment import Deployment, ServerHost
     from .emulate import fabric_pipeline
     from .fabric import Fabric
     from .replay import plan_replay
@@ -53,28 +55,46 @@ def deploy(
         raise InputError("srem deploy", "machine", why)
     s = sc.default() if scenario is None else sc.load(scenario)
     problem = build_problem(s)
+    if not 0 <= day < problem.n_days("test"):
+        raise InputError("--day", str(day), f"the test set has days 0..{problem.n_days('test') - 1}")
     fab = plan(build_topology(s))
     d = problem.day("test", day)
     pipeline, index = fabric_pipeline()
     flows = plan_replay(problem.sub.names, d.src, d.dst, d.rate, list(d.hours), fab).flows
     state = placement_state(problem.sub, problem.cat.inst_type, d, flows, fab, index, d.initial, emac=False)
     out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()
+    if s.topology.builder == "file" and s.topology.file:
+        s = dataclasses.replace(
+            s, topology=dataclasses.replace(s.topology, file=str(Path(s.topology.file).resolve()))
+        )
+    # srem control and srem replay rebuild the same problem from this copy.
+    (out / "scenario.yaml").write_text(sc.dump(s))
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
+    published = out / "fabric.json"
     with Emulation(fab, log_dir=out, target=target) as emu:
         fabric = Fabric({n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()}, pipeline)
         servers = ServerNFs(emu, out)
         try:
-            servers.configure(state.server_hops, nfs_of(problem.cat.inst_type, chains_of(d, flows), fab))
+            # Every server runs its nf-host, with no hop when it has none: srem control
+            # reconfigures them from another process, it does not start them.
+            hops = {n: state.server_hops.get(n, {}) for n in fab.servers}
+            servers.configure(hops, nfs_of(problem.cat.inst_type, chains_of(d, flows), fab))
             rep = fabric.reconcile(
                 {n: fabric_entities(fab, index, n) + state.switches[n] for n in fab.switches}
             )
-            info = {n: {"grpc": emu.grpc[n], "device_id": sw.device_id} for n, sw in fab.switches.items()}
-            (out / "fabric.json").write_text(json.dumps(info, indent=2) + "\n")
+            # The switches are left to srem control: it becomes their primary controller.
+            fabric.close()
+            Deployment(
+                scenario=out / "scenario.yaml", day=day, target=target, pid=os.getpid(),
+                switches={n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()},
+                servers={n: ServerHost(emu.hosts[n].pid, servers.hosts[n], emu.intf(n)) for n in fab.servers},
+            ).write(published)  # fmt: skip
             console.print(
                 f"{len(fab.switches)} switches, {len(fab.servers)} servers up; {rep.writes} entries in "
-                f"{rep.seconds:.1f} s; switches in {out / 'fabric.json'}; Ctrl-C stops and cleans up"
+                f"{rep.seconds:.1f} s; switches in {published}; Ctrl-C stops and cleans up"
             )
             # Signals land between waits: Emulation turned them into KeyboardInterrupt.
             while not done.wait(0.5):
@@ -82,6 +102,7 @@ def deploy(
         except KeyboardInterrupt:
             pass
         finally:
+            published.unlink(missing_ok=True)
             servers.close()
             fabric.close()
     console.print("stopped; every switch process and link removed")
@@ -185,15 +206,12 @@ def shell(
     ] = False,
 ) -> None:
     """Open p4runtime-shell on one switch of a deployed fabric (names from its P4Info)."""
-    try:
-        info = json.loads(fabric.read_text())
-    except OSError as e:
-        raise InputError(str(fabric), "file", f"{e.strerror or e}; run srem deploy first") from None
-    except ValueError:
-        raise InputError(str(fabric), "JSON", "not a fabric.json written by srem deploy") from None
-    if switch not in info:
-        raise InputError(str(fabric), switch, f"no such switch; known: {', '.join(sorted(info))}")
-    addr, device = info[switch]["grpc"], int(info[switch]["device_id"])
+    from .deployment import Deployment
+
+    switches = Deployment.load(fabric).switches
+    if switch not in switches:
+        raise InputError(str(fabric), switch, f"no such switch; known: {', '.join(sorted(switches))}")
+    addr, device = switches[switch]
     election = "0,1"
     if primary:
         from .p4rt import SwitchConnection

@@ -20,16 +20,17 @@ import numpy as np
 
 from emac.api import RDMA_STATS
 from p4target.compiler.driver import compile_p4
-from placement.simulate import Agent, DayRun, StepRecord, record
+from placement.simulate import Agent, StepRecord
 from placement.workload import Day, Problem
 from topologies.addressing import FabricPlan
 from topologies.emulation import Emulation
 
+from .control import Controller, Counters
 from .dayplan import chains_of, nfs_of, placement_state
 from .em import EmFabric
 from .fabric import Fabric, Pipeline
 from .p4rt import P4InfoIndex
-from .replay import ReplayPlan, finish_step, plan_replay, start_step
+from .replay import ReplayPlan, finish_step, floor_pps, plan_replay, start_step
 from .servers import ServerNFs
 from .underlay import fabric_entities
 
@@ -50,8 +51,9 @@ class EmulatedStep:
     latency_p50_us: float
     latency_p99_us: float
     em_in_lm: int
+    counters: Counters  # what the switches counted over the step before this one
     em_tables: int = 0  # NF tables read from memory servers by RDMA
-    rdma: dict = field(default_factory=dict)  # RDMA hits, misses, reads... summed over switches
+    rdma: dict = field(default_factory=dict)  # RDMA hits, misses, READs... since each switch's EM started
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -84,9 +86,7 @@ def emulate_day(
     they are served from LM tables, as are the kinds the EM path does not hold."""
     say = progress or (lambda _m: None)
     pipeline, index = fabric_pipeline()
-    # A floor keeps evening chains measurable; it is a quarter of the budget spread over
-    # every chain, so the busiest step stays within what the emulation carries.
-    floor = 0.25 * pps_budget / max(1, day.n_chains) if min_pps is None else min_pps
+    floor = floor_pps(pps_budget, day.n_chains) if min_pps is None else min_pps
     rp = plan_replay(
         problem.sub.names, day.src, day.dst, day.rate, list(day.hours), fab,
         pps_budget=pps_budget, seconds_per_step=seconds_per_step, min_pps=floor,
@@ -99,16 +99,6 @@ def emulate_day(
             problem.sub, problem.cat.inst_type, day, rp.flows, fab, index, placement, emac=em
         )
 
-    def apply(st, emf: EmFabric | None):
-        """The switches (and their EMACs) to `st`, make-before-break."""
-        if emf is not None:
-            emf.prepare(st.em, nfs)
-        extra = emf.entities(st.em) if emf is not None else {}
-        rep = fabric.reconcile({n: underlay[n] + st.switches[n] + extra.get(n, []) for n in fab.switches})
-        if emf is not None:
-            emf.finish(st.em, rep.pipelines_pushed)
-        return rep
-
     out: list[EmulatedStep] = []
     say(f"starting {len(fab.switches)} switches and {len(fab.servers)} servers")
     with Emulation(fab, log_dir=log_dir, target=target, em=em) as emu:
@@ -116,42 +106,26 @@ def emulate_day(
         servers = ServerNFs(emu, log_dir)
         emf = EmFabric(emu, fabric, log_dir) if em else None
         try:
-            run = DayRun(problem, day)
-            old = state(run.placement)
-            servers.configure(old.server_hops, nfs)
-            apply(old, emf)
-            while not run.done:
-                t, hour = run.t, int(day.hours[run.t])
-                say(f"{hour}:00 deciding")
-                t0 = time.perf_counter()
-                placement = agent.decide(run)
-                ms = (time.perf_counter() - t0) * 1000.0
-                o = run.apply(placement)
-                rec = record(run, o, hour, ms)
-                new = state(o.placement)
-                both = {s: {**old.server_hops.get(s, {}), **new.server_hops.get(s, {})}
-                        for s in set(old.server_hops) | set(new.server_hops)}  # fmt: skip
-                accepted = {int(r) for r in np.flatnonzero(o.accepted)}
-                say(f"{hour}:00 playing {len(accepted)} chains, reconfiguring under their traffic")
+            ctl = Controller(problem, day, agent, fabric, servers, state, underlay, nfs, em=emf)
+            ctl.start()
+            while not ctl.done:
+                say(f"{int(day.hours[ctl.run.t])}:00 deciding")
+                d = ctl.decide()
+                say(f"{d.model.hour}:00 playing {len(d.accepted)} chains, reconfiguring under their traffic")
                 # The change happens while the step's traffic flows: every reconfiguration
                 # is measured for loss (packets first follow the old state, then the new).
-                traffic = start_step(emu, fab, rp, t, chains=accepted) if accepted else None
+                traffic = start_step(emu, fab, rp, d.t, chains=d.accepted) if d.accepted else None
                 time.sleep(min(1.0, seconds_per_step / 4) if traffic else 0.0)
-                t0 = time.perf_counter()
-                servers.configure(both, nfs)  # new server hops exist before packets are steered there
-                rep = apply(new, emf)
-                servers.configure(new.server_hops, nfs)  # the old ones go last
-                apply_s = time.perf_counter() - t0
-                old = new
+                step = ctl.apply(d)
                 m = finish_step(traffic) if traffic else []
                 lat50 = [x.latency_p50_us for x in m if x.received]
                 lat99 = [x.latency_p99_us for x in m if x.received]
                 out.append(
                     EmulatedStep(
-                        model=rec,
-                        writes=rep.writes,
-                        batches=rep.batches,
-                        apply_s=apply_s,
+                        model=d.model,
+                        writes=step.writes,
+                        batches=step.batches,
+                        apply_s=step.apply_s,
                         chains_played=len(m),
                         sent=sum(x.sent for x in m),
                         delivered=sum(x.received for x in m),
@@ -159,8 +133,9 @@ def emulate_day(
                         reordered=sum(x.reordered for x in m),
                         latency_p50_us=float(np.median(lat50)) if lat50 else float("nan"),
                         latency_p99_us=float(np.max(lat99)) if lat99 else float("nan"),
-                        em_in_lm=len(new.em_in_lm),
-                        em_tables=len(new.em),
+                        em_in_lm=step.em_in_lm,
+                        counters=step.counters,
+                        em_tables=len(d.state.em),
                         rdma=_rdma(emf),
                     )
                 )

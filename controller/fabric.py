@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from p4.config.v1 import p4info_pb2 as P
@@ -48,6 +49,8 @@ class Fabric:
     pipeline: Pipeline
     election_id: tuple[int, int] = (1, 0)  # high: tools like `srem shell` stay below it
     timeout: float = 10.0
+    # Switches read back at once (grpc channels are thread-safe; each thread has its own switch).
+    read_workers: int = 16
     conns: dict[str, SwitchConnection] = field(default_factory=dict)
 
     def connection(self, switch: str) -> SwitchConnection:
@@ -73,21 +76,55 @@ class Fabric:
         conn.set_pipeline(self.pipeline.p4info, self.pipeline.device_config, self.pipeline.cookie)
         return True
 
+    def _each(self, names, fn) -> dict:
+        """fn(name) for every switch, `read_workers` at a time; the first error is raised."""
+        names = sorted(names)
+        if self.read_workers <= 1 or len(names) <= 1:
+            return {n: fn(n) for n in names}
+        # Each thread touches only its own switch's item of `conns`.
+        with ThreadPoolExecutor(max_workers=min(self.read_workers, len(names))) as pool:
+            futures = {n: pool.submit(fn, n) for n in names}
+            return {n: f.result() for n, f in futures.items()}
+
     def reconcile(self, desired: Mapping[str, list[R.Entity]]) -> ReconcileReport:
-        """Make every switch of `desired` hold exactly its entities."""
+        """Make every switch of `desired` hold exactly its entities. The reads (pipeline
+        check, read-back) of all switches run concurrently; the writes keep their
+        make-before-break phases across switches."""
         t0 = time.monotonic()
         report = ReconcileReport()
+
+        def read(name: str) -> tuple[bool, Changes]:
+            pushed = self.ensure_pipeline(name)
+            return pushed, verify(self.connection(name), desired[name])
+
         changes: dict[str, Changes] = {}
-        for name in sorted(desired):
-            if self.ensure_pipeline(name):
+        for name, (pushed, ch) in self._each(desired, read).items():
+            if pushed:
                 report.pipelines_pushed.append(name)
-            changes[name] = verify(self.conns[name], desired[name])
-            ch = changes[name]
+            changes[name] = ch
             report.changes[name] = (len(ch.inserts), len(ch.modifies), len(ch.deletes))
         applied = apply(self.conns, changes)
         report.writes, report.batches = applied.writes, applied.batches
         report.seconds = time.monotonic() - t0
         return report
+
+    def connect_all(self) -> None:
+        """A session with every switch (primary on each), or the error of the first that refuses."""
+        self._each(self.addresses, self.connection)
+
+    def read_counters(self, cells: list[R.CounterEntry] | None = None) -> dict[str, list[R.CounterEntry]]:
+        """The given counter cells of every switch, in one Read each (default: every cell
+        of every indirect counter, a wildcard read)."""
+        query = (
+            [R.Entity(counter_entry=c) for c in cells]
+            if cells
+            else [R.Entity(counter_entry=R.CounterEntry())]
+        )
+
+        def read(name: str) -> list[R.CounterEntry]:
+            return [e.counter_entry for e in self.connection(name).read(query)]
+
+        return self._each(self.addresses, read)
 
     def close(self) -> None:
         for c in self.conns.values():

@@ -79,6 +79,13 @@ def _server_near(plan: FabricPlan, node: str, k: int, avoid: str | None = None) 
     raise ValueError(f"no server is reachable from {node}")
 
 
+def floor_pps(pps_budget: float, n_chains: int) -> float:
+    """The default floor of a sending chain's rate: it keeps evening chains measurable, and
+    is a quarter of the budget spread over every chain, so that the busiest step stays
+    within what the emulation carries."""
+    return 0.25 * pps_budget / max(1, n_chains)
+
+
 def plan_replay(
     names: tuple[str, ...],
     src: np.ndarray,
@@ -140,15 +147,17 @@ class StepTraffic:
 
 
 def start_step(
-    emu, fabric: FabricPlan, plan: ReplayPlan, step: int, chains: set[int] | None = None
+    emu, fabric: FabricPlan, plan: ReplayPlan, step: int, chains: set[int] | None = None, drain: float = 2.0
 ) -> StepTraffic:
-    """Start one step's traffic on the emulation (receivers first); `finish_step` measures it."""
+    """Start one step's traffic on the emulation (receivers first); `finish_step` measures it.
+    Receivers listen `drain` seconds after the senders stop: a packet later than that is lost."""
     seconds = plan.seconds_per_step
     active = [f for f in plan.flows if (chains is None or f.chain in chains) and plan.pps[step, f.chain] > 0]
     cmd = [sys.executable, "-m", "controller.traffic"]
     # Receivers bound before the first packet.
     receivers = {
-        dst: start_receiver(emu, dst, DPORT, seconds + 2.0) for dst in sorted({f.dst_server for f in active})
+        dst: start_receiver(emu, dst, DPORT, seconds + drain)
+        for dst in sorted({f.dst_server for f in active})
     }
     senders = {}
     for src in sorted({f.src_server for f in active}):
@@ -159,7 +168,7 @@ def start_step(
                 args += ["--flow", f"{f.chain}:{ip}:{DPORT}:{f.sport}:{plan.pps[step, f.chain]:.3f}"]
         args += ["--seconds", str(seconds), "--size", str(plan.packet_bytes)]
         senders[src] = emu.host_popen(src, *cmd, "send", *args, stdout=subprocess.PIPE, text=True)
-    return StepTraffic(active, senders, receivers, seconds)
+    return StepTraffic(active, senders, receivers, seconds + drain)
 
 
 def finish_step(tr: StepTraffic) -> list[ChainMeasure]:

@@ -3,6 +3,7 @@ Mininet with its initial placement, p4runtime-shell reads a switch and, with --p
 writes to it; Ctrl-C removes everything."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -20,12 +21,7 @@ def test_shell_refuses_a_missing_fabric_or_switch(tmp_path):
     p = subprocess.run([SREM, "shell", "edge0_0", "--fabric", str(tmp_path / "none.json")],
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert p.returncode == 2 and "run srem deploy first" in p.stderr
-    f = tmp_path / "fabric.json"
-    f.write_text(json.dumps({"core0": {"grpc": "127.0.0.1:1", "device_id": 0}}))
-    p = subprocess.run(
-        [SREM, "shell", "edge9", "--fabric", str(f)], capture_output=True, text=True, timeout=60
-    )
-    assert p.returncode == 2 and "no such switch" in p.stderr and "core0" in p.stderr
+    # An unknown switch of a well-formed fabric.json: tests/test_controller_live.py.
 
 
 @pytest.mark.skipif(missing() is not None, reason=str(missing()))
@@ -37,7 +33,8 @@ def test_deploy_then_shell_then_ctrl_c(tmp_path):
         line = dep.stdout.readline()
         assert "12 servers up" in line, line + dep.stdout.read(2000)
         fabric = json.loads((out / "fabric.json").read_text())
-        assert len(fabric) == 10
+        tag = next(iter(fabric["servers"].values()))["iface"][:3]  # names its links
+        assert len(fabric["switches"]) == 10 and len(fabric["servers"]) == 12
         script = 'print("SFF", len(list(table_entry["FabricIngress.sff.sff"].read())))\n'
         sh = subprocess.run([SREM, "shell", "edge0_0", "--fabric", str(out / "fabric.json")],
                             input=script, capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -50,4 +47,5 @@ def test_deploy_then_shell_then_ctrl_c(tmp_path):
     assert dep.returncode == 0 and "removed" in rest
     time.sleep(0.5)
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    assert "-eth" not in links
+    # Only this emulation's links: others may run on the machine.
+    assert not re.search(rf"^\d+: {tag}[sh]\d", links, re.M), links

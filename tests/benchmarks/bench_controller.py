@@ -4,7 +4,8 @@ For the paper's fat-tree and k = 4, 8 fat-trees: one reference switch with its g
 server per switch (in this process, no data-plane ports), fabric.p4 and the underlay
 installed, then a day's initial placement. Timed, in the same run:
 - a no-op reconcile (the same placement again: every switch is read back, nothing
-  written), the baseline;
+  written), the baseline; also with the switches read one after another
+  (`Fabric.read_workers = 1`), against the concurrent reads the controller uses;
 - a full change to the greedy agent's placement of the same step (writes, batches).
 Run: `python -m tests.benchmarks.bench_controller` (part of `make bench`).
 """
@@ -13,6 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import subprocess
+import sys
 import time
 
 from rich.console import Console
@@ -31,8 +35,11 @@ from placement.agents import make_agent
 from placement.simulate import DayRun
 from placement.workload import build_problem, build_topology
 from topologies.addressing import plan
+from topologies.emulation import free_ports
 
 from .report import write_json
+
+CLI = [sys.executable, "-c", "from controller.cli import main; main()"]
 
 
 def scenarios() -> list[tuple[str, sc.Scenario]]:
@@ -45,7 +52,7 @@ def scenarios() -> list[tuple[str, sc.Scenario]]:
     ]
 
 
-def measure(s: sc.Scenario, compiled) -> dict[str, float]:
+def measure(s: sc.Scenario, compiled, repeats: int = 3) -> dict[str, float]:
     problem = build_problem(s)
     fab = plan(build_topology(s))
     day = problem.day("test", 0)
@@ -70,9 +77,17 @@ def measure(s: sc.Scenario, compiled) -> dict[str, float]:
         t0 = time.perf_counter()
         first = fabric.reconcile(desired(before))
         deploy = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        noop = fabric.reconcile(desired(before))
-        noop_s = time.perf_counter() - t0
+        # Reads one by one and all at once, alternated, the best of `repeats` each (a
+        # shared machine's load comes and goes).
+        noops: dict[int, list[float]] = {1: [], fabric.read_workers: []}
+        for _ in range(repeats):
+            for workers in noops:
+                fabric.read_workers = workers
+                t0 = time.perf_counter()
+                noop = fabric.reconcile(desired(before))
+                noops[workers].append(time.perf_counter() - t0)
+                assert noop.writes == 0
+        noop_seq_s, noop_s = min(noops[1]), min(noops[max(noops)])
         t0 = time.perf_counter()
         change = fabric.reconcile(desired(after))
         change_s = time.perf_counter() - t0
@@ -81,12 +96,13 @@ def measure(s: sc.Scenario, compiled) -> dict[str, float]:
         for server, service in servers:
             service.stop()
             server.stop(None)
-    assert noop.writes == 0
     moved = int((before != after).sum())
     return {
         "deploy_s": deploy,
         "deploy_writes": first.writes,
         "noop_s": noop_s,
+        "noop_sequential_s": noop_seq_s,
+        "read_speedup": noop_seq_s / noop_s,
         "change_s": change_s,
         "change_writes": change.writes,
         "change_batches": change.batches,
@@ -95,24 +111,91 @@ def measure(s: sc.Scenario, compiled) -> dict[str, float]:
     }
 
 
+def switch_processes(fab) -> tuple[dict[str, tuple[str, int]], list[subprocess.Popen]]:
+    """One `srem switch` process per switch (no data-plane port), as a deployed fabric has."""
+    ports = free_ports(len(fab.switches))
+    procs, addresses = [], {}
+    for (name, sw), port in zip(sorted(fab.switches.items()), ports, strict=True):
+        argv = [*CLI, "switch", "--device-id", str(sw.device_id), "--grpc-server-addr", f"127.0.0.1:{port}",
+                "--log-level", "warning"]  # fmt: skip
+        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        addresses[name] = (f"127.0.0.1:{port}", sw.device_id)
+    deadline = time.monotonic() + 300
+    for addr, _ in addresses.values():
+        port = int(addr.rsplit(":", 1)[1])
+        while True:
+            with socket.socket() as sk:
+                if sk.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"switch on {addr} did not start")
+            time.sleep(0.2)
+    return addresses, procs
+
+
+def measure_reads(s: sc.Scenario, compiled, repeats: int = 3) -> dict[str, float]:
+    """No-op reconciles against switch processes: switches read one after another
+    (`read_workers = 1`) against all at once, alternated, best of `repeats` each."""
+    problem = build_problem(s)
+    fab = plan(build_topology(s))
+    day = problem.day("test", 0)
+    flows = plan_replay(problem.sub.names, day.src, day.dst, day.rate, list(day.hours), fab).flows
+    index = P4InfoIndex(compiled.p4info)
+    st = placement_state(problem.sub, problem.cat.inst_type, day, flows, fab, index, day.initial)
+    desired = {n: fabric_entities(fab, index, n) + st.switches[n] for n in fab.switches}
+    addresses, procs = switch_processes(fab)
+    fabric = Fabric(addresses, Pipeline(compiled.p4info, json.dumps(compiled.json).encode()))
+    times: dict[int, list[float]] = {1: [], fabric.read_workers: []}
+    try:
+        fabric.reconcile(desired)
+        for _ in range(repeats):
+            for workers in times:
+                fabric.read_workers = workers
+                t0 = time.perf_counter()
+                rep = fabric.reconcile(desired)
+                times[workers].append(time.perf_counter() - t0)
+                assert rep.writes == 0
+    finally:
+        fabric.close()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    seq, par = min(times[1]), min(times[max(times)])
+    return {"switches": len(fab.switches), "sequential_s": seq, "concurrent_s": par, "speedup": seq / par}
+
+
 def main() -> None:
     compiled = compile_p4("p4src/fabric.p4")
-    rows = {name: measure(s, compiled) for name, s in scenarios()}
+    # `python -m tests.benchmarks.bench_controller 2` measures only the first two fabrics.
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    # k=8: a no-op reconcile is half a minute here, so two of each.
+    rows = {name: measure(s, compiled, 3 if i < 2 else 2) for i, (name, s) in enumerate(scenarios()[:n])}
     t = Table(title="Placement change over P4Runtime (reference switches, loopback gRPC)")
-    for h in ("fabric", "deploy (writes, s)", "no-op reconcile s", "full change (writes, batches, s)",
-              "instances moved", "change / no-op"):  # fmt: skip
+    for h in ("fabric", "deploy (writes, s)", "no-op reconcile s", "no-op, reads one by one s",
+              "full change (writes, batches, s)", "instances moved", "change / no-op"):  # fmt: skip
         t.add_column(h, justify="right")
     for name, r in rows.items():
         t.add_row(
             name,
             f"{r['deploy_writes']:,}, {r['deploy_s']:.2f}",
             f"{r['noop_s']:.3f}",
+            f"{r['noop_sequential_s']:.3f} ({r['read_speedup']:.2f}x)",
             f"{r['change_writes']:,}, {r['change_batches']}, {r['change_s']:.3f}",
             str(r["instances_moved"]),
             f"{r['ratio']:.2f}",
         )
     Console().print(t)
-    write_json(rows, "results/bench/controller.json")
+    # What srem control meets: every switch its own process. k=8 (80 processes) is left
+    # out: starting them takes minutes on two cores.
+    reads = {name: measure_reads(s, compiled) for name, s in scenarios()[:2]}
+    t = Table(title="No-op reconcile against one switch process per switch: reads one by one vs concurrent")
+    for h in ("fabric", "switches read one by one s", "concurrently s", "speed-up"):
+        t.add_column(h, justify="right")
+    for name, r in reads.items():
+        t.add_row(name, f"{r['sequential_s']:.3f}", f"{r['concurrent_s']:.3f}", f"{r['speedup']:.2f}x")
+    Console().print(t)
+    write_json({**rows, "switch processes": reads}, "results/bench/controller.json")
 
 
 if __name__ == "__main__":
