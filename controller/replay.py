@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import networkx as nx
@@ -27,7 +28,7 @@ import numpy as np
 
 from topologies.addressing import FabricPlan
 
-from .traffic import start_receiver
+from .traffic import start_receivers, stop_receivers
 
 DPORT = 9000
 SPORT_BASE = 10000
@@ -144,6 +145,7 @@ class StepTraffic:
     senders: dict[str, subprocess.Popen]
     receivers: dict[str, subprocess.Popen]
     seconds: float
+    drain: float
 
 
 def start_step(
@@ -154,11 +156,9 @@ def start_step(
     seconds = plan.seconds_per_step
     active = [f for f in plan.flows if (chains is None or f.chain in chains) and plan.pps[step, f.chain] > 0]
     cmd = [sys.executable, "-m", "controller.traffic"]
-    # Receivers bound before the first packet.
-    receivers = {
-        dst: start_receiver(emu, dst, DPORT, seconds + drain)
-        for dst in sorted({f.dst_server for f in active})
-    }
+    # Every receiver bound before the first packet; they listen until finish_step stops
+    # them (a bound far past the step only guards against a supervisor that never does).
+    receivers = start_receivers(emu, sorted({f.dst_server for f in active}), DPORT, seconds + drain + 600)
     senders = {}
     for src in sorted({f.src_server for f in active}):
         args = []
@@ -168,20 +168,22 @@ def start_step(
                 args += ["--flow", f"{f.chain}:{ip}:{DPORT}:{f.sport}:{plan.pps[step, f.chain]:.3f}"]
         args += ["--seconds", str(seconds), "--size", str(plan.packet_bytes)]
         senders[src] = emu.host_popen(src, *cmd, "send", *args, stdout=subprocess.PIPE, text=True)
-    return StepTraffic(active, senders, receivers, seconds + drain)
+    return StepTraffic(active, senders, receivers, seconds, drain)
 
 
 def finish_step(tr: StepTraffic) -> list[ChainMeasure]:
-    """Wait for a step's traffic to end; per-chain measures (sent vs received)."""
+    """Wait for a step's traffic to end (the senders, then `drain` seconds for packets
+    still in flight); per-chain measures (sent vs received)."""
     sent: dict[int, int] = {}
-    for p in tr.senders.values():
-        out, _ = p.communicate(timeout=tr.seconds + 30)
-        sent.update({int(k): v for k, v in json.loads(out)["sent"].items()})
+    try:
+        for p in tr.senders.values():
+            out, _ = p.communicate(timeout=tr.seconds + 60)
+            sent.update({int(k): v for k, v in json.loads(out)["sent"].items()})
+        time.sleep(tr.drain)
+    finally:
+        outs = stop_receivers(tr.receivers, timeout=30)
     got: dict[int, dict] = {}
-    for p in tr.receivers.values():
-        out, err = p.communicate(timeout=tr.seconds + 30)
-        if p.returncode != 0:
-            raise RuntimeError(f"receiver failed: {err.strip()[-500:]}")
+    for out in outs.values():
         got.update({int(k): v for k, v in json.loads(out)["flows"].items()})
     measures = []
     for f in tr.flows:

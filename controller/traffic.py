@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,9 +120,11 @@ def receive(
     seconds: float,
     bind: str = "0.0.0.0",
     ready: threading.Event | Callable[[], object] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict:
-    """Count stamped datagrams on a UDP port for `seconds`; per-flow figures. `ready` (an
-    event to set or a function to call) says when the socket is bound."""
+    """Count stamped datagrams on a UDP port for `seconds`, or until `stop` is set if that
+    comes first; per-flow figures. `ready` (an event to set or a function to call) says
+    when the socket is bound."""
     flows: dict[int, FlowStats] = {}
     junk = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -132,11 +135,16 @@ def receive(
         elif ready is not None:
             ready()
         end = time.monotonic() + seconds
+        stopped = False
         while (left := end - time.monotonic()) > 0:
-            s.settimeout(min(left, 0.5))
+            # Once stopped, what the socket already holds is still counted, without waiting.
+            stopped = stopped or (stop is not None and stop.is_set())
+            s.settimeout(0 if stopped else min(left, 0.1))
             try:
                 data = s.recv(65535)
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):
+                if stopped:
+                    break
                 continue
             now = time.time_ns()
             if len(data) < HEADER.size:
@@ -153,25 +161,58 @@ def receive(
 READY = "receiving"
 
 
-def start_receiver(emu, server: str, port: int, seconds: float, timeout: float = 30.0) -> subprocess.Popen:
-    """A receiver on an emulated server, returned once its socket is bound (a sender
-    started after this loses nothing to a receiver still starting)."""
-    p = emu.host_popen(
-        server, sys.executable, "-m", "controller.traffic", "recv", "--port", str(port), "--seconds", str(seconds),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    ready = threading.Event()
+def start_receivers(
+    emu, servers: list[str], port: int, seconds: float, timeout: float = 30.0, stoppable: bool = True
+) -> dict[str, subprocess.Popen]:
+    """A receiver on each emulated server, all started at once and returned once every
+    socket is bound (a sender started after this loses nothing to a receiver still
+    starting). Each listens `seconds`, or, if `stoppable`, until `stop_receivers` if that
+    comes first."""
+    procs: dict[str, subprocess.Popen] = {}
+    ready = {s: threading.Event() for s in servers}
 
-    def wait() -> None:
+    def wait(server: str, p: subprocess.Popen) -> None:
         assert p.stderr is not None
         if p.stderr.readline().strip() == READY:
-            ready.set()
+            ready[server].set()
 
-    threading.Thread(target=wait, daemon=True).start()
-    if not ready.wait(timeout):
-        p.kill()
-        raise RuntimeError(f"the receiver on {server} did not start within {timeout:.0f} s")
-    return p
+    try:
+        for server in servers:
+            procs[server] = p = emu.host_popen(
+                server, sys.executable, "-m", "controller.traffic", "recv", "--port", str(port),
+                "--seconds", str(seconds), *(["--until-eof"] if stoppable else []),
+                stdin=subprocess.PIPE if stoppable else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            threading.Thread(target=wait, args=(server, p), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        for server in servers:
+            if not ready[server].wait(max(0.0, deadline - time.monotonic())):
+                raise RuntimeError(f"the receiver on {server} did not start within {timeout:.0f} s")
+    except BaseException:
+        for p in procs.values():
+            p.kill()
+        raise
+    return procs
+
+
+def start_receiver(emu, server: str, port: int, seconds: float, timeout: float = 30.0) -> subprocess.Popen:
+    """One receiver that listens `seconds` (see `start_receivers`)."""
+    return start_receivers(emu, [server], port, seconds, timeout, stoppable=False)[server]
+
+
+def stop_receivers(procs: dict[str, subprocess.Popen], timeout: float) -> dict[str, str]:
+    """Tell receivers to stop (`communicate` closes their stdin), all at once, and
+    collect what each printed."""
+
+    def stop(p: subprocess.Popen) -> tuple[str, str]:
+        return p.communicate(timeout=timeout)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(procs))) as pool:
+        done = dict(zip(procs, pool.map(stop, procs.values()), strict=True))
+    for server, p in procs.items():
+        if p.returncode != 0:
+            raise RuntimeError(f"receiver on {server} failed: {done[server][1].strip()[-500:]}")
+    return {server: out for server, (out, _) in done.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--size", type=int, default=128)
     r = sub.add_parser("recv")
     r.add_argument("--port", type=int, required=True)
-    r.add_argument("--seconds", type=float, required=True)
+    r.add_argument("--seconds", type=float, required=True, help="at most this long")
+    r.add_argument("--until-eof", action="store_true", help="stop when standard input closes")
     a = ap.parse_args(argv)
     if a.cmd == "send":
         flows = []
@@ -197,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
                 ap.error(f"--flow {spec!r}: expected FLOW:DST:DPORT:SPORT:PPS")
         out = send(flows, a.seconds, a.size)
     else:
-        out = receive(a.port, a.seconds, ready=lambda: print(READY, file=sys.stderr, flush=True))
+        stop = threading.Event()
+        if a.until_eof:
+            # The supervisor closes our stdin once the senders are done and the drain is over.
+            threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+        out = receive(a.port, a.seconds, ready=lambda: print(READY, file=sys.stderr, flush=True), stop=stop)
     json.dump(out, sys.stdout)
     print()
     return 0

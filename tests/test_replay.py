@@ -1,7 +1,11 @@
 """Replay planning (a scenario day scaled to the emulation) and the stamped traffic
 tools over loopback."""
 
+import json
+import subprocess
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -54,3 +58,24 @@ def test_stamped_flows_over_loopback():
     assert sent["sent"] == {"1": 200, "2": 50}
     assert out["flows"][1]["received"] == 200 and out["flows"][2]["received"] == 50
     assert out["flows"][1]["lost"] == 0 and out["junk"] == 0
+
+
+def test_a_receiver_stopped_by_its_supervisor_counts_what_it_holds_and_ends_at_once():
+    """`recv --until-eof` (how a step's receivers run): it listens, however late the
+    senders start, until its stdin closes, then counts what its socket already holds."""
+    dport, sport = free_ports(2)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "controller.traffic", "recv", "--port", str(dport), "--seconds", "120", "--until-eof"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert p.stderr.readline().strip() == "receiving"
+        time.sleep(1.0)  # a late sender
+        send([Flow(3, "127.0.0.1", dport, sport, 500.0)], 0.4)
+        t0 = time.monotonic()
+        out, _ = p.communicate(timeout=10)  # closes its stdin
+        assert time.monotonic() - t0 < 5  # not the 120 s bound
+    finally:
+        p.kill()
+    got = json.loads(out)["flows"]["3"]
+    assert got["received"] == 200 and got["duplicates"] == 0
