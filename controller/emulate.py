@@ -148,11 +148,16 @@ def emulate_day(
 
 
 def _rdma(emf: EmFabric | None) -> dict:
-    """Every EMAC's counters summed (cumulative since each switch's EM started)."""
+    """Every EMAC's counters summed (cumulative since each switch's EM started), and the
+    READ round trips: their mean over every switch and the worst."""
     out: dict[str, float] = {}
     if emf is None:
         return out
+    fetch_sum = 0.0
     for stats in emf.stats().values():
-        for k in RDMA_STATS:
+        for k in (*RDMA_STATS, "fetches"):
             out[k] = out.get(k, 0) + stats[k]
+        fetch_sum += stats["fetch_us_mean"] * stats["fetches"]
+        out["fetch_us_max"] = max(out.get("fetch_us_max", 0), stats["fetch_us_max"])
+    out["fetch_us_mean"] = fetch_sum / out["fetches"] if out.get("fetches") else 0.0
     return out

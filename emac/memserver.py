@@ -25,9 +25,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from scapy.contrib.roce import AETH, BTH
+from scapy.contrib.roce import BTH
 from scapy.layers.inet import IP
-from scapy.packet import Raw
 
 from p4target.switch.ports import serve_until_signal
 
@@ -42,10 +41,10 @@ from .roce import (
     OP_WRITE_ONLY,
     RETH,
     Endpoint,
-    frame,
     icrc_ok,
     parse,
     payload_of,
+    response,
 )
 
 log = logging.getLogger("srem.memserver")
@@ -171,10 +170,8 @@ class Responder:
                 op = OP_READ_RESPONSE_ONLY
             else:
                 op = OP_READ_RESPONSE_FIRST if k == 0 else OP_READ_RESPONSE_LAST if k == len(chunks) - 1 else OP_READ_RESPONSE_MIDDLE  # fmt: skip
-            bth = BTH(opcode=op, psn=(psn + k) & PSN_MASK)
-            if op != OP_READ_RESPONSE_MIDDLE:
-                bth = bth / AETH(syndrome=AETH_ACK, msn=qp.msn)
-            out.append(frame(self.me, qp.peer, bth / Raw(chunk)))
+            syndrome = None if op == OP_READ_RESPONSE_MIDDLE else AETH_ACK
+            out.append(response(self.me, qp.peer, op, psn + k, chunk, syndrome, qp.msn))
         return out
 
     def _write(self, qp: QueuePair, reth: RETH, payload: bytes, psn: int, duplicate: bool) -> list[bytes]:
@@ -194,7 +191,7 @@ class Responder:
         return [self._ack(qp, psn, AETH_ACK)]
 
     def _ack(self, qp: QueuePair, psn: int, syndrome: int) -> bytes:
-        return frame(self.me, qp.peer, BTH(opcode=OP_ACK, psn=psn) / AETH(syndrome=syndrome, msn=qp.msn))
+        return response(self.me, qp.peer, OP_ACK, psn, syndrome=syndrome, msn=qp.msn)
 
 
 def serve(responder: Responder, iface: str | list[str], ready_line: str) -> None:

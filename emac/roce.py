@@ -7,7 +7,9 @@ the way the InfiniBand spec places it (after BTH for READ requests and WRITE fir
 
 from __future__ import annotations
 
+import functools
 import struct
+import zlib
 from dataclasses import dataclass
 
 from scapy.contrib.roce import AETH, BTH
@@ -56,10 +58,74 @@ class Endpoint:
 
 
 def frame(src: Endpoint, dst: Endpoint, bth: BTH, sport: int = 0xC000) -> bytes:
-    """A RoCEv2 frame from src to dst with the ICRC computed (scapy fills it when None)."""
+    """A RoCEv2 frame from src to dst with the ICRC computed."""
     bth.dqpn = dst.qpn
+    bth.icrc = 0  # a place holder: `icrc` fills it, without scapy's packet copies
     pkt = Ether(src=src.mac, dst=dst.mac) / IP(src=src.ip, dst=dst.ip, flags="DF", ttl=64, id=0)
-    return bytes(pkt / UDP(sport=sport, dport=ROCE_PORT, chksum=0) / bth)
+    data = bytes(pkt / UDP(sport=sport, dport=ROCE_PORT, chksum=0) / bth)
+    return data[:-4] + icrc(data)
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(src: Endpoint, dst: Endpoint, opcode: int, aeth: bool, length: int) -> tuple[bytes, int]:
+    """A response frame built once by scapy (PSN, MSN and payload zero), and the offset
+    of its BTH: `response` patches those fields into a copy."""
+    bth = BTH(opcode=opcode, psn=0)
+    if aeth:
+        bth = bth / AETH(syndrome=0, msn=0)
+    data = frame(src, dst, bth / Raw(bytes(length)) if length else bth)
+    ihl = (data[14] & 0x0F) * 4
+    return data, 34 + ihl - 12
+
+
+def response(
+    src: Endpoint,
+    dst: Endpoint,
+    opcode: int,
+    psn: int,
+    payload: bytes = b"",
+    syndrome: int | None = None,
+    msn: int = 0,
+) -> bytes:
+    """A responder's frame (READ response, ACK or NAK): BTH with `opcode` and `psn`, an
+    AETH with `syndrome` and `msn` unless `syndrome` is None, then `payload`. The same
+    bytes as building it with scapy's layers (`frame`); from a cached template, since a
+    memory server sends one per request."""
+    aeth = syndrome is not None
+    tpl, at = _template(src, dst, opcode, aeth, len(payload))
+    data = bytearray(tpl)
+    struct.pack_into("!I", data, at + 8, psn & 0xFFFFFF)  # ackreq and reserved bits stay 0
+    body = at + 12
+    if aeth:
+        struct.pack_into("!I", data, body, (syndrome << 24) | (msn & 0xFFFFFF))
+        body += 4
+    data[body : body + len(payload)] = payload
+    data[-4:] = icrc(data)
+    return bytes(data)
+
+
+_LRH = zlib.crc32(b"\xff" * 8)  # the masked local route header that starts every ICRC
+
+
+def icrc(data: bytes) -> bytes:
+    """The ICRC a RoCEv2-over-IPv4 frame must end with (whatever its last 4 bytes hold
+    now): CRC-32 over a masked LRH, the IP header with TOS, TTL and checksum masked, the
+    UDP header with its checksum masked, the BTH with its FECN/BECN/reserved byte masked,
+    and the rest of the transport payload. It is the value scapy's `BTH.compute_icrc`
+    gives (a test holds them together) at a small part of the cost: a memory server
+    checks one and computes one per frame. Ethernet padding past the IP length is not
+    covered. Raises ValueError for a frame too short to hold the headers."""
+    ihl = (data[14] & 0x0F) * 4
+    end = 14 + struct.unpack_from("!H", data, 16)[0]
+    if ihl < 20 or end > len(data) or end < 14 + ihl + 8 + 12 + 4:
+        raise ValueError("not a whole RoCEv2 frame")
+    ip = bytearray(data[14 : 14 + ihl])
+    ip[1], ip[8], ip[10:12] = 0xFF, 0xFF, b"\xff\xff"
+    udp = data[14 + ihl : 14 + ihl + 6] + b"\xff\xff"
+    bth = bytearray(data[22 + ihl : 34 + ihl])
+    bth[4] = 0xFF
+    crc = zlib.crc32(data[34 + ihl : end - 4], zlib.crc32(bth, zlib.crc32(udp, zlib.crc32(ip, _LRH))))
+    return struct.pack("<I", crc)
 
 
 def read_request(src: Endpoint, dst: Endpoint, psn: int, va: int, rkey: int, length: int) -> bytes:
@@ -72,15 +138,15 @@ def write_only(src: Endpoint, dst: Endpoint, psn: int, va: int, rkey: int, data:
 
 
 def icrc_ok(data: bytes) -> bool:
-    """Whether a RoCEv2 frame's trailing ICRC matches its contents."""
+    """Whether a RoCEv2-over-IPv4 frame's ICRC (the last 4 bytes within the IP length)
+    matches its contents."""
     try:
-        p = Ether(data)
-    except Exception:  # any undecodable frame is simply not valid
+        if data[12:14] != b"\x08\x00" or data[14] >> 4 != 4 or data[23] != 17:
+            return False
+        end = 14 + struct.unpack_from("!H", data, 16)[0]
+        return data[end - 4 : end] == icrc(data)
+    except (IndexError, ValueError, struct.error):  # too short to be one
         return False
-    if BTH not in p or len(data) < 4:
-        return False
-    want = p[BTH].compute_icrc(b"")
-    return data[-4:] == want
 
 
 def parse(data: bytes) -> Ether | None:

@@ -1,6 +1,8 @@
 """The memory server alone, against RoCEv2 frames built with scapy: it must answer as a
 responder NIC does (and never touch memory on a bad request)."""
 
+import random
+
 import pytest
 from scapy.contrib.roce import AETH, BTH
 from scapy.layers.l2 import Ether
@@ -150,3 +152,51 @@ def test_garbage_and_truncated_frames_are_dropped_without_harm(mem):
         mem.handle(bytes(junk))  # answered or not, never an exception
         mem.handle(bytes(rng.randrange(256) for _ in range(rng.randrange(0, 120))))
     assert mem.peek(RKEY, BASE, 4096) == before
+
+
+def test_the_fast_icrc_and_responses_are_scapys_byte_for_byte():
+    """The memory server computes ICRCs and builds responses without scapy's packet
+    copies; scapy's RoCE layers stay the reference they must equal."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.packet import Raw
+
+    from emac.roce import ROCE_PORT, icrc, icrc_ok, response
+
+    rng = random.Random(7)
+    for n in range(40):
+        payload = rng.randbytes(rng.choice([0, 1, 3, 16, 160, 1024]))
+        options = b"\x01" * 4 * rng.randrange(3)  # NOPs: the IP header may be longer than 20
+        bth = BTH(
+            opcode=rng.choice([0x0C, 0x10, 0x11]), psn=rng.randrange(1 << 24), dqpn=rng.randrange(1 << 24)
+        )
+        pkt = (
+            Ether()
+            / IP(
+                src="10.1.2.3",
+                dst="10.3.2.1",
+                tos=rng.randrange(256),
+                ttl=rng.randrange(256),
+                options=options,
+            )
+            / UDP(sport=rng.randrange(1 << 16), dport=ROCE_PORT)
+            / bth
+            / Raw(payload)
+        )
+        data = bytes(pkt)
+        assert icrc(data) == data[-4:] == Ether(data)[BTH].compute_icrc(b""), n
+        assert icrc_ok(data + bytes(rng.randrange(20)))  # Ethernet padding is not covered
+        bad = bytearray(data)
+        o = 34 + len(options)  # UDP; its checksum and the BTH's FECN/BECN byte are masked
+        bad[rng.choice([*range(o, o + 6), *range(o + 8, o + 12), *range(o + 13, len(data))])] ^= 0x40
+        assert not icrc_ok(bytes(bad))
+    for psn, msn, syndrome, chunk in [
+        (0, 0, AETH_ACK, b""),
+        (0xFFFFFF, 77, NAK_PSN_SEQ, b""),
+        (5, 9, None, b"x" * 9),
+    ]:
+        op = OP_ACK if chunk == b"" else 0x0E
+        bth = BTH(opcode=op, psn=psn)
+        if syndrome is not None:
+            bth = bth / AETH(syndrome=syndrome, msn=msn)
+        want = frame(SERVER, CLIENT, bth / Raw(chunk) if chunk else bth)
+        assert response(SERVER, CLIENT, op, psn, chunk, syndrome, msn) == want
