@@ -30,10 +30,14 @@ def deploy(
     target: Annotated[str, typer.Option(help="srem or simple_switch_grpc (when installed).")] = "srem",
     out: Annotated[Path, typer.Option(help="Logs, NF configs and fabric.json go here.")] = FABRIC_FILE.parent,
     day: Annotated[int, typer.Option(help="Test day whose initial placement is installed.")] = 0,
+    em: Annotated[
+        bool,
+        typer.Option(help="NFs in EM are read from memory servers by RDMA (--no-em: served from LM tables)."),
+    ] = True,
 ) -> None:
     """Start the scenario's fat-tree on Mininet, push p4src/fabric.p4 to every switch, install
-    the underlay and the day's initial placement (switches and server NFs); hold it up
-    until Ctrl-C. `srem shell SWITCH` opens p4runtime-shell on one of its switches."""
+    the underlay and the day's initial placement (switches, memory servers and server NFs);
+    hold it up until Ctrl-C. `srem shell SWITCH` opens p4runtime-shell on one of its switches."""
     import signal
     import threading
 
@@ -43,7 +47,8 @@ def deploy(
     from topologies.emulation import Emulation, missing
 
     from .dayplan import chains_of, nfs_of, placement_state
-    from .deployment import Deployment, ServerHost
+    from .deployment import Deployment, MemHost, ServerHost
+    from .em import EmFabric
     from .emulate import fabric_pipeline
     from .fabric import Fabric
     from .replay import plan_replay
@@ -61,7 +66,7 @@ def deploy(
     d = problem.day("test", day)
     pipeline, index = fabric_pipeline()
     flows = plan_replay(problem.sub.names, d.src, d.dst, d.rate, list(d.hours), fab).flows
-    state = placement_state(problem.sub, problem.cat.inst_type, d, flows, fab, index, d.initial, emac=False)
+    state = placement_state(problem.sub, problem.cat.inst_type, d, flows, fab, index, d.initial, emac=em)
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
     if s.topology.builder == "file" and s.topology.file:
@@ -74,27 +79,43 @@ def deploy(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     published = out / "fabric.json"
-    with Emulation(fab, log_dir=out, target=target) as emu:
+    with Emulation(fab, log_dir=out, target=target, em=em) as emu:
         fabric = Fabric({n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()}, pipeline)
         servers = ServerNFs(emu, out)
+        emf = EmFabric(emu, fabric, out) if em else None
         try:
             # Every server runs its nf-host, with no hop when it has none: srem control
             # reconfigures them from another process, it does not start them.
             hops = {n: state.server_hops.get(n, {}) for n in fab.servers}
-            servers.configure(hops, nfs_of(problem.cat.inst_type, chains_of(d, flows), fab))
+            nfs = nfs_of(problem.cat.inst_type, chains_of(d, flows), fab)
+            servers.configure(hops, nfs)
+            if emf is not None:
+                emf.prepare(state.em, nfs)  # the tables the placement puts in EM, in memory first
+            extra = emf.entities(state.em) if emf is not None else {}
             rep = fabric.reconcile(
-                {n: fabric_entities(fab, index, n) + state.switches[n] for n in fab.switches}
+                {
+                    n: fabric_entities(fab, index, n) + state.switches[n] + extra.get(n, [])
+                    for n in fab.switches
+                }
             )
-            # The switches are left to srem control: it becomes their primary controller.
+            # The switches (and memory servers) are left to srem control: it becomes their
+            # primary controller and takes the EM tables over.
+            if emf is not None:
+                emf.detach()
             fabric.close()
             Deployment(
                 scenario=out / "scenario.yaml", day=day, target=target, pid=os.getpid(),
                 switches={n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()},
                 servers={n: ServerHost(emu.hosts[n].pid, servers.hosts[n], emu.intf(n)) for n in fab.servers},
+                mem={
+                    n: MemHost(emu.mem_hosts[n].pid, tuple(emu.mem_intfs(n)), emu.emac_intf[n])
+                    for n in emu.mem_hosts
+                },
             ).write(published)  # fmt: skip
+            em_note = f", {len(state.em)} NF tables in EM" if em else ", EM served from LM"
             console.print(
                 f"{len(fab.switches)} switches, {len(fab.servers)} servers up; {rep.writes} entries in "
-                f"{rep.seconds:.1f} s; switches in {published}; Ctrl-C stops and cleans up"
+                f"{rep.seconds:.1f} s{em_note}; switches in {published}; Ctrl-C stops and cleans up"
             )
             # Signals land between waits: Emulation turned them into KeyboardInterrupt.
             while not done.wait(0.5):

@@ -4,6 +4,9 @@
 - every switch's gRPC address and device id (the controller reaches them on 127.0.0.1);
 - every server's namespace pid (commands run on it with `mnexec -a PID`) and its
   `srem nf-host` (pid, config file, log: `controller.servers.NFHost`);
+- with external memory, every switch's memory-server host (its namespace pid and
+  interfaces) and the EMAC's interface to it, so that a controller in another process
+  starts memory servers there and writes into them (`DeployedEm`);
 - the scenario (a copy of its YAML next to fabric.json), the test day and the target,
   and the pid of the deploy itself, to tell a running fabric from a stale file.
 
@@ -22,7 +25,7 @@ from topologies import InputError
 
 from .servers import NFHost
 
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,13 @@ class ServerHost:
     ns_pid: int  # a process inside the server's network namespace (Mininet's shell)
     nf: NFHost
     iface: str = ""  # its interface to the edge switch
+
+
+@dataclass(frozen=True)
+class MemHost:
+    ns_pid: int  # the memory-server host's namespace (Mininet's shell)
+    intfs: tuple[str, ...]  # its interfaces: toward the switch, toward the EMAC
+    emac_intf: str  # the EMAC's end, in the root namespace
 
 
 @dataclass
@@ -40,6 +50,11 @@ class Deployment:
     pid: int  # the `srem deploy` process
     switches: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (gRPC address, device id)
     servers: dict[str, ServerHost] = field(default_factory=dict)
+    mem: dict[str, MemHost] = field(default_factory=dict)  # switch -> its EM side (empty: EM from LM)
+
+    @property
+    def em(self) -> bool:
+        return bool(self.mem)
 
     def as_json(self) -> dict:
         return {
@@ -58,6 +73,10 @@ class Deployment:
                     "nf_log": str(h.nf.log),
                 }
                 for n, h in sorted(self.servers.items())
+            },
+            "mem": {
+                n: {"ns_pid": m.ns_pid, "intfs": list(m.intfs), "emac_intf": m.emac_intf}
+                for n, m in sorted(self.mem.items())
             },
         }
 
@@ -88,8 +107,12 @@ class Deployment:
                 )
                 for n, s in dict(data["servers"]).items()
             }
+            mem = {
+                str(n): MemHost(int(m["ns_pid"]), tuple(str(i) for i in m["intfs"]), str(m["emac_intf"]))
+                for n, m in dict(data["mem"]).items()
+            }
             dep = cls(Path(data["scenario"]), int(data["day"]), str(data["target"]), int(data["pid"]),
-                      switches, servers)  # fmt: skip
+                      switches, servers, mem)  # fmt: skip
         except (KeyError, TypeError, ValueError, AttributeError):
             raise InputError(
                 str(path),
@@ -107,6 +130,30 @@ class Deployment:
         for name, h in sorted(self.servers.items()):
             if not _alive(h.ns_pid, b""):
                 raise InputError(str(path), name, f"the server's namespace (pid {h.ns_pid}) is gone")
+        for name, m in sorted(self.mem.items()):
+            if not _alive(m.ns_pid, b""):
+                raise InputError(str(path), name, f"its memory-server host (pid {m.ns_pid}) is gone")
+
+
+@dataclass
+class DeployedEm:
+    """What `controller.em.EmFabric` needs of an emulation, for a deployed fabric seen
+    from another process: the plan, the EMAC's interfaces, and memory servers started in
+    the memory-server hosts (in their own session: they outlive the controller that
+    started them, and the next one takes them over; srem deploy kills them on exit)."""
+
+    plan: object  # topologies.addressing.FabricPlan
+    mem: dict[str, MemHost]
+
+    @property
+    def emac_intf(self) -> dict[str, str]:
+        return {n: m.emac_intf for n, m in self.mem.items()}
+
+    def start_memserver(self, switch: str, *args: str, log: Path, timeout: float = 60.0):
+        from topologies.emulation import start_memserver
+
+        m = self.mem[switch]
+        return start_memserver(m.ns_pid, list(m.intfs), args, log, timeout, own_session=True)
 
 
 def _alive(pid: int, word: bytes) -> bool:

@@ -157,12 +157,18 @@ class EmFabric:
     def stats(self) -> dict[str, dict[str, float]]:
         return {s: e.stats() for s, e in sorted(self.emacs.items())}
 
-    def close(self) -> None:
+    def detach(self) -> None:
+        """Let go of the memory servers (their sockets closed), leaving them running with
+        what they hold: a controller handing the fabric to the next one."""
         for emac in self.emacs.values():
             for srv in emac.servers.values():
                 close = getattr(srv.writer.transport, "close", None)
                 if close:
                     close()
+
+    def close(self) -> None:
+        """Let go of the memory servers and stop those this object started."""
+        self.detach()
         stop_all(self.procs.values())
         self.emacs.clear()
         self.procs.clear()

@@ -87,10 +87,13 @@ def control(
     """The controller's loop on the fabric srem deploy holds: every interval, read the
     switches' counters, ask the agent for a placement, apply it make-before-break to the
     switches (P4Runtime, verified) and the server NFs; one row per step, results.json."""
+    from emac.api import EmacError
     from placement import results
 
     from .control import Controller, control_loop
     from .dayplan import chains_of, nfs_of, placement_state
+    from .deployment import DeployedEm
+    from .em import EmFabric
     from .emulate import fabric_pipeline
     from .fabric import Fabric
     from .p4rt import P4RuntimeError
@@ -114,9 +117,9 @@ def control(
     nfs = nfs_of(problem.cat.inst_type, chains_of(day, flows), fab)
 
     def state(placement):
-        # As srem deploy installs it: no EMAC in the emulation yet, EM stands in from LM.
+        # As srem deploy installs it: EM read by RDMA, or served from LM with --no-em.
         return placement_state(
-            problem.sub, problem.cat.inst_type, day, flows, fab, index, placement, emac=False
+            problem.sub, problem.cat.inst_type, day, flows, fab, index, placement, emac=dep.em
         )
 
     underlay = {n: fabric_entities(fab, index, n) for n in fab.switches}
@@ -126,9 +129,15 @@ def control(
     rows: list[dict] = []
     doc: dict = {"fabric": str(fabric), "scenario": s.name, "day": dep.day, "agent": agent,
                  "interval_s": interval, "steps": rows}  # fmt: skip
+    # The memory servers srem deploy (or an earlier srem control) started are taken over:
+    # their tables are read back, not written again.
+    emf = EmFabric(DeployedEm(fab, dep.mem), fab_conn, fabric.parent, recover=True) if dep.em else None
     stop = _stop_on_signals()
     try:
-        ctl = Controller(problem, day, a, fab_conn, servers, state, underlay, nfs)
+        ctl = Controller(problem, day, a, fab_conn, servers, state, underlay, nfs, em=emf)
+        if emf is not None:
+            fab_conn.connect_all()  # primary everywhere before the EMACs touch anything
+            emf.recover_all()
         first = ctl.start()
         doc["startup"] = {"writes": first.writes, "pipelines_pushed": len(first.pipelines_pushed),
                           "seconds": first.seconds}  # fmt: skip
@@ -144,13 +153,16 @@ def control(
                 f"{r['hour']:02d}:00 AR {r['acceptance_ratio']:.3f} cost {r['cost_total']:.3f}, {r['moved']} moved: "
                 f"+{r['inserts']} ~{r['modifies']} -{r['deletes']}, {r['writes']} writes in {r['batches']} "
                 f"batches, {r['apply_s']:.2f} s; counted {st.counters.total()} chain packets since the last step"
+                + (f", {st.counters.rdma.get('read', 0)} RDMA READs" if emf is not None else "")
             )
 
         control_loop(ctl, interval, stop, steps, show)
-    except (ApplyError, P4RuntimeError, RuntimeError) as e:
+    except (ApplyError, P4RuntimeError, RuntimeError, EmacError) as e:
         _write(out, doc, results)
         if isinstance(e, ApplyError):
             hint = "the previous placement stays in force"
+        elif isinstance(e, EmacError):
+            hint = "a memory server of srem deploy did not answer"
         elif "arbitration" in str(e):
             hint = "another controller holds the switches (is srem control running already?)"
         else:
@@ -158,6 +170,8 @@ def control(
         where = f"step {len(rows) + 1}" if "startup" in doc else "startup"
         raise InputError(str(fabric), where, f"{str(e).splitlines()[0]}; {hint}") from None
     finally:
+        if emf is not None:
+            emf.detach()  # the memory servers stay, with their tables, for the next controller
         fab_conn.close()
     console.print(_table(title, rows))
     _write(out, doc, results)

@@ -282,27 +282,9 @@ class Emulation:
 
     def start_memserver(self, switch: str, *args: str, log: Path, timeout: float = 60.0) -> subprocess.Popen:
         """`srem memserver` on a switch's memory-server host, once it answers frames."""
-        argv = [sys.executable, "-c", "from controller.cli import main; main()", "memserver"]
-        for intf in self.mem_intfs(switch):
-            argv += ["--iface", intf]
-        env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        out = open(log, "w")  # noqa: SIM115 - the process owns it for its life
-        p = self._popen(
-            self.mem_hosts[switch], [*argv, *args], stdout=subprocess.PIPE, stderr=out, text=True, env=env
-        )
-        deadline = time.monotonic() + timeout
-        assert p.stdout is not None
-        while time.monotonic() < deadline:
-            line = p.stdout.readline()  # the ready line, or EOF when it failed
-            if line.startswith("memory server on"):
-                return p
-            if not line and p.poll() is not None:
-                break
-        p.kill()
-        out.close()
-        raise RuntimeError(
-            f"memory server of {switch} did not start: {log.read_text(errors='replace')[-500:]}"
-        )
+        p = start_memserver(self.mem_hosts[switch].pid, self.mem_intfs(switch), args, log, timeout)
+        self.procs = [q for q in self.procs if q.poll() is None] + [p]
+        return p
 
     def _popen(self, host, argv: list[str], **kw) -> subprocess.Popen:
         p = subprocess.Popen(["mnexec", "-a", str(host.pid), *argv], **kw)
@@ -318,6 +300,9 @@ class Emulation:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         p.wait(timeout=5)
             if net is not None:
+                # Processes other commands started in the hosts (srem control's memory
+                # servers, srem replay's traffic) would keep the namespaces alive.
+                kill_in_namespaces([h.pid for h in (*self.hosts.values(), *self.mem_hosts.values())])
                 net.stop()
             for intf in self.emac_intf.values():
                 subprocess.run(["ip", "link", "del", intf], capture_output=True)
@@ -342,6 +327,63 @@ class Emulation:
 
     def intf(self, server: str) -> str:
         return self.hosts[server].defaultIntf().name
+
+
+def start_memserver(
+    ns_pid: int,
+    intfs: list[str],
+    args: tuple[str, ...] | list[str],
+    log: Path,
+    timeout: float = 60.0,
+    own_session: bool = False,
+) -> subprocess.Popen:
+    """`srem memserver` in the network namespace of process `ns_pid`, on `intfs`, returned
+    once it answers frames. `own_session`: a terminal's Ctrl-C does not reach it (it
+    outlives the controller that started it, for the next one to take over)."""
+    argv = [sys.executable, "-c", "from controller.cli import main; main()", "memserver"]
+    for intf in intfs:
+        argv += ["--iface", intf]
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = open(log, "w")  # noqa: SIM115 - the process owns it for its life
+    p = subprocess.Popen(
+        ["mnexec", "-a", str(ns_pid), *argv, *args], stdout=subprocess.PIPE, stderr=out, text=True, env=env,
+        start_new_session=own_session,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    assert p.stdout is not None
+    while time.monotonic() < deadline:
+        line = p.stdout.readline()  # the ready line, or EOF when it failed
+        if line.startswith("memory server on"):
+            return p
+        if not line and p.poll() is not None:
+            break
+    p.kill()
+    out.close()
+    raise RuntimeError(
+        f"memory server in {ns_pid}'s namespace did not start: {log.read_text(errors='replace')[-500:]}"
+    )
+
+
+def _net_ns(pid: int | str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
+def kill_in_namespaces(ns_pids: list[int]) -> int:
+    """Kill every process that lives in the network namespace of one of `ns_pids` (but
+    not those processes themselves: Mininet stops its hosts' shells). How many were killed."""
+    spaces = {ns for pid in ns_pids if (ns := _net_ns(pid)) is not None}
+    if not spaces or _net_ns("self") in spaces:
+        return 0  # never the namespace this process runs in
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in ns_pids and _net_ns(entry) in spaces:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+    return killed
 
 
 def stop_all(procs) -> None:
