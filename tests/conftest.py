@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -86,6 +88,18 @@ def small_scenario(chains: int = 10, types: int = 2, per_type: int = 1, seed: in
     d["vnfs"].update(types=types, instances_per_type=per_type)
     d["workload"].update(chains=chains, max_chain_length=types, train_days=4, test_days=4)
     return sc.from_dict(d, "small")
+
+
+def k2_scenario() -> sc.Scenario:
+    """The paper's scenario on a k=2 fat-tree (5 switches, 2 servers) with 6 chains: the
+    emulation tests' fabric, small enough for a 2-core machine."""
+    s = sc.default()
+    return dataclasses.replace(
+        s,
+        name="k2-small",
+        topology=dataclasses.replace(s.topology, builder="fattree", k=2),
+        workload=dataclasses.replace(s.workload, chains=6),
+    )
 
 
 # -- P4Runtime tests: a device behind a real gRPC server, and compiled programs -------------

@@ -3,7 +3,6 @@ fat-tree is deployed, the controller re-places it for two steps while the day's 
 of those steps is replayed, and nothing is lost; deploy then removes everything. And
 the one-line refusals of both commands."""
 
-import dataclasses
 import json
 import os
 import re
@@ -19,19 +18,10 @@ import pytest
 from controller.deployment import Deployment, ServerHost
 from controller.servers import NFHost
 from placement import scenario as sc
+from tests.conftest import k2_scenario
 from topologies.emulation import missing
 
 SREM = str(Path(sys.executable).parent / "srem")
-
-
-def small() -> sc.Scenario:
-    s = sc.default()
-    return dataclasses.replace(
-        s,
-        name="k2-small",
-        topology=dataclasses.replace(s.topology, builder="fattree", k=2),  # 5 switches, 2 servers
-        workload=dataclasses.replace(s.workload, chains=6),
-    )
 
 
 def srem(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -49,7 +39,7 @@ def refused(p: subprocess.CompletedProcess, *words: str) -> None:
 
 def fake_deployment(tmp_path: Path, pid: int) -> Path:
     """A well-formed fabric.json (small scenario) whose deploy is process `pid`."""
-    (tmp_path / "scenario.yaml").write_text(sc.dump(small()))
+    (tmp_path / "scenario.yaml").write_text(sc.dump(k2_scenario()))
     nf = NFHost(999_999_999, tmp_path / "nf.yaml", tmp_path / "nf.log")
     dep = Deployment(
         tmp_path / "scenario.yaml", 0, "srem", pid,
@@ -91,7 +81,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(missing() is not None, reason=str(missing()))
 def test_control_reconfigures_under_replayed_traffic_beside_deploy(tmp_path):
-    (tmp_path / "small.yaml").write_text(sc.dump(small()))
+    (tmp_path / "small.yaml").write_text(sc.dump(k2_scenario()))
     out = tmp_path / "deploy"
     dep = subprocess.Popen([SREM, "deploy", "--scenario", str(tmp_path / "small.yaml"), "--out", str(out)],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip

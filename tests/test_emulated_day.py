@@ -2,32 +2,21 @@
 controller reconfigures switches and server NFs while the step's traffic flows, and no
 packet is lost. Needs root and Mininet; skipped otherwise."""
 
-import dataclasses
-
 import pytest
 
 from controller.emulate import emulate_day
 from placement import scenario as sc
 from placement.agents import make_agent
 from placement.workload import build_problem, build_topology
+from tests.conftest import k2_scenario
 from topologies.addressing import plan
 from topologies.emulation import missing
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
 
 
-def small() -> sc.Scenario:
-    s = sc.default()
-    return dataclasses.replace(
-        s,
-        name="k2-small",
-        topology=dataclasses.replace(s.topology, builder="fattree", k=2),  # 5 switches, 2 servers
-        workload=dataclasses.replace(s.workload, chains=6),
-    )
-
-
 def test_a_day_reconfigured_under_traffic_loses_no_packet(tmp_path):
-    s = small()
+    s = k2_scenario()
     problem = build_problem(s)
     day = problem.day("test", 0)
     steps, rp = emulate_day(
@@ -52,7 +41,7 @@ def test_srem_run_emulate_prints_and_writes_the_measured_day(tmp_path):
     from pathlib import Path
 
     f = tmp_path / "small.yaml"
-    f.write_text(sc.dump(small()))
+    f.write_text(sc.dump(k2_scenario()))
     srem = str(Path(sys.executable).parent / "srem")
     p = subprocess.run(
         [srem, "run", "--emulate", "--scenario", str(f), "--agent", "greedy", "--seconds-per-step", "1.5",
