@@ -146,12 +146,15 @@ def run_emulated(
     measured packets per step; results.json, day.png and emulation.png under `out`."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from emac.api import EmacError
     from placement import results
     from placement.workload import build_topology
     from topologies.addressing import plan
     from topologies.emulation import missing
 
     from .emulate import emulate_day
+    from .p4rt import P4RuntimeError
+    from .state import ApplyError
 
     why = missing()
     if why:
@@ -162,11 +165,17 @@ def run_emulated(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     ) as bar:
         task = bar.add_task("emulated day", total=None)
-        steps, rp = emulate_day(
-            problem, problem.day("test", day), agent, plan(build_topology(scenario)),
-            log_dir=log_dir, seconds_per_step=seconds_per_step, pps_budget=pps_budget, target=target, em=em,
-            progress=lambda m: bar.update(task, description=m),
-        )  # fmt: skip
+        try:
+            steps, rp = emulate_day(
+                problem, problem.day("test", day), agent, plan(build_topology(scenario)),
+                log_dir=log_dir, seconds_per_step=seconds_per_step, pps_budget=pps_budget, target=target, em=em,
+                progress=lambda m: bar.update(task, description=m),
+            )  # fmt: skip
+        except (EmacError, ApplyError, P4RuntimeError) as e:
+            # The emulation is gone (every process and link removed); say what stopped it.
+            raise InputError(
+                "--emulate", f"test day {day}", f"{str(e).splitlines()[0][:300]} (logs: {log_dir})"
+            ) from None
     rows = [st.as_dict() for st in steps]
     t = Table(title=f"{title}: measured on the emulated fabric")
     for h in ("hour", "AR", "writes", "apply s", "chains", "sent", "delivered", "lost", "reordered",

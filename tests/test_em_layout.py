@@ -1,5 +1,7 @@
 """The EM layout and the one source of NF entries: slots, versions, overflow, rendering."""
 
+import random
+
 import pytest
 import yaml
 
@@ -196,3 +198,26 @@ def test_lb_keys_need_every_slot_of_a_vip():
         lb_backend_counts([key(1)])
     with pytest.raises(ValueError, match="65535"):
         lb_key("10.0.0.9", 6, 80, 1 << 16)
+
+
+def test_the_controller_sizes_a_table_again_when_a_bucket_would_overflow():
+    """At half load a bucket still gets more keys than its slots now and then (the paper's
+    days 1 and 2 did): the controller doubles the table until every entry fits."""
+    from controller.em import buckets_for
+
+    rng = random.Random(5)
+    base = 8  # room for twice 16 entries
+    for _ in range(5000):  # some 16 keys that overflow 8 buckets
+        entries = [entry(k) for k in rng.sample(range(1, 65536), 16)]
+        try:
+            EmTable(3, base).image(entries)
+        except BucketFull:
+            break
+    else:
+        pytest.fail("no 16 keys overflow 8 buckets")
+    b = buckets_for(3, entries)
+    assert b > base and b & (b - 1) == 0
+    t = EmTable(3, b)
+    t.image(entries)
+    assert len(t.slots) == 16
+    assert buckets_for(3, entries[:1]) == 1
