@@ -171,8 +171,9 @@ def run_emulated(
                 log_dir=log_dir, seconds_per_step=seconds_per_step, pps_budget=pps_budget, target=target, em=em,
                 progress=lambda m: bar.update(task, description=m),
             )  # fmt: skip
-        except (EmacError, ApplyError, P4RuntimeError) as e:
-            # The emulation is gone (every process and link removed); say what stopped it.
+        except (EmacError, ApplyError, P4RuntimeError, RuntimeError) as e:
+            # The emulation is gone (every process and link removed); say what stopped it
+            # (RuntimeError: a switch, NF host or memory server that did not start or answer).
             raise InputError(
                 "--emulate", f"test day {day}", f"{str(e).splitlines()[0][:300]} (logs: {log_dir})"
             ) from None
