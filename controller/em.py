@@ -31,7 +31,7 @@ from emac.api import Emac, EmacError, MemoryServer, RawTransport, RdmaClient
 from emac.layout import SLOTS, BucketFull, EmTable, Entry
 from emac.roce import Endpoint
 from nfs.entries import NF, em_entries
-from topologies.addressing import LOOP_OUT, MEM_PORT, em_addresses
+from topologies.addressing import LOOP_OUT, MEM_PORT, EmAddresses, em_addresses
 from topologies.emulation import stop_all
 
 from .fabric import Fabric
@@ -72,14 +72,13 @@ class EmFabric:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def emac(self, switch: str) -> Emac:
-        """The switch's EMAC (its memory server started and connected on first use)."""
+        """The switch's EMAC (its memory server started and connected on first use; with
+        `recover`, a memory server that answers already is taken over instead)."""
         conn = self.fabric.connection(switch)
         if switch in self.emacs:
             self.emacs[switch].client = conn  # the session may have been renewed
             return self.emacs[switch]
-        plan = self.emu.plan
-        a = em_addresses(plan, switch)
-        sw_mac = plan.switches[switch].mac
+        a = em_addresses(self.emu.plan, switch)
         me = Endpoint(a.emac_mac, a.emac_ip, EMAC_QPN)
         transport = RawTransport(self.emu.emac_intf[switch], me, timeout=2.0)
         writer = RdmaClient(me, Endpoint(a.server_mac, a.server_ip, SERVER_QPN + 1), transport)
@@ -88,26 +87,23 @@ class EmFabric:
         )
         emac = Emac(
             conn,
-            Endpoint(sw_mac, a.switch_ip, SWITCH_QPN),
+            Endpoint(self.emu.plan.switches[switch].mac, a.switch_ip, SWITCH_QPN),
             LOOP_OUT,
             bound_us=self.bound_us,
             retry_us=self.retry_us,
             cache_size=self.cache_size,
         )
-        if self.recover and self._answers(writer):
-            # A restarted controller: the memory server lives on, and so may the switch's
+        running = self.recover and self._answers(writer)
+        if not running:
+            self._start_memserver(switch, a)
+        self.fabric.ensure_pipeline(switch)  # a fresh (or restarted) switch: its EM path needs the program
+        if running and conn.read_table("rdma_endpoint"):
+            # A restarted controller: the memory server lives on, and so does the switch's
             # EM path; its tables are read back rather than written again.
-            if conn.read_table("rdma_endpoint"):
-                emac.resume({0: server})
-            else:  # the switch restarted too: set it up again (the tables get rewritten)
-                emac.start()
-                emac.attach(0, server)
-            self.emacs[switch] = emac
-            return emac
-        self._start_memserver(switch)
-        self.fabric.ensure_pipeline(switch)  # a fresh switch: its EM path needs the program
-        emac.start()
-        emac.attach(0, server)
+            emac.resume({0: server})
+        else:  # a new EM path, or the switch restarted too (the tables get rewritten)
+            emac.start()
+            emac.attach(0, server)
         self.emacs[switch] = emac
         return emac
 
@@ -125,10 +121,8 @@ class EmFabric:
             if self.fabric.connection(switch).read_table("rdma_endpoint"):
                 self.emac(switch)
 
-    def _start_memserver(self, switch: str) -> None:
-        plan = self.emu.plan
-        a = em_addresses(plan, switch)
-        sw_mac = plan.switches[switch].mac
+    def _start_memserver(self, switch: str, a: EmAddresses) -> None:
+        sw_mac = self.emu.plan.switches[switch].mac
         self.procs[switch] = self.emu.start_memserver(
             switch,
             "--ip", a.server_ip, "--mac", a.server_mac,
@@ -156,10 +150,10 @@ class EmFabric:
     def finish(self, wanted: Iterable[tuple[str, int]], pushed: Iterable[str] = ()) -> None:
         """After the reconcile: tables no longer in EM free their space; a switch that got
         its pipeline again gets its registers again."""
-        wanted = set(wanted)
+        wanted, pushed = set(wanted), set(pushed)
         for switch, emac in self.emacs.items():
             emac.client = self.fabric.connection(switch)
-            if switch in set(pushed):
+            if switch in pushed:
                 emac.restore()
             for nf in [n for n in emac.placed if (switch, n) not in wanted]:
                 emac.forget(nf)

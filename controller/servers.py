@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,9 +27,8 @@ from pathlib import Path
 import yaml
 
 from nfs.entries import NF, software_config
+from topologies.emulation import SREM as CLI
 from topologies.emulation import stop_all
-
-CLI = [sys.executable, "-c", "from controller.cli import main; main()"]
 
 Hops = dict[tuple[int, int], int]  # (SPI, SI) -> NF id
 

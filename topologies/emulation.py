@@ -39,6 +39,7 @@ from .errors import InputError
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = ("srem", "simple_switch_grpc")
 LOOP_PPS = 1000  # passes/s the loopback carries
+SREM = [sys.executable, "-c", "from controller.cli import main; main()"]  # the srem CLI, this Python
 
 
 def missing() -> str | None:
@@ -118,7 +119,7 @@ def _switch_class():
                 # Packets waiting for a READ circle the loopback: pace it, so that waiting
                 # costs the Python switch a bounded share of its time whatever the backlog.
                 args += ["--queue-rate", f"{LOOP_OUT}:{LOOP_PPS}", "--queue-depth", f"{LOOP_OUT}:512"]
-            return [sys.executable, "-c", "from controller.cli import main; main()", *args]
+            return [*SREM, *args]
 
         def start(self, controllers) -> None:
             for intf in self.intfList():
@@ -282,12 +283,15 @@ class Emulation:
 
     def start_memserver(self, switch: str, *args: str, log: Path, timeout: float = 60.0) -> subprocess.Popen:
         """`srem memserver` on a switch's memory-server host, once it answers frames."""
-        p = start_memserver(self.mem_hosts[switch].pid, self.mem_intfs(switch), args, log, timeout)
-        self.procs = [q for q in self.procs if q.poll() is None] + [p]
-        return p
+        return self._track(
+            start_memserver(self.mem_hosts[switch].pid, self.mem_intfs(switch), args, log, timeout)
+        )
 
     def _popen(self, host, argv: list[str], **kw) -> subprocess.Popen:
-        p = subprocess.Popen(["mnexec", "-a", str(host.pid), *argv], **kw)
+        return self._track(subprocess.Popen(["mnexec", "-a", str(host.pid), *argv], **kw))
+
+    def _track(self, p: subprocess.Popen) -> subprocess.Popen:
+        """Remember a process started in a host (killed on exit); forget the finished ones."""
         self.procs = [q for q in self.procs if q.poll() is None] + [p]
         return p
 
@@ -340,7 +344,7 @@ def start_memserver(
     """`srem memserver` in the network namespace of process `ns_pid`, on `intfs`, returned
     once it answers frames. `own_session`: a terminal's Ctrl-C does not reach it (it
     outlives the controller that started it, for the next one to take over)."""
-    argv = [sys.executable, "-c", "from controller.cli import main; main()", "memserver"]
+    argv = [*SREM, "memserver"]
     for intf in intfs:
         argv += ["--iface", intf]
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}

@@ -35,11 +35,10 @@ from placement.agents import make_agent
 from placement.simulate import DayRun
 from placement.workload import build_problem, build_topology
 from topologies.addressing import plan
+from topologies.emulation import SREM as CLI
 from topologies.emulation import free_ports
 
 from .report import write_json
-
-CLI = [sys.executable, "-c", "from controller.cli import main; main()"]
 
 
 def scenarios() -> list[tuple[str, sc.Scenario]]:
