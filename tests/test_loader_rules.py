@@ -18,7 +18,9 @@ P4 = Path(__file__).parent / "p4"
 FIXTURES = sorted((P4 / "json").glob("*.json"))
 
 
-@pytest.mark.parametrize("path", sorted(P4.glob("*.p4")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [*sorted(P4.glob("*.p4")), P4.parent.parent / "p4src" / "fabric.p4"], ids=lambda p: p.stem
+)
 def test_every_json_srem_writes_follows_the_loader_rules(path):
     assert check(compile_p4(path).json) == []
 
