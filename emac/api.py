@@ -2,7 +2,7 @@
 
 One `Emac` per switch. It writes the EM layout into a memory server's region with RDMA
 WRITEs over its own RC queue pair (`RdmaClient`), and drives the switch's EM path over
-the controller's P4Runtime session with that switch (`controller.p4rt.SwitchConnection`):
+the controller's P4Runtime session with that switch (`p4rt.client.SwitchConnection`):
 the NF's EM configuration (em_config), the QPs it accepts responses on (em_qp), the clone
 session that carries READ requests to the server, the RDMA-table cache (size, flush) and
 the counters.
@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from p4.v1 import p4runtime_pb2 as R
 from scapy.contrib.roce import AETH, BTH
 
-from controller.p4rt import SwitchConnection, TableWrite, clone_session, update
-
-from .layout import ACT_LB, ACT_NAT, BUCKET_BYTES, BucketFull, EmTable, Entry, FlowKey, lb_backend_counts
-from .roce import AETH_ACK, NAK_PSN_SEQ, OP_ACK, Endpoint, parse, payload_of, read_request, write_only
+from emac.layout import ACT_LB, ACT_NAT, BUCKET_BYTES, BucketFull, EmTable, Entry, FlowKey, lb_backend_counts
+from emac.roce import AETH_ACK, NAK_PSN_SEQ, OP_ACK, Endpoint, parse, payload_of, read_request, write_only
+from p4rt.client import SwitchConnection
+from p4rt.entities import TableWrite, clone_session, update
 
 CACHE_MAX = 16384  # p4src/headers.p4
 EM_ACTIONS = {"nat": ACT_NAT, "lb": ACT_LB}  # the table kinds EM holds, and their action ids

@@ -57,8 +57,8 @@ def memserver(
 ) -> None:
     """Serve RDMA READ/WRITE over registered regions like a RoCEv2 responder NIC."""
 
-    from .memserver import Responder, serve
-    from .roce import Endpoint
+    from emac.memserver import Responder, serve
+    from emac.roce import Endpoint
 
     me = Endpoint(_mac(mac, "--mac", mac) if mac else _iface_mac(iface[0]), _ip(ip, "--ip", ip), 0)
     if not 64 <= mtu <= 4096:

@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from scapy.contrib.roce import BTH
 from scapy.layers.inet import IP
 
-from p4target.switch.ports import serve_until_signal
-
-from .roce import (
+from emac.roce import (
     AETH_ACK,
     NAK_INVALID_REQUEST,
     NAK_PSN_SEQ,
@@ -46,6 +44,7 @@ from .roce import (
     payload_of,
     response,
 )
+from p4target.switch.ports import serve_until_signal
 
 log = logging.getLogger("srem.memserver")
 PSN_MASK = 0xFFFFFF

@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
+from nfs.entries import KINDS
 from topologies import InputError
-
-from .entries import KINDS
 
 
 def nf(
@@ -24,8 +23,8 @@ def nf(
 
     import yaml
 
-    from .entries import EntryError
-    from .software import SoftwareNF, serve
+    from nfs.entries import EntryError
+    from nfs.software import SoftwareNF, serve
 
     if kind not in KINDS:
         raise InputError("--kind", kind, f"must be one of {', '.join(KINDS)}")
@@ -67,8 +66,8 @@ def nf_host(
 
     import yaml
 
-    from .entries import EntryError
-    from .software import SoftwareHost, serve
+    from nfs.entries import EntryError
+    from nfs.software import SoftwareHost, serve
 
     if mac is None:
         try:

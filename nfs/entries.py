@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.p4rt import Range, TableWrite, Ternary
 from emac.layout import ACT_LB, ACT_NAT, Entry, FlowKey, ip_int, lb_data, lb_key, nat_data
+from p4rt.entities import Range, TableWrite, Ternary
 
 KINDS = {"firewall": 1, "nat": 2, "lb": 3, "ratelimit": 4}
 # Exact-key tables, the ones the EM layout holds (the switch computes the key and reads one

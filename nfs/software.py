@@ -20,10 +20,9 @@ from typing import Any
 from scapy.compat import raw
 from scapy.contrib.nsh import NSH
 
+from nfs.entries import NF, parse_nf
 from p4target.switch.hashes import crc16
 from p4target.switch.ports import serve_until_signal
-
-from .entries import NF, parse_nf
 
 ETH_NSH = 0x894F
 NSH_LEN = 8

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import topologies
-from placement import scenario as sc
-from placement.model import Substrate, build_catalog
-from placement.paths import PathTable
-from placement.workload import Day, Problem, build_problem
+from placement.model import scenario as sc
+from placement.model.domain import Substrate, build_catalog
+from placement.model.paths import PathTable
+from placement.model.workload import Day, Problem, build_problem
 
 TINY_TOPOLOGY = {
     "name": "tiny",

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.p4rt import SwitchConnection, TableWrite
 from emac.api import Emac, MemoryServer, RdmaClient
 from emac.memserver import Responder
 from emac.roce import Endpoint
+from p4rt.client import SwitchConnection
+from p4rt.entities import TableWrite
 from p4target.compiler.driver import compile_p4
 from p4target.runtime.server import serve
 from p4target.switch.ports import Port, QueuePort
@@ -152,7 +153,7 @@ def ecmp_route(c: SwitchConnection, prefix: int, plen: int, group: int, members:
     """An LPM route whose next hops are an action-selector group: member id -> `route` params."""
     from p4.v1 import p4runtime_pb2 as R
 
-    from controller.p4rt import update
+    from p4rt.entities import update
 
     index = c.index()
     pid = index.profiles["ecmp_selector"].preamble.id

@@ -12,10 +12,10 @@ import itertools
 import networkx as nx
 import numpy as np
 
-from placement import cost as C
-from placement import delay as D
-from placement.constraints import storage_violations
-from placement.model import HostKind
+from placement.model import cost as C
+from placement.model import delay as D
+from placement.model.constraints import storage_violations
+from placement.model.domain import HostKind
 
 
 def reference_evaluate(problem, day, t, placement, previous, arc_util):

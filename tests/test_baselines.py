@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from placement.baselines import GreedyAgent, GreedyHoldAgent, LagAgent
-from placement.simulate import DayRun, run_day
+from placement.baselines.heuristics import GreedyAgent, GreedyHoldAgent, LagAgent
+from placement.model.simulate import DayRun, run_day
 from tests.conftest import tiny_day, tiny_problem
 
 S, A_LM, B_LM, A_EM, B_EM = range(5)

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from p4.v1 import p4runtime_pb2 as R
 
-from controller.chains import Chain, Hop, PlacementError, compile_chains
-from controller.fabric import Fabric, Pipeline
-from controller.p4rt import P4InfoIndex
-from controller.traffic import start_receiver
-from controller.underlay import fabric_entities
+from controller.fabric.switches import Fabric, Pipeline
+from controller.program.chains import Chain, Hop, PlacementError, compile_chains
+from controller.program.underlay import fabric_entities
+from emulation.mininet import Emulation, missing
+from emulation.traffic import start_receiver
 from nfs.entries import parse_nfs
+from p4rt.schema import P4InfoIndex
 from p4target.compiler.driver import compile_p4
 from topologies import kary_fattree
 from topologies.addressing import plan
-from topologies.emulation import Emulation, missing
 
 ROOT = Path(__file__).resolve().parent.parent
 NFS = parse_nfs(
@@ -122,7 +122,7 @@ def test_moving_an_nf_under_traffic_loses_nothing(fabric_p4, k2, tmp_path):
         st = compile_chains(k2, index, [c], {1: Hop(1, "lm", switch)}, NFS)
         return {n: underlay[n] + st.switches[n] for n in k2.switches}
 
-    cmd = [sys.executable, "-m", "controller.traffic"]
+    cmd = [sys.executable, "-m", "emulation.traffic"]
     with Emulation(k2, log_dir=tmp_path) as emu:
         fabric = Fabric({n: (emu.grpc[n], sw.device_id) for n, sw in k2.switches.items()}, pipeline)
         try:
@@ -153,11 +153,11 @@ def test_moving_an_nf_under_traffic_loses_nothing(fabric_p4, k2, tmp_path):
 
 
 def test_a_model_placement_of_the_paper_day_compiles_for_every_chain(fabric_p4):
-    from controller.dayplan import NF_KINDS, placement_state
-    from controller.replay import plan_replay
-    from placement import scenario as sc
-    from placement.model import HostKind
-    from placement.workload import build_problem, build_topology
+    from controller.program.dayplan import NF_KINDS, placement_state
+    from controller.program.flows import plan_replay
+    from placement.model import scenario as sc
+    from placement.model.domain import HostKind
+    from placement.model.workload import build_problem, build_topology
 
     s = sc.default()
     problem, fab = build_problem(s), plan(build_topology(s))

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from placement.results import KEYS
+from placement.evaluation.results import KEYS
 
 SREM = [str(Path(sys.executable).parent / "srem")]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from topologies.emulation import missing
+from emulation.mininet import missing
 
 SREM = str(Path(sys.executable).parent / "srem")
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from controller.deployment import Deployment, ServerHost
-from controller.servers import NFHost
-from placement import scenario as sc
+from controller.fabric.inventory import Deployment, ServerHost
+from controller.fabric.servers import NFHost
+from emulation.mininet import missing
+from placement.model import scenario as sc
 from tests.conftest import k2_scenario
-from topologies.emulation import missing
 
 SREM = str(Path(sys.executable).parent / "srem")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from p4.v1 import p4runtime_pb2 as R
 
-from controller.p4rt import SwitchConnection
-from controller.state import ApplyError, apply, diff, read_state, verify
+from p4rt.client import SwitchConnection
+from p4rt.state import ApplyError, apply, diff, read_state, verify
 from p4target.compiler.driver import compile_p4
 from p4target.runtime.server import serve
 from p4target.switch.runner import Runner
@@ -124,7 +124,7 @@ def test_the_desired_state_may_not_name_an_entity_twice(fabric):
 
 
 def test_a_restarted_controller_takes_over_but_never_preempts_a_live_primary(fabric):
-    from controller.p4rt import P4RuntimeError
+    from p4rt.errors import P4RuntimeError
 
     addr, dev = fabric["s1"].address, fabric["s1"].device_id
     # The fixture's controller (election id 10) is alive: a lower id is refused.

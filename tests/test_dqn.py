@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from placement.dqn import DqnConfig, FilteredQNet, choose
-from placement.env import SremEnv
-from placement.simulate import DayRun, run_day
-from placement.train import agent_of, epsilon, load, save, td_update, train
-from placement.workload import build_problem
+from placement.dqn.network import DqnConfig, FilteredQNet, choose
+from placement.dqn.train import agent_of, epsilon, load, save, td_update, train
+from placement.model.env import SremEnv
+from placement.model.simulate import DayRun, run_day
+from placement.model.workload import build_problem
 from tests.conftest import small_scenario
 
 FAST = DqnConfig(batch=32, learning_starts=32, target_every=50, eps_decay_steps=600, buffer=2000)
@@ -22,7 +22,7 @@ def tight():
     d = dataclasses.asdict(small_scenario(chains=12, types=3, per_type=1, seed=5))
     d["vnfs"]["switch_mb"] = [30.0, 120.0]
     d["workload"]["train_days"] = 8
-    from placement import scenario as sc
+    from placement.model import scenario as sc
 
     return build_problem(sc.from_dict(d))
 
@@ -105,8 +105,8 @@ def test_short_training_improves_reward(tight):
 
 
 def test_ddqn_cm_moves_among_servers_only_with_double_q_targets(tight):
-    from placement.dqn import ddqn_cm_config
-    from placement.model import HostKind
+    from placement.dqn.network import ddqn_cm_config
+    from placement.model.domain import HostKind
 
     cfg = dataclasses.replace(
         ddqn_cm_config(),
@@ -152,7 +152,7 @@ def test_shared_trunk_variant_learns_with_fewer_weights(tight):
 
 
 def test_policy_records_its_scenario_and_refuses_another(tmp_path):
-    from placement.train import new_state, save_policy
+    from placement.dqn.train import new_state, save_policy
     from topologies import InputError
 
     p = build_problem(small_scenario(chains=6, types=2, per_type=1, seed=5))

@@ -203,7 +203,7 @@ def test_lb_keys_need_every_slot_of_a_vip():
 def test_the_controller_sizes_a_table_again_when_a_bucket_would_overflow():
     """At half load a bucket still gets more keys than its slots now and then (the paper's
     days 1 and 2 did): the controller doubles the table until every entry fits."""
-    from controller.em import buckets_for
+    from controller.fabric.em import buckets_for
 
     rng = random.Random(5)
     base = 8  # room for twice 16 entries

@@ -4,13 +4,13 @@ packet is lost. Needs root and Mininet; skipped otherwise."""
 
 import pytest
 
-from controller.emulate import emulate_day
-from placement import scenario as sc
+from emulation.day import emulate_day
+from emulation.mininet import missing
 from placement.agents import make_agent
-from placement.workload import build_problem, build_topology
+from placement.model import scenario as sc
+from placement.model.workload import build_problem, build_topology
 from tests.conftest import k2_scenario
 from topologies.addressing import plan
-from topologies.emulation import missing
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
 

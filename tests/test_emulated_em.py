@@ -23,18 +23,18 @@ import time
 import pytest
 from scapy.all import IP, UDP, Ether, Raw, raw
 
-from controller.chains import Chain, Hop, compile_chains
-from controller.em import EmFabric
-from controller.emulate import fabric_pipeline
-from controller.fabric import Fabric
-from controller.servers import ServerNFs
-from controller.traffic import start_receiver
-from controller.underlay import fabric_entities
+from controller.fabric.em import EmFabric
+from controller.fabric.servers import ServerNFs
+from controller.fabric.switches import Fabric
+from controller.program.chains import Chain, Hop, compile_chains
+from controller.program.pipeline import fabric_pipeline
+from controller.program.underlay import fabric_entities
+from emulation.mininet import Emulation, missing
+from emulation.traffic import start_receiver
 from nfs.entries import parse_nfs
 from tests.netns import in_netns
 from topologies import kary_fattree
 from topologies.addressing import plan
-from topologies.emulation import Emulation, missing
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
 
@@ -158,7 +158,7 @@ def probe(f) -> list[bytes]:
 def traffic(f, seconds: float, during) -> dict:
     """Chain 9's stamped traffic at 100 packets/s while `during()` runs."""
     p, emu, a, b = f["plan"], f["emu"], f["a"], f["b"]
-    cmd = [sys.executable, "-m", "controller.traffic"]
+    cmd = [sys.executable, "-m", "emulation.traffic"]
     recv = start_receiver(emu, b, 9000, seconds + 3)
     send = emu.host_popen(a, *cmd, "send", "--flow", f"{MOVED}:{p.servers[b].ip}:9000:{10000 + MOVED}:100",
                           "--seconds", str(seconds), stdout=subprocess.PIPE, text=True)  # fmt: skip

@@ -15,15 +15,19 @@ import numpy as np
 import pytest
 from p4.v1 import p4runtime_pb2 as R
 
-from controller.fabric import Fabric, Pipeline
-from controller.p4rt import P4InfoIndex, P4RuntimeError, SwitchConnection, WriteError, update
-from controller.replay import ChainFlow, ReplayPlan, play_step
-from controller.traffic import start_receiver
-from controller.underlay import basic_entries
+from controller.fabric.switches import Fabric, Pipeline
+from controller.program.flows import ChainFlow, ReplayPlan
+from controller.program.underlay import basic_entries
+from emulation.mininet import Emulation, missing
+from emulation.replay import play_step
+from emulation.traffic import start_receiver
+from p4rt.client import SwitchConnection
+from p4rt.entities import update
+from p4rt.errors import P4RuntimeError, WriteError
+from p4rt.schema import P4InfoIndex
 from p4target.compiler.driver import compile_p4
 from topologies import kary_fattree
 from topologies.addressing import plan
-from topologies.emulation import Emulation, missing
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
 P4 = Path(__file__).parent / "p4"
@@ -48,7 +52,7 @@ def net(tmp_path_factory):
 def _traffic(emu, p, flows=(1, 2), pps=200, seconds=1.0) -> dict:
     """Send each flow from the first server to the second; the receiver's figures."""
     a, b = sorted(p.servers)
-    cmd = [sys.executable, "-m", "controller.traffic"]
+    cmd = [sys.executable, "-m", "emulation.traffic"]
     recv = start_receiver(emu, b, 9000, seconds * len(flows) + 2)
     for flow in flows:
         spec = f"{flow}:{p.servers[b].ip}:9000:{10000 + flow}:{pps}"

@@ -1,7 +1,7 @@
 import numpy as np
 from gymnasium.utils.env_checker import check_env
 
-from placement.env import SremEnv
+from placement.model.env import SremEnv
 
 
 def play(env, seed, policy):

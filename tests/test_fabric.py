@@ -11,11 +11,11 @@ import pytest
 import yaml
 from scapy.all import IP, TCP, UDP, Ether, Raw, raw
 
-from controller.p4rt import TableWrite, Ternary, update
 from emac.layout import ACT_NAT, Entry, FlowKey, nat_data
 from emac.roce import Endpoint
 from nfs.entries import em_entries, lm_writes, parse_nfs, software_config
 from nfs.software import SoftwareNF
+from p4rt.entities import TableWrite, Ternary, update
 from p4target.switch.hashes import crc16
 from tests.fabric_net import MAC, MS, S1_RDMA, chain_path, ecmp_route, received, two_switches
 

@@ -13,11 +13,11 @@ import pytest
 from scapy.all import IP, TCP, UDP, Ether, raw
 from scapy.contrib.nsh import NSH
 
-from controller.p4rt import TableWrite, Ternary
 from emac.api import EmacError
 from emac.layout import ACT_LB, ACT_NAT, Entry, lb_data, lb_key, nat_data
 from nfs.entries import em_entries, lm_writes, parse_nfs, software_config
 from nfs.software import SoftwareNF
+from p4rt.entities import TableWrite, Ternary
 from p4target.switch.hashes import crc16
 from tests.fabric_net import MAC, Net, chain_path, two_switches
 

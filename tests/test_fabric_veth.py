@@ -172,9 +172,10 @@ def test_chain_fw_lm_nat_em_lb_server_over_veths_with_srem_processes(netns, tmp_
     import socket
     import time
 
-    from controller.p4rt import SwitchConnection, TableWrite, Ternary
     from emac.api import Emac, MemoryServer, RawTransport, RdmaClient
     from nfs.entries import em_entries, lm_writes, parse_nfs, software_config
+    from p4rt.client import SwitchConnection
+    from p4rt.entities import TableWrite, Ternary
     from tests.fabric_net import ecmp_route, fabric
 
     for a, b in (("h1", "p1"), ("h2", "p2"), ("srv", "p3"), ("ms", "p4"), ("lb0", "lb1")):

@@ -1,6 +1,6 @@
 import numpy as np
 
-from placement.figures import episodes_to_converge, moving_average
+from placement.dqn.convergence import episodes_to_converge, moving_average
 
 
 def test_moving_average():

@@ -5,11 +5,11 @@ import itertools
 import numpy as np
 import pytest
 
-from placement.baselines import AGENTS
-from placement.milp import solve_step
-from placement.simulate import DayRun
-from placement.step import evaluate
-from placement.workload import build_problem
+from placement.baselines.heuristics import AGENTS
+from placement.milp.step import solve_step
+from placement.model.simulate import DayRun
+from placement.model.step import evaluate
+from placement.model.workload import build_problem
 from tests.conftest import small_scenario
 
 
@@ -54,7 +54,7 @@ def test_no_heuristic_beats_the_optimum():
 
 
 def test_no_solution_in_time_keeps_the_previous_placement(paper):
-    from placement.evaluation import milp_note
+    from placement.evaluation.days import milp_note
 
     d = paper.day("test", 0)
     res = solve_step(paper, d, 0, d.initial, np.zeros(paper.sub.n_arcs), time_limit=1e-6)

@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from placement.milp_day import MilpDayAgent, solve_day
-from placement.simulate import DayRun, run_day
-from placement.workload import Day
+from placement.milp.day import MilpDayAgent, solve_day
+from placement.model.simulate import DayRun, run_day
+from placement.model.workload import Day
 from tests.conftest import tiny_problem
 
 
@@ -49,7 +49,7 @@ def test_day_milp_matches_brute_force_over_plans(initial):
 
 
 def test_no_incumbent_in_time_keeps_the_start_and_bounds_by_the_lp():
-    from placement.workload import build_problem
+    from placement.model.workload import build_problem
     from tests.conftest import small_scenario
 
     p = build_problem(small_scenario(chains=6, types=2, per_type=1))

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from placement import cost as C
-from placement import delay as D
-from placement.constraints import admit, feasible_hosts, storage_violations
-from placement.scenario import ObjectiveSpec
-from placement.step import cost_reference, evaluate
+from placement.model import cost as C
+from placement.model import delay as D
+from placement.model.constraints import admit, feasible_hosts, storage_violations
+from placement.model.scenario import ObjectiveSpec
+from placement.model.step import cost_reference, evaluate
 from tests.conftest import tiny_day, tiny_problem
 
 S, A_LM, B_LM, A_EM, B_EM = range(5)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from placement.agents.mpc import MpcAgent
-from placement.simulate import DayRun
-from placement.step import evaluate
+from placement.model.simulate import DayRun
+from placement.model.step import evaluate
+from placement.mpc.agent import MpcAgent
 from tests.conftest import tiny_day, tiny_problem
 
 S, A_LM, B_LM, A_EM, B_EM = range(5)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from placement.simulate import DayRun
+from placement.model.simulate import DayRun
 from tests.reference_step import reference_evaluate
 
 

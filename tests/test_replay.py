@@ -10,12 +10,12 @@ import time
 import numpy as np
 import pytest
 
-from controller.replay import plan_replay
-from controller.traffic import Flow, FlowStats, receive, send
-from placement import scenario as sc
-from placement.workload import build_problem, build_topology
+from controller.program.flows import plan_replay
+from emulation.mininet import free_ports
+from emulation.traffic import Flow, FlowStats, receive, send
+from placement.model import scenario as sc
+from placement.model.workload import build_problem, build_topology
 from topologies.addressing import plan
-from topologies.emulation import free_ports
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_a_receiver_stopped_by_its_supervisor_counts_what_it_holds_and_ends_at_o
     senders start, until its stdin closes, then counts what its socket already holds."""
     dport, sport = free_ports(2)
     p = subprocess.Popen(
-        [sys.executable, "-m", "controller.traffic", "recv", "--port", str(dport), "--seconds", "120", "--until-eof"],
+        [sys.executable, "-m", "emulation.traffic", "recv", "--port", str(dport), "--seconds", "120", "--until-eof"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

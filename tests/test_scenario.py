@@ -1,8 +1,8 @@
 import pytest
 import yaml
 
-from placement import scenario as sc
-from placement.workload import build_problem
+from placement.model import scenario as sc
+from placement.model.workload import build_problem
 from topologies import InputError
 
 
@@ -59,8 +59,8 @@ def test_bundled_scenarios_load_by_name():
 def test_tea_scenario_calibrates_em_lookups():
     import numpy as np
 
-    from placement.model import HostKind
-    from placement.workload import build_problem
+    from placement.model.domain import HostKind
+    from placement.model.workload import build_problem
 
     s = sc.load("tea")
     assert s.name == "tea" and s.vnfs.rdma_hit_ratio == 0.9 and s.vnfs.lookups_per_mb == 667.0

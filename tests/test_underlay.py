@@ -6,7 +6,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from controller.underlay import routes
+from controller.program.underlay import routes
 from topologies import InputError, kary_fattree, paper_fattree
 from topologies.addressing import plan
 
@@ -65,9 +65,10 @@ def test_the_fabric_programs_underlay_installs_and_reads_back():
     """p4src/fabric.p4's ECMP underlay on a reference switch: members, groups, routes."""
     import json
 
-    from controller.p4rt import P4InfoIndex, SwitchConnection
-    from controller.state import apply, verify
-    from controller.underlay import fabric_entities
+    from controller.program.underlay import fabric_entities
+    from p4rt.client import SwitchConnection
+    from p4rt.schema import P4InfoIndex
+    from p4rt.state import apply, verify
     from p4target.compiler.driver import compile_p4
     from p4target.runtime.server import serve
     from p4target.switch.runner import Runner

@@ -1,8 +1,8 @@
 import numpy as np
 
-from placement import scenario as sc
-from placement.model import HostKind
-from placement.workload import build_problem, make_day
+from placement.model import scenario as sc
+from placement.model.domain import HostKind
+from placement.model.workload import build_problem, make_day
 
 
 def test_days_are_reproducible_and_distinct(paper):
@@ -52,7 +52,7 @@ def test_initial_placement_is_cheapest_server():
 
 
 def test_initial_placement_is_random_feasible_and_seeded(paper):
-    from placement.constraints import storage_violations
+    from placement.model.constraints import storage_violations
 
     starts = [paper.day("train", i).initial for i in range(20)]
     assert all(storage_violations(paper.sub, paper.cat, p) == [] for p in starts)

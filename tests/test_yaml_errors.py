@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import topologies as T
-from placement import scenario as sc
+from placement.model import scenario as sc
 from tests.conftest import TINY_TOPOLOGY
 from topologies import InputError
 

@@ -1,9 +1,9 @@
 """Substrate topologies: fat-tree builders, attribute drawing, YAML load/save."""
 
-from .attributes import SubstrateRanges, draw
-from .errors import InputError
-from .fattree import kary_fattree, paper_fattree
-from .io import from_dict, load, read_yaml, save, to_dict
+from topologies.attributes import SubstrateRanges, draw
+from topologies.errors import InputError
+from topologies.fattree import kary_fattree, paper_fattree
+from topologies.io import from_dict, load, read_yaml, save, to_dict
 
 __all__ = [
     "InputError",

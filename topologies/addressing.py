@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .errors import InputError
+from topologies.errors import InputError
 
 # Port numbers start at 1 (BMv2's and Mininet's habit); 255 is kept for the CPU port.
 CPU_PORT = 255

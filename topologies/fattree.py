@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .errors import InputError
+from topologies.errors import InputError
 
 
 def _switch(g: nx.Graph, name: str, role: str, pod: int | None = None) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import networkx as nx
 import yaml
 
-from .errors import InputError
+from topologies.errors import InputError
 
 SWITCH_FIELDS = ("lm_mb", "em_mb", "rt_mb", "lm_cost_per_mb", "em_cost_per_mb", "rdma_us")
 SERVER_FIELDS = ("storage_mb", "cost_per_mb")

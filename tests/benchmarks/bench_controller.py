@@ -22,21 +22,21 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from controller.dayplan import placement_state
-from controller.fabric import Fabric, Pipeline
-from controller.p4rt import P4InfoIndex
-from controller.replay import plan_replay
-from controller.underlay import fabric_entities
+from controller.fabric.hosts import SREM as CLI
+from controller.fabric.switches import Fabric, Pipeline
+from controller.program.dayplan import placement_state
+from controller.program.flows import plan_replay
+from controller.program.underlay import fabric_entities
+from emulation.mininet import free_ports
+from p4rt.schema import P4InfoIndex
 from p4target.compiler.driver import compile_p4
 from p4target.runtime.server import serve
 from p4target.switch.runner import Runner
-from placement import scenario as sc
 from placement.agents import make_agent
-from placement.simulate import DayRun
-from placement.workload import build_problem, build_topology
+from placement.model import scenario as sc
+from placement.model.simulate import DayRun
+from placement.model.workload import build_problem, build_topology
 from topologies.addressing import plan
-from topologies.emulation import SREM as CLI
-from topologies.emulation import free_ports
 
 from .report import write_json
 

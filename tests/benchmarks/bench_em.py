@@ -29,9 +29,9 @@ from rich.console import Console
 from rich.table import Table
 from scapy.all import IP, TCP, Ether, raw
 
-from controller.p4rt import Range, TableWrite, Ternary
 from emac.layout import ACT_NAT, BucketFull, EmTable, Entry, FlowKey, nat_data
 from nfs.entries import em_entries, lm_writes, parse_nfs
+from p4rt.entities import Range, TableWrite, Ternary
 from p4target.switch.hashes import crc16
 from tests.benchmarks.report import report
 from tests.fabric_net import MAC, chain_path, received, two_switches

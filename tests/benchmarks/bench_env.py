@@ -19,10 +19,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from placement import scenario as sc
-from placement.env import SremEnv
-from placement.simulate import DayRun
-from placement.workload import build_problem
+from placement.model import scenario as sc
+from placement.model.env import SremEnv
+from placement.model.simulate import DayRun
+from placement.model.workload import build_problem
 from tests.reference_step import reference_evaluate
 
 

@@ -1,0 +1,1 @@
+"""The fabric as the controller holds it: one P4Runtime session per switch and reconcile, the EMACs and memory servers, the server NFs, the processes on hosts, and the inventory of a deployed fabric (fabric.json)."""

@@ -1,0 +1,1 @@
+"""The controller's loop: read counters, ask the agent, apply make-before-break (`step`), and `srem control`."""

@@ -1,0 +1,1 @@
+"""The emulated fabric: Mininet namespaces and veth links with one P4 switch process per switch, servers and memory servers as hosts, traffic and a day's replay, and `srem deploy`, `replay`, `shell`, `run --emulate`."""

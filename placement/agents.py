@@ -1,0 +1,73 @@
+"""Agents by name, for the CLI and the evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from placement.baselines.heuristics import GreedyAgent, GreedyHoldAgent, LagAgent, RandomAgent
+from placement.model.simulate import Agent
+from placement.model.workload import Problem
+from topologies import InputError
+
+NAMES = ("mpc", "random", "lag", "greedy", "greedy-hold", "milp", "milp-day")
+
+
+def make_agent(
+    name: str, problem: Problem, seed: int = 0, milp_time_limit: float = 30.0, day_time_limit: float = 120.0
+) -> Agent:
+    if name == "mpc":
+        from placement.mpc.agent import MpcAgent
+
+        return MpcAgent()
+    if name == "random":
+        return RandomAgent(seed)
+    if name == "lag":
+        return LagAgent()
+    if name == "greedy":
+        return GreedyAgent()
+    if name == "greedy-hold":
+        return GreedyHoldAgent()
+    if name == "milp":
+        from placement.milp.step import MilpAgent
+
+        return MilpAgent(time_limit=milp_time_limit)
+    if name == "milp-day":
+        from placement.milp.day import MilpDayAgent
+
+        return MilpDayAgent(time_limit=day_time_limit)
+    raise ValueError(f"unknown agent {name!r}; known: {', '.join(NAMES)}")
+
+
+# Policies trained by `make model`, shipped with srem.
+MODELS = Path(__file__).resolve().parent / "models"
+
+
+DEFAULT_MODELS = {"srem": MODELS / "srem.pt", "ddqn-cm": MODELS / "ddqn-cm.pt"}
+
+
+def agent_or_error(
+    name: str, problem, seed: int, milp_time_limit: float, model: Path | None = None, day_limit: float = 120.0
+):
+    """The named agent for a CLI option; a user's mistake is an InputError (one line)."""
+    if name in ("srem", "ddqn-cm"):
+        a = trained(problem, model, name)
+        if a.name != name:
+            raise InputError("--model", str(model), f"holds a {a.name} policy, not {name}")
+        return a
+    try:
+        return make_agent(name, problem, seed, milp_time_limit, day_limit)
+    except ValueError as e:
+        raise InputError("--agent", name, str(e)) from None
+
+
+def trained(problem, model: Path | None, name: str = "srem"):
+    from placement.dqn import train as tr
+
+    model = model or DEFAULT_MODELS[name]
+    if not model.exists():
+        raise InputError("--model", str(model), f"agent '{name}' needs a checkpoint from `srem train`")
+    try:
+        st, cfg = tr.load(model, problem)  # refuses, in one line, a policy of another scenario
+    except (RuntimeError, KeyError, EOFError, ValueError) as e:
+        raise InputError(str(model), "checkpoint", f"cannot be read ({str(e).splitlines()[0]})") from None
+    return tr.agent_of(problem, st, cfg)

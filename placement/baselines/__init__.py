@@ -1,0 +1,1 @@
+"""Heuristic baselines: RANDOM, greedy, greedy-hold and LAG."""

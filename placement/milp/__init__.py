@@ -1,0 +1,1 @@
+"""Exact placement by MILP (HiGHS): one step (`step`) and a whole day (`day`)."""

@@ -1,0 +1,1 @@
+"""The default agent: model-predictive local search on the step model."""

@@ -1,0 +1,1 @@
+"""The srem application: its command line composes every subsystem's commands."""
