@@ -1,11 +1,12 @@
 """The reference target's commands: `srem p4c`, `srem switch`, `srem stf`.
 
-They are registered on the main `srem` app by `register`; user mistakes raise
-`topologies.InputError`, which the main entry point prints as one line.
+They are registered on the main `srem` app by `register`; a user mistake raises
+`InputError`, which the command prints as one red line, exiting with status 2.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,9 +14,30 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from topologies import InputError
-
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+
+
+class InputError(ValueError):
+    """A user mistake: names the option or file, the item and what is wrong (like srem's own,
+    but the target imports nothing from srem's other packages)."""
+
+    def __init__(self, source: str, item: str, message: str) -> None:
+        self.source, self.item, self.message = source, item, message
+        super().__init__(f"{source}: {item}: {message}")
+
+
+def _one_line(cmd):
+    """The command, with a user mistake turned into one red line on stderr and exit status 2."""
+
+    @functools.wraps(cmd)
+    def run(*args, **kwargs):
+        try:
+            return cmd(*args, **kwargs)
+        except InputError as e:
+            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return run
 
 
 def p4c(
@@ -214,4 +236,4 @@ def _queue_options(runner, priority_queues: int, rates: list[str], depths: list[
 def register(app: typer.Typer) -> None:
     """Add the target's commands to the `srem` app."""
     for cmd in (p4c, switch, stf):
-        app.command()(cmd)
+        app.command()(_one_line(cmd))

@@ -1,4 +1,4 @@
-"""P4_16 front end (preprocessor, lexer, parser) and back ends (BMv2 JSON, P4Info)."""
+"""P4_16 compiler: front end (preprocessor, lexer, parser, semantic checks), back ends (bmv2/, P4Info)."""
 
 from .errors import P4Error
 from .parser import parse_file, parse_text

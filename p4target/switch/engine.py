@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .actions import Action, Ctx, compile_action
 from .expressions import operand, writer
 from .hashes import Calculation
-from .parse import Deparser, Parser
+from .parse import Deparser, Parser, pack
 from .profiles import ActionProfile
 from .program import MAX_CELLS, MAX_WIDTH, JsonError, Phv, Program, bounded, hexint, load_types
 from .queues import TrafficManager
@@ -307,8 +307,6 @@ class Switch:
         used = {p[1] for p in calc.parts if p[0] in ("field", "header")}
         order = self.deparser.order
         last = max((k for k, h in enumerate(order) if h in used), default=-1)
-        from .parse import pack
-
         rest = []
         for hid in order[last + 1 :]:
             h = ctx.phv.headers[hid]

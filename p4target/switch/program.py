@@ -1,15 +1,12 @@
-"""Load BMv2 JSON into an executable program: headers, parser, actions, tables and
-pipelines, with every expression compiled to a Python closure once, at load time.
+"""The loaded program's model: header types and instances, stacks, unions, the PHV,
+and the `Program` that indexes them, read from BMv2 JSON (`load_types`).
 
-Accepts what p4c-bm2-ss writes as well as srem's own compiler (2- or 3-tuple fields,
-default transitions with or without "type", hexstr masks or null). A JSON that
-references something it does not define is a JsonError naming the item.
+The execution modules (expressions, actions, hashes, parse, tables, profiles, engine)
+are built on this model; it imports none of them.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -268,33 +265,3 @@ def load_types(prog: Program) -> None:
     prog.errors = {name: v for name, v in j.get("errors", [])}
     for alias, ref in j.get("field_aliases", []):
         prog.aliases[alias] = prog.field_ref(ref, f"field alias {alias}")
-
-
-def load(source: str | bytes | dict) -> Any:
-    """Parse and validate BMv2 JSON; returns a loaded `Pipeline` program (see engine)."""
-    from .engine import Switch
-
-    if isinstance(source, str | bytes):
-        try:
-            raw = json.loads(source)
-        except json.JSONDecodeError as e:
-            raise JsonError(f"not JSON: {e}") from None
-    else:
-        raw = source
-    if not isinstance(raw, dict) or ("__meta__" not in raw and "header_types" not in raw):
-        raise JsonError("not a BMv2 JSON program (no header_types)")
-    version = raw.get("__meta__", {}).get("version", [2, 0])
-    if version[0] != 2:
-        raise JsonError(f"BMv2 JSON version {version} is not supported (major version 2)")
-    try:
-        return Switch(raw)
-    except JsonError:
-        raise
-    except RecursionError:
-        raise JsonError("BMv2 JSON nested too deeply") from None
-    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
-        # a member missing or of the wrong shape somewhere the loader does not check itself
-        raise JsonError(f"malformed BMv2 JSON ({type(e).__name__}: {e})") from None
-
-
-Fn = Callable[..., Any]
