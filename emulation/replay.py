@@ -1,20 +1,8 @@
-"""Replay a scenario's day as packets on the emulated fabric, step by step (the flows and
-their scaling: `controller.program.flows`).
-
-The model's chains run between switches at Mbps rates for 2-hour steps; an
-emulation of Python switches carries a few thousand packets per second. So:
-
-- every chain gets a sending and a receiving server: the one under the nearest edge
-  switch of its source (destination) node, spread over that switch's servers;
-- every chain sends from its own UDP source port (10000 + chain) to port 9000, so
-  the edge switch's classifier tells chains apart by 5-tuple;
-- rates keep their diurnal shape but are scaled by one factor for the whole day, so
-  that the busiest step sends at most `pps_budget` packets per second in total;
-- each step is played in `seconds_per_step` seconds.
-
-`ReplayPlan.describe()` states the scaling; every output that shows replay figures
-carries it.
-"""
+"""Replay a scenario's day as packets on the emulated fabric: each step is played in
+`seconds_per_step` seconds, every chain from its sending to its receiving server, and
+measured (sent, delivered, lost, reordered, one-way latency). Which servers, ports and
+scaled rates: `controller.program.flows` (its `ReplayPlan.describe()` states the scaling,
+and every output that shows replay figures carries it)."""
 
 from __future__ import annotations
 
