@@ -190,7 +190,12 @@ def eval_cmd(
         command += f" --seeds {seeds}"
     if epochs is not None:
         command += f" --epochs {epochs}"
-    report.write(results, cfg, out, doc, command, f"{elapsed / 60:.1f} min on {threads} CPU thread(s)")
+    n_lstm = len(cfg.protocols) * len(cfg.seeds)
+    took = f"{elapsed / 60:.1f} min on {threads} CPU thread(s)"
+    reused = sum(r.reused for r in results)
+    if reused:
+        took += f", {reused} of {n_lstm} LSTM runs reused from {runs}/"
+    report.write(results, cfg, out, doc, command, took)
     console.print(f"wrote {doc}, {out}/ (tables, results.json, pr_curves.png) in {elapsed:.0f} s")
     if ship:
         for name in ("honest", "honest-psutil"):

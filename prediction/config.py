@@ -71,9 +71,11 @@ class Protocol:
 AUTHORS = Protocol("authors", 60, 1, "state", (INJECTOR, *FEATURES), 0.2, rescale_test=True)
 # Honest: only what a monitor sees; warn 12 intervals (~1 min) ahead of the failure's start.
 HONEST = Protocol("honest", 60, 12, "onset", FEATURES, 0.2, rescale_test=False)
+# The honest label with the injector's column still in: separates the two changes.
+ONSET_INJECTOR = Protocol("onset+injector", 60, 12, "onset", (INJECTOR, *FEATURES), 0.2, rescale_test=False)
 # Honest with psutil's features only (no vEPC log): what srem's host monitor can give today.
 HONEST_PSUTIL = Protocol("honest-psutil", 60, 12, "onset", FEATURES[:3], 0.2, rescale_test=False)
-BUILTIN = {p.name: p for p in (AUTHORS, HONEST, HONEST_PSUTIL)}
+BUILTIN = {p.name: p for p in (AUTHORS, ONSET_INJECTOR, HONEST, HONEST_PSUTIL)}
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,13 @@ class LstmConfig:
 class RunConfig:
     """One evaluation: protocols x methods x training seeds on one data file."""
 
-    protocols: tuple[Protocol, ...] = (AUTHORS, HONEST, HONEST_PSUTIL)
+    protocols: tuple[Protocol, ...] = (AUTHORS, ONSET_INJECTOR, HONEST, HONEST_PSUTIL)
     seeds: tuple[int, ...] = (0, 1, 2)
     thresholds: tuple[float, ...] = (0.5, 0.7, 0.9)
     # An alarm counts as a warning of a failure only within this many intervals before it starts.
     lead_window: int = 60
+    # Resamples of the test failures for PR-AUC's spread over instances (block bootstrap).
+    bootstrap: int = 500
     lstm: LstmConfig = field(default_factory=LstmConfig)
 
     def validate(self, source: str) -> RunConfig:
@@ -121,6 +125,8 @@ class RunConfig:
                 raise InputError(source, "thresholds", f"{t} is not in (0, 1)")
         if self.lead_window < 1:
             raise InputError(source, "lead_window", f"is {self.lead_window}, must be >= 1")
+        if self.bootstrap < 2:
+            raise InputError(source, "bootstrap", f"is {self.bootstrap}, must be >= 2")
         self.lstm.validate(source)
         return self
 
@@ -186,8 +192,9 @@ def parse_run(data: Any, source: str) -> RunConfig:
             if not isinstance(data[key], list):
                 raise InputError(source, key, "must be a list")
             kw[key] = tuple(_typed(source, key, v, kind) for v in data[key])
-    if "lead_window" in data:
-        kw["lead_window"] = _typed(source, "lead_window", data["lead_window"], int)
+    for key in ("lead_window", "bootstrap"):
+        if key in data:
+            kw[key] = _typed(source, key, data[key], int)
     if "lstm" in data:
         spec = data["lstm"]
         if not isinstance(spec, dict):

@@ -40,6 +40,17 @@ def predict(net: FailureLSTM, x: np.ndarray, batch: int = 1024) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+def finished(out: Path, cfg: LstmConfig) -> bool:
+    """Whether out/ holds a checkpoint that has run all of cfg's epochs (a resume reuses it)."""
+    path = out / CHECKPOINT
+    if not path.exists():
+        return False
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)["epoch"] == cfg.epochs
+    except Exception:  # an unreadable checkpoint is not a finished one; train() says why
+        return False
+
+
 def train(
     split: Split,
     cfg: LstmConfig,

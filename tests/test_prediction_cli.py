@@ -20,6 +20,7 @@ protocols:
   honest: {window: 30, horizon: 6}
 seeds: [0, 1]
 lead_window: 30
+bootstrap: 50
 lstm: {hidden: 8, layers: 1, dropout: 0.0, epochs: 1, batch_size: 64}
 """
 

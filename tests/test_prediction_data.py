@@ -83,7 +83,7 @@ def test_default_path_is_beside_the_checkout(tmp_path):
 
 def test_run_files_are_validated(tmp_path):
     cfg = load_run(None)  # the shipped default
-    assert [p.name for p in cfg.protocols] == ["authors", "honest", "honest-psutil"]
+    assert [p.name for p in cfg.protocols] == ["authors", "onset+injector", "honest", "honest-psutil"]
     assert cfg.seeds == (0, 1, 2) and cfg.thresholds == (0.5, 0.7, 0.9)
     custom = parse_run({"protocols": {"mine": {"window": 20, "horizon": 6, "target": "onset"}}}, "x.yaml")
     assert custom.protocols[0].window == 20 and INJECTOR not in custom.protocols[0].features

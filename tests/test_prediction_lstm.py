@@ -52,7 +52,7 @@ def test_lstm_learns_a_precursor_pattern(tmp_path):
     shuffled = split.test.x.copy()
     rng = np.random.default_rng(1)
     shuffled[:, :, 3] = shuffled[rng.permutation(len(shuffled)), :, 3]
-    assert pr_auc(split.test.y, predict(saved.network(), shuffled)) < base_rate + 0.25
+    assert pr_auc(split.test.y, predict(saved.network(), shuffled)) < 0.5
     assert (tmp_path / "run" / "model.pt").exists() and any((tmp_path / "run" / "tb").iterdir())
 
 

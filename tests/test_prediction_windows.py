@@ -129,3 +129,15 @@ def test_scores_by_hand():
     assert (s.precision, s.recall) == (2 / 3, 2 / 3)
     assert s.f1 == pytest.approx(2 / 3)
     assert s.warned == 1.0 and s.lead == 4.0  # first alarm at record 1, failure starts at 5
+
+
+def test_bootstrap_blocks_are_a_failure_and_the_quiet_records_before_it():
+    from prediction.evaluate import ProtocolResult, failure_blocks
+
+    rec = synthetic()
+    s = make_split(rec, AUTHORS)
+    blocks = failure_blocks(ProtocolResult(AUTHORS, s))
+    last = [f.stop - 1 for f in failures(rec.label)]
+    for t, b in zip(s.test.end, blocks, strict=True):
+        assert (b == len(last) or t <= last[b]) and (b == 0 or t > last[b - 1])
+    assert (np.diff(blocks) >= 0).all()
