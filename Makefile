@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= results
 EPISODES ?= 6000
 
-.PHONY: setup emulation-deps run test bench lint eval model figures clean
+.PHONY: setup emulation-deps run test bench lint eval model figures prediction clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -60,6 +60,10 @@ figures: $(STAMP)
 # Every agent on the paper scenario's test days (the MILPs on 3 of them).
 eval: $(STAMP)
 	$(BIN)/srem eval --instances 300 --milp-instances 3 --out $(OUT)/eval
+
+# The failure predictor's page (docs/prediction.md), tables, PR plot and shipped models (~6-8 min, CPU).
+prediction: $(STAMP)
+	$(BIN)/srem predict eval --ship
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

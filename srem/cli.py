@@ -25,6 +25,7 @@ from placement.cli import ScenarioOpt, console, scenario_from, step_table
 from placement.evaluation import results
 from placement.model.simulate import run_day
 from placement.model.workload import build_problem
+from prediction import cli as prediction_cli
 from topologies import InputError
 
 app = typer.Typer(help="Place and re-place VNFs over servers and P4 switch memories.", no_args_is_help=True)
@@ -108,6 +109,7 @@ emac_cli.register(app)
 nfs_cli.register(app)
 controller_cli.register(app, agent_or_error)
 emulation_cli.register(app)
+prediction_cli.register(app)
 
 
 def main() -> None:
