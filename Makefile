@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_p4runtime
 	$(BIN)/python -m tests.benchmarks.bench_em
 	$(BIN)/python -m tests.benchmarks.bench_controller
+	$(BIN)/python -m tests.benchmarks.bench_agents
 
 # Trains the shipped policies (srem: hybrid filtered DQN; ddqn-cm: the baseline), seeded.
 model: $(STAMP)

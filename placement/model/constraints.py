@@ -85,6 +85,13 @@ def admit(request: np.ndarray, resource: np.ndarray, amount: np.ndarray, capacit
     total = np.bincount(res, weights=amt, minlength=len(capacity))
     if (total <= capacity * (1 + EPS) + EPS).all():
         return np.zeros(0, dtype=np.int64)
+    # Only requests that use an overflowing resource can be turned away, and only the
+    # overflowing resources can turn them away: any subset of a resource's uses fits it
+    # when all of them do. The sequential pass runs over those uses alone (exact).
+    over = total > capacity * (1 + EPS) + EPS
+    at_risk = np.unique(req[over[res]])
+    keep = np.isin(req, at_risk) & over[res]
+    req, res, amt = req[keep], res[keep], amt[keep]
     left = (capacity * (1 + EPS) + EPS).tolist()
     rejected = []
     starts = [*np.flatnonzero(np.r_[True, req[1:] != req[:-1]]).tolist(), len(req)]

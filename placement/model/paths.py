@@ -18,6 +18,8 @@ import numpy as np
 
 from placement.model.domain import Substrate
 
+MEMO_WEIGHTS = 8  # weight vectors whose path choices are kept
+
 
 class PathTable:
     def __init__(self, sub: Substrate, max_paths: int = 64) -> None:
@@ -35,8 +37,10 @@ class PathTable:
         self._paths: list[tuple[int, ...]] = [()]  # path 0: the dummy padding path
         self._rows: list[list[int]] = []
         self._dirty = True
+        self._built_paths = self._built_rows = 0  # how many of each the arrays hold
         # Cost tie-break, scaled so that it never outweighs one unit of utilisation.
         self.tiebreak = 1e-3 * sub.arc_cost / max(float(sub.arc_cost.max()), 1e-12)
+        self._memo: dict[bytes, list] = {}  # weights -> [times asked, chosen path per row]
 
     # -- registry ------------------------------------------------------------
     def _register(self, pairs: np.ndarray) -> None:
@@ -56,23 +60,41 @@ class PathTable:
         self._dirty = True
 
     def _rebuild(self) -> None:
+        """Add the paths and pairs registered since the last call to the padded arrays.
+
+        Only the new ones are built and appended: a planner that meets new pairs all
+        the time (the k=8 fat-tree has 40 k) would otherwise rebuild every array each time."""
         sub = self.sub
-        hmax = max(1, max(len(p) for p in self._paths))
-        self.parcs = np.full((len(self._paths), hmax), self.dummy_arc, dtype=np.int64)
-        for i, p in enumerate(self._paths):
-            self.parcs[i, : len(p)] = p
-        kmax = max(len(r) for r in self._rows)
-        self.cand = np.zeros((len(self._rows), kmax), dtype=np.int64)
-        self.cand_valid = np.zeros((len(self._rows), kmax), dtype=bool)
-        for i, r in enumerate(self._rows):
-            self.cand[i, : len(r)] = r
-            self.cand_valid[i, : len(r)] = True
+        paths, rows = self._paths[self._built_paths :], self._rows[self._built_rows :]
+        width = max(1, max((len(p) for p in paths), default=1))
+        parcs = np.full((len(paths), width), self.dummy_arc, dtype=np.int64)
+        for i, p in enumerate(paths):
+            parcs[i, : len(p)] = p
+        kmax = max((len(r) for r in rows), default=1)
+        cand = np.zeros((len(rows), kmax), dtype=np.int64)
+        valid = np.zeros((len(rows), kmax), dtype=bool)
+        for i, r in enumerate(rows):
+            cand[i, : len(r)] = r
+            valid[i, : len(r)] = True
         ext = lambda a, pad: np.append(a, pad)
-        self.path_cost = ext(sub.arc_cost, 0.0)[self.parcs].sum(1)
-        self.path_tx = ext(sub.arc_tx, 0.0)[self.parcs].sum(1)
-        self.path_prop = ext(sub.arc_prop, 0.0)[self.parcs].sum(1)
-        self.path_bottleneck = ext(sub.arc_bw, np.inf)[self.parcs].min(1)
-        self.path_hops = (self.parcs != self.dummy_arc).sum(1)
+        new = {
+            "path_cost": ext(sub.arc_cost, 0.0)[parcs].sum(1),
+            "path_tx": ext(sub.arc_tx, 0.0)[parcs].sum(1),
+            "path_prop": ext(sub.arc_prop, 0.0)[parcs].sum(1),
+            "path_bottleneck": ext(sub.arc_bw, np.inf)[parcs].min(1),
+            "path_hops": (parcs != self.dummy_arc).sum(1),
+        }
+        if self._built_paths == 0:
+            self.parcs, self.cand, self.cand_valid = parcs, cand, valid
+            for name, values in new.items():
+                setattr(self, name, values)
+        else:
+            self.parcs = _stack(self.parcs, parcs, self.dummy_arc)
+            self.cand = _stack(self.cand, cand, 0)
+            self.cand_valid = _stack(self.cand_valid, valid, False)
+            for name, values in new.items():
+                setattr(self, name, np.concatenate([getattr(self, name), values]))
+        self._built_paths, self._built_rows = len(self._paths), len(self._rows)
         self._dirty = False
 
     def ensure(self, pairs: np.ndarray) -> None:
@@ -91,10 +113,39 @@ class PathTable:
         """Best path id for each of the distinct `pairs` (node a * N + b)."""
         self.ensure(pairs)
         rows = self.pair_row[pairs]
-        cand = self.cand[rows]
-        w = weight[self.parcs[cand]].sum(-1)
-        w[~self.cand_valid[rows]] = np.inf
-        return cand[np.arange(len(rows)), w.argmin(1)]
+        best = self._memo_for(weight)
+        todo = rows[best[rows] < 0] if best is not None else rows
+        if len(todo):
+            cand = self.cand[todo]
+            w = weight[self.parcs[cand]].sum(-1)
+            w[~self.cand_valid[todo]] = np.inf
+            chosen = cand[np.arange(len(todo)), w.argmin(1)]
+            if best is None:
+                return chosen
+            best[todo] = chosen
+        return best[rows]
+
+    def _memo_for(self, weight: np.ndarray) -> np.ndarray | None:
+        """The path chosen per pair row under `weight`, filled as pairs are asked for.
+
+        A planner scores many placements under one step's weights: those choices are
+        kept (for the few weights seen most often) instead of summed again. Exact: the
+        same weights give the same choices."""
+        key = weight.tobytes()
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) >= MEMO_WEIGHTS:
+                del self._memo[min(self._memo, key=lambda k: self._memo[k][0])]
+            hit = self._memo[key] = [0, None]
+        hit[0] += 1
+        if hit[0] < 2:
+            return None  # seen once: likely never again
+        if hit[1] is None or len(hit[1]) < len(self._rows):
+            grown = np.full(len(self._rows), -1, dtype=np.int64)
+            if hit[1] is not None:
+                grown[: len(hit[1])] = hit[1]
+            hit[1] = grown
+        return hit[1]
 
     def route(self, pairs: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """Path id for every pair in an array of any shape."""
@@ -108,3 +159,12 @@ class PathTable:
             return []
         sub = self.sub
         return [sub.names[int(sub.arc_src[arcs[0]])]] + [sub.names[int(sub.arc_dst[a])] for a in arcs]
+
+
+def _stack(old: np.ndarray, new: np.ndarray, pad) -> np.ndarray:
+    """Rows of `new` below those of `old`, the narrower one padded on the right."""
+    width = max(old.shape[1], new.shape[1])
+    grow = lambda a: (
+        a if a.shape[1] == width else np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=pad)
+    )
+    return np.concatenate([grow(old), grow(new)])

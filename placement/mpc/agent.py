@@ -18,12 +18,23 @@ Search: start from the best of holding the current placement, greedy's and
 LAG's answers; then move one instance at a time to the host that most improves
 V (only hosts whose storage holds it), sweeping until no move improves or the
 sweep budget is spent. Deterministic; no training, so nothing depends on a seed.
+
+On large substrates (more feasible hosts per instance than `max_candidates`, e.g.
+the k=8 fat-tree's ~220) an instance is tried only on the hosts where its chains
+already pass: the LM and EM of every switch its requests enter or leave by (source,
+destination, the switches of the chain's other instances), the servers cabled to
+those switches, the hosts the three starting answers give it, and the `cheap`
+hosts of lowest storage price. And the search stops after `max_scored` candidate
+placements (a count, not a clock, so that the answer stays deterministic). The
+paper's tree (24 feasible hosts per instance) is searched in full as before.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+import networkx as nx
 import numpy as np
 
 from placement.baselines.heuristics import GreedyAgent, LagAgent
@@ -35,6 +46,9 @@ from placement.model.step import evaluate
 class MpcAgent:
     beta: float = 1.0  # weight of the persistence forecast (1: each remaining step counts fully)
     sweeps: int = 2
+    max_candidates: int = 32  # feasible hosts per instance above which only nearby hosts are tried
+    cheap: int = 4  # lowest-priced hosts always tried when pruning
+    max_scored: int = 3000  # candidate placements scored per decision at most
     name: str = "mpc"
 
     def value(self, run: DayRun, p: np.ndarray) -> float:
@@ -54,14 +68,18 @@ class MpcAgent:
         best_v, k = max(scored)
         best = starts[k].copy()
         order = np.argsort(-run.demand(), kind="stable")
+        budget = self.max_scored
         for _ in range(self.sweeps):
             improved = False
             for i in order:
-                hosts = np.flatnonzero(run.mask(best)[i])
+                hosts = self.candidates(run, best, int(i), starts)
                 cur = best[i]
                 for h in hosts:
                     if h == cur:
                         continue
+                    if budget <= 0:
+                        return best
+                    budget -= 1
                     best[i] = h
                     v = self.value(run, best)
                     if v > best_v + 1e-12:
@@ -70,3 +88,39 @@ class MpcAgent:
             if not improved:
                 break
         return best
+
+    def candidates(self, run: DayRun, placement: np.ndarray, i: int, starts: list[np.ndarray]) -> np.ndarray:
+        """Hosts instance i is tried on: every feasible one, or on large substrates the
+        `max_candidates` nearest to where its requests come from and go to (see the
+        module's docstring)."""
+        hosts = np.flatnonzero(run.mask(placement)[i])
+        if len(hosts) <= self.max_candidates:
+            return hosts
+        sub, day = run.problem.sub, run.day
+        hops = _hops(run.problem)
+        r, k = np.nonzero(day.assign == i)
+        node = sub.host_node[placement]
+        walk = np.concatenate([day.src[:, None], np.where(day.assign >= 0, node[day.assign], day.dst[:, None]),
+                               day.dst[:, None]], axis=1)  # fmt: skip
+        prev, nxt = walk[r, k], walk[r, k + 2]
+        rate = day.rate[run.t][r]
+        where = sub.host_node[hosts]
+        # Rate-weighted detour through each host: a proxy of the bandwidth and delay it costs.
+        detour = (rate[:, None] * (hops[prev][:, where] + hops[where][:, nxt].T)).sum(0)
+        keep = np.zeros(len(hosts), dtype=bool)
+        keep[np.argsort(detour, kind="stable")[: self.max_candidates - self.cheap]] = True
+        keep[np.argsort(sub.host_unit_cost[hosts], kind="stable")[: self.cheap]] = True
+        keep |= np.isin(hosts, [int(p[i]) for p in starts])
+        return hosts[keep]
+
+
+@cache
+def _hops(problem) -> np.ndarray:
+    """[N, N] hop counts between nodes, once per problem."""
+    sub = problem.sub
+    at = {name: sub.index(name) for name in sub.names}
+    h = np.full((sub.n_nodes, sub.n_nodes), sub.n_nodes, dtype=np.float64)
+    for a, dist in nx.all_pairs_shortest_path_length(sub.graph):
+        for b, d in dist.items():
+            h[at[a], at[b]] = d
+    return h
