@@ -33,6 +33,14 @@ ScenarioOpt = Annotated[
 ]
 
 
+WorkersOpt = Annotated[
+    int, typer.Option(help="Days run in parallel on a local Ray with this many workers (1: serial, no Ray).")
+]
+RayOpt = Annotated[
+    str | None, typer.Option(help="Run the days on the Ray cluster at this address (ray://host:10001).")
+]
+
+
 def scenario_from(path: Path | None) -> sc.Scenario:
     return sc.default() if path is None else sc.load(path)
 
@@ -93,6 +101,8 @@ def evaluate(
     convergence_episodes: Annotated[
         int, typer.Option(help="Also train the four filter settings this long (Fig. 5); 0 skips it.")
     ] = 0,
+    workers: WorkersOpt = 1,
+    ray_address: RayOpt = None,
 ) -> None:
     """Agents over the test set: whole-day means with standard errors and mean figures
     per hour (the paper's Fig. 6), as tables, JSON, CSV and a plot. The MILP runs on
@@ -116,7 +126,9 @@ def evaluate(
             task = bar.add_task(f"{name:>11}", total=total)
             return lambda k: bar.advance(task, k)
 
-        ev = evaluate_agents(problem, built, instances, milp_instances, progress)
+        if workers < 1:
+            raise InputError("--workers", str(workers), "must be at least 1")
+        ev = evaluate_agents(problem, built, instances, milp_instances, progress, workers, ray_address)
     _print_eval(s.name, ev)
     _write_eval(out, ev, f"{s.name}: mean of {instances} test days")
     if convergence_episodes:

@@ -133,7 +133,13 @@ class RandomAgent(_Sequential):
     name = "random"
 
     def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
+
+    def start_day(self, split: str, day: int) -> None:
+        """Each day's draws come from (seed, split, day) alone, so days can run in any
+        order or in parallel and give the same placements."""
+        self.rng = np.random.default_rng([self.seed, ("train", "test").index(split), day])
 
     def order(self, run: DayRun) -> np.ndarray:
         return self.rng.permutation(run.problem.cat.n_instances)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from placement.evaluation import results
-from placement.model.simulate import Agent, run_days
+from placement.evaluation.parallel import run_days_parallel
+from placement.model.simulate import Agent
 from placement.model.workload import Problem
 
 # Every agent srem has, in table order (`srem eval`'s default list).
@@ -69,8 +70,11 @@ def evaluate_agents(
     instances: int,
     milp_instances: int,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    workers: int = 1,
+    address: str | None = None,
 ) -> Evaluation:
-    """Run every agent on the first `instances` test days (the MILPs on fewer)."""
+    """Run every agent on the first `instances` test days (the MILPs on fewer), the days
+    in parallel on Ray when `workers` > 1 or a cluster `address` is given."""
     s = problem.scenario
     ev = Evaluation(s.name, instances)
     # The day's optimum first: its days are the ones every other agent is compared on.
@@ -79,7 +83,7 @@ def evaluate_agents(
         slow = name.startswith("milp")
         n_days = min(instances, milp_instances) if slow else instances
         cb = progress(name, n_days) if progress else None
-        days = run_days(problem, a, "test", list(range(n_days)), cb)
+        days = run_days_parallel(problem, a, "test", list(range(n_days)), cb, workers, address)
         label = f"{name} ({n_days} days)" if slow and n_days < instances else name
         ev.by_agent[label] = results.mean_by_hour(days)
         ev.summary[label] = results.summarise(days, s.workload.working_until)

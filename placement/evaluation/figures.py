@@ -78,6 +78,8 @@ def run_scenario(
     shipped: bool,
     log,
     policies: Path = Path("runs/policies"),
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> tuple[Evaluation, dict]:
     from placement.agents import make_agent
 
@@ -102,7 +104,7 @@ def run_scenario(
             label = name if seed == seeds[0] else f"{name} (seed {seed})"
             built[label] = _trained_agent(problem, path)
     log(f"{s.name}: evaluating {', '.join(built)} on {instances} test days")
-    ev = evaluate_agents(problem, built, instances, milp_instances)
+    ev = evaluate_agents(problem, built, instances, milp_instances, None, workers, ray_address)
     # Spread over training seeds: each seed's mean day reward.
     for label, figs in ev.summary.items():
         base = label.split(" (seed")[0]
@@ -184,6 +186,13 @@ def register(app: typer.Typer) -> None:
         policies: Annotated[Path, typer.Option(help="Where trained policies are kept (and reused).")] = Path(
             "runs/policies"
         ),
+        workers: Annotated[
+            int,
+            typer.Option(help="Test days run in parallel on a local Ray with this many workers (1: serial)."),
+        ] = 1,
+        ray_address: Annotated[
+            str | None, typer.Option(help="Run the test days on the Ray cluster at this address.")
+        ] = None,
     ) -> None:
         """Every agent on every scenario (trained per scenario, several training seeds):
         per-scenario eval tables and plots, and summary.md saying who wins where."""
@@ -211,6 +220,8 @@ def register(app: typer.Typer) -> None:
                 shipped,
                 console.print,
                 policies,
+                workers,
+                ray_address,
             )
             title = f"{s.name}: mean of {n} test days"
             results.write_json(d / "eval.json", {**ev.as_json(), "seed_spread": spread})

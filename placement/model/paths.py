@@ -42,6 +42,16 @@ class PathTable:
         self.tiebreak = 1e-3 * sub.arc_cost / max(float(sub.arc_cost.max()), 1e-12)
         self._memo: dict[bytes, list] = {}  # weights -> [times asked, chosen path per row]
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_memo": {}}  # kept choices are this process's cache only
+
+    def __setstate__(self, state: dict) -> None:
+        # Ray and other zero-copy loaders hand out read-only arrays; pairs are registered
+        # into pair_row in place.
+        self.__dict__.update(state)
+        if not self.pair_row.flags.writeable:
+            self.pair_row = self.pair_row.copy()
+
     # -- registry ------------------------------------------------------------
     def _register(self, pairs: np.ndarray) -> None:
         n = self.sub.n_nodes

@@ -110,6 +110,8 @@ def run_days(
     """Run an agent over several days; `progress(1)` is called after each day."""
     out = []
     for i in days:
+        if hasattr(agent, "start_day"):  # an agent whose randomness is drawn per day
+            agent.start_day(split, i)
         out.append(run_day(problem, problem.day(split, i), agent))  # type: ignore[arg-type]
         if progress:
             progress(1)
