@@ -10,6 +10,13 @@ from .expressions import operand, writer
 from .program import HeaderType, JsonError, Phv, Program, Stack, hexint
 
 
+# A hardware parser gives up on a packet after a bounded amount of work (a parser
+# timeout); a program whose states loop without consuming the packet (`transition
+# parse_ipv4;` in parse_ipv4) would otherwise hold the switch forever. No real program
+# visits anywhere near this many states for one packet (the fabric visits under 20).
+MAX_PARSER_STATES = 1024
+
+
 class ParserError(Exception):
     """Parsing stopped: `code` is the P4 error (PacketTooShort, StackOutOfBounds, …)."""
 
@@ -243,9 +250,12 @@ class Parser:
 
     def run(self, ctx: Ctx) -> tuple[int, str]:
         """Parse ctx.payload; returns (bytes consumed, error name)."""
-        offset, name = 0, self.init
+        offset, name, visits = 0, self.init, 0
         try:
             while name is not None:
+                visits += 1
+                if visits > MAX_PARSER_STATES:
+                    raise ParserError("ParserTimeout")
                 st = self.states[name]
                 for op in st.ops:
                     offset = op(ctx, [], offset)
