@@ -7,6 +7,7 @@ import logging
 import random
 import struct
 import time
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,174 @@ parser P(packet_in pkt, out headers_t hdr, inout meta_t meta, inout standard_met
     sw = load(c.json)
     assert sw.process(1, frame(0x0800))[0][0] == 2
     assert sw.parser_timeouts == 0 and MAX_PARSER_STATES > 100
+
+
+# -- 2. duplicated declarations are located compile errors ---------------------------------
+
+BASIC = (Path(__file__).parent / "p4" / "basic.p4").read_text()
+
+
+def _basic(old: str, new: str) -> str:
+    assert old in BASIC, old
+    return BASIC.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("size = 1024;", "size = 1024; size = 2048;", "property 'size' is given twice"),
+        (
+            "apply { if (hdr.ipv4.isValid()) { ipv4_lpm.apply(); } }",
+            "apply { if (hdr.ipv4.isValid()) { ipv4_lpm.apply(); } } apply { }",
+            "second apply block",
+        ),
+        (
+            "key = { hdr.ipv4.dstAddr: lpm; }",
+            "key = { hdr.ipv4.dstAddr: lpm; } key = { hdr.ipv4.srcAddr: exact; }",
+            "property 'key' is given twice",
+        ),
+        (
+            "size = 1024;",
+            "size = 1024; support_timeout = true; support_timeout = false;",
+            "'support_timeout'",
+        ),
+        (
+            "default_action = drop();",
+            "default_action = drop(); default_action = NoAction();",
+            "'default_action'",
+        ),
+        (
+            "key = { hdr.ipv4.dstAddr: lpm; }",
+            "key = { hdr.ipv4.dstAddr: lpm; hdr.ipv4.dstAddr: exact; }",
+            "key field 'hdr.ipv4.dstAddr' is given twice",
+        ),
+    ],
+)
+def test_duplicated_table_properties_apply_blocks_and_key_fields_are_located_errors(
+    tmp_path, old, new, message
+):
+    with pytest.raises(P4Error) as e:
+        _program(tmp_path, _basic(old, new))
+    assert e.value.loc is not None and e.value.loc.line > 1
+    assert message in e.value.message
+
+
+# Each: a declaration in basic.p4 (by a line that starts it) that the fuzz repeats.
+DUPLICABLE = [
+    "header ethernet_t",
+    "struct metadata",
+    "typedef bit<9>",
+    "    action drop()",
+    "    action ipv4_forward(",
+    "    table ipv4_lpm",
+    "    state start",
+    "    state parse_ipv4",
+    "        key = ",
+    "        actions = ",
+    "        size = ",
+    "        default_action = ",
+    "    apply {",
+    "macAddr_t dstAddr;",
+    "bit<4> version;",
+    "ip4Addr_t dstAddr;",
+]
+
+
+def _declaration_at(text: str, start: str) -> tuple[int, int]:
+    """(begin, end) of the declaration or property that starts with `start`: up to the `;` or
+    the `}` that closes it."""
+    i = j = text.index(start)
+    depth = 0
+    while True:
+        ch = text[j]
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if (ch == "}" and depth == 0) or (ch == ";" and depth == 0):
+            return i, j + 1
+        j += 1
+
+
+def test_fuzz_every_kind_of_duplicated_declaration_is_a_located_error(tmp_path):
+    rng = random.Random(2202)
+    kinds = DUPLICABLE[:]
+    rng.shuffle(kinds)
+    for k, start in enumerate(kinds):
+        assert start in BASIC, start
+        i, j = _declaration_at(BASIC, start)
+        decl = BASIC[i:j]
+        # the copy right after the original, or (for whole declarations) a little later
+        text = BASIC[:j] + "\n" + decl + BASIC[j:]
+        with pytest.raises(P4Error) as e:
+            _program(tmp_path, text, f"dup{k}.p4")
+        assert e.value.loc is not None, start
+
+
+# -- 3. constants follow P4_16 and p4c ------------------------------------------------------
+
+TTL = "hdr.ipv4.ttl = hdr.ipv4.ttl - 1;"
+ROUTE_TO_3 = "ipv4_lpm", [("dstAddr", 0, 0)]
+
+
+def _ttl_after(tmp_path, expr: str) -> int:
+    """The TTL that leaves basic.p4 when its forward action sets `ttl = expr` (TTL 9 in)."""
+    from p4target.switch.tables import Match
+
+    sw = load(_program(tmp_path, _basic(TTL, f"hdr.ipv4.ttl = {expr};")).json)
+    t = sw.tables["MyIngress.ipv4_lpm"]
+    t.add([Match(value=0, prefix=0)], t.actions["MyIngress.ipv4_forward"], [0xAABBCCDDEEFF, 3])
+    ip = bytes([0x45, 0, 0, 20, 0, 1, 0, 0, 9, 17, 0, 0, 1, 2, 3, 4, 10, 0, 0, 1])
+    out = sw.process(1, bytes(6) + bytes(6) + b"\x08\x00" + ip)
+    assert out and out[0][0] == 3
+    return out[0][1][14 + 8]
+
+
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("hdr.ipv4.ttl << 4294967297", "shift amount 4294967297 is over 256"),
+        ("hdr.ipv4.ttl << 257", "shift amount 257 is over 256"),
+        ("hdr.ipv4.ttl >> 300", "shift amount 300 is over 256"),
+        ("hdr.ipv4.ttl << -1", "negative amounts"),
+        ("hdr.ipv4.ttl / 0", "division by zero"),
+        ("hdr.ipv4.ttl / 8w0", "division by zero"),
+        ("hdr.ipv4.ttl % 0", "modulo by zero"),
+        ("(bit<8>)(1024 % 0)", "modulo by zero"),
+        ("(bit<8>)(8w1 << 4294967297)", "shift amount 4294967297"),
+    ],
+)
+def test_constant_shift_amounts_and_zero_divisors_are_refused_as_p4c_does(tmp_path, expr, message):
+    with pytest.raises(P4Error) as e:
+        _program(tmp_path, _basic(TTL, f"hdr.ipv4.ttl = {expr};"))
+    assert e.value.loc is not None and e.value.loc.line == 35
+    assert message in e.value.message
+
+
+def test_constant_shifts_within_the_limit_and_constant_arithmetic_wrap_at_their_width(tmp_path):
+    assert _ttl_after(tmp_path, "hdr.ipv4.ttl << 1") == 18
+    assert _ttl_after(tmp_path, "hdr.ipv4.ttl << 8") == 0  # p4c warns; the value is 0
+    assert _ttl_after(tmp_path, "hdr.ipv4.ttl << 256") == 0
+    assert _ttl_after(tmp_path, "8w255 + 8w2") == 1  # bit<8> wraps (P4_16 8.9)
+    assert _ttl_after(tmp_path, "(bit<8>)(8w1 << 9)") == 0
+
+
+def _const_expr(rng: random.Random, depth: int = 0) -> tuple[str, int]:
+    """A random bit<8> constant expression and its value by P4_16's rules."""
+    if depth > 2 or rng.random() < 0.3:
+        v = rng.randrange(256)
+        return f"8w{v}", v
+    (a, x), (b, y) = _const_expr(rng, depth + 1), _const_expr(rng, depth + 1)
+    op = rng.choice(["+", "-", "*", "&", "|", "^", "<<", ">>", "/", "%"])
+    if op in ("<<", ">>"):
+        y = rng.choice([0, 1, 7, 8, 9, 200])
+        return f"({a} {op} {y})", ((x << y) if op == "<<" else (x >> y)) & 0xFF
+    if op in ("/", "%") and y == 0:
+        b, y = "8w3", 3
+    v = {"+": x + y, "-": x - y, "*": x * y, "&": x & y, "|": x | y, "^": x ^ y,
+         "/": x // max(y, 1), "%": x % max(y, 1)}[op]  # fmt: skip
+    return f"({a} {op} {b})", v & 0xFF
+
+
+def test_fuzz_constant_expressions_compute_what_p4_says(tmp_path):
+    rng = random.Random(2203)
+    for _ in range(8):
+        text, want = _const_expr(rng)
+        assert _ttl_after(tmp_path, text) == want, text

@@ -391,7 +391,8 @@ class Switch:
                 log.warning(
                     "parser %s visited more than %d states for one packet: ended with ParserTimeout "
                     "(logged once; counted in parser_timeouts)",
-                    self.parser.init, MAX_PARSER_STATES,
+                    self.parser.init,
+                    MAX_PARSER_STATES,
                 )
         if err != "NoError" and self.sm["parser_error"][0] >= 0:
             self._set(ctx.phv, "parser_error", self.prog.errors.get(err, 0))

@@ -9,7 +9,6 @@ from .actions import Ctx, guarded, primitive
 from .expressions import operand, writer
 from .program import HeaderType, JsonError, Phv, Program, Stack, hexint
 
-
 # A hardware parser gives up on a packet after a bounded amount of work (a parser
 # timeout); a program whose states loop without consuming the packet (`transition
 # parse_ipv4;` in parse_ipv4) would otherwise hold the switch forever. No real program
