@@ -369,6 +369,14 @@ class Checker:
             for x in calc.get("input", []):
                 if x.get("type") not in ("field", "hexstr", "header", "payload"):
                     self.bad(f"calculation {calc.get('name')}", f"Unsupported input type '{x.get('type')}'")
+                # BMv2 loads without complaint but reads past a constant narrower than its
+                # bitwidth (seen as wrong checksums): srem's JSON must never have one.
+                if (x.get("type") == "hexstr" and isinstance(x.get("value"), str) and _is_int(x.get("bitwidth"))
+                        and _hexbytes(x["value"]) < (x["bitwidth"] + 7) // 8):  # fmt: skip
+                    self.bad(
+                        f"calculation {calc.get('name')}",
+                        f"constant {x['value']} has fewer bytes than its bitwidth {x['bitwidth']}",
+                    )
         return self.problems
 
 

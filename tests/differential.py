@@ -1,0 +1,277 @@
+"""The differential harness (issue 23 part 3): the same BMv2 JSON, the same P4Runtime
+writes and the same packets on srem's switch and on real `simple_switch_grpc`, then the
+output packets per port, counters and registers compared.
+
+BMv2 (the reference) runs in a network namespace the harness makes, one veth pair per
+port; its P4Runtime server listens on a Unix socket, so the harness's gRPC client needs
+no route into the namespace. srem's switch runs in this process with queue ports behind
+its own P4Runtime server. Both get the pipeline and every write through P4Runtime, so
+P4Info names, encodings and the loader are exercised on both sides.
+
+Packets are sent one at a time and what each produces is collected until the ports stay
+quiet for a moment: a difference is tied to the packet that caused it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+P4REAL = Path(os.environ.get("SREM_P4REAL", Path(__file__).resolve().parents[2] / "shared" / "p4real"))
+ETH_P_ALL = 0x0003
+
+
+def real_tool(name: str) -> str | None:
+    """The real tool on PATH or in ../shared/p4real/bin, or None."""
+    return shutil.which(name) or (str(P4REAL / "bin" / name) if (P4REAL / "bin" / name).exists() else None)
+
+
+def why_no_bmv2() -> str | None:
+    """None where the harness can run BMv2 here, else the reason (for a skip)."""
+    if real_tool("simple_switch_grpc") is None:
+        return "simple_switch_grpc is not installed (run ../shared/p4real/setup)"
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return "BMv2's ports are veths in a namespace the harness makes: needs root and iproute2"
+    return None
+
+
+def p4c_include() -> list[Path]:
+    """The include folder real p4c needs (the shared build has no default search path)."""
+    exe = real_tool("p4c-bm2-ss")
+    if exe is None:
+        return []
+    inc = Path(exe).resolve().parent.parent / "share" / "p4c" / "p4include"
+    return [inc] if inc.is_dir() else []
+
+
+@dataclass
+class Run:
+    """What one target did with one test: per input packet, the packets per port."""
+
+    outputs: list[dict[int, list[bytes]]] = field(default_factory=list)
+    counters: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
+    registers: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+class Bmv2:
+    """Real simple_switch_grpc on veth pairs in a namespace of its own."""
+
+    def __init__(self, ports: list[int], device_id: int = 1, log: bool = False) -> None:
+        from tests.netns import in_netns
+
+        self.ns = f"diff-{os.getpid()}-{device_id}"
+        self.dir = Path(tempfile.mkdtemp(prefix="srem-diff-"))
+        self.addr = f"unix://{self.dir}/p4rt.sock"
+        self.ports = ports
+        _sh("ip", "netns", "add", self.ns)
+        self.proc = None
+        try:
+            _sh("ip", "netns", "exec", self.ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+            for p in ports:
+                _sh("ip", "netns", "exec", self.ns, "ip", "link", "add", f"s{p}", "type", "veth",
+                    "peer", "name", f"h{p}")  # fmt: skip
+                for dev in (f"s{p}", f"h{p}"):
+                    _sh("ip", "netns", "exec", self.ns, "ip", "link", "set", dev, "up", "mtu", "9000")
+            self.socks = in_netns(self.ns, self._open_sockets)
+            cmd = ["ip", "netns", "exec", self.ns, real_tool("simple_switch_grpc"), "--device-id", str(device_id),
+                   "--thrift-port", "9090", "--no-p4"]  # fmt: skip
+            for p in ports:
+                cmd += ["-i", f"{p}@s{p}"]
+            if log:
+                cmd += ["--log-file", str(self.dir / "bmv2"), "--log-flush", "--log-level", "debug"]
+            cmd += ["--", "--grpc-server-addr", self.addr]
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 20
+            while not (self.dir / "p4rt.sock").exists():
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"simple_switch_grpc did not start: {self.proc.stderr.read().decode()[-500:]}")
+                time.sleep(0.05)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_sockets(self) -> dict[int, socket.socket]:
+        out = {}
+        for p in self.ports:
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            s.bind((f"h{p}", 0))
+            s.setblocking(False)
+            out[p] = s
+        return out
+
+    def send(self, port: int, data: bytes) -> None:
+        self.socks[port].send(data)
+
+    def recv_all(self) -> dict[int, list[bytes]]:
+        out: dict[int, list[bytes]] = {}
+        for p, s in self.socks.items():
+            while True:
+                try:
+                    out.setdefault(p, []).append(s.recv(65535))
+                except BlockingIOError:
+                    break
+        return {p: v for p, v in out.items() if v}
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        for s in getattr(self, "socks", {}).values():
+            s.close()
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        keep = os.environ.get("SREM_DIFF_KEEP_LOG")  # where to keep BMv2's whole log (debugging)
+        if keep and (self.dir / "bmv2.txt").exists():
+            shutil.copy(self.dir / "bmv2.txt", keep)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_text(self) -> str:
+        p = self.dir / "bmv2.txt"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+
+class Srem:
+    """srem's switch in this process, queue ports, its own P4Runtime server."""
+
+    def __init__(self, ports: list[int], device_id: int = 1) -> None:
+        from p4target.runtime.server import serve
+        from p4target.switch.ports import QueuePort
+        from p4target.switch.runner import Runner
+
+        self.runner = Runner(device_id)
+        self.qports = {p: QueuePort(p) for p in ports}
+        for q in self.qports.values():
+            self.runner.add_port(q)
+        self.server, _svc, port = serve(self.runner, "127.0.0.1:0")
+        self.runner.start()
+        self.addr = f"127.0.0.1:{port}"
+
+    def send(self, port: int, data: bytes) -> None:
+        self.qports[port].rx.put(data)
+
+    def recv_all(self) -> dict[int, list[bytes]]:
+        out: dict[int, list[bytes]] = {}
+        for p, q in self.qports.items():
+            while True:
+                try:
+                    out.setdefault(p, []).append(q.tx.get_nowait())
+                except queue.Empty:
+                    break
+        return {p: v for p, v in out.items() if v}
+
+    def close(self) -> None:
+        self.server.stop(grace=0)
+        self.runner.stop()
+
+
+@dataclass
+class Case:
+    """One differential test: a program, writes by P4Info name, packets in."""
+
+    name: str
+    json: bytes
+    p4info: object
+    writes: list = field(default_factory=list)  # p4rt TableWrite, or callables (client) -> None
+    packets: list[tuple[int, bytes]] = field(default_factory=list)
+    ports: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    counters: list[str] = field(default_factory=list)
+    registers: list[str] = field(default_factory=list)
+
+
+def _settle(target, quiet: float, limit: float) -> dict[int, list[bytes]]:
+    """Everything the target sends until it stays quiet for `quiet` seconds."""
+    got: dict[int, list[bytes]] = {}
+    t_end, last = time.monotonic() + limit, time.monotonic()
+    while time.monotonic() < t_end:
+        new = target.recv_all()
+        if new:
+            for p, v in new.items():
+                got.setdefault(p, []).extend(v)
+            last = time.monotonic()
+        elif time.monotonic() - last > quiet:
+            break
+        time.sleep(0.002)
+    return got
+
+
+def run_case(target, case: Case, device_id: int = 1, quiet: float = 0.15) -> Run:
+    from p4rt.client import SwitchConnection
+    from p4rt.entities import TableWrite
+
+    run = Run()
+    with SwitchConnection(target.addr, device_id) as c:
+        c.set_pipeline(case.p4info, case.json)
+        for w in case.writes:
+            if isinstance(w, TableWrite):
+                c.insert([w])
+            else:
+                w(c)
+        target.recv_all()  # nothing from before the first packet counts
+        for port, data in case.packets:
+            target.send(port, data)
+            run.outputs.append(_settle(target, quiet, 5.0))
+        for name in case.counters:
+            run.counters[name] = c.counter_read(name)
+        index = c.index()
+        for name in case.registers:
+            size = index.registers[name].size
+            run.registers[name] = [c.register_read(name, i) for i in range(size)]
+    return run
+
+
+def differences(case: Case, ours: Run, ref: Run) -> list[str]:
+    """Every way srem's run differs from BMv2's, per packet and port, counters, registers."""
+    out = []
+    for k, ((port, data), a, b) in enumerate(zip(case.packets, ours.outputs, ref.outputs, strict=True)):
+        for p in sorted(set(a) | set(b)):
+            pa, pb = a.get(p, []), b.get(p, [])
+            if pa != pb:
+                out.append(
+                    f"{case.name}: packet {k} (in on {port}, {data[:64].hex()}…): port {p}: "
+                    f"srem sent {[x.hex() for x in pa]}, BMv2 sent {[x.hex() for x in pb]}"
+                )
+    for name in case.counters:
+        if ours.counters[name] != ref.counters[name]:
+            out.append(f"{case.name}: counter {name}: srem {ours.counters[name]}, BMv2 {ref.counters[name]}")
+    for name in case.registers:
+        if ours.registers[name] != ref.registers[name]:
+            out.append(f"{case.name}: register {name}: srem {ours.registers[name]}, BMv2 {ref.registers[name]}")
+    return out
+
+
+@contextlib.contextmanager
+def targets(ports: list[int], log: bool = False) -> Iterator[tuple[Srem, Bmv2]]:
+    ours, ref = Srem(ports), None
+    try:
+        ref = Bmv2(ports, log=log)
+        yield ours, ref
+    finally:
+        ours.close()
+        if ref is not None:
+            ref.close()
+
+
+def compare(case: Case, log: bool = False) -> list[str]:
+    """Run `case` on both switches; the differences (empty: they agree)."""
+    with targets(case.ports, log=log) as (ours, ref):
+        a = run_case(ours, case)
+        b = run_case(ref, case)
+        diffs = differences(case, a, b)
+        if diffs and log:
+            diffs.append("BMv2 log tail:\n" + ref.log_text()[-4000:])
+        return diffs
