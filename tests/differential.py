@@ -15,6 +15,7 @@ quiet for a moment: a difference is tied to the packet that caused it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import shutil
@@ -275,3 +276,139 @@ def compare(case: Case, log: bool = False) -> list[str]:
         if diffs and log:
             diffs.append("BMv2 log tail:\n" + ref.log_text()[-4000:])
         return diffs
+
+
+# -- STF files as differential cases ---------------------------------------------------------
+
+
+class _Recorder:
+    """A table as StfRunner sees it, recording the entries and default actions it is given."""
+
+    def __init__(self, table, sink: list) -> None:
+        self._t, self._sink = table, sink
+
+    def __getattr__(self, name: str):
+        return getattr(self._t, name)
+
+    def add(self, match, aid: int, data: list[int], priority: int = 0) -> None:
+        self._sink.append(("add", self._t, match, aid, data, priority))
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "default_action":
+            self._sink.append(("default", self._t, None, value[0], value[1], 0))
+        else:
+            object.__setattr__(self, name, value)
+
+
+def _entry_writer(prog_json: dict, step: tuple):
+    """A callable (client) -> None making one STF table write over P4Runtime."""
+    from p4rt.entities import update
+
+    kind, t, match, aid, data, priority = step
+    aname = next(a["name"] for a in prog_json["actions"] if a["id"] == aid)
+
+    def write(c) -> None:
+        index = c.index()
+        info = index.table(t.name)
+        fields = {}
+        for f, k, m in zip(info.match_fields, t.keys, match or [], strict=False):
+            fields[f.name] = {
+                "lpm": lambda m=m, k=k: (m.value, m.prefix if m.prefix is not None else k.width),
+                "ternary": lambda m=m, k=k: (m.value, m.mask & ((1 << k.width) - 1)),
+                "range": lambda m=m, k=k: (m.lo, m.hi if m.hi >= 0 else (1 << k.width) - 1),
+            }.get(k.match_type, lambda m=m: m.value)()
+        params = {p.name: v for p, v in zip(index.action(aname).params, data, strict=True)}
+        if kind == "default":
+            e = index.table_entry(t.name, {})
+            e.is_default_action = True
+            e.action.action.CopyFrom(index.action_call(aname, params))
+            c.write([update("MODIFY", e)])
+            return
+        needs_priority = any(k.match_type in ("ternary", "range", "optional") for k in t.keys)
+        prio = priority if priority else (1 if needs_priority else 0)
+        e = index.table_entry(t.name, fields, aname, params, priority=prio)
+        c.write([update("INSERT", e)])
+
+    return write
+
+
+def _pre_writer(kind: str, args: list[int]):
+    from p4.v1 import p4runtime_pb2 as R
+
+    from p4rt.entities import update
+
+    def write(c) -> None:
+        e = R.Entity()
+        if kind == "clone":
+            s = e.packet_replication_engine_entry.clone_session_entry
+            s.session_id = args[0]
+            s.replicas.add(egress_port=args[1], instance=0)
+        else:
+            g = e.packet_replication_engine_entry.multicast_group_entry
+            g.multicast_group_id = args[0]
+            for rid, port in args[1]:
+                g.replicas.add(egress_port=port, instance=rid)
+        c.write([update("INSERT", e)])
+
+    return write
+
+
+class StfUnsupported(Exception):
+    """An STF command the harness cannot give both switches the same way."""
+
+
+def stf_case(name: str, json_dict: dict, p4info, stf_text: str) -> Case:
+    """A differential case from an STF file: its table writes and packets (its expect lines
+    are left to the STF runner: here BMv2 is the expectation)."""
+    import re
+
+    from p4target.stf import StfRunner
+    from p4target.switch import load
+
+    runner = StfRunner(load(json_dict))
+    steps: list = []
+    tables = runner.table
+    runner.table = lambda n: _Recorder(tables(n), steps)  # type: ignore[method-assign]
+    case = Case(name, json.dumps(json_dict).encode(), p4info)
+    groups: dict[int, list[tuple[int, int]]] = {}
+    nodes: dict[int, tuple[int, list[int]]] = {}
+    ports = set()
+    for raw_line in stf_text.splitlines():
+        text = raw_line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        cmd, _, rest = text.partition(" ")
+        if cmd in ("add", "setdefault"):
+            runner.line(text)
+            case.writes.append(_entry_writer(json_dict, steps.pop()))
+        elif cmd == "packet":
+            port, _, data = rest.strip().partition(" ")
+            # A veth carries whole Ethernet headers: shorter STF packets get zeros, on both switches.
+            case.packets.append((int(port), bytes.fromhex("".join(data.split())).ljust(14, b"\0")))
+        elif cmd == "mirroring_add":
+            session, port = (int(x) for x in rest.split()[:2])
+            case.writes.append(_pre_writer("clone", [session, port]))
+            ports.add(port)
+        elif cmd == "mc_mgrp_create":
+            groups[int(rest.split()[0])] = []
+        elif cmd == "mc_node_create":
+            parts = [int(x) for x in rest.split()]
+            nodes[len(nodes)] = (parts[0], parts[1:])
+        elif cmd == "mc_node_associate":
+            grp, node = (int(x) for x in rest.split()[:2])
+            rid, nports = nodes[node]
+            groups[grp].extend((rid, p) for p in nports)
+            ports.update(nports)
+        elif cmd == "check_counter":
+            case.counters.append(runner._counter(re.match(r"([\w.$]+)", rest).group(1)).name)
+        elif cmd in ("expect", "wait"):
+            pass
+        else:
+            raise StfUnsupported(f"{name}: '{cmd}' (BMv2's P4Runtime server has no way to do it)")
+    for grp, members in groups.items():
+        case.writes.append(_pre_writer("mcast", [grp, members]))
+    ports |= {p for p, _ in case.packets}
+    ports |= {int(m) for m in re.findall(r"^\s*expect\s+(\d+)", stf_text, re.MULTILINE)}
+    case.ports = sorted(ports)
+    case.counters = sorted(set(case.counters))
+    return case

@@ -101,6 +101,11 @@ class Parser:
                 return _peek(ctx.payload, offset + off, width), width
 
             return la
+        v = k.get("value")
+        if (t == "field" and isinstance(v, list) and len(v) == 2 and isinstance(v[1], str) and "." in v[1]
+                and v[0] in self.prog.union_stacks):  # fmt: skip
+            # p4c writes `us.last.p.v` as the field ["us", "p.v"]: the last union extracted
+            t, k = "union_stack_field", {"type": "union_stack_field", "value": [v[0], *v[1].split(".", 1)]}
         if t == "field":
             hid, fidx = self.prog.field_ref(k["value"], where)
             w = self.prog.instances[hid].type.widths[fidx] if fidx >= 0 else 1
