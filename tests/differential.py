@@ -98,7 +98,9 @@ class Bmv2:
             deadline = time.monotonic() + 20
             while not (self.dir / "p4rt.sock").exists():
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"simple_switch_grpc did not start: {self.proc.stderr.read().decode()[-500:]}")
+                    raise RuntimeError(
+                        f"simple_switch_grpc did not start: {self.proc.stderr.read().decode()[-500:]}"
+                    )
                 time.sleep(0.05)
         except BaseException:
             self.close()
@@ -251,7 +253,9 @@ def differences(case: Case, ours: Run, ref: Run) -> list[str]:
             out.append(f"{case.name}: counter {name}: srem {ours.counters[name]}, BMv2 {ref.counters[name]}")
     for name in case.registers:
         if ours.registers[name] != ref.registers[name]:
-            out.append(f"{case.name}: register {name}: srem {ours.registers[name]}, BMv2 {ref.registers[name]}")
+            out.append(
+                f"{case.name}: register {name}: srem {ours.registers[name]}, BMv2 {ref.registers[name]}"
+            )
     return out
 
 
