@@ -282,6 +282,8 @@ class P4RuntimeService(RG.P4RuntimeServicer):
         with self.lock:
             self._primary_only(request)  # again: the primary may have changed while we waited
             if action == A.COMMIT:
+                if request.HasField("config"):  # P4Runtime 1.4, 7.2.1: COMMIT carries no config
+                    raise invalid("COMMIT takes no config: it commits the one VERIFY_AND_SAVE saved")
                 if self.saved is None:
                     raise RuntimeErr(
                         grpc.StatusCode.NOT_FOUND, "COMMIT without a saved config (VERIFY_AND_SAVE first)"
