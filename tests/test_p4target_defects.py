@@ -3,6 +3,8 @@ seeded fuzz test per area (parser loops, duplicated declarations, constant expre
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import random
 import struct
@@ -13,7 +15,8 @@ import pytest
 
 from p4target.compiler.driver import compile_p4
 from p4target.compiler.errors import P4Error
-from p4target.switch import load
+from p4target.compiler.loader_rules import check
+from p4target.switch import JsonError, load
 from p4target.switch.parse import MAX_PARSER_STATES
 from p4target.switch.ports import QueuePort
 from p4target.switch.runner import Runner
@@ -312,3 +315,82 @@ def test_fuzz_constant_expressions_compute_what_p4_says(tmp_path):
     for _ in range(8):
         text, want = _const_expr(rng)
         assert _ttl_after(tmp_path, text) == want, text
+
+
+# -- 7. the switch's JSON loader refuses what real BMv2 refuses ----------------------------
+
+
+def _basic_json() -> dict:
+    return compile_p4(Path(__file__).parent / "p4" / "basic.p4").json
+
+
+def _drop_mark_param(j):
+    next(p for a in j["actions"] for p in a["primitives"] if p["op"] == "mark_to_drop")["parameters"] = []
+
+
+BMV2_REFUSES = {
+    # mutant: (change, words srem's refusal has; BMv2's own words in the comment)
+    "mark_to_drop without its parameter": (_drop_mark_param, "mark_to_drop): Invalid number of parameters"),
+    "duplicated action id": (lambda j: j["actions"][1].update(id=j["actions"][0]["id"]), "same id 0"),
+    "duplicated pipeline": (lambda j: j["pipelines"].append(copy.deepcopy(j["pipelines"][0])), "same id 0"),
+    "table type {}": (
+        lambda j: j["pipelines"][0]["tables"][0].update(type={}),
+        "table MyIngress.ipv4_lpm: type",
+    ),
+    "match_type null": (
+        lambda j: j["pipelines"][0]["tables"][0].update(match_type=None),
+        "table MyIngress.ipv4_lpm: match_type None",
+    ),
+}  # BMv2: "Invalid number of parameters…", "Several objects of type … have the same id", aborts
+
+
+@pytest.mark.parametrize("mutant", sorted(BMV2_REFUSES))
+def test_the_loader_refuses_what_bmv2_refuses_naming_the_element(mutant, tmp_path):
+    change, words = BMV2_REFUSES[mutant]
+    j = _basic_json()
+    change(j)
+    with pytest.raises(JsonError) as e:
+        load(j)
+    assert words in str(e.value)
+    from tests.differential import real_tool
+
+    exe = real_tool("simple_switch")
+    if exe is not None:  # and the reference refuses it too (an exit or an abort, never a running switch)
+        import subprocess
+
+        path = tmp_path / "m.json"
+        path.write_text(json.dumps(j))
+        p = subprocess.run([exe, "--thrift-port", str(9300 + sorted(BMV2_REFUSES).index(mutant)), str(path)],
+                           capture_output=True, timeout=30)  # fmt: skip
+        assert p.returncode != 0
+
+
+def _mutate_json(rng: random.Random, node, depth: int = 0):
+    """`node` with one member somewhere replaced by a value of another shape."""
+    if isinstance(node, dict) and node:
+        k = rng.choice(sorted(node))
+        if depth > 1 and rng.random() < 0.3:
+            node[k] = rng.choice([None, {}, [], 0, -1, "x", True, [None], {"type": None}])
+        else:
+            node[k] = _mutate_json(rng, node[k], depth + 1)
+    elif isinstance(node, list) and node:
+        i = rng.randrange(len(node))
+        node[i] = _mutate_json(rng, node[i], depth + 1)
+    else:
+        node = rng.choice([None, {}, [], 0, -1, "x", True, 2**70])
+    return node
+
+
+def test_fuzz_json_mutants_get_a_named_refusal_or_load_and_the_rules_never_raise():
+    rng = random.Random(2207)
+    base = _basic_json()
+    for _ in range(300):
+        j = _mutate_json(rng, copy.deepcopy(base))
+        problems = check(j)  # never raises
+        assert isinstance(problems, list)
+        try:
+            sw = load(j)
+        except JsonError as e:
+            assert str(e)
+            continue
+        sw.process(1, bytes(14) + bytes(20))  # a loaded one runs (a fault drops the packet only)
