@@ -394,3 +394,21 @@ def test_fuzz_json_mutants_get_a_named_refusal_or_load_and_the_rules_never_raise
             assert str(e)
             continue
         sw.process(1, bytes(14) + bytes(20))  # a loaded one runs (a fault drops the packet only)
+
+
+# -- 4. a limit names what it limits --------------------------------------------------------
+
+
+def test_a_large_program_without_macros_is_not_a_macro_expansion(tmp_path, monkeypatch):
+    """400,000 `const` lines failed with 'macro expansion produces more than 1000000 tokens';
+    the budget counts only what macros produce (the same shape, scaled down)."""
+    import p4target.compiler.lexer as lexer
+
+    monkeypatch.setattr(lexer, "MAX_EXPANSION", 2000)
+    consts = "".join(f"const bit<8> C{k} = 8w1;\n" for k in range(400))  # 3,200 tokens, no macro
+    assert _program(tmp_path, consts + BASIC, "big.p4").json
+    blowup = "#define A(x) x x x x x x x x x x\n#define B A(A(A(A(1))))\nconst bit<8> D = B;\n"
+    with pytest.raises(P4Error) as e:
+        _program(tmp_path, blowup + BASIC, "macros.p4")
+    assert "macro expansion produces more than 2000 tokens (macros: A" in e.value.message
+    assert e.value.loc is not None and e.value.loc.line == 3
