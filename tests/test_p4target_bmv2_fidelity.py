@@ -55,3 +55,29 @@ def test_p4c_shaped_union_operands_and_union_stack_keys_load_and_run():
                     changed += 1
     assert changed
     assert run_stf(load(p4c_like), (HERE / "p4" / "union_stack.stf").read_text()).passed
+
+
+def test_srem_p4c_runs_the_real_p4c_with_its_own_include_folder(tmp_path, monkeypatch):
+    """The shared p4c build searches no include folder: `srem p4c --compiler p4c-bm2-ss`
+    failed on `#include <core.p4>` until the driver gave it the p4include beside it."""
+    import os
+
+    import pytest
+    import typer
+    from typer.testing import CliRunner
+
+    from p4target.cli import register
+    from tests.differential import real_tool
+
+    exe = real_tool("p4c-bm2-ss")
+    if exe is None:
+        pytest.skip("p4c-bm2-ss is not installed (../shared/p4real/setup)")
+    monkeypatch.setenv("PATH", f"{Path(exe).parent}:{os.environ['PATH']}")
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # two commands: typer keeps the subcommand names
+    r = CliRunner().invoke(app, ["p4c", str(HERE / "p4" / "basic.p4"), "-o", str(tmp_path), "--compiler",
+                                 "p4c-bm2-ss"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    j = json.loads((tmp_path / "basic.json").read_text())
+    assert check(j) == [] and run_stf(load(j), (HERE / "p4" / "basic.stf").read_text()).passed
