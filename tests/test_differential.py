@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,6 @@ def compiled(path: Path, compiler: str, tmp: Path) -> tuple[dict, object]:
         return c.json, c.p4info
     if real_tool("p4c-bm2-ss") is None:
         pytest.skip("p4c-bm2-ss is not installed")
-    import os
-
     os.environ["PATH"] = f"{Path(real_tool('p4c-bm2-ss')).parent}:{os.environ['PATH']}"
     jp, ip = run_p4c(path, tmp / f"{path.stem}-{compiler}", [path.parent, *p4c_include()], {})
     return json.loads(jp.read_text()), _p4info_text(ip.read_text())
@@ -62,17 +61,26 @@ def build(tmp_path_factory) -> Path:
 
 
 STF_PROGRAMS = sorted(p.stem for p in P4.glob("*.p4") if p.with_suffix(".stf").exists())
+# A larger sweep: SREM_DIFF_PROGRAMS=DIR[:DIR…] adds every PROG.p4 with a PROG.stf beside it
+# (p4c's testdata/p4_16_samples, say); they run with the same test, named by path.
+EXTRA = sorted(
+    str(p)
+    for d in filter(None, os.environ.get("SREM_DIFF_PROGRAMS", "").split(":"))
+    for p in Path(d).glob("*.p4")
+    if p.with_suffix(".stf").exists()
+)
 
 
 @pytest.mark.parametrize("compiler", ["srem", "p4c"])
-@pytest.mark.parametrize("name", STF_PROGRAMS)
+@pytest.mark.parametrize("name", STF_PROGRAMS + EXTRA)
 def test_stf_programs_behave_as_on_bmv2(name, compiler, build):
     if name in NOT_COMPARED:
         pytest.skip(NOT_COMPARED[name])
     if compiler == "p4c" and name in P4C_REFUSES:
         pytest.skip("real p4c refuses this program")
-    j, info = compiled(P4 / f"{name}.p4", compiler, build)
-    case = stf_case(f"{name} ({compiler} JSON)", j, info, (P4 / f"{name}.stf").read_text())
+    path = Path(name) if name in EXTRA else P4 / f"{name}.p4"
+    j, info = compiled(path, compiler, build)
+    case = stf_case(f"{path.stem} ({compiler} JSON)", j, info, path.with_suffix(".stf").read_text())
     assert compare(case) == []
 
 

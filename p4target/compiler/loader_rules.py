@@ -74,6 +74,7 @@ def _hexbytes(s: str) -> int:
 class Checker:
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.advice: list[str] = []  # what BMv2 loads but runs wrong: srem's compiler never writes it
 
     def bad(self, where: str, msg: str) -> None:
         self.problems.append(f"{where}: {msg}")
@@ -405,20 +406,23 @@ class Checker:
                 # bitwidth (seen as wrong checksums): srem's JSON must never have one.
                 if (x.get("type") == "hexstr" and isinstance(x.get("value"), str) and _is_int(x.get("bitwidth"))
                         and _hexbytes(x["value"]) < (x["bitwidth"] + 7) // 8):  # fmt: skip
-                    self.bad(
-                        f"calculation {calc.get('name')}",
-                        f"constant {x['value']} has fewer bytes than its bitwidth {x['bitwidth']}",
+                    self.advice.append(
+                        f"calculation {calc.get('name')}: constant {x['value']} has fewer bytes than its "
+                        f"bitwidth {x['bitwidth']} (BMv2 loads it but reads past it)"
                     )
         return self.problems
 
 
-def check(j: dict) -> list[str]:
-    """Every way `j` breaks a rule of BMv2's loader (empty: BMv2 would load its shape)."""
+def check(j: dict, refused_only: bool = False) -> list[str]:
+    """Every way `j` breaks a rule of BMv2's loader (empty: BMv2 would load its shape), and
+    unless `refused_only`, what BMv2 would load but run wrong (srem's compiler must write
+    neither; srem's switch refuses only the first, as BMv2 does)."""
     if not isinstance(j, dict):
         return [f"a BMv2 JSON program is an object, not {type(j).__name__}"]
     c = Checker()
     try:
-        return c.program(j)
+        c.program(j)
     except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:
         # a member of a shape no rule expects: say where the walk stopped, never raise
-        return [*c.problems, f"malformed BMv2 JSON ({type(e).__name__}: {e})"]
+        c.problems.append(f"malformed BMv2 JSON ({type(e).__name__}: {e})")
+    return c.problems if refused_only else c.problems + c.advice

@@ -33,7 +33,7 @@ def load(source: str | bytes | dict) -> Switch:
         sw = Switch(raw)
     except JsonError:
         # two objects with one id are the cause of whatever the loader then tripped on
-        dup = next((p for p in check(raw) if p.endswith("(duplicate ids)")), None)
+        dup = next((p for p in check(raw, refused_only=True) if p.endswith("(duplicate ids)")), None)
         if dup is not None:
             raise JsonError(dup) from None
         raise
@@ -44,7 +44,7 @@ def load(source: str | bytes | dict) -> Switch:
         raise JsonError(f"malformed BMv2 JSON ({type(e).__name__}: {e})") from None
     # What real BMv2's loader refuses (or aborts on) and the switch itself would take, srem
     # refuses too, naming the element.
-    problems = check(raw)
+    problems = check(raw, refused_only=True)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise JsonError(f"{problems[0]}{more}")
