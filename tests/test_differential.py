@@ -164,3 +164,57 @@ def test_the_fabric_chains_behave_as_on_bmv2(compiler, build):
         counters=["nf_packets", "nf_drops"],
     )
     assert compare(case) == []
+
+
+# -- the fabric's EM path: a NAT in external memory read by RDMA -----------------------------
+
+
+def _em_setup(answer: bool):
+    """S1 with a NAT in EM behind QP 0: a memory server on port 4 (answering, or not: the
+    bound then sends the packet on untranslated), a loopback cable on port 9. Register writes
+    go to BMv2 through its Thrift server (its P4Runtime server does not implement them)."""
+
+    def setup(c) -> dict:
+        from emac.api import Emac, MemoryServer, RdmaClient
+        from emac.memserver import Responder
+        from emac.roce import Endpoint
+        from p4rt.entities import TableWrite, Ternary
+        from tests.fabric_net import EMAC_EP, LOOP, MS, MS_BASE, MS_RKEY, S1_RDMA, ecmp_route
+        from tests.test_fabric import OLD
+
+        ms = Responder(MS)
+        ms.register(MS_BASE, 1 << 20, MS_RKEY)
+        ms.connect(MS.qpn, S1_RDMA, initial_psn=0)
+        ms.connect(0x201, EMAC_EP, initial_psn=0)
+        emac = Emac(c, S1_RDMA, LOOP, bound_us=300_000, retry_us=100_000)
+        emac.start(1024)
+        emac.attach(0, MemoryServer(MS, MS_RKEY, MS_BASE, 1 << 20, 4, RdmaClient(EMAC_EP, Endpoint(MS.mac, MS.ip,
+                                                                                            0x201), ms.handle)))  # fmt: skip
+        c.insert([TableWrite.of("classifier", {"sm.ingress_port": Ternary(1, 0x1FF)}, "classify", {"spi": 10},
+                                priority=1)])  # fmt: skip
+        emac.place(2, [OLD], qp=0, buckets=64)
+        c.insert([TableWrite.of("sff", {"hdr.nsh.spi": 10, "hdr.nsh.si": 255}, "sff_local",
+                                {"nfId": 2, "kind": 2, "where": 1})])  # fmt: skip
+        c.insert([TableWrite.of("sff", {"hdr.nsh.spi": 10, "hdr.nsh.si": 254}, "sff_end")])
+        ecmp_route(c, int(ipaddress.IPv4Address("10.0.2.0")), 24, 1, {1: {"port": 2, "smac": MAC["S1"],
+                                                                          "dmac": MAC["S2"]}})  # fmt: skip
+        return {4: ms.handle if answer else (lambda frame: []), LOOP: lambda frame: [frame]}
+
+    return setup
+
+
+@pytest.mark.parametrize(
+    "compiler, answer", [("srem", True), ("p4c", True), ("srem", False)], ids=["srem", "p4c", "srem-ms-down"]
+)
+def test_the_fabric_em_path_behaves_as_on_bmv2(compiler, answer, build):
+    """A miss (one READ, identical bytes on the wire: BTH, RETH, ICRC), hits, a key not in
+    EM, an odd payload; with the memory server down, the bound's fallback."""
+    from tests.fabric_net import LOOP
+    from tests.test_fabric import pkt
+
+    j, info = compiled(FABRIC, compiler, build)
+    packets = [(1, pkt()), (1, pkt()), (1, pkt(sport=777)), (1, pkt(sport=777)), (1, pkt(payload=b"odd"))]
+    case = Case(f"fabric EM ({compiler} JSON{'' if answer else ', memory server down'})", json.dumps(j).encode(),
+                info, writes=[_em_setup(answer)], packets=packets if answer else packets[:2], ports=[1, 2, 4, LOOP],
+                unobserved={LOOP})  # fmt: skip
+    assert compare(case) == []
