@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 from placement.baselines.heuristics import GreedyAgent, GreedyHoldAgent, LagAgent, RandomAgent
@@ -49,6 +50,10 @@ def agent_or_error(
     name: str, problem, seed: int, milp_time_limit: float, model: Path | None = None, day_limit: float = 120.0
 ):
     """The named agent for a CLI option; a user's mistake is an InputError (one line)."""
+    if model is not None and name not in DEFAULT_MODELS:  # never ignore what the user gave
+        raise InputError(
+            "--model", str(model), f"agent '{name}' takes no model (only {', '.join(DEFAULT_MODELS)} do)"
+        )
     if name in ("srem", "ddqn-cm"):
         a = trained(problem, model, name)
         if a.name != name:
@@ -68,6 +73,11 @@ def trained(problem, model: Path | None, name: str = "srem"):
         raise InputError("--model", str(model), f"agent '{name}' needs a checkpoint from `srem train`")
     try:
         st, cfg = tr.load(model, problem)  # refuses, in one line, a policy of another scenario
-    except (RuntimeError, KeyError, EOFError, ValueError) as e:
-        raise InputError(str(model), "checkpoint", f"cannot be read ({str(e).splitlines()[0]})") from None
+    except InputError:
+        raise  # it was read: the refusal says why, once
+    except (RuntimeError, KeyError, EOFError, ValueError, TypeError, AttributeError, OSError,
+            pickle.UnpicklingError) as e:  # fmt: skip
+        # not a checkpoint srem wrote (any file: /etc/hostname, a truncated .pt, a directory)
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise InputError(str(model), "checkpoint", f"cannot be read as a srem policy ({first})") from None
     return tr.agent_of(problem, st, cfg)

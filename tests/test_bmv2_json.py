@@ -244,7 +244,7 @@ def test_kitchen_sink_translation():
     assert backend[2]["parameters"][0] == {"type": "hexstr", "value": "0x6"}  # return: past the end
     assert backend[3]["parameters"][0] == {"type": "hexstr", "value": "0x5"}  # end of then: after else
     payload = next(c for c in j["calculations"] if c["input"][-1]["type"] == "payload")
-    assert payload["input"][2] == {"type": "hexstr", "value": "0x0", "bitwidth": 8}
+    assert payload["input"][2] == {"type": "hexstr", "value": "0x00", "bitwidth": 8}  # every byte (BMv2)
     assert j["deparsers"][0]["order"] == [
         "packet_in",
         "ethernet",

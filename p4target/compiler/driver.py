@@ -96,6 +96,11 @@ def run_p4c(
     out_dir.mkdir(parents=True, exist_ok=True)
     jpath, ipath = out_dir / f"{path.stem}.json", out_dir / f"{path.stem}.p4info.txtpb"
     cmd = [exe, "--arch", "v1model", "-o", str(jpath), "--p4runtime-files", str(ipath)]
+    # A p4c built into a prefix of its own (../shared/p4real) searches no include folder by
+    # default: give it the p4include beside it, so core.p4 and v1model.p4 are p4c's own.
+    beside = Path(exe).resolve().parent.parent / "share" / "p4c" / "p4include"
+    if beside.is_dir():
+        include_dirs = [*include_dirs, beside]
     cmd += [f"-I{d}" for d in include_dirs] + [f"-D{k}={v}" for k, v in defines.items()] + [str(path)]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:

@@ -333,11 +333,13 @@ class Preprocessor:
         i = 0
         if expanding and len(expanding) > MAX_MACRO_DEPTH:
             raise P4Error(toks[0].loc if toks else None, f"macros nested more than {MAX_MACRO_DEPTH} deep")
-        self.budget -= len(toks)
-        if self.budget < 0:
-            raise P4Error(
-                toks[0].loc if toks else None, f"macro expansion produces more than {MAX_EXPANSION} tokens"
-            )
+        if expanding:  # only what macros produce counts: a large program without macros is no expansion
+            self.budget -= len(toks)
+            if self.budget < 0:
+                raise P4Error(
+                    toks[0].loc if toks else None,
+                    f"macro expansion produces more than {MAX_EXPANSION} tokens (macros: {', '.join(sorted(expanding))})",
+                )
         while i < len(toks):
             t = toks[i]
             name = t.text if t.kind in ("ident", "keyword") and t.text not in expanding else None

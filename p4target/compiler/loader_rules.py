@@ -57,6 +57,11 @@ PRIMITIVES = {
 _HEX = re.compile(r"^-?0x[0-9a-fA-F]+$")
 
 
+TABLE_TYPES = ("simple", "indirect", "indirect_ws")
+TABLE_MATCH_TYPES = ("exact", "lpm", "ternary", "range")
+KEY_MATCH_TYPES = ("exact", "lpm", "ternary", "valid", "range", "optional")
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -69,6 +74,7 @@ def _hexbytes(s: str) -> int:
 class Checker:
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.advice: list[str] = []  # what BMv2 loads but runs wrong: srem's compiler never writes it
 
     def bad(self, where: str, msg: str) -> None:
         self.problems.append(f"{where}: {msg}")
@@ -160,6 +166,8 @@ class Checker:
         got = self.expr(right, where)
         if want_r == "stacks" and got in ("stack", "union_stack"):  # BMv2 counts either kind
             got = want_r
+        if op == "valid_union" and got == "header":  # p4c names the union as a "header" node
+            got = want_r
         if got != want_r:
             self.bad(where, f"'{op}' needs {want_r} on the right, found {got}")
         if op in DATA_OPS:
@@ -249,8 +257,11 @@ class Checker:
             nbytes = 0
             for key in st.get("transition_key", []):
                 t, v = key.get("type"), key.get("value")
-                if t == "field":
-                    nbytes += (widths.get(tuple(v), 0) + 7) // 8
+                if t == "field" and isinstance(v, list) and len(v) == 2 and "." in str(v[1]):
+                    # p4c's `stack.last.member.field` of a union stack: ["stack", "member.field"]
+                    nbytes += (widths.get(("ustack", v[0], *str(v[1]).split(".", 1)), 0) + 7) // 8
+                elif t == "field":
+                    nbytes += (widths.get(tuple(v) if isinstance(v, list) else (), 0) + 7) // 8
                 elif t == "stack_field":
                     nbytes += (widths.get(("stack", *v), 0) + 7) // 8
                 elif t == "lookahead":
@@ -344,9 +355,17 @@ class Checker:
         for kind in ("header_types", "headers", "header_stacks", "header_unions", "actions", "parsers",
                      "deparsers", "calculations", "counter_arrays", "meter_arrays", "register_arrays",
                      "pipelines", "parse_vsets", "extern_instances"):  # fmt: skip
-            ids = [x.get("id") for x in j.get(kind, []) if isinstance(x, dict)]
-            if len(ids) != len(set(ids)):
-                self.bad(kind, "duplicate ids")
+            seen: dict = {}
+            for x in j.get(kind, []):
+                if not isinstance(x, dict):
+                    continue
+                i = x.get("id")
+                if not isinstance(i, int | str) or isinstance(i, bool):
+                    self.bad(kind, f"'{x.get('name')}' has no usable id ({i!r})")
+                elif i in seen:  # BMv2: "Several objects of type ... have the same id"
+                    self.bad(kind, f"'{x.get('name')}' and '{seen[i]}' have the same id {i} (duplicate ids)")
+                else:
+                    seen[i] = x.get("name")
         for a in j.get("actions", []):
             n = len(a.get("runtime_data", []))
             for k, p in enumerate(a.get("primitives", [])):
@@ -358,7 +377,21 @@ class Checker:
                 if self.expr(c.get("expression"), f"conditional {c.get('name')}") != "bool":
                     self.bad(f"conditional {c.get('name')}", "the expression must be boolean")
             for t in pl.get("tables", []):
-                if sum(k.get("match_type") == "lpm" for k in t.get("key", [])) > 1:
+                if not isinstance(t, dict):
+                    self.bad(f"pipeline {pl.get('name')}", f"a table must be an object, found {t!r}")
+                    continue
+                # BMv2 aborts on these (a JSON type error, an assertion), so srem refuses them
+                if t.get("type", "simple") not in TABLE_TYPES:
+                    self.bad(f"table {t.get('name')}", f"type {t.get('type')!r} is not one of {TABLE_TYPES}")
+                if t.get("match_type", "exact") not in TABLE_MATCH_TYPES:
+                    self.bad(f"table {t.get('name')}",
+                             f"match_type {t.get('match_type')!r} is not one of {TABLE_MATCH_TYPES}")  # fmt: skip
+                for k in t.get("key", []):
+                    if not isinstance(k, dict) or k.get("match_type") not in KEY_MATCH_TYPES:
+                        self.bad(
+                            f"table {t.get('name')}", f"key {k!r}: match_type is not one of {KEY_MATCH_TYPES}"
+                        )
+                if sum(k.get("match_type") == "lpm" for k in t.get("key", []) if isinstance(k, dict)) > 1:
                     self.bad(f"table {t.get('name')}", "features 2 LPM match fields")
                 if "max_size" not in t and "entries" not in t:
                     self.bad(f"table {t.get('name')}", "has neither 'max_size' nor 'entries' attribute")
@@ -369,9 +402,27 @@ class Checker:
             for x in calc.get("input", []):
                 if x.get("type") not in ("field", "hexstr", "header", "payload"):
                     self.bad(f"calculation {calc.get('name')}", f"Unsupported input type '{x.get('type')}'")
+                # BMv2 loads without complaint but reads past a constant narrower than its
+                # bitwidth (seen as wrong checksums): srem's JSON must never have one.
+                if (x.get("type") == "hexstr" and isinstance(x.get("value"), str) and _is_int(x.get("bitwidth"))
+                        and _hexbytes(x["value"]) < (x["bitwidth"] + 7) // 8):  # fmt: skip
+                    self.advice.append(
+                        f"calculation {calc.get('name')}: constant {x['value']} has fewer bytes than its "
+                        f"bitwidth {x['bitwidth']} (BMv2 loads it but reads past it)"
+                    )
         return self.problems
 
 
-def check(j: dict) -> list[str]:
-    """Every way `j` breaks a rule of BMv2's loader (empty: BMv2 would load its shape)."""
-    return Checker().program(j)
+def check(j: dict, refused_only: bool = False) -> list[str]:
+    """Every way `j` breaks a rule of BMv2's loader (empty: BMv2 would load its shape), and
+    unless `refused_only`, what BMv2 would load but run wrong (srem's compiler must write
+    neither; srem's switch refuses only the first, as BMv2 does)."""
+    if not isinstance(j, dict):
+        return [f"a BMv2 JSON program is an object, not {type(j).__name__}"]
+    c = Checker()
+    try:
+        c.program(j)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:
+        # a member of a shape no rule expects: say where the walk stopped, never raise
+        c.problems.append(f"malformed BMv2 JSON ({type(e).__name__}: {e})")
+    return c.problems if refused_only else c.problems + c.advice

@@ -361,9 +361,15 @@ def _bound_table(syms: _Symbols, ids: dict, inst: Instance, prop: str) -> int:
 def _table(t: P.Table, s: _Symbol, info: TableInfo, ids: dict, alias: dict) -> None:
     _preamble(t, s, ids, alias)
     k = 0
+    seen: dict[str, object] = {}
     for elem, name, ty in info.keys:
         if elem.match_kind == "selector":
             continue
+        if name in seen:  # P4Runtime names match fields: two of one name cannot both be set
+            raise P4Error(
+                elem.loc, f"table {s.name}: key field '{name}' is given twice (first at {seen[name]})"
+            )
+        seen[name] = elem.loc
         if elem.match_kind not in MATCH:
             raise P4Error(elem.loc, f"match kind '{elem.match_kind}' is not supported by v1model tables")
         k += 1

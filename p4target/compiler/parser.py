@@ -360,6 +360,10 @@ class Parser(ExpressionParser):
             a = self.annotations()
             if self.at("apply"):
                 at = self.next()
+                if body is not None:  # p4c: a syntax error; a second body must never replace the first
+                    raise P4Error(
+                        at.loc, f"control {name.text} has a second apply block (first at {body.loc})"
+                    )
                 body = self.block()
                 body.loc = at.loc
                 continue
@@ -504,6 +508,11 @@ class Parser(ExpressionParser):
             const = bool(self.accept("const"))
             p = self.peek()
             pname = self.ident("a table property", keywords_ok=True).text
+            first = next((q for q in props if q.name == pname), None)
+            if first is not None:  # as p4c: the second one would otherwise be silently dropped
+                raise P4Error(
+                    p.loc, f"table {name.text}: property '{pname}' is given twice (first at {first.loc})"
+                )
             self.expect("=")
             if pname == "key":
                 value: object = self.key_elements()

@@ -285,7 +285,16 @@ class Program:
                 return {"-": lambda: -v, "~": lambda: ~v, "!": lambda: not v, "+": lambda: v}[op]()
             case A.Binary(op=op, left=a, right=b):
                 x, y = self.const(a, scope), self.const(b, scope)
-                return _binop(op, x, y, e)
+                v = _binop(op, x, y, e)
+                if isinstance(v, int) and not isinstance(v, bool) and op not in _COMPARISONS:
+                    # bit<W> and int<W> arithmetic wraps at W (P4_16 8.9): 8w255 + 1 is 0
+                    try:
+                        ty = self.type_of(e, scope or Scope())
+                    except P4Error:
+                        ty = None
+                    if isinstance(ty, T.Bits):
+                        v = _fit(v, ty.width, ty.signed)
+                return v
             case A.Cast(type=t, expr=x):
                 v = self.const(x, scope)
                 ty = self.resolve(t)
@@ -553,6 +562,12 @@ def _fit(v: int, width: int, signed: bool) -> int:
     return v
 
 
+_COMPARISONS = ("==", "!=", "<", ">", "<=", ">=", "&&", "||")
+# p4c refuses shift amounts from 2^31 (its type checker) and, in a constant, results
+# wider than 2048 bits; the bound also keeps Python from building a huge integer.
+MAX_CONST_SHIFT = 2048
+
+
 def _binop(op: str, x, y, e: A.Expr):
     ops = {
         "+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x // y, "%": lambda: x % y,
@@ -563,8 +578,20 @@ def _binop(op: str, x, y, e: A.Expr):
     if op not in ops:
         raise P4Error(e.loc, f"'{op}' is not supported in a constant expression")
     if op in ("/", "%") and y == 0:
-        raise P4Error(e.loc, "division by zero in a constant expression")
+        raise P4Error(e.loc, f"{'division' if op == '/' else 'modulo'} by zero in a constant expression")
+    if op in ("<<", ">>"):
+        check_shift_amount(y, e, MAX_CONST_SHIFT, "in a constant expression")
     return ops[op]()
+
+
+def check_shift_amount(y: object, e: A.Expr, limit: int, where: str) -> None:
+    """A constant shift amount: never negative (P4_16 8.6) and within `limit`."""
+    if not isinstance(y, int) or isinstance(y, bool):
+        return
+    if y < 0:
+        raise P4Error(e.loc, f"{A.show(e)}: shifts with negative amounts are not permitted")
+    if y > limit:
+        raise P4Error(e.loc, f"{A.show(e)}: shift amount {y} is over {limit}, the most {where}")
 
 
 def elaborate(prog: A.Program) -> Program:

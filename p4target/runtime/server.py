@@ -107,7 +107,7 @@ class P4RuntimeService(RG.P4RuntimeServicer):
             s.out.put(_End(end), final=True)
 
         threading.Thread(target=reader, name="p4rt-stream", daemon=True).start()
-        deadline = time.monotonic() + self.arbitration_timeout
+        opened = time.monotonic()
         try:
             while True:
                 try:
@@ -115,7 +115,8 @@ class P4RuntimeService(RG.P4RuntimeServicer):
                 except TimeoutError:
                     if not context.is_active():
                         return
-                    if not s.arbitrated and time.monotonic() > deadline:
+                    # read each time: a timeout lowered by the operator applies to waiting streams too
+                    if not s.arbitrated and time.monotonic() > opened + self.arbitration_timeout:
                         context.abort(
                             grpc.StatusCode.DEADLINE_EXCEEDED,
                             f"no arbitration message within {self.arbitration_timeout:g} s",
@@ -282,6 +283,8 @@ class P4RuntimeService(RG.P4RuntimeServicer):
         with self.lock:
             self._primary_only(request)  # again: the primary may have changed while we waited
             if action == A.COMMIT:
+                if request.HasField("config"):  # P4Runtime 1.4, 7.2.1: COMMIT carries no config
+                    raise invalid("COMMIT takes no config: it commits the one VERIFY_AND_SAVE saved")
                 if self.saved is None:
                     raise RuntimeErr(
                         grpc.StatusCode.NOT_FOUND, "COMMIT without a saved config (VERIFY_AND_SAVE first)"

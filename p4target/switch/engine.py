@@ -7,18 +7,20 @@ deparser, and returns the packets it sends as [(port, bytes)].
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field
 
 from .actions import Action, Ctx, compile_action
 from .expressions import operand, writer
 from .hashes import Calculation
-from .parse import Deparser, Parser, pack
+from .parse import MAX_PARSER_STATES, Deparser, Parser, pack
 from .profiles import ActionProfile
 from .program import MAX_CELLS, MAX_WIDTH, JsonError, Phv, Program, bounded, hexint, load_types
 from .queues import TrafficManager
 from .tables import Entry, Table, build_table
 
+log = logging.getLogger("srem.switch")
 DROP_PORT = 511
 QUEUEING_FIELDS = ("enq_timestamp", "enq_qdepth", "deq_timedelta", "deq_qdepth",
                    "ingress_global_timestamp", "egress_global_timestamp")  # fmt: skip
@@ -90,6 +92,7 @@ class Switch:
         self.field_lists: dict[int, list[tuple[int, int]]] = {}
         self.digests: list[tuple[str, list[int]]] = []
         self.errors: list[str] = []  # run-time faults (the packet was dropped)
+        self.parser_timeouts = 0  # parses ended by the parser's work bound (ParserTimeout)
         for r in raw.get("register_arrays", []):
             where = f"register {r['name']}"
             width = bounded(r["bitwidth"], where, "bitwidth", 0, MAX_WIDTH)
@@ -380,6 +383,17 @@ class Switch:
 
     def _parse(self, ctx: Ctx) -> None:
         ctx.parsed, err = self.parser.run(ctx)
+        if err == "ParserTimeout":
+            # Counted and warned once; the packet goes on to ingress with the error, as
+            # v1model does with every parser error, and the switch keeps serving.
+            self.parser_timeouts += 1
+            if self.parser_timeouts == 1:
+                log.warning(
+                    "parser %s visited more than %d states for one packet: ended with ParserTimeout "
+                    "(logged once; counted in parser_timeouts)",
+                    self.parser.init,
+                    MAX_PARSER_STATES,
+                )
         if err != "NoError" and self.sm["parser_error"][0] >= 0:
             self._set(ctx.phv, "parser_error", self.prog.errors.get(err, 0))
 

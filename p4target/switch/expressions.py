@@ -113,7 +113,15 @@ def _stack_of(prog: Program, j: Any, where: str, unions: bool = False):
 def union_ids(prog: Program, j: Any, where: str) -> Callable[[Phv, list], list[int]]:
     """A union-valued operand: the header ids of its members at run time."""
     j = _unwrap(j)
-    if isinstance(j, dict) and j.get("type") == "header_union":
+    # p4c writes a union operand as {"type": "header", "value": UNION} (valid_union of
+    # hdr.us[1].isValid()); BMv2 takes it, so srem does too.
+    is_union_named = (
+        isinstance(j, dict)
+        and j.get("type") == "header"
+        and isinstance(j.get("value"), str)
+        and j["value"] in prog.unions
+    )
+    if isinstance(j, dict) and (j.get("type") == "header_union" or is_union_named):
         ids = prog.union(j.get("value"), where).header_ids
         return lambda phv, data: ids
     b = _body(j)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from ..compiler.loader_rules import check
 from .engine import Switch
 from .program import JsonError
 
@@ -29,11 +30,22 @@ def load(source: str | bytes | dict) -> Switch:
     if version[0] != 2:
         raise JsonError(f"BMv2 JSON version {version} is not supported (major version 2)")
     try:
-        return Switch(raw)
+        sw = Switch(raw)
     except JsonError:
+        # two objects with one id are the cause of whatever the loader then tripped on
+        dup = next((p for p in check(raw, refused_only=True) if p.endswith("(duplicate ids)")), None)
+        if dup is not None:
+            raise JsonError(dup) from None
         raise
     except RecursionError:
         raise JsonError("BMv2 JSON nested too deeply") from None
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
         # a member missing or of the wrong shape somewhere the loader does not check itself
         raise JsonError(f"malformed BMv2 JSON ({type(e).__name__}: {e})") from None
+    # What real BMv2's loader refuses (or aborts on) and the switch itself would take, srem
+    # refuses too, naming the element.
+    problems = check(raw, refused_only=True)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise JsonError(f"{problems[0]}{more}")
+    return sw

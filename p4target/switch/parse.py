@@ -9,6 +9,12 @@ from .actions import Ctx, guarded, primitive
 from .expressions import operand, writer
 from .program import HeaderType, JsonError, Phv, Program, Stack, hexint
 
+# A hardware parser gives up on a packet after a bounded amount of work (a parser
+# timeout); a program whose states loop without consuming the packet (`transition
+# parse_ipv4;` in parse_ipv4) would otherwise hold the switch forever. No real program
+# visits anywhere near this many states for one packet (the fabric visits under 20).
+MAX_PARSER_STATES = 1024
+
 
 class ParserError(Exception):
     """Parsing stopped: `code` is the P4 error (PacketTooShort, StackOutOfBounds, …)."""
@@ -95,6 +101,11 @@ class Parser:
                 return _peek(ctx.payload, offset + off, width), width
 
             return la
+        v = k.get("value")
+        if (t == "field" and isinstance(v, list) and len(v) == 2 and isinstance(v[1], str) and "." in v[1]
+                and v[0] in self.prog.union_stacks):  # fmt: skip
+            # p4c writes `us.last.p.v` as the field ["us", "p.v"]: the last union extracted
+            t, k = "union_stack_field", {"type": "union_stack_field", "value": [v[0], *v[1].split(".", 1)]}
         if t == "field":
             hid, fidx = self.prog.field_ref(k["value"], where)
             w = self.prog.instances[hid].type.widths[fidx] if fidx >= 0 else 1
@@ -243,9 +254,12 @@ class Parser:
 
     def run(self, ctx: Ctx) -> tuple[int, str]:
         """Parse ctx.payload; returns (bytes consumed, error name)."""
-        offset, name = 0, self.init
+        offset, name, visits = 0, self.init, 0
         try:
             while name is not None:
+                visits += 1
+                if visits > MAX_PARSER_STATES:
+                    raise ParserError("ParserTimeout")
                 st = self.states[name]
                 for op in st.ops:
                     offset = op(ctx, [], offset)

@@ -215,6 +215,10 @@ def load(path: Path, problem: Problem) -> tuple[TrainState, DqnConfig]:
     """A full checkpoint (resumable) or a policy file (weights only), for the
     scenario it was trained on (anything else is refused by `check_scenario`)."""
     ck = torch.load(path, weights_only=False)
+    if not isinstance(ck, dict):  # a pickle, but not one srem wrote
+        raise InputError(
+            str(path), "checkpoint", f"is not a srem checkpoint (it holds a {type(ck).__name__})"
+        )
     check_scenario(ck, problem.scenario, path)
     cfg = DqnConfig(**ck["config"])
     env = SremEnv(problem, "train", state=cfg.state)

@@ -127,6 +127,8 @@ def _scalar(v: Any, tp: Any, source: str, item: str) -> Any:
         return v
     if isinstance(v, bool) or not isinstance(v, int | float):
         _fail(source, item, f"must be a number, got {v!r}")
+    if isinstance(v, float) and (math.isnan(v) or v == -math.inf):  # not "above" anything (+inf is)
+        _fail(source, item, f"must be a finite number >= 0, got {v!r}")
     if abs(v) > MAX_NUMBER:  # also keeps huge integers from overflowing float()
         _fail(source, item, f"is out of range (above {MAX_NUMBER:g})")
     if tp is int:
@@ -179,6 +181,11 @@ def _section(data: Any, cls: type, source: str, item: str) -> Any:
     if unknown:
         _fail(source, item or "scenario", f"unknown keys {unknown}; known: {sorted(names)}")
     kwargs = {k: _value(v, hints[k], source, f"{item}.{k}" if item else k) for k, v in data.items()}
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]  # fmt: skip
+    missing = [k for k in required if k not in kwargs]
+    if missing:  # a section given in part: name what it lacks (not a TypeError from its class)
+        _fail(source, item or "scenario", f"missing keys {missing}; it needs {required}")
     return cls(**kwargs)
 
 

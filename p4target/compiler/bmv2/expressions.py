@@ -7,6 +7,7 @@ from typing import Any
 from .. import ast as A
 from .. import types as T
 from ..errors import P4Error
+from ..semantics import check_shift_amount
 from .model import (
     _EMPTY,
     JSON,
@@ -28,6 +29,8 @@ from .model import (
     hexstr,
     is_bool,
 )
+
+MAX_SHIFT = 256  # p4c-bm2-ss: "shift amount limited to 256 on this target"
 
 
 class Expressions:
@@ -197,6 +200,13 @@ class Expressions:
             return _expr("d2b", None, j)
         return j
 
+    def _maybe_const(self, e: A.Expr) -> object:
+        """The compile-time value of `e`, or None where it has none."""
+        try:
+            return self.prog.const(e)
+        except P4Error:
+            return None
+
     def rvalue(self, e: A.Expr, env: Env, want: T.Ty | None = None) -> tuple[JSON, T.Ty]:
         """JSON of an expression and its type. `want` gives untyped literals a width."""
         match e:
@@ -280,6 +290,9 @@ class Expressions:
                 ty = T.Bits(bits(ta) + wb)
                 return _expr("|", _expr("<<", ja, hexstr(wb)), _expr("&", jb, hexstr((1 << wb) - 1))), ty
             case A.Binary(op=("<<" | ">>") as op, left=a, right=b):
+                amount = self._maybe_const(b)
+                if amount is not None:  # as p4c-bm2-ss: negative or over 256 is an error, not mod 2^32
+                    check_shift_amount(amount, e, MAX_SHIFT, "on BMv2 (p4c-bm2-ss's limit)")
                 ja, ta = self.rvalue(a, env, want)
                 jb, _ = self.rvalue(b, env, T.Bits(32))
                 j = _expr(op, ja, jb)
@@ -305,7 +318,10 @@ class Expressions:
                     v = self.prog.const(e)
                     return self.const_json(v, e), want or T.InfInt()
                 except P4Error:
-                    pass
+                    if op in ("/", "%") and self._maybe_const(b) == 0:  # p4c: an error, not a 0 at run time
+                        raise P4Error(
+                            e.loc, f"{A.show(e)}: {'division' if op == '/' else 'modulo'} by zero"
+                        ) from None
                 ta, tb = self.type_of(a, env), self.type_of(b, env)
                 ty = tb if isinstance(ta, T.InfInt) else ta
                 if isinstance(ty, T.InfInt):

@@ -53,7 +53,11 @@ class Externs:
             else:
                 v = self.prog.const(x)
                 ty = self.type_of(x, env)
-                inputs.append({"type": "hexstr", "value": hex(v), "bitwidth": bits(ty)})
+                w = bits(ty)
+                # BMv2 copies bitwidth bits from the constant's bytes: "0x0" for a bit<16> made it
+                # read a byte past the constant (wrong UDP checksums on real BMv2), so write every byte.
+                inputs.append({"type": "hexstr", "value": f"0x{v & ((1 << w) - 1):0{2 * ((w + 7) // 8)}x}",
+                               "bitwidth": w})  # fmt: skip
         if payload:
             inputs.append({"type": "payload", "value": None})
         name = self.unique(name)

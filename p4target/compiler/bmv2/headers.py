@@ -86,7 +86,9 @@ class Headers:
         """Storage for a value of type `ty` named `path`."""
         match ty:
             case T.StructT(kind="header"):
-                return self.header_instance(path, ty, metadata)
+                # A header is never metadata, even as a local or in the metadata struct: BMv2
+                # keeps no validity for metadata (a local header compared unequal to its copy).
+                return self.header_instance(path, ty, False)
             case T.StructT(kind="struct"):
                 return Struct(
                     {f: self.layout(ft, f"{path}.{f}" if path else f, metadata) for f, ft in ty.fields}, ty
