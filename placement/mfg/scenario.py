@@ -331,7 +331,7 @@ def generate(n_nodes: int, seed: int, vnfs_per_node: float = 1.5) -> Scenario:
     )
     pairs = {(i, (i + 1) % n_nodes) for i in range(n_nodes)} if n_nodes > 2 else {(0, 1)}
     pairs = {(min(p), max(p)) for p in pairs}
-    while n_nodes > 3 and len(pairs) < 2 * n_nodes:
+    while n_nodes > 3 and len(pairs) < min(2 * n_nodes, n_nodes * (n_nodes - 1) // 2):
         a, b = (int(x) for x in rng.choice(n_nodes, 2, replace=False))
         pairs.add((min(a, b), max(a, b)))
     links = tuple(Link(a, b, float(round(rng.uniform(50, 200)))) for a, b in sorted(pairs))
