@@ -2,10 +2,14 @@
 
 min sum_k V_k * (E2E ms per MB of SFC k) over placements that respect every node's cpu,
 storage and tx. Transmission is bilinear (a hop's OFDMA share depends on which other
-hops cross the same link), so it is linearised: y[h,a,b] >= x[src,a] + x[dst,b] - 1 marks
-hop h routed a->b, u[h,e] = sum of y over the pairs whose route uses link e, and
-z[h,g,e] >= u[h,e] + u[g,e] - 1 marks two hops sharing link e. All costs are positive,
-so the relaxed y, u, z sit at their products in any optimum; only x is integral.
+hops cross the same link), so it is linearised: y[h] is a transport plan between
+x[src] and x[dst] (y[h,a,b] = 1 when hop h runs a->b; tight, RLT form), u[h,e] sums y over
+the pairs whose route uses link e, U[e] = sum_h tx_h u[h,e] is the link's OFDMA load, and
+w[h,e] >= U[e] - M (1 - u[h,e]), w[h,e] >= tx_h u[h,e] stands for u[h,e] * U[e]: a hop pays
+V_h / tx_h * U[e] ms-per-MB units on each link it crosses. All costs are positive, so in
+any optimum y, u, w sit at their products; only x is integral. The LP relaxation is weak
+beyond a few nodes (fractional x spreads y over many routes), so on mec-10 HiGHS returns
+an incumbent and a bound, not a proof, within a minute.
 """
 
 from __future__ import annotations
@@ -60,9 +64,10 @@ def solve(m: Model, volumes: np.ndarray, time_limit: float = 60.0) -> Optimum:
     pairs = [(a, b) for a in range(n) for b in range(n)]  # a == b too: y is a transport plan
     yi = v * n + np.arange(h_n * len(pairs)).reshape(h_n, len(pairs))
     ui = v * n + h_n * len(pairs) + np.arange(h_n * e_n).reshape(h_n, e_n)
-    hh = [(h, g) for h in range(h_n) for g in range(h + 1, h_n)]
-    zi = ui.max(initial=yi.max(initial=v * n - 1)) + 1 + np.arange(len(hh) * e_n).reshape(len(hh), e_n)
-    n_var = v * n + yi.size + ui.size + zi.size
+    # w[h,e] = u[h,e] * U[e], U[e] = the tx weight on link e (McCormick; U is continuous)
+    wi = ui.max(initial=yi.max(initial=v * n - 1)) + 1 + np.arange(h_n * e_n).reshape(h_n, e_n)
+    big_u = v * n + yi.size + ui.size + wi.size + np.arange(e_n)
+    n_var = v * n + yi.size + ui.size + wi.size + e_n
     c = np.zeros(n_var)
     vol_vnf = np.zeros(v)
     for k, chain in enumerate(m.sfc_vnfs):
@@ -71,9 +76,11 @@ def solve(m: Model, volumes: np.ndarray, time_limit: float = 60.0) -> Optimum:
     vol_hop = volumes[m.hop_sfc]
     tx = m.need[m.hop_src, 2]
     per = MS * BITS / m.link_cap  # ms per MB per unit of (load / own tx) on each link
-    c[ui] = vol_hop[:, None] * per[None, :]
-    for q, (h, g) in enumerate(hh):
-        c[zi[q]] = (vol_hop[h] * tx[g] / tx[h] + vol_hop[g] * tx[h] / tx[g]) * per
+    c[wi] = (vol_hop / tx)[:, None] * per[None, :]
+    cap_e = float(tx.sum())
+    ub = np.ones(n_var)
+    ub[wi] = cap_e
+    ub[big_u] = cap_e
     rows = _Rows()
     for j in range(v):  # each VNF on exactly one node
         rows.add(list(xi[j]), [1.0] * n, 1, 1)
@@ -89,13 +96,14 @@ def solve(m: Model, volumes: np.ndarray, time_limit: float = 60.0) -> Optimum:
         for e in range(e_n):
             uses = [p for p, (a, b) in enumerate(pairs) if m.route[a * n + b, e]]
             rows.add([ui[h, e]] + [yi[h, p] for p in uses], [1.0] + [-1.0] * len(uses), 0, 0)
-    for q, (h, g) in enumerate(hh):
-        for e in range(e_n):
-            rows.add([zi[q, e], ui[h, e], ui[g, e]], [1.0, -1.0, -1.0], -1, np.inf)
+    for e in range(e_n):
+        rows.add([big_u[e], *list(ui[:, e])], [1.0, *list(-tx)], 0, 0)
+        for h in range(h_n):
+            rows.add([wi[h, e], big_u[e], ui[h, e]], [1.0, -1.0, -cap_e], -cap_e, np.inf)
+            rows.add([wi[h, e], ui[h, e]], [1.0, -tx[h]], 0, np.inf)
     a = coo_array((rows.v, (rows.r, rows.c)), shape=(len(rows.lo), n_var)).tocsr()
     integrality = np.zeros(n_var)
     integrality[: v * n] = 1
-    ub = np.ones(n_var)
     res = milp(
         c, constraints=LinearConstraint(a, rows.lo, rows.hi), integrality=integrality,
         bounds=Bounds(np.zeros(n_var), ub),
