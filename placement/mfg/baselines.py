@@ -112,7 +112,7 @@ class _ResetMutation(Mutation):
         return X
 
 
-def genetic(m: D.Model, vol: np.ndarray, seed: int, pop: int = 40, generations: int = 60) -> np.ndarray:
+def genetic(m: D.Model, vol: np.ndarray, seed: int, pop: int = 50, generations: int = 150) -> np.ndarray:
     """pymoo's GA: integer random sampling, uniform crossover, random-reset mutation."""
     algo = GA(
         pop_size=pop,

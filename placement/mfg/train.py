@@ -209,14 +209,21 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, progress: bool = Tr
 
 @torch.no_grad()
 def decide(
-    net: MeanFieldActorCritic, m: D.Model, vol: np.ndarray, seed: int, steps: int = 8, rollouts: int = 8
+    net: MeanFieldActorCritic,
+    m: D.Model,
+    vol: np.ndarray,
+    seed: int,
+    steps: int | None = None,
+    rollouts: int = 8,
 ) -> np.ndarray:
     """The agents' placement: `rollouts` times, from a seeded random initial distribution that
     fits (Algorithm 1 draws one per episode), `steps` rounds of simultaneous moves sampled
     from the policy and admitted by the nodes as in the environment; the controller keeps
     the lowest-delay placement visited (the delay model is cheap to evaluate). Restarts
     matter: the learned dynamics settle in an equilibrium that depends on where they start.
-    Every visited placement fits, so no repair is needed."""
+    Every visited placement fits, so no repair is needed. By default `steps` grows with the
+    number of VNFs (8 + V/4, at most 32): more agents need more rounds to settle."""
+    steps = steps if steps is not None else min(32, 8 + m.n_vnfs // 4)
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     best: tuple[float, np.ndarray] | None = None
