@@ -222,7 +222,6 @@ def plot_scaling(scale: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     names = list(scale)
-    vnfs = [scale[n]["vnfs"] for n in names]
     for meth in METHODS:
         pts = [(scale[n]["vnfs"], scale[n]["methods"][meth]) for n in names if meth in scale[n]["methods"]]
         if not pts:
@@ -230,19 +229,23 @@ def plot_scaling(scale: dict, path: Path) -> None:
         x = [p[0] for p in pts]
         axes[0].errorbar(x, [p[1]["seconds"][0] for p in pts], yerr=[p[1]["seconds"][1] for p in pts],
                          marker="o", capsize=2, label=meth)  # fmt: skip
-        axes[1].plot(x, [p[1]["rel"] for p in pts], marker="o", label=meth)
+        line = axes[1].plot(x, [p[1]["rel"] for p in pts], marker="o", label=meth)[0]
+        bad = [(p[0], p[1]["rel"]) for p in pts if p[1]["feasible"] < p[1]["n"]]
+        if bad:  # some placements do not fit the nodes: circled in black
+            axes[1].scatter(*zip(*bad, strict=True), s=120, facecolors="none", edgecolors="k", zorder=3)
+            line.set_label(f"{meth} (circled: not all placements fit)")
     axes[0].set_yscale("log")
     axes[0].set_xscale("log")
     axes[1].set_xscale("log")
     for ax in axes:
         ax.set_xlabel(
-            "VNFs (nodes: " + ", ".join(f"{scale[n]['vnfs']}→{scale[n]['nodes']}" for n in names) + ")"
+            "VNFs (" + ", ".join(f"{scale[n]['vnfs']} on {scale[n]['nodes']} nodes" for n in names) + ")"
         )
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("decision time (s), ± SE")
     axes[1].set_ylabel("total delay / greedy's")
     axes[0].legend(fontsize=7)
-    del vnfs
+    axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
