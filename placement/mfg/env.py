@@ -62,8 +62,8 @@ def observe(m: D.Model, x: np.ndarray, vol: np.ndarray) -> np.ndarray:
     hv = hop_volumes(m, vol) / max(vv.mean(), 1e-9)
     tx = m.need[m.hop_src, 2]
     load = tx @ D.hop_links(m, x)
-    per_load = m.route @ (load / m.link_cap)  # (N*N,)
-    per_base = m.route @ (1.0 / m.link_cap)
+    per_load = m.route_sp @ (load / m.link_cap)  # (N*N,)
+    per_base = m.route_sp @ (1.0 / m.link_cap)
     coloc = np.zeros((v, n))
     trans = np.zeros((v, n))
     for end, other in ((m.hop_src, m.hop_dst), (m.hop_dst, m.hop_src)):
