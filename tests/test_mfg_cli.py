@@ -79,3 +79,13 @@ def test_eval_quick_writes_tables_and_figures(tmp_path: Path) -> None:
     assert set(paper) == {"mfg-ac", "ga", "greedy", "random", "optimum"}
     assert paper["optimum"]["proven"] == 2
     assert all(paper[m]["gap"][0] >= -1e-9 for m in paper)  # nobody beats the proven optimum
+
+
+def test_train_command(tmp_path: Path) -> None:
+    r = CliRunner().invoke(_app(), ["mfg", "train", "--out", str(tmp_path), "--episodes", "4"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "tb").is_dir()
+    r = CliRunner().invoke(_app(), ["mfg", "train", "--out", str(tmp_path), "--episodes", "0"])
+    assert r.exit_code == 2 and "--episodes" in r.output
+    r = CliRunner().invoke(_app(), ["mfg", "place", "--model", str(tmp_path / "nope.pt")])
+    assert r.exit_code == 2 and "does not exist" in r.output
