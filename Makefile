@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= results
 EPISODES ?= 6000
 
-.PHONY: setup emulation-deps run test bench lint eval model figures prediction clean
+.PHONY: setup emulation-deps run test bench lint eval model figures prediction mfg-model mfg-figures clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -65,6 +65,12 @@ eval: $(STAMP)
 # The failure predictor's page (docs/prediction.md), tables, PR plot and shipped models (~6-8 min, CPU).
 prediction: $(STAMP)
 	$(BIN)/srem predict eval --ship
+
+# The mean-field agent's shipped policy (~35 s) and docs/mfg/ (~11 min; srem mfg eval --quick: ~4 min).
+mfg-model: $(STAMP)
+	$(BIN)/srem mfg train --out $(OUT)/mfg-train --episodes 2000 --ship
+mfg-figures: $(STAMP)
+	$(BIN)/srem mfg eval --out docs/mfg
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -23,6 +23,7 @@ from placement import cli as placement_cli
 from placement.agents import NAMES, agent_or_error
 from placement.cli import ScenarioOpt, console, scenario_from, step_table
 from placement.evaluation import results
+from placement.mfg import cli as mfg_cli
 from placement.model.simulate import run_day
 from placement.model.workload import build_problem
 from prediction import cli as prediction_cli
@@ -110,6 +111,7 @@ nfs_cli.register(app)
 controller_cli.register(app, agent_or_error)
 emulation_cli.register(app)
 prediction_cli.register(app)
+mfg_cli.register(app)
 
 
 def main() -> None:
