@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
@@ -48,13 +49,21 @@ def p4c(
     include: Annotated[list[Path] | None, typer.Option("-I", help="Include folder (repeatable).")] = None,
     define: Annotated[list[str] | None, typer.Option("-D", help="NAME=VALUE macro (repeatable).")] = None,
     p4info_format: Annotated[str, typer.Option(help="text or binary.")] = "text",
-    compiler: Annotated[str, typer.Option(help="srem (built in) or p4c-bm2-ss (when installed).")] = "srem",
+    compiler: Annotated[
+        str,
+        typer.Option(help="srem (built in), p4c-bm2-ss or bf-p4c (Tofino; the real tools, when installed)."),
+    ] = "srem",
+    target: Annotated[str, typer.Option(help="bf-p4c only: tofino or tofino2.")] = "tofino",
+    arch: Annotated[
+        str, typer.Option(help="bf-p4c only: v1model, tna (tofino) or t2na (tofino2).")
+    ] = "v1model",
 ) -> None:
-    """Compile a P4 program to BMv2 JSON and P4Info, like p4c-bm2-ss."""
+    """Compile a P4 program to BMv2 JSON and P4Info, like p4c-bm2-ss; or for Tofino with the
+    real bf-p4c, printing what the program uses of the pipeline (compiled, not run)."""
     from p4target.compiler import driver
 
-    if compiler not in driver.COMPILERS:
-        raise InputError("--compiler", compiler, f"must be one of {', '.join(driver.COMPILERS)}")
+    if compiler not in (*driver.COMPILERS, "bf-p4c"):
+        raise InputError("--compiler", compiler, f"must be one of {', '.join((*driver.COMPILERS, 'bf-p4c'))}")
     if p4info_format not in ("text", "binary"):
         raise InputError("--p4info-format", p4info_format, "must be text or binary")
     if not program.is_file():
@@ -63,6 +72,9 @@ def p4c(
     for d in define or []:
         name, _, value = d.partition("=")
         defines[name] = value or "1"
+    if compiler == "bf-p4c":
+        _tofino(program, out, target, arch, include or [], defines)
+        return
     if compiler == "p4c-bm2-ss":
         jpath, ipath = driver.run_p4c(program, out, include or [], defines)
     else:
@@ -71,6 +83,27 @@ def p4c(
             Console(stderr=True, soft_wrap=True).print(w, highlight=False, markup=False)
         jpath, ipath = driver.write(out, program.stem, c, p4info_format)
     console.print(f"wrote {jpath} and {ipath}")
+
+
+def _tofino(program: Path, out: Path, target: str, arch: str, include: list[Path], defines: dict) -> None:
+    from p4target.compiler import tofino
+
+    if target not in tofino.TARGETS:
+        raise InputError("--target", target, f"must be one of {', '.join(tofino.TARGETS)}")
+    if arch not in tofino.TARGETS[target]:
+        raise InputError("--arch", arch, f"{target} takes {' or '.join(tofino.TARGETS[target])}")
+    b = tofino.compile_tofino(program, out / f"{program.stem}.{target}", target, arch, include, defines)
+    t = Table(title=f"{program.name} on {target} ({arch}): compiled by bf-p4c, not run")
+    for h in ("resource", "used", "available"):
+        t.add_column(h, justify="right")
+    t.add_row("MAU stages", str(b.stages), str(b.stages_available))
+    t.add_row("logical tables", str(b.tables), "")
+    t.add_row("SRAM blocks", str(b.sram), str(b.sram_available))
+    t.add_row("TCAM blocks", str(b.tcam), str(b.tcam_available))
+    for width, n in b.phv.items():
+        t.add_row(f"PHV {width}-bit containers", str(n), str(b.phv_available.get(width, "")))
+    console.print(t)
+    console.print(f"wrote {b.out} ({target}.bin, context.json, logs/)")
 
 
 def switch(

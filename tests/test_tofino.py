@@ -1,0 +1,55 @@
+"""The open Tofino compiler behind `srem p4c --compiler bf-p4c`: its verdict and what a
+program uses of the pipeline, read from its own report. Skipped where bf-p4c is absent
+(`eval "$(../shared/bfp4c/setup)"` installs it where the shared copy exists)."""
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from p4target import cli as p4target_cli
+from p4target.compiler import tofino
+from p4target.compiler.errors import P4Error
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(
+    tofino.find() is None, reason="bf-p4c is not installed (../shared/bfp4c/setup)"
+)
+
+
+@pytest.mark.parametrize("target", ["tofino", "tofino2"])
+def test_a_v1model_program_compiles_and_reports_its_pipeline_use(tmp_path, target):
+    b = tofino.compile_tofino(ROOT / "tests/p4/basic.p4", tmp_path, target)
+    assert (tmp_path / "pipe" / f"{target}.bin").stat().st_size > 0
+    assert b.stages_available == {"tofino": 12, "tofino2": 20}[target]
+    assert 1 <= b.stages <= b.stages_available and b.tables >= 1
+    assert 0 < b.tcam <= b.tcam_available  # ipv4_lpm is ternary on Tofino
+    assert 0 < b.sram <= b.sram_available
+    assert set(b.phv) <= set(b.phv_available) and all(0 < n <= b.phv_available[w] for w, n in b.phv.items())
+
+
+def test_a_refusal_is_the_compilers_own_message_without_its_boilerplate(tmp_path):
+    bad = tmp_path / "bad.p4"
+    bad.write_text(
+        (ROOT / "tests/p4/basic.p4").read_text().replace("apply {", "apply { undefined_thing();", 1)
+    )
+    with pytest.raises(P4Error) as e:
+        tofino.compile_tofino(bad, tmp_path / "out", "tofino")
+    msg = str(e.value)
+    assert "bf-p4c refused bad.p4 for tofino/v1model" in msg and "undefined_thing" in msg
+    assert "submit a bug report" not in msg
+
+
+def test_the_cli_prints_one_error_for_a_wrong_target_or_arch(tmp_path):
+    app = typer.Typer()
+    p4target_cli.register(app)
+    app.command("noop")(lambda: None)
+    r = CliRunner().invoke(
+        app, ["p4c", str(ROOT / "tests/p4/basic.p4"), "--compiler", "bf-p4c", "--target", "tofino3"]
+    )
+    assert r.exit_code == 2 and "tofino3" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(
+        app, ["p4c", str(ROOT / "tests/p4/basic.p4"), "--compiler", "bf-p4c", "--arch", "t2na"]
+    )
+    assert r.exit_code == 2 and "tofino takes v1model or tna" in r.output
