@@ -21,20 +21,10 @@ from scapy.compat import raw
 from scapy.contrib.nsh import NSH
 
 from nfs.entries import NF, parse_nf
+from nfs.packet import ETH_NSH, NSH_LEN, csum16
+from nfs.stateful import STATEFUL_KINDS, StateError, make_stateful
 from p4target.switch.hashes import crc16
 from p4target.switch.ports import serve_until_signal
-
-ETH_NSH = 0x894F
-NSH_LEN = 8
-
-
-def csum16(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 @dataclass
@@ -178,8 +168,6 @@ class SoftwareHost:
         its state (a rate limiter's buckets)."""
         if not isinstance(config, dict) or not isinstance(config.get("nfs", []), list):
             raise ValueError("a host config is a mapping with nfs: [...] and hops: [[spi, si, nf], ...]")
-        from nfs.stateful import STATEFUL_KINDS, StateError, make_stateful
-
         nfs: dict[int, Any] = {}
         for c in config.get("nfs", []):
             if isinstance(c, dict) and c.get("kind") in STATEFUL_KINDS:

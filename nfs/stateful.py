@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nfs.flows import FilterError, Flow, FlowFilter, ip_str
-from nfs.software import ETH_NSH, NSH_LEN, csum16
+from nfs.packet import ETH_NSH, NSH_LEN, csum16
 
 STATEFUL_KINDS = ("snat", "conntrack")
 HOLD_LIMIT = 20_000
