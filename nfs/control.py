@@ -10,7 +10,9 @@ NF `nf` (its id); the answer is {"ok": true, ...} or {"ok": false, "error": "one
     {"op": "get",    "nf": 7, "filter": {...}}            -> {"ok", "kind", "records": [...]}
     {"op": "put",    "nf": 7, "records": [...]}           -> {"ok", "count"}
     {"op": "delete", "nf": 7, "filter": {...}}            -> {"ok", "count"}
-    {"op": "hold",   "nf": 7, "move": "m1", "filter": {...}}
+    {"op": "hold",   "nf": 7, "move": "m1", "filter": {...}, "flows": [flow, ...]?}
+    {"op": "narrow", "nf": 7, "move": "m1", "flows": [flow, ...]}  -> {"ok", "count"}
+    {"op": "forget", "nf": 7, "flows": [flow, ...]}       -> {"ok", "count"}
     {"op": "held",   "nf": 7, "move": "m1"}               -> {"ok", "buffered", "seen"}
     {"op": "take",   "nf": 7, "move": "m1"}               -> {"ok", "frames": [hex, ...]}
     {"op": "inject", "nf": 7, "frames": [hex, ...]}       -> {"ok", "count"}
@@ -34,14 +36,27 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from nfs.flows import FilterError, FlowFilter
+from nfs.flows import FilterError, Flow, FlowFilter
 from nfs.stateful import StateError, StatefulNF
 
 MAX_REQUEST = 32 << 20  # bytes in one request line (10,000 flows' state is ~2 MB)
 MAX_FRAMES = 100_000
 MAX_CLIENTS = 8
 IDLE_S = 30.0
-OPS = ("ping", "stats", "get", "put", "delete", "hold", "held", "take", "inject", "release")
+OPS = (
+    "ping",
+    "stats",
+    "get",
+    "put",
+    "delete",
+    "forget",
+    "hold",
+    "narrow",
+    "held",
+    "take",
+    "inject",
+    "release",
+)
 
 
 class ControlError(Exception):
@@ -153,7 +168,9 @@ class ControlServer:
             return {"pid": os.getpid(), "nfs": rows}
         nf = self._nf(req)
         move = req.get("move")
-        if op in ("hold", "held", "take", "release") and not (isinstance(move, str) and 0 < len(move) <= 64):
+        if op in ("hold", "narrow", "held", "take", "release") and not (
+            isinstance(move, str) and 0 < len(move) <= 64
+        ):
             raise ControlError("move must be a name of 1 to 64 characters")
         if op == "get":
             return {"kind": nf.kind, "records": nf.get(FlowFilter.parse(req.get("filter")))}
@@ -167,8 +184,16 @@ class ControlServer:
                 raise ControlError("delete needs a filter ({} deletes every flow)")
             return {"count": nf.delete(FlowFilter.parse(req.get("filter")))}
         if op == "hold":
-            nf.hold(move, FlowFilter.parse(req.get("filter")))
+            flt = FlowFilter.parse(req.get("filter"))
+            flows = _flows(req["flows"]) if "flows" in req else None
+            nf.hold(move, flt)
+            if flows is not None:
+                nf.narrow(move, flows)
             return {}
+        if op == "narrow":
+            return {"count": nf.narrow(move, _flows(req.get("flows")))}
+        if op == "forget":
+            return {"count": nf.forget(_flows(req.get("flows")))}
         if op == "held":
             return nf.held(move)
         if op == "take":
@@ -185,6 +210,12 @@ class ControlServer:
                 raise ControlError("a frame is over 9216 bytes")
             return {"count": nf.inject(raw)}
         return {"count": nf.release(move, drop=bool(req.get("drop", False)))}
+
+
+def _flows(items: Any) -> list[Flow]:
+    if not isinstance(items, list) or len(items) > MAX_FRAMES:
+        raise ControlError(f"flows must be a list of at most {MAX_FRAMES} 5-tuples")
+    return [Flow.parse(f, f"flows[{k}]") for k, f in enumerate(items)]
 
 
 def _send(conn: socket.socket, obj: dict) -> None:

@@ -44,8 +44,12 @@ class StateError(ValueError):
 @dataclass
 class Hold:
     filter: FlowFilter
+    flows: frozenset[Flow] | None = None  # narrowed to these flows (the ones being moved)
     buffer: deque = field(default_factory=deque)  # frames, in arrival order
     seen: int = 0  # packets that matched since the hold began
+
+    def matches(self, f: Flow) -> bool:
+        return self.filter.matches(f) and (self.flows is None or f in self.flows)
 
 
 def _parse(frame: bytes) -> tuple[bytearray, Flow] | None:
@@ -114,7 +118,7 @@ class StatefulNF:
             pkt, flow = parsed
             key = self.flow_key(flow)
             for h in self.holds.values():
-                if key is not None and h.filter.matches(key):
+                if key is not None and h.matches(key):
                     h.seen += 1
                     if sum(len(x.buffer) for x in self.holds.values()) >= self.hold_limit:
                         self.stats["hold_overflow"] += 1  # bounded: past the limit the packet is lost
@@ -141,6 +145,21 @@ class StatefulNF:
             if move in self.holds:
                 raise StateError(f"move {move!r} already holds packets on NF {self.id}")
             self.holds[move] = Hold(flt)
+
+    def narrow(self, move: str, flows: list[Flow]) -> int:
+        """Hold only `flows` from now on; held packets of other flows (flows that began
+        after the hold, so their state was not copied) are processed here, in order."""
+        with self.lock:
+            h = self._hold(move)
+            h.flows = frozenset(flows)
+            waiting, h.buffer = h.buffer, deque()
+            n = 0
+            for frame in waiting:  # a moved flow's frame is held again, in the same order
+                out = self.process(frame)
+                if out is not None and self.emit is not None:
+                    self.emit(out)
+                    n += 1
+            return n
 
     def _hold(self, move: str) -> Hold:
         h = self.holds.get(move)
@@ -209,6 +228,10 @@ class StatefulNF:
         raise NotImplementedError
 
     def delete(self, flt: FlowFilter) -> int:
+        raise NotImplementedError
+
+    def forget(self, flows: list[Flow]) -> int:
+        """Delete the state of exactly these flows (a move's source, after the commit)."""
         raise NotImplementedError
 
     def flows(self) -> int:
@@ -323,7 +346,11 @@ class StatefulNat(StatefulNF):
 
     def delete(self, flt: FlowFilter) -> int:
         with self.lock:
-            gone = [f for f in self.map if flt.matches(f)]
+            return self.forget([f for f in self.map if flt.matches(f)])
+
+    def forget(self, flows: list[Flow]) -> int:
+        with self.lock:
+            gone = [f for f in flows if f in self.map]
             for f in gone:
                 self.rev.pop((f.proto, self.map.pop(f)), None)
             return len(gone)
@@ -380,7 +407,11 @@ class ConnTrack(StatefulNF):
 
     def delete(self, flt: FlowFilter) -> int:
         with self.lock:
-            gone = [f for f in self.conns if flt.matches(f)]
+            return self.forget([f for f in self.conns if flt.matches(f)])
+
+    def forget(self, flows: list[Flow]) -> int:
+        with self.lock:
+            gone = [f for f in flows if f in self.conns]
             for f in gone:
                 del self.conns[f]
             return len(gone)
