@@ -32,6 +32,7 @@ state as it was at the copy (S deletes it only at the very end); D's updates sin
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -96,7 +97,7 @@ def wire_flows(kind: str, records: list[dict]) -> list[Flow]:
 
 
 def move(
-    flows: FlowFilter | dict,
+    flows: FlowFilter | dict | list,
     src: Instance,
     dst: Instance,
     guarantee: str,
@@ -106,14 +107,19 @@ def move(
     timeout_s: float = 10.0,
     hook: Callable[[str], None] | None = None,
 ) -> MoveResult:
-    """Move the flows of `src` matching `flows` to `dst`. Returns what happened; raises
+    """Move the flows of `src` matching `flows` (a filter, or a list of exact flows) to `dst`. Returns what happened; raises
     MoveError only when nothing was touched. `hook(step)` runs after each step (tests use
     it to kill an instance mid-move)."""
     if guarantee not in GUARANTEES:
         raise MoveError(f"guarantee must be one of {', '.join(GUARANTEES)}, not {guarantee!r}")
     if src.control == dst.control and src.nf == dst.nf:
         raise MoveError(f"{src.name} and {dst.name} are the same instance")
-    flt = flows if isinstance(flows, FlowFilter) else FlowFilter.parse(flows)
+    only: list[dict] | None = None
+    if isinstance(flows, list):  # exactly these flows (a planner's share of an instance's flows)
+        only = [f.to_dict() if isinstance(f, Flow) else Flow.parse(f).to_dict() for f in flows]
+        flt = FlowFilter()
+    else:
+        flt = flows if isinstance(flows, FlowFilter) else FlowFilter.parse(flows)
     res = MoveResult(guarantee, src.name, dst.name)
     t0 = time.monotonic()
     mark = lambda step: (res.steps.__setitem__(step, round(time.monotonic() - t0, 6)), hook and hook(step))
@@ -133,10 +139,14 @@ def move(
             if _kind(d, dst) != kind:
                 raise MoveError(f"{dst.name} is a {_kind(d, dst)}, {src.name} a {kind}: no state to move")
             if guarantee != "none":
-                s.call("hold", nf=src.nf, move=mid, filter=flt.to_dict())
+                extra = {} if only is None else {"flows": only}
+                s.call("hold", nf=src.nf, move=mid, filter=flt.to_dict(), **extra)
                 held = True
                 mark("hold")
             recs = s.call("get", nf=src.nf, filter=flt.to_dict())["records"]
+            if only is not None:
+                wanted = {json.dumps(f, sort_keys=True) for f in only}
+                recs = [r for r in recs if json.dumps(r["flow"], sort_keys=True) in wanted]
             res.flows = len(recs)
             moved = [r["flow"] for r in recs]
             wire = wire_flows(kind, recs)
