@@ -72,7 +72,7 @@ def test_config_defaults_fields_and_one_line_errors(tmp_path):
             parse(bad)
         assert "\n" not in str(e.value)
     (tmp_path / "o.yaml").write_text("period_s: [")
-    with pytest.raises(ConfigError, match="o.yaml: YAML"):
+    with pytest.raises(ConfigError, match=r"o\.yaml: YAML"):
         load(tmp_path / "o.yaml")
 
 
