@@ -41,7 +41,9 @@ class Loop:
 
     def write(self, rec: dict) -> None:
         rec = {"t": round(time.time(), 3), "period": self.period, **rec}
-        self.counts[rec["type"] + ":" + str(rec.get("kind", rec.get("decision", {}).get("kind", "")))] += 1
+        dec = rec.get("decision")
+        kind = rec.get("kind") or (dec.get("kind") if isinstance(dec, dict) else "")
+        self.counts[f"{rec['type']}:{kind}" if kind else rec["type"]] += 1
         if self.log is not None:
             self.log.write(json.dumps(rec, separators=(",", ":"), default=str) + "\n")
             self.log.flush()
@@ -96,7 +98,9 @@ class Loop:
         nxt = time.monotonic()
         while not stop.is_set() and (periods is None or self.period < periods):
             self.step()
-            nxt += self.config.period_s
+            # A period that ran long (an instance starting) is not caught up with back-to-back
+            # samples: the next one is a full period later.
+            nxt = max(nxt + self.config.period_s, time.monotonic() + self.config.period_s / 2)
             stop.wait(max(0.0, nxt - time.monotonic()))
 
     def summary(self) -> dict:
