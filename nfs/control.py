@@ -33,6 +33,7 @@ import os
 import socket
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -228,20 +229,30 @@ class ControlClient:
     raise ControlError with its line; a dead host raises ConnectionError."""
 
     def __init__(self, path: str | Path, timeout: float = 10.0) -> None:
-        self.path = str(path)
+        self.path, self.timeout = str(path), timeout
+        self.lock = threading.Lock()
+        self._connect()
+
+    def _connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
+        self.sock.settimeout(self.timeout)
         try:
             self.sock.connect(self.path)
         except OSError as e:
             self.sock.close()
             raise ConnectionError(f"NF host control socket {self.path}: {e.strerror or e}") from None
         self.file = self.sock.makefile("rb")
-        self.lock = threading.Lock()
+        self.used = time.monotonic()
 
     def call(self, op: str, **args: Any) -> dict:
         data = json.dumps({"op": op, **args}, separators=(",", ":")).encode() + b"\n"
         with self.lock:
+            if time.monotonic() - self.used > IDLE_S / 2:
+                # The host closes connections idle for IDLE_S: open a new one before it does
+                # (no op is tied to a connection: holds are named by their move).
+                self.close()
+                self._connect()
+            self.used = time.monotonic()
             try:
                 self.sock.sendall(data)
                 line = self.file.readline()

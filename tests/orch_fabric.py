@@ -25,6 +25,9 @@ SRV = {"a": "02:00:00:00:cc:0a", "b": "02:00:00:00:cc:0b", "c": "02:00:00:00:cc:
 PORT = {"a": 3, "b": 4, "c": 5}
 SPI = {"a": 5, "b": 6, "c": 7}
 NAT = {"id": 7, "kind": "snat", "inside": "10.0.1.0/24", "public": "198.51.100.1"}
+CT = {"id": 8, "kind": "conntrack", "inside": "10.0.1.0/24"}
+FW_SPI = {n: spi + 10 for n, spi in {"a": 5, "b": 6, "c": 7}.items()}  # the firewall chain's paths
+FW_PORT = 9100  # h1 -> h2:9100 and its replies take the firewall chain
 POOL = {"a": [40000, 40999], "b": [41000, 41999], "c": [42000, 42999]}
 RATE = 600  # packets/s on the moved flow
 
@@ -35,7 +38,8 @@ def mac(m: str) -> int:
 
 def nf_host(ns: str, tmp: Path, name: str) -> subprocess.Popen:
     cfg = tmp / f"{name}.yaml"
-    cfg.write_text(yaml.safe_dump({"nfs": [{**NAT, "ports": POOL[name]}], "hops": [[SPI[name], 255, 7]]}))
+    cfg.write_text(yaml.safe_dump({"nfs": [{**NAT, "ports": POOL[name]}, CT],
+                                   "hops": [[SPI[name], 255, 7], [FW_SPI[name], 255, 8]]}))  # fmt: skip
     p = subprocess.Popen(
         ["ip", "netns", "exec", ns, SREM, "nf-host", "--iface", f"srv{name}", "--config", str(cfg),
          "--mac", SRV[name], "--control", str(tmp / f"{name}.sock")],
@@ -59,7 +63,7 @@ def one_switch(tmp: Path, hosts: tuple[str, ...] = ("a", "b")):
     import grpc
 
     from p4rt.client import SwitchConnection
-    from p4rt.entities import TableWrite, Ternary
+    from p4rt.entities import Range, TableWrite, Ternary
     from tests.fabric_net import ecmp_route, fabric
 
     pairs = [("h1", "p1"), ("h2", "p2"), ("srva", "p3"), ("srvb", "p4"), ("srvc", "p5")]
@@ -80,9 +84,23 @@ def one_switch(tmp: Path, hosts: tuple[str, ...] = ("a", "b")):
             ecmp_route(c, 0x0A000202, 32, 1, {1: {"port": 2, "smac": mac(SW), "dmac": mac(H2)}})
             c.insert([TableWrite.of("classifier", {"sm.ingress_port": Ternary(1, 0x1FF)}, "classify",
                                     {"spi": SPI["a"]}, priority=1)])  # fmt: skip
+            ecmp_route(c, 0x0A000101, 32, 2, {2: {"port": 1, "smac": mac(SW), "dmac": mac(H1)}})
+            fw = {"meta.dport": Range(FW_PORT, FW_PORT)}, {"meta.sport": Range(FW_PORT, FW_PORT)}
+            c.insert(
+                [
+                    TableWrite.of(
+                        "classifier",
+                        {"sm.ingress_port": Ternary(port, 0x1FF), **m},
+                        "classify",
+                        {"spi": FW_SPI["a"]},
+                        priority=2,
+                    )
+                    for port, m in ((1, fw[0]), (2, fw[1]))
+                ]
+            )
             hops = []
-            for name in SPI:
-                m = {"hdr.nsh.spi": SPI[name]}
+            for name, spi in [*SPI.items(), *FW_SPI.items()]:
+                m = {"hdr.nsh.spi": spi}
                 params = {"port": PORT[name], "smac": mac(SW), "dmac": mac(SRV[name]), "where": 2}
                 hops.append(TableWrite.of("sff", {**m, "hdr.nsh.si": 255}, "sff_forward", params))
                 hops.append(TableWrite.of("sff", {**m, "hdr.nsh.si": 254}, "sff_end", {}))
@@ -102,15 +120,18 @@ class Traffic:
     over all flows; the receiver keeps (source, source port, sequence, flow index) of every
     packet, in arrival order."""
 
-    def __init__(self, ns: str, sport: int | list[int], rate: float = RATE) -> None:
+    def __init__(self, ns: str, sport: int | list[int], rate: float = RATE, dport: int = 9000,
+                 reverse: bool = False) -> None:  # fmt: skip
+        """reverse: h2 (10.0.2.2:dport) sends to h1 (10.0.1.1:sport), received at h1."""
         self.sports = [sport] if isinstance(sport, int) else list(sport)
+        self.dport, self.reverse = dport, reverse
         self.rate, self.stop, self.sent, self.got = rate, threading.Event(), 0, []
 
         def socks():
             a = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-            a.bind(("h1", 0))
+            a.bind(("h2" if reverse else "h1", 0))
             b = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-            b.bind(("h2", 0))
+            b.bind(("h1" if reverse else "h2", 0))
             b.settimeout(0.2)
             return a, b
 
@@ -118,8 +139,12 @@ class Traffic:
         self.threads = [threading.Thread(target=self._send), threading.Thread(target=self._recv)]
 
     def _send(self) -> None:
-        bases = [raw(Ether(src=H1, dst=SW) / IP(src="10.0.1.1", dst="10.0.2.2") / UDP(sport=p, dport=9000))
-                 for p in self.sports]  # fmt: skip
+        if self.reverse:
+            bases = [raw(Ether(src=H2, dst=SW) / IP(src="10.0.2.2", dst="10.0.1.1") / UDP(sport=self.dport, dport=p))
+                     for p in self.sports]  # fmt: skip
+        else:
+            bases = [raw(Ether(src=H1, dst=SW) / IP(src="10.0.1.1", dst="10.0.2.2") / UDP(sport=p, dport=self.dport))
+                     for p in self.sports]  # fmt: skip
         t, k = time.monotonic(), 0
         while not self.stop.is_set():
             i = k % len(bases)
@@ -141,7 +166,7 @@ class Traffic:
             if addr[2] == 4 or data[12:14] != b"\x08\x00":
                 continue
             ip = IP(data[14:])
-            if UDP in ip and ip[UDP].dport == 9000:
+            if UDP in ip and (ip[UDP].sport if self.reverse else ip[UDP].dport) == self.dport:
                 i, k = struct.unpack("!II", bytes(ip[UDP].payload)[-8:])
                 self.got.append((ip.src, ip[UDP].sport, k, i))
 

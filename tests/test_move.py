@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from controller.orchestration.move import move
-from tests.orch_fabric import Traffic, nf_host, one_switch
+from controller.orchestration.move import Instance, move
+from tests.orch_fabric import FW_PORT, FW_SPI, Traffic, nf_host, one_switch
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,26 @@ def test_a_destination_that_dies_mid_move_rolls_back_and_the_source_keeps_servin
     assert res.rolled_back and not res.ok and res.error, res
     assert tr.sent >= 1000 and sorted(seqs) == list(range(tr.sent)), (tr.sent, len(seqs), res)
     assert {g[1] for g in tr.got} == {tr.got[0][1]} and 40000 <= tr.got[0][1] <= 40999  # still A's mapping
+
+
+def test_a_firewall_connection_moved_under_reply_traffic_still_admits_its_replies(fabric):
+    """Replies at 500 packets/s to a connection opened from inside: dropped before it is
+    opened, admitted after, and still admitted at the other instance after an
+    order-preserving move of the connection's state, none lost or reordered."""
+    ns, _tmp, _c, inst, steering = fabric
+    fw = {n: Instance(n, i.control, 8, FW_SPI[n]) for n, i in inst.items()}
+    with Traffic(ns, 6000, rate=500, dport=FW_PORT, reverse=True) as replies:
+        time.sleep(0.5)
+        assert replies.got == []  # not opened from inside: every reply dropped
+        opened_at = replies.sent
+        with Traffic(ns, 6000, rate=50, dport=FW_PORT) as inside:
+            time.sleep(0.7)
+            res = move({"src": "10.0.1.1", "dport": FW_PORT}, fw["a"], fw["b"], "order-preserving", steering)
+            time.sleep(0.7)
+        time.sleep(0.3)
+    seqs = [g[2] for g in replies.got]
+    assert res.ok and res.flows == 1, res
+    assert inside.got and replies.sent - opened_at >= 500
+    first = seqs[0]
+    assert opened_at <= first < opened_at + 100  # admitted once the inside packet opened it
+    assert seqs == list(range(first, replies.sent)), (first, replies.sent, len(seqs), res)

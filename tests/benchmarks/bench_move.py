@@ -60,14 +60,21 @@ def main() -> None:
     windows: list[tuple[str, int, int]] = []  # (row, first and last live sequence number sent during it)
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp, one_switch(Path(tmp)) as (ns, _t, _c, inst, steering):
-        clients = {n: ControlClient(inst[n].control, 120.0) for n in ("a", "b")}
+
+        def call(name: str, op: str, **args) -> dict:  # a connection per call: the host closes idle ones
+            c = ControlClient(inst[name].control, 120.0)
+            try:
+                return c.call(op, **args)
+            finally:
+                c.close()
+
         with Traffic(ns, [LIVE_SPORT], rate=600) as tr:
             time.sleep(1.0)  # the live flow's mapping is made at A
             where = "a"
             for n in sizes:
                 extra = synthetic(n - 1)
                 if extra:
-                    clients[where].call("put", nf=7, records=extra)
+                    call(where, "put", nf=7, records=extra)
                 wire = wire_flows("snat", synthetic(n))  # as many entries as the move writes (2 per flow)
                 base, dur, held, late = [], {"loss-free": [], "order-preserving": []}, {}, {}
                 for _ in range(args.repeats):
@@ -98,10 +105,8 @@ def main() -> None:
                                         "held": statistics.fmean(held[g]), "late_or_overflow": sum(late[g])}  # fmt: skip
                 console.print(f"{n} flows done ({time.monotonic() - t_start:.0f} s)")
                 if extra:
-                    clients[where].call("forget", nf=7, flows=[r["flow"] for r in extra])
+                    call(where, "forget", nf=7, flows=[r["flow"] for r in extra])
                 steering.unsteer(wire)
-        for c in clients.values():
-            c.close()
     seqs = [g[2] for g in tr.got]
     lost = tr.sent - len(set(seqs))
     dup = len(seqs) - len(set(seqs))
