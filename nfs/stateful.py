@@ -8,7 +8,8 @@ Config (one entry of an `srem nf-host` config's `nfs:`):
 
     {id: 7, kind: snat, inside: 10.0.1.0/24, public: 198.51.100.1, ports: [40000, 40999]}
     {id: 8, kind: conntrack, inside: 10.0.1.0/24}
-    # either may add hold_limit: N (packets held at most, default 20000)
+    # either may add hold_limit: N (packets held at most, default 20000) and
+    # release_pps: N (held packets sent on at most this rate, default 1000)
 
 Packets are NSH frames as for the stateless NFs (nfs/software.py): a packet that passes
 has its Service Index decremented and goes back out; a dropped one is counted.
@@ -35,6 +36,8 @@ from nfs.packet import ETH_NSH, NSH_LEN, csum16
 
 STATEFUL_KINDS = ("snat", "conntrack")
 HOLD_LIMIT = 20_000
+RELEASE_PPS = 1000  # a released buffer is sent on at this rate: a burst of held packets would
+# overflow the switch port's receive buffer (a few hundred frames) and be lost there
 
 
 class StateError(ValueError):
@@ -106,6 +109,8 @@ class StatefulNF:
         self.stats: Counter = Counter()
         self.holds: dict[str, Hold] = {}
         self.emit: Callable[[bytes], None] | None = None  # frames processed outside the packet loop
+        self.release_pps = RELEASE_PPS
+        self._next_emit = 0.0
         self.config: dict = {}
 
     # -- packets -------------------------------------------------------------------------
@@ -139,6 +144,14 @@ class StatefulNF:
     def inside_of(self, ip: int) -> bool:
         return ip & self.inside[1] == self.inside[0]
 
+    def _paced(self, frame: bytes) -> None:
+        now = time.monotonic()
+        self._next_emit = max(self._next_emit, now)
+        if self._next_emit > now:
+            time.sleep(self._next_emit - now)
+        self._next_emit += 1.0 / self.release_pps
+        self.emit(frame)
+
     # -- holds ---------------------------------------------------------------------------
     def hold(self, move: str, flt: FlowFilter) -> None:
         with self.lock:
@@ -157,7 +170,7 @@ class StatefulNF:
             for frame in waiting:  # a moved flow's frame is held again, in the same order
                 out = self.process(frame)
                 if out is not None and self.emit is not None:
-                    self.emit(out)
+                    self._paced(out)
                     n += 1
             return n
 
@@ -181,37 +194,55 @@ class StatefulNF:
             return {"buffered": len(h.buffer), "seen": h.seen}
 
     def release(self, move: str, drop: bool = False) -> int:
-        """Stop holding: what is held is processed here in arrival order (or dropped)."""
-        with self.lock:
-            h = self.holds.pop(move, None)
-            if h is None:
-                return 0
-            n = 0
-            for frame in h.buffer:
+        """Stop holding: what is held is processed here in arrival order (or dropped).
+
+        The buffer drains in chunks, sent on at release_pps; packets that arrive meanwhile
+        join its tail (the hold stays until the buffer is empty), so the packet loop is
+        never blocked for long and the order is kept."""
+        n = 0
+        while True:
+            with self.lock:
+                h = self.holds.get(move)
+                if h is None:
+                    return n
+                if not h.buffer:
+                    del self.holds[move]
+                    return n
+                chunk = [h.buffer.popleft() for _ in range(min(64, len(h.buffer)))]
                 if drop:
-                    self.stats["dropped"] += 1
+                    self.stats["dropped"] += len(chunk)
                     continue
-                out = self.process(frame)
-                if out is not None and self.emit is not None:
-                    self.emit(out)
-                    n += 1
-            return n
+                outs = self._apply_all(chunk)
+            n += self._send_all(outs)
 
     def inject(self, frames: list[bytes]) -> int:
         """Process frames handed in by the controller (held elsewhere), bypassing holds."""
-        with self.lock:
-            n = 0
-            for frame in frames:
-                parsed = _parse(frame)
-                if parsed is None:
-                    self.stats["malformed"] += 1
-                    continue
-                out = self._apply(frame, parsed[0], parsed[1], time.monotonic())
-                self.stats["injected"] += 1
-                if out is not None and self.emit is not None:
-                    self.emit(out)
-                    n += 1
-            return n
+        n = 0
+        for k in range(0, len(frames), 64):
+            with self.lock:
+                outs = self._apply_all(frames[k : k + 64])
+                self.stats["injected"] += len(frames[k : k + 64])
+            n += self._send_all(outs)
+        return n
+
+    def _apply_all(self, frames: list[bytes]) -> list[bytes]:
+        outs = []
+        for frame in frames:
+            parsed = _parse(frame)
+            if parsed is None:
+                self.stats["malformed"] += 1
+                continue
+            out = self._apply(frame, parsed[0], parsed[1], time.monotonic())
+            if out is not None:
+                outs.append(out)
+        return outs
+
+    def _send_all(self, outs: list[bytes]) -> int:
+        if self.emit is None:
+            return 0
+        for out in outs:
+            self._paced(out)
+        return len(outs)
 
     # -- state (subclasses) --------------------------------------------------------------
     def flow_key(self, flow: Flow) -> Flow | None:
@@ -426,7 +457,7 @@ def make_stateful(c: dict, mac: bytes, where: str = "config") -> StatefulNF:
     if not isinstance(nid, int) or isinstance(nid, bool) or not 1 <= nid <= 255:
         raise StateError(f"{where}: id must be an integer in 1..255, not {nid!r}")
     where = f"{where}[id={nid}]"
-    known = {"id", "kind", "inside", "hold_limit"} | (
+    known = {"id", "kind", "inside", "hold_limit", "release_pps"} | (
         {"public", "ports"} if c.get("kind") == "snat" else set()
     )
     extra = set(c) - known
@@ -451,5 +482,9 @@ def make_stateful(c: dict, mac: bytes, where: str = "config") -> StatefulNF:
             nf = StatefulNat(nid, inside, public, (ports[0], ports[1]), limit, mac)
     except FilterError as e:
         raise StateError(str(e).replace(".src:", ":")) from None
+    rate = c.get("release_pps", RELEASE_PPS)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 1 <= rate <= 1_000_000:
+        raise StateError(f"{where}: release_pps must be a number in 1..1000000, not {rate!r}")
+    nf.release_pps = float(rate)
     nf.config = dict(c)
     return nf

@@ -130,6 +130,7 @@ def move(
     d: ControlClient | None = None
     mid = f"move-{uuid.uuid4().hex[:12]}"
     held = steered = False
+    snap: dict = {}
     recs: list[dict] = []
     wire: list[Flow] = []
     try:
@@ -165,13 +166,14 @@ def move(
             if guarantee == "order-preserving":
                 d.call("hold", nf=dst.nf, move=mid, filter=flt.to_dict(), flows=moved)
                 mark("hold-dst")
+            snap = steering.snapshot(wire)
             steered = True  # from here on a failure steers back
             steering.steer(wire, dst.spi)
             mark("steer")
         except MoveError:
             raise
         except Exception as e:  # ControlError, ConnectionError, P4Runtime errors: roll back
-            _rollback(s, d, src, dst, mid, recs, wire, steering, held, steered, guarantee)
+            _rollback(s, d, src, dst, mid, recs, snap, steering, held, steered, guarantee)
             res.rolled_back, res.error = True, _line(e)
             res.duration_s = time.monotonic() - t0
             return res
@@ -195,7 +197,7 @@ def move(
                 d.call("release", nf=dst.nf, move=mid)
                 mark("release")
         except Exception as e:  # D died after the commit: the flows go back to S
-            _rollback(s, d, src, dst, mid, recs, wire, steering, held, True, guarantee)
+            _rollback(s, d, src, dst, mid, recs, snap, steering, held, True, guarantee)
             res.rolled_back, res.error = True, f"after steering: {_line(e)}"
             res.duration_s = time.monotonic() - t0
             return res
@@ -228,11 +230,11 @@ def _kind(c: ControlClient, inst: Instance) -> str:
     return kinds[inst.nf]
 
 
-def _rollback(s, d, src, dst, mid, recs, wire, steering, held, steered, guarantee) -> None:
+def _rollback(s, d, src, dst, mid, recs, snap, steering, held, steered, guarantee) -> None:
     """Both instances consistent again, the flows on S: each step best effort, in the
     order that keeps packets flowing (steer back first, then S processes what it held)."""
-    if steered and wire:
-        steering.steer(wire, src.spi)
+    if steered and snap:
+        steering.restore(snap)  # entries the move added deleted, changed ones reset
     if guarantee == "none" and recs:
         s.call("put", nf=src.nf, records=recs)  # S had forgotten them already
     if d is not None:
