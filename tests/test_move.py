@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from controller.orchestration.monitor import fabric_counters
 from controller.orchestration.move import Instance, move
 from tests.orch_fabric import FW_PORT, FW_SPI, Traffic, nf_host, one_switch
 
@@ -42,6 +43,8 @@ def test_a_nat_flow_moved_under_traffic_loses_nothing_and_keeps_its_mapping(fabr
     if guarantee == "order-preserving":
         assert seqs == sorted(seqs), res
     assert res.held_src + res.held_dst > 0 or res.late == 0, res
+    chains = fabric_counters(fabric[2])["chain_in"]  # the monitor's fabric counters: paths 5 (A) and 6 (B)
+    assert chains[5][0] > 0 and chains[6][0] > 0 and chains[5][0] + chains[6][0] >= tr.sent, chains
     print(guarantee, res.to_dict())
 
 

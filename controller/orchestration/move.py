@@ -50,6 +50,10 @@ class MoveError(Exception):
     """A move that cannot start (bad arguments, unreachable source): nothing changed."""
 
 
+class NoRoom(Exception):
+    """More steering entries than the switch can take: the move is refused and rolled back."""
+
+
 @dataclass(frozen=True)
 class Instance:
     """One NF instance: where its control socket is, its NF id there, and the service
@@ -151,6 +155,11 @@ def move(
             res.flows = len(recs)
             moved = [r["flow"] for r in recs]
             wire = wire_flows(kind, recs)
+            room = getattr(steering, "room", None)
+            if room is not None and len(wire) > room():
+                # Refused before anything but S's hold changed (the rollback releases it).
+                raise NoRoom(f"{len(recs)} flows need {len(wire)} steering entries; the switch has room "
+                             f"for {room()} at most")  # fmt: skip
             mark("get")
             if held:
                 s.call("narrow", nf=src.nf, move=mid, flows=moved)
@@ -175,6 +184,7 @@ def move(
         except Exception as e:  # ControlError, ConnectionError, P4Runtime errors: roll back
             _rollback(s, d, src, dst, mid, recs, snap, steering, held, steered, guarantee)
             res.rolled_back, res.error = True, _line(e)
+            res.overflow = _overflow(s, src)
             res.duration_s = time.monotonic() - t0
             return res
         if guarantee == "none":
@@ -199,6 +209,7 @@ def move(
         except Exception as e:  # D died after the commit: the flows go back to S
             _rollback(s, d, src, dst, mid, recs, snap, steering, held, True, guarantee)
             res.rolled_back, res.error = True, f"after steering: {_line(e)}"
+            res.overflow = _overflow(s, src)
             res.duration_s = time.monotonic() - t0
             return res
         # S: anything that still reached it goes to D too, then S forgets the flows.
@@ -246,6 +257,15 @@ def _rollback(s, d, src, dst, mid, recs, snap, steering, held, steered, guarante
                 d.call(op, nf=dst.nf, **args)
     if held:
         s.call("release", nf=src.nf, move=mid)
+
+
+def _overflow(s: ControlClient, src: Instance) -> int:
+    """Packets S dropped past its hold bound (counted since it started: a rolled-back move
+    reports them, as they were lost to it or an earlier move)."""
+    try:
+        return {n["id"]: n for n in s.call("stats")["nfs"]}.get(src.nf, {}).get("hold_overflow", 0)
+    except (ControlError, ConnectionError):
+        return 0
 
 
 def _line(e: Any) -> str:

@@ -97,6 +97,11 @@ class ClassifierSteering:
                 else:
                     self.installed[f] = spi
 
+    def room(self) -> int:
+        """Entries the classifier can still take at most (its size less srem's per-flow
+        entries; the chains' own entries take some of that too)."""
+        return int(self.conn.index().table("classifier").size) - len(self.installed)
+
     def steer(self, flows: Iterable[Flow], spi: int) -> None:
         new = [f for f in dict.fromkeys(flows) if self.installed.get(f) != spi]
         inserts = [f for f in new if f not in self.installed]
