@@ -26,7 +26,7 @@ from p4rt.client import SwitchConnection
 from p4rt.entities import Range, TableWrite, Ternary
 
 FLOW_PRIORITY = 1000  # above the chains' classifier entries (the compiler's are below 1000)
-BATCH = 1000  # entries per P4Runtime write
+BATCH = 100  # entries per P4Runtime write: the switch holds packets while it applies a batch
 
 
 class Steering(Protocol):
