@@ -79,3 +79,18 @@ def test_unreachable_host_bad_move_and_bad_setup_exit_2(tmp_path):
     (tmp_path / "o.yaml").write_text("period_s: 2\n")
     r = run(app, ["orch", "check", str(tmp_path / "o.yaml")])
     assert r.exit_code == 0 and '"period_s": 2.0' in r.output
+
+
+def test_elasticity_errors_name_the_slot_and_leave_nothing_running(tmp_path):
+    from controller.orchestration.executors import ExecError, Pool, Slot
+
+    nf = {"id": 7, "kind": "snat", "inside": "10.0.1.0/24", "public": "198.51.100.1", "ports": [1, 9]}
+    pool = Pool({"x": Slot("x", (), "nosuchif0", "02:00:00:00:00:01", 5, nf, workdir=str(tmp_path))})
+    with pytest.raises(ExecError, match="no such slot 'y'"):
+        pool.start("y")
+    with pytest.raises(ExecError, match="slot x did not come up: .*no such network interface"):
+        pool.start("x")
+    assert pool.running() == [] and pool.free() == ["x"]
+    pool.adopt("x")
+    with pytest.raises(ExecError, match="already runs an instance"):
+        pool.start("x")

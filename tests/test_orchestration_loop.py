@@ -47,7 +47,7 @@ def test_overload_scales_out_and_moves_then_idle_drains_and_stops_with_nothing_l
         with Traffic(ns, list(range(3000, 3008)), rate=600) as tr:
             loop.run(periods=14)
             tr.rate = 20
-            loop.run(periods=30)
+            loop.run(periods=24)
         running = pool.running()
     finally:
         pool.close()

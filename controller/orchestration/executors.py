@@ -87,7 +87,9 @@ class Pool:
         env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
         argv = [*slot.enter, *SREM, "nf-host", "--iface", slot.iface, "--config", str(cfg), "--mac", slot.mac,
                 "--control", slot.control]  # fmt: skip
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        log = Path(slot.workdir) / f"orch-{name}.log"
+        with log.open("w") as out:  # a file, not a pipe: a chatty instance never blocks on it
+            p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             try:
@@ -100,7 +102,7 @@ class Pool:
                 time.sleep(0.05)
         p.kill()
         p.wait()
-        err = (p.stderr.read() if p.stderr else "").strip().splitlines()
+        err = log.read_text().strip().splitlines()
         raise ExecError(f"instance on slot {name} did not come up: {err[-1] if err else 'no answer'}")
 
     def stop(self, name: str) -> None:
