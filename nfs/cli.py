@@ -120,7 +120,9 @@ def _control_server(host, iface: str, path: Path):
         out = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         out.bind((iface, 0))
     except OSError as e:
-        raise InputError("--iface", iface, "no such network interface" if e.errno == 19 else e.strerror) from None
+        raise InputError(
+            "--iface", iface, "no such network interface" if e.errno == 19 else e.strerror
+        ) from None
     try:
         return ControlServer(host, path, emit=out.send).start()
     except OSError as e:

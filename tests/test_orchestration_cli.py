@@ -88,7 +88,7 @@ def test_elasticity_errors_name_the_slot_and_leave_nothing_running(tmp_path):
     pool = Pool({"x": Slot("x", (), "nosuchif0", "02:00:00:00:00:01", 5, nf, workdir=str(tmp_path))})
     with pytest.raises(ExecError, match="no such slot 'y'"):
         pool.start("y")
-    with pytest.raises(ExecError, match="slot x did not come up: .*no such network interface"):
+    with pytest.raises(ExecError, match=r"slot x did not come up: .*no such network interface"):
         pool.start("x")
     assert pool.running() == [] and pool.free() == ["x"]
     pool.adopt("x")

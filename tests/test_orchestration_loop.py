@@ -45,9 +45,9 @@ def test_overload_scales_out_and_moves_then_idle_drains_and_stops_with_nothing_l
     loop = Loop(cfg, Monitor([pool.start("a")]), Analyzer(cfg.thresholds), Executor(pool, steering), log=log)
     try:
         with Traffic(ns, list(range(3000, 3008)), rate=600) as tr:
-            loop.run(periods=14)
+            loop.run(periods=12)
             tr.rate = 20
-            loop.run(periods=24)
+            loop.run(periods=22)
         running = pool.running()
     finally:
         pool.close()
@@ -72,3 +72,38 @@ def test_overload_scales_out_and_moves_then_idle_drains_and_stops_with_nothing_l
     s = loop.summary()
     assert s["moves"] == 2 and s["moves_rolled_back"] == 0 and s["hold_overflow"] == 0
     print(json.dumps({k: v for k, v in s.items() if k != "load"}))
+
+
+def test_srem_orch_run_writes_the_log_the_summary_and_the_timeline(fabric):
+    """`srem orch run` over the same fabric (it takes the switch over as primary): two light
+    flows, four periods, no alert expected; the three files are written."""
+    import typer
+    import yaml
+    from typer.testing import CliRunner
+
+    from controller.orchestration.cli import register
+
+    ns, tmp, _c, _inst, _steering = fabric
+    slots = {n: {"netns": ns, "iface": f"srv{n}", "mac": SRV[n], "spi": SPI[n], "workdir": str(tmp / "run"),
+                 "nf": {**NAT, "ports": POOL[n]}} for n in ("a", "b")}  # fmt: skip
+    (tmp / "run").mkdir()
+    setup = {
+        "switch": f"unix:{tmp}/p4rt.sock",
+        "device_id": 0,
+        "election_id": 2,
+        "slots": slots,
+        "start": ["a"],
+    }
+    (tmp / "setup.yaml").write_text(yaml.safe_dump(setup))
+    (tmp / "orch.yaml").write_text(yaml.safe_dump({"period_s": 0.5}))
+    app = typer.Typer()
+    register(app)
+    out = tmp / "out"
+    with Traffic(ns, [3100, 3101], rate=100):
+        r = CliRunner().invoke(app, ["orch", "run", "--setup", str(tmp / "setup.yaml"), "--config",
+                                     str(tmp / "orch.yaml"), "--periods", "4", "--out", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "results.json").read_text())["orchestration"]
+    assert summary["periods"] == 4 and summary["moves"] == 0, summary
+    assert any(row.get("a", 0) > 50 for row in summary["load"]), summary["load"]  # it saw the 100 packets/s
+    assert (out / "timeline.png").stat().st_size > 1000 and (out / "orchestration.jsonl").exists()
