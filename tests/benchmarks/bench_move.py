@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -55,6 +57,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,100,1000,10000")
     ap.add_argument("--out", default="results/bench/move.json")
     args = ap.parse_args()
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        print("bench_move: skipped (it builds veths in a network namespace: needs root and iproute2)")
+        return
     sizes = [int(x) for x in args.sizes.split(",")]
     console = Console()
     rows: dict[str, dict] = {}
