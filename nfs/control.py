@@ -44,6 +44,7 @@ MAX_REQUEST = 32 << 20  # bytes in one request line (10,000 flows' state is ~2 M
 MAX_FRAMES = 100_000
 MAX_CLIENTS = 8
 IDLE_S = 30.0
+HOLD_LEASE_S = 60.0  # a hold no op touched for this long is released (its controller died mid-move)
 OPS = (
     "ping",
     "stats",
@@ -83,10 +84,19 @@ class ControlServer:
             os.umask(old)
         self.sock.listen(16)
         self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.lease_s = HOLD_LEASE_S
 
     def start(self) -> ControlServer:
         self.thread.start()
+        threading.Thread(target=self._reap, daemon=True).start()
         return self
+
+    def _reap(self) -> None:
+        while not self.stop.wait(min(1.0, self.lease_s / 4)):
+            for nf in list(self.host.nfs.values()):
+                if isinstance(nf, StatefulNF) and nf.holds:
+                    nf.emit = self.emit
+                    nf.expire(self.lease_s)
 
     def close(self) -> None:
         self.stop.set()

@@ -50,6 +50,7 @@ class Hold:
     flows: frozenset[Flow] | None = None  # narrowed to these flows (the ones being moved)
     buffer: deque = field(default_factory=deque)  # frames, in arrival order
     seen: int = 0  # packets that matched since the hold began
+    touched: float = field(default_factory=time.monotonic)  # the last control op on it (its lease)
 
     def matches(self, f: Flow) -> bool:
         return self.filter.matches(f) and (self.flows is None or f in self.flows)
@@ -178,7 +179,19 @@ class StatefulNF:
         h = self.holds.get(move)
         if h is None:
             raise StateError(f"NF {self.id} holds nothing for move {move!r}")
+        h.touched = time.monotonic()
         return h
+
+    def expire(self, lease_s: float) -> int:
+        """Release holds no control op has touched for `lease_s` (their controller died
+        mid-move): their packets are processed here, in order, rather than held forever."""
+        with self.lock:
+            now = time.monotonic()
+            stale = [m for m, h in self.holds.items() if now - h.touched > lease_s]
+            self.stats["hold_expired"] += len(stale)
+        for m in stale:
+            self.release(m)
+        return len(stale)
 
     def take(self, move: str) -> list[bytes]:
         """The frames held so far (the hold stays: later ones are held too)."""

@@ -5,6 +5,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 
 import pytest
 from scapy.all import IP, TCP, UDP, Ether, raw
@@ -258,3 +259,16 @@ def test_reload_with_the_same_config_keeps_state_and_a_bad_one_names_the_field(h
         host.load({"nfs": [{**NAT, "ports": [5, 1]}], "hops": []})
     with pytest.raises(ValueError, match="unknown field 'colour'"):
         host.load({"nfs": [{**CT, "colour": 1}], "hops": []})
+
+
+def test_a_hold_whose_controller_went_away_is_released_in_order(channel):
+    host, client, sent, server = channel
+    server.lease_s = 0.3
+    client.call("hold", nf=7, move="m", filter={})
+    for k in range(3):
+        host.process(frame("10.0.1.1", "10.0.2.2", 1000, 80, ident=k))
+    deadline = time.monotonic() + 5
+    while len(sent) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [ip_of(f).id for f in sent] == [0, 1, 2] and host.nfs[7].stats["hold_expired"] == 1
+    assert host.process(frame("10.0.1.1", "10.0.2.2", 1000, 80)) is not None  # no longer held
