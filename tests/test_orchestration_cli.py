@@ -94,3 +94,14 @@ def test_elasticity_errors_name_the_slot_and_leave_nothing_running(tmp_path):
     pool.adopt("x")
     with pytest.raises(ExecError, match="already runs an instance"):
         pool.start("x")
+
+
+def test_the_failure_risk_hook_is_named_module_function(tmp_path):
+    from controller.orchestration.cli import _risk_hook
+
+    assert _risk_hook("statistics:fmean")([1, 3]) == 2
+    (tmp_path / "setup.yaml").write_text("switch: unix:/x\nslots: {}\n")
+    for spec, word in [("nomodule_xyz:score", "cannot import nomodule_xyz"), ("statistics:nothing", "has no nothing"),
+                       ("score", "is not MODULE:FUNCTION")]:  # fmt: skip
+        r = run(app, ["orch", "run", "--setup", str(tmp_path / "setup.yaml"), "--risk", spec])
+        assert r.exit_code == 2 and word in r.output, r.output

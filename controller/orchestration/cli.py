@@ -187,6 +187,10 @@ def run(
     setup: Annotated[Path, typer.Option(help="YAML: switch, device_id, slots {name: {netns|pid, iface, mac, spi, nf}}, start.")],
     config: Annotated[Path | None, typer.Option(help="Orchestration YAML (thresholds, period).")] = None,
     periods: Annotated[int, typer.Option(help="Monitoring periods to run (0: until Ctrl-C).")] = 0,
+    risk: Annotated[
+        str | None,
+        typer.Option(help="MODULE:FUNCTION scoring a window of samples (failure risk, e.g. prediction:score)."),
+    ] = None,
     out: Annotated[Path, typer.Option(help="orchestration.jsonl, results.json and timeline.png go here.")] = Path("results/orch"),
 ):  # fmt: skip
     """The orchestration loop over server slots: every period monitor, analyze, plan, act;
@@ -201,6 +205,7 @@ def run(
     from controller.orchestration.monitor import Monitor
     from controller.orchestration.steering import ClassifierSteering
 
+    hook = _risk_hook(risk) if risk else None
     try:
         cfg = load_config(config) if config else OrchestrationConfig()
         s = load_setup(setup)
@@ -216,7 +221,7 @@ def run(
         except ExecError as e:
             raise _fail(str(e)) from None
         with (out / "orchestration.jsonl").open("w") as log:
-            loop = Loop(cfg, Monitor(started), Analyzer(cfg.thresholds), Executor(pool, ClassifierSteering(conn),
+            loop = Loop(cfg, Monitor(started), Analyzer(cfg.thresholds, hook), Executor(pool, ClassifierSteering(conn),
                         cfg.guarantee), log=log)  # fmt: skip
             try:
                 loop.run(periods or None, stop)
@@ -232,6 +237,24 @@ def run(
     finally:
         pool.close()
         conn.close()
+
+
+def _risk_hook(spec: str):
+    """The failure-risk scorer named MODULE:FUNCTION (the prediction package's `score`)."""
+    import importlib
+
+    mod, _, fn = spec.partition(":")
+    if not mod or not fn:
+        raise _fail(f"--risk: {spec!r} is not MODULE:FUNCTION")
+    try:
+        f = getattr(importlib.import_module(mod), fn)
+    except ImportError as e:
+        raise _fail(f"--risk: cannot import {mod}: {e}") from None
+    except AttributeError:
+        raise _fail(f"--risk: {mod} has no {fn}") from None
+    if not callable(f):
+        raise _fail(f"--risk: {spec} is not a function")
+    return f
 
 
 def load_setup(path: Path) -> dict:
