@@ -8,7 +8,7 @@ orchestration loop over a set of server slots.
     srem orch delete --control /run/a.sock --nf 7 --filter '{proto: 17}'
     srem orch move --switch unix:/run/p4rt.sock --from a=/run/a.sock:7:5 --to b=/run/b.sock:7:6 \\
                    --filter '{sport: 2000}' --guarantee order-preserving
-    srem orch run --setup setup.yaml --config orch.yaml --periods 60 --out results/orch
+    srem orch run --setup setup.yaml --config orch.yaml --periods 60 --out results/orch [--risk prediction:score]
 
 Every mistake is one red line and exit status 2.
 """
