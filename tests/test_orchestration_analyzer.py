@@ -122,3 +122,25 @@ def test_monitor_samples_a_live_host_and_reports_a_dead_one(tmp_path):
         assert a.pps > 0 and 0 < a.mem_pct < 100 and a.swap_pct >= 0 and a.page_faults >= 0
     finally:
         srv.close()
+
+
+def test_a_planner_function_gets_plain_data_and_its_actions_are_checked():
+    from controller.orchestration.planner import FunctionPlanner
+
+    seen = {}
+
+    def plan(problem):
+        seen.update(problem)
+        return [{"kind": "move", "instance": "a", "to": "b", "share": 0.25, "reason": "learned"}]
+
+    v = view({("overload", "a")}, [s("a", 500), s("b", 50)])
+    acts = FunctionPlanner(plan).plan(v)
+    assert [(a.kind, a.instance, a.to, a.share, a.reason) for a in acts] == [
+        ("move", "a", "b", 0.25, "learned")
+    ]
+    assert seen["alerts"] == [["overload", "a"]] and seen["instances"]["a"]["pps"] == 500
+    assert seen["free_slots"] == ["c"] and seen["config"]["overload_pps"] == 400.0
+    for bad, word in [({"kind": "teleport"}, "kind must be"), ({"kind": "move", "instance": "z"}, "does not exist"),
+                      ({"kind": "move", "instance": "a", "to": "b", "share": 2}, "share must be")]:  # fmt: skip
+        with pytest.raises(ValueError, match=word):
+            FunctionPlanner(lambda p, bad=bad: [bad]).plan(v)

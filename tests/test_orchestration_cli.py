@@ -103,5 +103,6 @@ def test_the_failure_risk_hook_is_named_module_function(tmp_path):
     (tmp_path / "setup.yaml").write_text("switch: unix:/x\nslots: {}\n")
     for spec, word in [("nomodule_xyz:score", "cannot import nomodule_xyz"), ("statistics:nothing", "has no nothing"),
                        ("score", "is not MODULE:FUNCTION")]:  # fmt: skip
-        r = run(app, ["orch", "run", "--setup", str(tmp_path / "setup.yaml"), "--risk", spec])
-        assert r.exit_code == 2 and word in r.output, r.output
+        for opt in ("--risk", "--planner"):
+            r = run(app, ["orch", "run", "--setup", str(tmp_path / "setup.yaml"), opt, spec])
+            assert r.exit_code == 2 and f"{opt}: " in r.output and word in r.output, r.output

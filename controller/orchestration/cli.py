@@ -191,6 +191,10 @@ def run(
         str | None,
         typer.Option(help="MODULE:FUNCTION scoring a window of samples (failure risk, e.g. prediction:score)."),
     ] = None,
+    planner: Annotated[
+        str | None,
+        typer.Option(help="MODULE:FUNCTION planning from plain data (e.g. migration:plan); default: the heuristic."),
+    ] = None,
     out: Annotated[Path, typer.Option(help="orchestration.jsonl, results.json and timeline.png go here.")] = Path("results/orch"),
 ):  # fmt: skip
     """The orchestration loop over server slots: every period monitor, analyze, plan, act;
@@ -203,9 +207,11 @@ def run(
     from controller.orchestration.executors import ExecError, Executor, Pool
     from controller.orchestration.loop import Loop, timeline_plot
     from controller.orchestration.monitor import Monitor
+    from controller.orchestration.planner import FunctionPlanner
     from controller.orchestration.steering import ClassifierSteering
 
     hook = _risk_hook(risk) if risk else None
+    plan_fn = _risk_hook(planner, "--planner") if planner else None
     try:
         cfg = load_config(config) if config else OrchestrationConfig()
         s = load_setup(setup)
@@ -223,6 +229,8 @@ def run(
         with (out / "orchestration.jsonl").open("w") as log:
             loop = Loop(cfg, Monitor(started), Analyzer(cfg.thresholds, hook), Executor(pool, ClassifierSteering(conn),
                         cfg.guarantee), log=log)  # fmt: skip
+            if plan_fn is not None:
+                loop.planner = FunctionPlanner(plan_fn)
             try:
                 loop.run(periods or None, stop)
             except KeyboardInterrupt:
@@ -239,21 +247,22 @@ def run(
         conn.close()
 
 
-def _risk_hook(spec: str):
-    """The failure-risk scorer named MODULE:FUNCTION (the prediction package's `score`)."""
+def _risk_hook(spec: str, opt: str = "--risk"):
+    """The function named MODULE:FUNCTION (the prediction package's `score`, the migration
+    package's `plan`)."""
     import importlib
 
     mod, _, fn = spec.partition(":")
     if not mod or not fn:
-        raise _fail(f"--risk: {spec!r} is not MODULE:FUNCTION")
+        raise _fail(f"{opt}: {spec!r} is not MODULE:FUNCTION")
     try:
         f = getattr(importlib.import_module(mod), fn)
     except ImportError as e:
-        raise _fail(f"--risk: cannot import {mod}: {e}") from None
+        raise _fail(f"{opt}: cannot import {mod}: {e}") from None
     except AttributeError:
-        raise _fail(f"--risk: {mod} has no {fn}") from None
+        raise _fail(f"{opt}: {mod} has no {fn}") from None
     if not callable(f):
-        raise _fail(f"--risk: {spec} is not a function")
+        raise _fail(f"{opt}: {spec} is not a function")
     return f
 
 

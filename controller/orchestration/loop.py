@@ -57,7 +57,11 @@ class Loop:
         live = {s.instance: s for s in samples}
         view = View(self.period, self.analyzer.standing(), live, self.executor.pool.free(), self.config,
                     dict(self.last_action))  # fmt: skip
-        actions = [a for a in self.planner.plan(view)]
+        try:
+            actions = list(self.planner.plan(view))
+        except ValueError as e:  # a plugged-in planner's answer that cannot be executed
+            self.write({"type": "plan", "inputs": {"alerts": sorted(view.alerts)}, "error": str(e)})
+            return
         if not actions:
             return
         self.write({"type": "plan", "inputs": {"alerts": sorted(view.alerts),

@@ -113,3 +113,54 @@ class Heuristic:
                 out.append(Action("scale-in", inst, dst, 1.0, f"underload on {inst}"))
                 busy.update((inst, dst))
         return out
+
+
+def problem_of(view: View) -> dict:
+    """The planner's inputs as plain data, the contract for a planner written as a function
+    (the DeepMigration issue's `migration.plan(problem)`):
+
+        {"period": 12,
+         "alerts": [["overload", "a"], ...],              # standing (kind, instance)
+         "instances": {"a": {<monitor.Sample fields>}, ...},  # live instances' last samples
+         "free_slots": ["c"],
+         "config": {"overload_pps": 400.0, ..., "min_instances": 1, "max_instances": 4},
+         "last_action": {"a": 9}}
+
+    and it returns a list of {"kind": move|scale-out|scale-in|none, "instance", "to",
+    "share", "reason"} (planner.Action's fields)."""
+    th = view.config.thresholds
+    cfg = {**{k: getattr(th, k) for k in th.__dataclass_fields__},
+           "min_instances": view.config.min_instances, "max_instances": view.config.max_instances,
+           "cooldown_periods": view.config.cooldown_periods}  # fmt: skip
+    return {
+        "period": view.period,
+        "alerts": sorted([list(a) for a in view.alerts]),
+        "instances": {n: s.to_dict() for n, s in view.samples.items() if s.alive},
+        "free_slots": list(view.free_slots),
+        "config": cfg,
+        "last_action": dict(view.last_action),
+    }
+
+
+class FunctionPlanner:
+    """A planner from a function `plan(problem) -> [action dicts]` (see problem_of). Its
+    answer is checked: an action naming an unknown kind or instance is refused in one line
+    (ValueError), before anything is executed."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def plan(self, view: View) -> list[Action]:
+        known = set(view.samples) | set(view.free_slots)
+        out = []
+        for k, a in enumerate(self.fn(problem_of(view)) or []):
+            if not isinstance(a, dict) or a.get("kind") not in ("move", "scale-out", "scale-in", "none"):
+                raise ValueError(f"planner action {k}: kind must be move, scale-out, scale-in or none: {a!r}")
+            inst, to = str(a.get("instance", "")), str(a.get("to", ""))
+            if inst not in known or (to and to not in known):
+                raise ValueError(f"planner action {k}: names an instance or slot that does not exist: {a!r}")
+            share = a.get("share", 0.0)
+            if not isinstance(share, (int, float)) or not 0 <= share <= 1:
+                raise ValueError(f"planner action {k}: share must be in [0, 1]: {a!r}")
+            out.append(Action(a["kind"], inst, to, float(share), str(a.get("reason", "planner"))))
+        return out
