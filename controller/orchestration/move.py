@@ -182,8 +182,8 @@ def move(
         except MoveError:
             raise
         except Exception as e:  # ControlError, ConnectionError, P4Runtime errors: roll back
-            _rollback(s, d, src, dst, mid, recs, snap, steering, held, steered, guarantee)
-            res.rolled_back, res.error = True, _line(e)
+            undo = _safe_rollback(s, d, src, dst, mid, recs, snap, steering, held, steered, guarantee)
+            res.rolled_back, res.error = True, _line(e) + undo
             res.overflow = _overflow(s, src)
             res.duration_s = time.monotonic() - t0
             return res
@@ -207,24 +207,27 @@ def move(
                 d.call("release", nf=dst.nf, move=mid)
                 mark("release")
         except Exception as e:  # D died after the commit: the flows go back to S
-            _rollback(s, d, src, dst, mid, recs, snap, steering, held, True, guarantee)
-            res.rolled_back, res.error = True, f"after steering: {_line(e)}"
+            undo = _safe_rollback(s, d, src, dst, mid, recs, snap, steering, held, True, guarantee)
+            res.rolled_back, res.error = True, f"after steering: {_line(e)}{undo}"
             res.overflow = _overflow(s, src)
             res.duration_s = time.monotonic() - t0
             return res
-        # S: anything that still reached it goes to D too, then S forgets the flows.
-        late = s.call("take", nf=src.nf, move=mid)["frames"]
-        if late:
-            res.late = len(late)
-            d.call("inject", nf=dst.nf, frames=late)
-        stats = {n["id"]: n for n in s.call("stats")["nfs"]}
-        s.call("release", nf=src.nf, move=mid, drop=True)
-        s.call("forget", nf=src.nf, flows=[r["flow"] for r in recs])
-        res.overflow = stats.get(src.nf, {}).get("hold_overflow", 0)
-        if guarantee == "order-preserving":
-            res.overflow += {n["id"]: n for n in d.call("stats")["nfs"]}.get(dst.nf, {}).get(
-                "hold_overflow", 0
-            )
+        # S: anything that still reached it goes to D too, then S forgets the flows. The move
+        # is done whatever happens here (the flows are at D); a failure is reported.
+        try:
+            late = s.call("take", nf=src.nf, move=mid)["frames"]
+            if late:
+                res.late = len(late)
+                d.call("inject", nf=dst.nf, frames=late)
+            stats = {n["id"]: n for n in s.call("stats")["nfs"]}
+            s.call("release", nf=src.nf, move=mid, drop=True)
+            s.call("forget", nf=src.nf, flows=[r["flow"] for r in recs])
+            res.overflow = stats.get(src.nf, {}).get("hold_overflow", 0)
+            if guarantee == "order-preserving":
+                dstats = {n["id"]: n for n in d.call("stats")["nfs"]}
+                res.overflow += dstats.get(dst.nf, {}).get("hold_overflow", 0)
+        except (ControlError, ConnectionError) as e:
+            res.error = f"moved; cleaning up the source failed: {_line(e)}"
         mark("done")
         res.ok, res.duration_s = True, time.monotonic() - t0
         return res
@@ -239,6 +242,15 @@ def _kind(c: ControlClient, inst: Instance) -> str:
     if inst.nf not in kinds:
         raise MoveError(f"{inst.name}: no stateful NF {inst.nf} on its host")
     return kinds[inst.nf]
+
+
+def _safe_rollback(*args) -> str:
+    """_rollback, and what it could not do (the source itself died, the switch refused)."""
+    try:
+        _rollback(*args)
+        return ""
+    except Exception as e:  # reported in the result: the move must not raise past this point
+        return f"; rollback incomplete: {_line(e)}"
 
 
 def _rollback(s, d, src, dst, mid, recs, snap, steering, held, steered, guarantee) -> None:
