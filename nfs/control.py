@@ -6,7 +6,7 @@ Protocol: one JSON object per line each way. A request names an `op` and, for NF
 NF `nf` (its id); the answer is {"ok": true, ...} or {"ok": false, "error": "one line"}.
 
     {"op": "ping"}                                        -> {"ok", "pid", "nfs": [{id, kind}]}
-    {"op": "stats"}                                       -> {"ok", "pid", "nfs": [counters]}
+    {"op": "stats"}                                       -> {"ok", "pid", "nfs": [counters], "rx_queue_bytes"}
     {"op": "get",    "nf": 7, "filter": {...}}            -> {"ok", "kind", "records": [...]}
     {"op": "put",    "nf": 7, "records": [...]}           -> {"ok", "count"}
     {"op": "delete", "nf": 7, "filter": {...}}            -> {"ok", "count"}
@@ -176,7 +176,7 @@ class ControlServer:
             if op == "stats":
                 rows += [{"id": n.nf.id, "kind": n.nf.kind, **dict(n.stats)}
                          for n in self.host.nfs.values() if not isinstance(n, StatefulNF)]  # fmt: skip
-            return {"pid": os.getpid(), "nfs": rows}
+            return {"pid": os.getpid(), "nfs": rows, "rx_queue_bytes": rx_queue_bytes()}
         nf = self._nf(req)
         move = req.get("move")
         if op in ("hold", "narrow", "held", "take", "release") and not (
@@ -221,6 +221,28 @@ class ControlServer:
                 raise ControlError("a frame is over 9216 bytes")
             return {"count": nf.inject(raw)}
         return {"count": nf.release(move, drop=bool(req.get("drop", False)))}
+
+
+def rx_queue_bytes() -> int:
+    """Bytes waiting in this process's packet sockets (the NF host's receive queue: what the
+    packet loop has not read yet), from /proc/self/net/packet."""
+    try:
+        mine = set()
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                link = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                mine.add(link[8:-1])
+        total = 0
+        for line in Path("/proc/self/net/packet").read_text().splitlines()[1:]:
+            f = line.split()
+            if len(f) >= 9 and f[8] in mine:
+                total += int(f[6])
+        return total
+    except (OSError, ValueError):
+        return 0
 
 
 def _flows(items: Any) -> list[Flow]:

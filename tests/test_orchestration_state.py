@@ -272,3 +272,25 @@ def test_a_hold_whose_controller_went_away_is_released_in_order(channel):
         time.sleep(0.05)
     assert [ip_of(f).id for f in sent] == [0, 1, 2] and host.nfs[7].stats["hold_expired"] == 1
     assert host.process(frame("10.0.1.1", "10.0.2.2", 1000, 80)) is not None  # no longer held
+
+
+def test_stats_report_the_bytes_waiting_in_the_hosts_packet_sockets(channel):
+    import os
+
+    from nfs.control import rx_queue_bytes
+
+    if os.geteuid() != 0:
+        pytest.skip("packet sockets need root")
+    _host, client, _sent, _ = channel
+    rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    rx.bind(("lo", 0))
+    tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    tx.bind(("lo", 0))
+    try:
+        before = rx_queue_bytes()
+        for _ in range(5):
+            tx.send(frame("10.0.1.1", "10.0.2.2", 1000, 80))
+        time.sleep(0.1)
+        assert client.call("stats")["rx_queue_bytes"] > before  # five frames nobody read
+    finally:
+        rx.close(), tx.close()

@@ -1,7 +1,8 @@
 """The monitor: every period, one sample per NF instance.
 
 From the instance's NF host (its control socket, `stats`): packets processed, drops
-(dropped by the NF, lost past a hold bound, malformed), queue (packets held), flows with
+(dropped by the NF, lost past a hold bound, malformed), queue (packets held), the bytes
+waiting in its packet sockets (the receive queue the packet loop has not read), flows with
 state, NF errors (a NAT out of ports). From the host (psutil, the NF host's pid): CPU and
 memory of the process, the machine's swap, the process's page faults. From the fabric
 (optional): the P4 counters of the chains (`fabric_counters`).
@@ -37,6 +38,7 @@ class Sample:
     pps: float = 0.0
     drops: int = 0  # in the period
     queue: int = 0  # packets held now
+    rx_queue_bytes: int = 0  # bytes the NF host has not read yet (its packet sockets)
     flows: int = 0
     errors: int = 0  # in the period
     cpu_pct: float = 0.0
@@ -99,6 +101,7 @@ class Monitor:
         s.drops = delta("dropped", "hold_overflow", "malformed")
         s.errors = delta("errors")
         s.queue, s.flows = int(row.get("queue", 0)), int(row.get("flows", 0))
+        s.rx_queue_bytes = int(ans.get("rx_queue_bytes", 0))
         s.page_faults = max(0, faults - f0)
         try:
             p = self.procs.get(pid) or self.procs.setdefault(pid, psutil.Process(pid))
