@@ -56,7 +56,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sizes", default="1,100,1000,10000")
     ap.add_argument("--out", default="results/bench/move.json")
+    ap.add_argument("--table", nargs="*", help="Only print the markdown table of these JSON results.")
     args = ap.parse_args()
+    if args.table:
+        import json
+
+        rows = {k: v for f in args.table for k, v in json.loads(Path(f).read_text())["rows"].items()}
+        print(markdown(rows))
+        return
     if os.geteuid() != 0 or shutil.which("ip") is None:
         print("bench_move: skipped (it builds veths in a network namespace: needs root and iproute2)")
         return
@@ -169,6 +176,24 @@ def main() -> None:
         f"live flow at 600 packets/s through every move: {live}; {time.monotonic() - t_start:.0f} s"
     )
     write_json({"rows": rows, "live_flow": live, "seconds": round(time.monotonic() - t_start)}, args.out)
+    print(markdown(rows))
+
+
+def markdown(rows: dict[str, dict]) -> str:
+    """The table of docs/orchestration.md (python -m tests.benchmarks.bench_move --table FILE...)."""
+    out = [
+        "| flows | what | ms (mean ± SE) | ratio to re-route | packets held | late + overflow | rolled back "
+        "| live lost | live reordered |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for k, r in rows.items():
+        held = f"{r['held']:,.0f}" if "held" in r else ""
+        out.append(
+            f"| {r['flows']:,} | {k.split(' ', 1)[1]} | {r['ms']:,.0f} ± {r['se_ms']:,.0f} | {r['ratio']:.1f} | {held} "
+            f"| {r.get('late_or_overflow', '')} | {r.get('rolled_back', '')} | {r.get('live_lost', 0):,} "
+            f"| {r.get('live_reordered', 0):,} |"
+        )
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
