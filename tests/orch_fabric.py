@@ -28,6 +28,7 @@ NAT = {"id": 7, "kind": "snat", "inside": "10.0.1.0/24", "public": "198.51.100.1
 CT = {"id": 8, "kind": "conntrack", "inside": "10.0.1.0/24"}
 FW_SPI = {n: spi + 10 for n, spi in {"a": 5, "b": 6, "c": 7}.items()}  # the firewall chain's paths
 FW_PORT = 9100  # h1 -> h2:9100 and its replies take the firewall chain
+LM_SPI = 8  # a path through the NAT in the switch's LM (fabric.p4's nat table, NF id 7)
 POOL = {"a": [40000, 40999], "b": [41000, 41999], "c": [42000, 42999]}
 RATE = 600  # packets/s on the moved flow
 
@@ -104,6 +105,9 @@ def one_switch(tmp: Path, hosts: tuple[str, ...] = ("a", "b")):
                 params = {"port": PORT[name], "smac": mac(SW), "dmac": mac(SRV[name]), "where": 2}
                 hops.append(TableWrite.of("sff", {**m, "hdr.nsh.si": 255}, "sff_forward", params))
                 hops.append(TableWrite.of("sff", {**m, "hdr.nsh.si": 254}, "sff_end", {}))
+            hops.append(TableWrite.of("sff", {"hdr.nsh.spi": LM_SPI, "hdr.nsh.si": 255}, "sff_local",
+                                      {"nfId": 7, "kind": 2, "where": 0}))  # fmt: skip
+            hops.append(TableWrite.of("sff", {"hdr.nsh.spi": LM_SPI, "hdr.nsh.si": 254}, "sff_end", {}))
             c.insert(hops)
             procs += [nf_host(ns, tmp, n) for n in hosts]
             inst = {n: Instance(n, str(tmp / f"{n}.sock"), 7, SPI[n]) for n in SPI}

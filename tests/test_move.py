@@ -10,7 +10,7 @@ import pytest
 
 from controller.orchestration.monitor import fabric_counters
 from controller.orchestration.move import Instance, move
-from tests.orch_fabric import FW_PORT, FW_SPI, Traffic, nf_host, one_switch
+from tests.orch_fabric import FW_PORT, FW_SPI, LM_SPI, Traffic, nf_host, one_switch
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +104,30 @@ def test_a_destination_that_dies_after_the_steering_hands_the_flow_back_to_the_s
     tail = [g for g in tr.got if g[2] >= tr.sent - 300]  # the last half second: served by A again
     assert len(tail) >= 290 and {g[1] for g in tail} == {a_port}, (len(tail), {g[1] for g in tail})
     print("dies after steering", res.to_dict(), "lost", tr.sent - len({g[2] for g in tr.got}))
+
+
+def test_a_nat_flow_moved_from_a_server_to_lm_and_back_keeps_its_mapping_and_loses_nothing(fabric):
+    """Server → LM (fabric.p4's nat table, written over P4Runtime) and LM → server, both
+    loss-free, under 600 packets/s; order-preserving to LM is refused (LM cannot hold)."""
+    from controller.orchestration.lm import LmNat
+    from controller.orchestration.move import MoveError
+
+    ns, _tmp, c, inst, steering = fabric
+    lm = Instance("lm", "", 7, LM_SPI, lm=LmNat(c, 7, "198.51.100.1"))
+    flt = {"src": "10.0.1.1", "proto": 17, "sport": 2005}
+    with pytest.raises(MoveError, match="order-preserving moves need both instances to hold"):
+        move(flt, inst["a"], lm, "order-preserving", steering)
+    with Traffic(ns, 2005) as tr:
+        time.sleep(0.8)
+        lm_before = c.counter_read("nf_packets").get(7, (0, 0))[0]
+        there = move(flt, inst["a"], lm, "loss-free", steering)
+        time.sleep(0.8)
+        in_lm = c.counter_read("nf_packets").get(7, (0, 0))[0] - lm_before
+        back = move(flt, lm, inst["a"], "loss-free", steering)
+        time.sleep(0.8)
+    seqs = [g[2] for g in tr.got]
+    assert there.ok and back.ok and there.flows == back.flows == 1, (there, back)
+    assert tr.sent >= 1000 and sorted(seqs) == list(range(tr.sent)), (tr.sent, len(seqs), there, back)
+    assert len({(g[0], g[1]) for g in tr.got}) == 1, {(g[0], g[1]) for g in tr.got}  # one mapping throughout
+    assert in_lm >= 300 and lm.lm.map == {}, in_lm  # LM translated the flow, then forgot it
+    print("to LM", there.to_dict(), "back", back.to_dict())

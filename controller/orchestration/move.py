@@ -63,6 +63,10 @@ class Instance:
     control: str
     nf: int
     spi: int
+    lm: Any = field(default=None, compare=False)  # an LM endpoint (lm.LmNat) instead of a control socket
+
+    def client(self, timeout_s: float) -> Any:
+        return self.lm if self.lm is not None else ControlClient(self.control, timeout_s)
 
 
 @dataclass
@@ -116,8 +120,12 @@ def move(
     it to kill an instance mid-move)."""
     if guarantee not in GUARANTEES:
         raise MoveError(f"guarantee must be one of {', '.join(GUARANTEES)}, not {guarantee!r}")
-    if src.control == dst.control and src.nf == dst.nf:
+    if src.control == dst.control and src.nf == dst.nf and src.lm is dst.lm:
         raise MoveError(f"{src.name} and {dst.name} are the same instance")
+    if guarantee == "order-preserving" and (src.lm is not None or dst.lm is not None):
+        raise MoveError(
+            "order-preserving moves need both instances to hold packets; LM cannot (loss-free can)"
+        )
     only: list[dict] | None = None
     if isinstance(flows, list):  # exactly these flows (a planner's share of an instance's flows)
         only = [f.to_dict() if isinstance(f, Flow) else Flow.parse(f).to_dict() for f in flows]
@@ -128,7 +136,7 @@ def move(
     t0 = time.monotonic()
     mark = lambda step: (res.steps.__setitem__(step, round(time.monotonic() - t0, 6)), hook and hook(step))
     try:
-        s = ControlClient(src.control, timeout_s)
+        s = src.client(timeout_s)
     except ConnectionError as e:
         raise MoveError(f"source {src.name}: {e}") from None
     d: ControlClient | None = None
@@ -140,10 +148,10 @@ def move(
     try:
         try:
             kind = _kind(s, src)
-            d = ControlClient(dst.control, timeout_s)
+            d = dst.client(timeout_s)
             if _kind(d, dst) != kind:
                 raise MoveError(f"{dst.name} is a {_kind(d, dst)}, {src.name} a {kind}: no state to move")
-            if guarantee != "none":
+            if guarantee != "none" and src.lm is None:  # LM keeps translating until the steering: no hold
                 extra = {} if only is None else {"flows": only}
                 s.call("hold", nf=src.nf, move=mid, filter=flt.to_dict(), **extra)
                 held = True
@@ -197,11 +205,17 @@ def move(
                     time.sleep(0.002)
             time.sleep(grace_s)
             mark("drain")
-            frames = s.call("take", nf=src.nf, move=mid)["frames"]
-            res.held_src = len(frames)
-            if frames:
-                d.call("inject", nf=dst.nf, frames=frames)
-            mark("inject")
+            if held and dst.lm is not None:
+                # Into LM: S translates what it held itself (the mapping is the one LM has).
+                res.held_src = s.call("release", nf=src.nf, move=mid)["count"]
+                held = False
+                mark("release-src")
+            elif held:
+                frames = s.call("take", nf=src.nf, move=mid)["frames"]
+                res.held_src = len(frames)
+                if frames:
+                    d.call("inject", nf=dst.nf, frames=frames)
+                mark("inject")
             if guarantee == "order-preserving":
                 res.held_dst = d.call("held", nf=dst.nf, move=mid)["buffered"]
                 d.call("release", nf=dst.nf, move=mid)
@@ -215,12 +229,14 @@ def move(
         # S: anything that still reached it goes to D too, then S forgets the flows. The move
         # is done whatever happens here (the flows are at D); a failure is reported.
         try:
-            late = s.call("take", nf=src.nf, move=mid)["frames"]
-            if late:
-                res.late = len(late)
-                d.call("inject", nf=dst.nf, frames=late)
-            stats = {n["id"]: n for n in s.call("stats")["nfs"]}
-            s.call("release", nf=src.nf, move=mid, drop=True)
+            stats: dict = {}
+            if held:
+                late = s.call("take", nf=src.nf, move=mid)["frames"]
+                if late:
+                    res.late = len(late)
+                    d.call("inject", nf=dst.nf, frames=late)
+                stats = {n["id"]: n for n in s.call("stats")["nfs"]}
+                s.call("release", nf=src.nf, move=mid, drop=True)
             s.call("forget", nf=src.nf, flows=[r["flow"] for r in recs])
             res.overflow = stats.get(src.nf, {}).get("hold_overflow", 0)
             if guarantee == "order-preserving":
