@@ -90,7 +90,7 @@ def test_a_firewall_connection_moved_under_reply_traffic_still_admits_its_replie
     assert res.ok and res.flows == 1, res
     assert inside.got and replies.sent - opened_at >= 500
     first = seqs[0]
-    assert opened_at <= first < opened_at + 100  # admitted once the inside packet opened it
+    assert opened_at <= first < opened_at + 500  # admitted once the inside packet opened it (within 1 s)
     assert seqs == list(range(first, replies.sent)), (first, replies.sent, len(seqs), res)
 
 
