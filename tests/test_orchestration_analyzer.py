@@ -33,7 +33,12 @@ def test_flapping_around_the_threshold_raises_nothing():
 
 
 def test_underload_imbalance_down_and_failure_risk():
-    risk = lambda window: 1.0 if window[-1]["cpu_pct"] > 50 else 0.0
+    names = ("cpu_percent", "memory_percent", "swap_percent", "paging_failures")  # prediction's FEATURES
+
+    def risk(window):
+        assert all(set(names) <= set(row) for row in window)
+        return 1.0 if window[-1]["cpu_pct"] > 50 else 0.0
+
     th = Thresholds(overload_pps=1000, underload_pps=5, imbalance_ratio=3.0, imbalance_min_pps=50,
                     risk=0.8, risk_window=3, raise_after=1, clear_after=1)  # fmt: skip
     an = Analyzer(th, risk)
@@ -53,6 +58,8 @@ def test_underload_imbalance_down_and_failure_risk():
         ("underload", "a"),
     ]
     assert VEPC_FEATURES == ("cpu_pct", "mem_pct", "swap_pct", "errors")
+    short = Analyzer(th, lambda window: (_ for _ in ()).throw(ValueError("needs the last 60 samples")))
+    assert not any(a.kind == "failure-risk" for _ in range(5) for a in short.update([s("b", 300)]))
 
 
 def test_config_defaults_fields_and_one_line_errors(tmp_path):

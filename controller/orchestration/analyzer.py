@@ -7,8 +7,10 @@ pps >= 400 clears only below 400 × (1 − margin). Alerts are edges (raised, cl
 planner reads the set of alerts standing now.
 
 Failure risk: a hook `risk(window) -> float in [0, 1]` (the prediction package's
-`score`) reads each instance's last `window` samples as rows of the vEPC features
-(monitor.VEPC_FEATURES); no hook, no failure-risk alerts.
+`score`) reads each instance's last `window` samples as rows keyed by the predictor's
+feature names (monitor.RISK_FEATURES: cpu_percent, memory_percent, swap_percent,
+paging_failures) beside the sample's own (monitor.VEPC_FEATURES); no hook, no failure-risk
+alerts. A hook that refuses the window (ValueError: too short for its model) raises none.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from controller.orchestration.config import Thresholds
-from controller.orchestration.monitor import VEPC_FEATURES, Sample
+from controller.orchestration.monitor import RISK_FEATURES, VEPC_FEATURES, Sample
 
 RiskHook = Callable[[list[dict]], float]
 KINDS = ("overload", "underload", "imbalance", "failure-risk", "down")
@@ -92,9 +94,13 @@ class Analyzer:
                                       s.pps > lim / m))  # fmt: skip
             if self.risk is not None:
                 w = self.windows[s.instance]
-                w.append({k: getattr(s, k) for k in VEPC_FEATURES})
-                if len(w) == w.maxlen:
-                    p = float(self.risk(list(w)))
+                row = {k: getattr(s, k) for k in VEPC_FEATURES}
+                w.append({**row, **{k: float(getattr(s, f)) for k, f in RISK_FEATURES.items()}})
+                try:
+                    p = float(self.risk(list(w))) if len(w) == w.maxlen else None
+                except ValueError:
+                    p = None  # the model needs a longer window than risk_window
+                if p is not None:
                     out.append(self._edge(s.time, "failure-risk", s.instance, "risk", p, th.risk,
                                           p >= th.risk, p < th.risk * m))  # fmt: skip
         if th.imbalance_ratio is not None and len(live) >= 2:

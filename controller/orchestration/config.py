@@ -9,7 +9,7 @@ wrong raises ConfigError with one line naming the field.
         overload:  {pps: 400, cpu_pct: 90, queue: 5000}   # any one over: overloaded
         underload: {pps: 5}
         imbalance: {ratio: 3.0, min_pps: 50}   # busiest / idlest instance of the NF
-        failure_risk: {risk: 0.8, window: 12}  # the prediction hook's score, over `window` samples
+        failure_risk: {risk: 0.8, window: 60}  # the prediction hook's score, over `window` samples
         hysteresis: {raise_after: 2, clear_after: 3, margin: 0.1}
       elasticity: {min_instances: 1, max_instances: 4, cooldown_periods: 3}
 
@@ -40,7 +40,7 @@ class Thresholds:
     imbalance_ratio: float | None = 3.0
     imbalance_min_pps: float = 50.0
     risk: float = 0.8
-    risk_window: int = 12
+    risk_window: int = 60  # the vEPC predictor's window (60 intervals)
     raise_after: int = 2
     clear_after: int = 3
     margin: float = 0.1
@@ -109,7 +109,7 @@ def parse(d: Any, where: str = "orchestration") -> OrchestrationConfig:
         imbalance_ratio=opt(im, "ratio", 3.0, "imbalance", 1.0),
         imbalance_min_pps=float(_num(im.get("min_pps", 50.0), f"{w}.imbalance.min_pps")),
         risk=float(_num(fr.get("risk", 0.8), f"{w}.failure_risk.risk", 0.0, 1.0)),
-        risk_window=int(_num(fr.get("window", 12), f"{w}.failure_risk.window", 1, 10_000, True)),
+        risk_window=int(_num(fr.get("window", 60), f"{w}.failure_risk.window", 1, 10_000, True)),
         raise_after=int(_num(hy.get("raise_after", 2), f"{w}.hysteresis.raise_after", 1, 1000, True)),
         clear_after=int(_num(hy.get("clear_after", 3), f"{w}.hysteresis.clear_after", 1, 1000, True)),
         margin=float(_num(hy.get("margin", 0.1), f"{w}.hysteresis.margin", 0.0, 0.9)),

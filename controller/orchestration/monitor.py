@@ -27,6 +27,11 @@ from controller.orchestration.move import Instance
 from nfs.control import ControlClient, ControlError
 
 VEPC_FEATURES = ("cpu_pct", "mem_pct", "swap_pct", "errors")  # data.tsv columns 2, 3, 4, 5
+# The failure predictor's feature names (prediction/data.py FEATURES) -> the sample's fields:
+# the machine's CPU and memory as the vEPC's VM-level columns, and the NF's errors for the
+# paging failures.
+RISK_FEATURES = {"cpu_percent": "host_cpu_pct", "memory_percent": "host_mem_pct", "swap_percent": "swap_pct",
+                 "paging_failures": "errors"}  # fmt: skip
 
 
 @dataclass
@@ -44,6 +49,8 @@ class Sample:
     cpu_pct: float = 0.0
     mem_pct: float = 0.0
     swap_pct: float = 0.0
+    host_cpu_pct: float = 0.0  # the machine's (psutil.cpu_percent since the last sample)
+    host_mem_pct: float = 0.0  # the machine's (psutil.virtual_memory().percent)
     page_faults: int = 0  # in the period (minor + major)
 
     def to_dict(self) -> dict:
@@ -110,6 +117,8 @@ class Monitor:
         except psutil.Error:
             pass
         s.swap_pct = psutil.swap_memory().percent
+        s.host_cpu_pct = psutil.cpu_percent(None)
+        s.host_mem_pct = psutil.virtual_memory().percent
         return s
 
 
