@@ -59,9 +59,16 @@ def nf_host(
     mac: Annotated[
         str | None, typer.Option(help="Source MAC of returned packets (default: the interface's).")
     ] = None,
+    control: Annotated[
+        Path | None,
+        typer.Option(
+            help="Unix socket of the control channel: per-flow state of the stateful NFs, counters."
+        ),
+    ] = None,
 ) -> None:
     """Run every software NF of one server; each (SPI, SI) goes to the NF the config names.
-    SIGHUP reloads the config at once (a bad one is reported and the old one kept)."""
+    SIGHUP reloads the config at once (a bad one is reported and the old one kept).
+    With --control, the stateful NFs' state is read and written through that socket."""
     import signal
 
     import yaml
@@ -90,10 +97,36 @@ def nf_host(
         raise InputError(str(config), "host config", first.split(": ", 2)[-1])
     # A supervisor reads these lines: the first says the socket is open, each later one a reload.
     signal.signal(signal.SIGHUP, lambda *_: print(load(), flush=True))
+    server = None
+    if control is not None:
+        server = _control_server(host, iface, control)
     try:
         serve(host, iface, first)
     except OSError as e:
         raise InputError("--iface", iface, e.strerror or str(e)) from None
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _control_server(host, iface: str, path: Path):
+    """The control channel, with a send socket on the interface for frames the NFs
+    process outside the packet loop (released or injected during a move)."""
+    import socket
+
+    from nfs.control import ControlServer
+
+    try:
+        out = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        out.bind((iface, 0))
+    except OSError as e:
+        raise InputError(
+            "--iface", iface, "no such network interface" if e.errno == 19 else e.strerror
+        ) from None
+    try:
+        return ControlServer(host, path, emit=out.send).start()
+    except OSError as e:
+        raise InputError("--control", str(path), e.strerror or str(e)) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -21,20 +21,10 @@ from scapy.compat import raw
 from scapy.contrib.nsh import NSH
 
 from nfs.entries import NF, parse_nf
+from nfs.packet import ETH_NSH, NSH_LEN, csum16
+from nfs.stateful import STATEFUL_KINDS, StateError, make_stateful
 from p4target.switch.hashes import crc16
 from p4target.switch.ports import serve_until_signal
-
-ETH_NSH = 0x894F
-NSH_LEN = 8
-
-
-def csum16(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 @dataclass
@@ -168,7 +158,7 @@ class SoftwareHost:
     `load` replaces the NFs and hops at once, so a packet sees the old set or the new."""
 
     mac: bytes = b"\x02\x00\x00\x00\x0f\x01"
-    nfs: dict[int, SoftwareNF] = field(default_factory=dict)
+    nfs: dict[int, Any] = field(default_factory=dict)  # SoftwareNF or nfs.stateful.StatefulNF
     hops: dict[tuple[int, int], int] = field(default_factory=dict)
     stats: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -178,11 +168,21 @@ class SoftwareHost:
         its state (a rate limiter's buckets)."""
         if not isinstance(config, dict) or not isinstance(config.get("nfs", []), list):
             raise ValueError("a host config is a mapping with nfs: [...] and hops: [[spi, si, nf], ...]")
-        nfs = {}
+        nfs: dict[int, Any] = {}
         for c in config.get("nfs", []):
+            if isinstance(c, dict) and c.get("kind") in STATEFUL_KINDS:
+                # A stateful NF (nfs/stateful.py) keeps its flows when its config stays.
+                try:
+                    snf = make_stateful(c, self.mac, "config.nfs")
+                except StateError as e:
+                    raise ValueError(str(e)) from None
+                prev = self.nfs.get(snf.id)
+                nfs[snf.id] = prev if getattr(prev, "config", None) == snf.config else snf
+                continue
             nf = parse_nf(_from_software(c), "config.nfs")
             old = self.nfs.get(nf.id)
-            nfs[nf.id] = old if old is not None and old.nf == nf else SoftwareNF(nf, self.mac)
+            keep = isinstance(old, SoftwareNF) and old.nf == nf
+            nfs[nf.id] = old if keep else SoftwareNF(nf, self.mac)
         hops = {}
         for h in config.get("hops", []):
             if not (isinstance(h, list) and len(h) == 3 and all(isinstance(x, int) for x in h)):

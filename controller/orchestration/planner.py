@@ -1,0 +1,166 @@
+"""The planner: standing alerts and the latest samples in, actions out.
+
+`Planner` is the interface the loop calls between placement intervals; the flow-migration
+planner of the DeepMigration issue (migration.plan) plugs in by implementing it, and the
+failure-risk hook (prediction.score) feeds the analyzer's failure-risk alerts that any
+planner reads. The interval placement itself stays with the placement agent (srem control).
+
+`Heuristic` is the simple planner shipped now. Per NF, in this order, one action per
+instance per period, and none on an instance within `cooldown_periods` of its last action:
+
+1. down: nothing to move (its state died with it); reported.
+2. failure-risk: move every flow off the instance (to the least-loaded live instance
+   with headroom, or a new one), keep it running without flows.
+3. overload: move half the instance's flows to the least-loaded live instance whose pps
+   is under half the overload threshold; when there is none, scale out (start an instance
+   on a free slot, up to max_instances) and move half there.
+4. imbalance: move from the busiest to the idlest instance the share of flows that evens
+   their pps, (hi − lo) / 2hi.
+5. underload: with more than min_instances running, scale in: move every flow of the
+   instance to the least-loaded other one, then stop it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from controller.orchestration.config import OrchestrationConfig
+from controller.orchestration.monitor import Sample
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # move | scale-out | scale-in
+    instance: str  # move: the source; scale-out: the slot to start; scale-in: the instance to stop
+    to: str = ""  # move, scale-out: where the flows go (for scale-out: the new instance)
+    share: float = 0.0  # fraction of the instance's flows to move
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class View:
+    """What the planner sees: the standing alerts, each live instance's last sample,
+    the free slots an instance can be started on."""
+
+    period: int
+    alerts: set[tuple[str, str]]  # (kind, instance)
+    samples: dict[str, Sample]
+    free_slots: list[str]
+    config: OrchestrationConfig
+    last_action: dict[str, int] = field(default_factory=dict)  # instance -> period
+
+
+class Planner(Protocol):
+    def plan(self, view: View) -> list[Action]: ...
+
+
+class Heuristic:
+    def plan(self, view: View) -> list[Action]:
+        cfg, th = view.config, view.config.thresholds
+        live = {n: s for n, s in view.samples.items() if s.alive}
+        cool = lambda n: view.period - view.last_action.get(n, -(10**9)) <= cfg.cooldown_periods
+        busy: set[str] = set()  # instances an action of this period already touches
+        free = list(view.free_slots)
+        out: list[Action] = []
+        limit = th.overload_pps or float("inf")
+
+        def target(exclude: str, room: float) -> str | None:
+            cands = [s for n, s in live.items() if n != exclude and n not in busy and s.pps < room]
+            return min(cands, key=lambda s: (s.pps, s.instance)).instance if cands else None
+
+        def scale_out(src: str, share: float, reason: str) -> None:
+            if free and len(live) + len([a for a in out if a.kind == "scale-out"]) < cfg.max_instances:
+                slot = free.pop(0)
+                out.append(Action("scale-out", slot, slot, 0.0, reason))
+                out.append(Action("move", src, slot, share, reason))
+                busy.update((src, slot))
+            else:
+                out.append(Action("none", src, "", 0.0, f"{reason}; no free slot or at max_instances"))
+
+        for kind, inst in sorted(view.alerts):
+            if kind == "down":
+                out.append(Action("none", inst, "", 0.0, "down: its state is gone, nothing to move"))
+        for kind in ("failure-risk", "overload"):
+            for k, inst in sorted(view.alerts):
+                if k != kind or inst not in live or inst in busy or cool(inst):
+                    continue
+                share = 1.0 if kind == "failure-risk" else 0.5
+                dst = target(inst, limit * 0.5)
+                why = f"{kind} on {inst}"
+                if dst is None:
+                    scale_out(inst, share, why)
+                else:
+                    out.append(Action("move", inst, dst, share, why))
+                    busy.update((inst, dst))
+        if ("imbalance", "*") in view.alerts and len(live) >= 2:
+            hi = max(live.values(), key=lambda s: (s.pps, s.instance))
+            lo = min(live.values(), key=lambda s: (s.pps, s.instance))
+            if not ({hi.instance, lo.instance} & busy) and not cool(hi.instance) and hi.pps > 0:
+                share = (hi.pps - lo.pps) / (2 * hi.pps)
+                out.append(Action("move", hi.instance, lo.instance, round(share, 3), "imbalance"))
+                busy.update((hi.instance, lo.instance))
+        for k, inst in sorted(view.alerts):
+            if k != "underload" or inst not in live or inst in busy or cool(inst):
+                continue
+            if len(live) - len([a for a in out if a.kind == "scale-in"]) <= cfg.min_instances:
+                continue
+            dst = target(inst, limit * 0.8)
+            if dst is not None:
+                out.append(Action("scale-in", inst, dst, 1.0, f"underload on {inst}"))
+                busy.update((inst, dst))
+        return out
+
+
+def problem_of(view: View) -> dict:
+    """The planner's inputs as plain data, the contract for a planner written as a function
+    (the DeepMigration issue's `migration.plan(problem)`):
+
+        {"period": 12,
+         "alerts": [["overload", "a"], ...],              # standing (kind, instance)
+         "instances": {"a": {<monitor.Sample fields>}, ...},  # live instances' last samples
+         "free_slots": ["c"],
+         "config": {"overload_pps": 400.0, ..., "min_instances": 1, "max_instances": 4},
+         "last_action": {"a": 9}}
+
+    and it returns a list of {"kind": move|scale-out|scale-in|none, "instance", "to",
+    "share", "reason"} (planner.Action's fields)."""
+    th = view.config.thresholds
+    cfg = {**{k: getattr(th, k) for k in th.__dataclass_fields__},
+           "min_instances": view.config.min_instances, "max_instances": view.config.max_instances,
+           "cooldown_periods": view.config.cooldown_periods}  # fmt: skip
+    return {
+        "period": view.period,
+        "alerts": sorted([list(a) for a in view.alerts]),
+        "instances": {n: s.to_dict() for n, s in view.samples.items() if s.alive},
+        "free_slots": list(view.free_slots),
+        "config": cfg,
+        "last_action": dict(view.last_action),
+    }
+
+
+class FunctionPlanner:
+    """A planner from a function `plan(problem) -> [action dicts]` (see problem_of). Its
+    answer is checked: an action naming an unknown kind or instance is refused in one line
+    (ValueError), before anything is executed."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def plan(self, view: View) -> list[Action]:
+        known = set(view.samples) | set(view.free_slots)
+        out = []
+        for k, a in enumerate(self.fn(problem_of(view)) or []):
+            if not isinstance(a, dict) or a.get("kind") not in ("move", "scale-out", "scale-in", "none"):
+                raise ValueError(f"planner action {k}: kind must be move, scale-out, scale-in or none: {a!r}")
+            inst, to = str(a.get("instance", "")), str(a.get("to", ""))
+            if inst not in known or (to and to not in known):
+                raise ValueError(f"planner action {k}: names an instance or slot that does not exist: {a!r}")
+            share = a.get("share", 0.0)
+            if not isinstance(share, (int, float)) or not 0 <= share <= 1:
+                raise ValueError(f"planner action {k}: share must be in [0, 1]: {a!r}")
+            out.append(Action(a["kind"], inst, to, float(share), str(a.get("reason", "planner"))))
+        return out
