@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_em
 	$(BIN)/python -m tests.benchmarks.bench_controller
 	$(BIN)/python -m tests.benchmarks.bench_agents
+	$(BIN)/python -m tests.benchmarks.bench_move
 
 # Trains the shipped policies (srem: hybrid filtered DQN; ddqn-cm: the baseline), seeded.
 model: $(STAMP)

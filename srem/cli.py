@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from controller.loop import cli as controller_cli
+from controller.orchestration import cli as orchestration_cli
 from emac import cli as emac_cli
 from emulation import cli as emulation_cli
 from nfs import cli as nfs_cli
@@ -112,6 +113,7 @@ controller_cli.register(app, agent_or_error)
 emulation_cli.register(app)
 prediction_cli.register(app)
 mfg_cli.register(app)
+orchestration_cli.register(app)
 
 
 def main() -> None:
