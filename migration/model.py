@@ -62,7 +62,7 @@ class Costs:
     delta: float = 50.0  # per SLA violation (δ)
     resource: float = 200.0  # per instance added / saved per instance removed (R)
     omega: float = 1000.0  # per unit of utilisation above Th_high (ω)
-    omega_balance: float = 200.0  # load balancing: per unit of L1 distance from the even share
+    omega_balance: float = 1000.0  # load balancing: per unit of L1 distance from the even share (as ω)
 
 
 @dataclass(frozen=True)

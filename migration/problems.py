@@ -3,7 +3,7 @@
     name: my-problem
     scenario: scale-out            # scale-out | scale-in | balance
     thresholds: {high: 0.6, low: 0.1, var: 0.01}
-    costs: {beta: 1, delta: 50, resource: 200, omega: 1000, omega_balance: 200}
+    costs: {beta: 1, delta: 50, resource: 200, omega: 1000, omega_balance: 1000}
     network: {bandwidth_mbps: 1000, same_server_ms: 0.05, same_rack_ms: 0.2, cross_rack_ms: 0.6}
     racks: {s0: r0, s1: r0}        # server → rack (optional)
     instances:

@@ -5,7 +5,7 @@ Each iteration draws one starting state (a random scenario and size) and runs a 
 action), apply the moves, let traffic drift one interval (`workload.next_state`), decide
 again. All episodes of a batch share the starting state and the drift, so they differ
 only by the policy's draws, and the per-step baseline b_t = mean_i R_t^i (Algorithm 1,
-line 7) compares like with like. The update is
+line 7) compares like with like. The update is (advantages divided by the batch's std)
 
     Δθ = Σ_t Σ_i ∇ log μ_θ(s_t^i, a_t^i) (R_t^i − b_t),   R_t^i = Σ_{t' ≥ t} r_{t'}^i
 
@@ -117,6 +117,9 @@ def train(
         returns = np.flip(np.cumsum(np.flip(rewards, 1), 1), 1).copy()
         baseline = returns.mean(axis=0, keepdims=True)
         adv = returns - baseline
+        # scale-in saves whole instances, balance a few points of load: normalising the batch's
+        # advantages keeps one scenario's reward scale from drowning the others' gradients
+        adv = adv / (adv.std() + 1e-8)
         opt.zero_grad()
         loss = torch.zeros(())
         for i in range(cfg.episodes):
