@@ -2,7 +2,9 @@
 
 For each edge, heaviest load first, it moves the source's flows that bring the moved
 amount closer to the requested load (a flow of rate r is taken while r < 2·what is left),
-cheapest migration cost per Mbps first. A flow goes only where it fits: the destination
+cheapest migration cost per Mbps first. What an edge cannot round to whole flows is
+carried to the source's next edge (error diffusion), so a source sheds about the total
+the network asked of it even when that total is spread thin over many destinations. A flow goes only where it fits: the destination
 stays at or under Th_high and its free buffer holds the flow's state, so the translator
 never overloads a destination whatever the network asks. A node the view drains
 (scale-in) must be emptied: what the loads left there goes to the destinations the
@@ -26,13 +28,13 @@ def translate(p: Problem, v: View, loads: np.ndarray) -> list[Move]:
     pending: dict[int, list[int]] = {}
     for i in np.unique(src):
         pending[int(i)] = list(np.flatnonzero((p.src == i) & p.movable))
+    carry = dict.fromkeys(pending, 0.0)
     for k in np.argsort(-loads, kind="stable"):
-        i, j, q = int(src[k]), int(dst[k]), float(loads[k])
+        i, j = int(src[k]), int(dst[k])
+        q = float(loads[k]) + carry[i]  # what earlier edges of i could not round to flows comes along
         fl = pending.get(i, [])
-        if q <= 0 or not fl:
-            continue
-        rates = p.rate[fl]
-        if 2 * q <= rates.min():
+        if q <= 0 or not fl or 2 * q <= p.rate[fl].min():
+            carry[i] = max(q, 0.0)
             continue  # no flow brings this edge closer to its load
         order = sorted(fl, key=lambda f: p.cost[f, j] / p.rate[f])
         for f in order:
@@ -41,6 +43,7 @@ def translate(p: Problem, v: View, loads: np.ndarray) -> list[Move]:
             if p.rate[f] < 2 * q and s.fits(f, j):
                 s.move(f, j)
                 q -= p.rate[f]
+        carry[i] = max(q, 0.0)
         pending[i] = [f for f in fl if s.a[f] == i]
     for node in np.flatnonzero(v.drain):
         i = int(v.nodes[node])
