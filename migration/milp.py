@@ -10,7 +10,11 @@ the best plan found with HiGHS's dual bound and gap; `proven` says when it is op
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +38,25 @@ class MilpResult:
         if not np.isfinite(self.objective):
             return float("inf")
         return (self.objective - self.bound) / max(abs(self.objective), 1e-9)
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """HiGHS (through SciPy) prints a debug line from C for some incumbents; keep it off the CLI's stdout."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
 
 
 def solve(p: Problem, time_limit: float = 10.0) -> MilpResult:
@@ -119,8 +142,9 @@ def solve(p: Problem, time_limit: float = 10.0) -> MilpResult:
     if nx + ny == 0 and not balance:
         return MilpResult([], _j_of(p, fixed), _j_of(p, fixed), True, time.perf_counter() - t0)
     A = coo_matrix((vals, (rows, cols)), shape=(r, nvar)).tocsr()
-    res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=integrality, bounds=bounds,
-               options={"time_limit": float(time_limit), "disp": False, "mip_rel_gap": 1e-6})  # fmt: skip
+    with _quiet_stdout():
+        res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=integrality, bounds=bounds,
+                   options={"time_limit": float(time_limit), "disp": False, "mip_rel_gap": 1e-6})  # fmt: skip
     dt = time.perf_counter() - t0
     bound = getattr(res, "mip_dual_bound", None)
     bound = (float(bound) + const) if bound is not None and np.isfinite(bound) else -np.inf
