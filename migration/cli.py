@@ -91,8 +91,8 @@ def new(
 
 @app.command()
 def validate(file: Annotated[Path, typer.Argument(help="Problem YAML.")]) -> None:
-    """Check a problem file; print what it holds."""
-    from migration import problems
+    """Check a problem file; print what it holds and whether its scenario's trigger holds."""
+    from migration import problems, workload
 
     try:
         p = problems.load(file)
@@ -101,7 +101,8 @@ def validate(file: Annotated[Path, typer.Argument(help="Problem YAML.")]) -> Non
     u = p.util[p.active]
     Console().print(
         f"{file}: ok — {p.scenario}, {int(p.active.sum())} active + {int((~p.active).sum())} spare instances, "
-        f"{len(p.flows)} flows ({int(p.movable.sum())} movable), utilisation {u.min():.0%}..{u.max():.0%}"
+        f"{len(p.flows)} flows ({int(p.movable.sum())} movable), utilisation {u.min():.0%}..{u.max():.0%}; "
+        + ("its trigger holds" if workload.triggered(p) else "its trigger does not hold (nothing to do)")
     )
 
 

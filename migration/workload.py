@@ -169,6 +169,17 @@ def detect(p: Problem) -> str:
     return "balance"
 
 
+def triggered(p: Problem) -> bool:
+    """Whether the state calls for its scenario at all: an instance above Th_high (scale-out),
+    an active one below Th_low (scale-in), or a utilisation variance of at least Th_var (balance)."""
+    u, act, th = p.util, p.active, p.thresholds
+    if p.scenario == "scale-out":
+        return bool((u[act] > th.high).any())
+    if p.scenario == "scale-in":
+        return bool(act.sum() > 1 and (u[act] < th.low).any())
+    return bool(np.var(u[act]) >= th.var)
+
+
 def next_state(p: Problem, assignment: np.ndarray, rng: np.random.Generator, drift: float = 0.25) -> Problem:
     """The state one interval later: the moves applied, instances started or stopped, and
     every instance's traffic scaled by a lognormal factor (hot spots wander)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,14 @@ def test_workload_seeded_and_heavy_tailed():
     assert (s.util < 0.15).sum() == 10 and s.candidates.sum() == 10
     bal = workload.balance(20, 40, 1)
     assert abs(len(bal.flows) / 20 - 40) < 5
+
+
+def test_triggers():
+    assert workload.triggered(workload.scale_out(10, 2, 0.6, 10, 1))
+    assert workload.triggered(workload.scale_in(10, 2, 0.1, 10, 1))
+    b = workload.balance(10, 10, 1)
+    assert workload.triggered(b) == (np.var(b.util) >= 0.01)
+    assert not workload.triggered(replace(b, thresholds=Thresholds(high=0.8, var=1.0)))
 
 
 def test_next_state_applies_moves_and_detects():
