@@ -63,6 +63,14 @@ def test_bad_input_one_red_line(tmp_path):
 
 def test_shipped_policy_is_the_default(tmp_path):
     assert DEFAULT_MODEL.exists() and DEFAULT_MODEL.stat().st_size < 2_000_000
+    import migration
+    from migration import problems
+
+    data = Path(migration.__file__).parent / "data"
+    for name in ("scale_out", "scale_in", "balance"):
+        p = problems.load(data / f"{name}.yaml")
+        moves = migration.plan(p)
+        assert moves and all(a != b for _, a, b in moves)
     r = runner.invoke(app(), ["migrate", "plan", str(FIX / "scale_out.yaml"), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["method"] == "deepmigration"
