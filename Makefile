@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= results
 EPISODES ?= 6000
 
-.PHONY: setup emulation-deps run test bench lint eval model figures prediction mfg-model mfg-figures clean
+.PHONY: setup emulation-deps run test bench lint eval model figures prediction mfg-model mfg-figures migration-figures clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_controller
 	$(BIN)/python -m tests.benchmarks.bench_agents
 	$(BIN)/python -m tests.benchmarks.bench_move
+	$(BIN)/python -m tests.benchmarks.bench_migration
 
 # Trains the shipped policies (srem: hybrid filtered DQN; ddqn-cm: the baseline), seeded.
 model: $(STAMP)
@@ -72,6 +73,10 @@ mfg-model: $(STAMP)
 	$(BIN)/srem mfg train --out $(OUT)/mfg-train --episodes 2000 --ship
 mfg-figures: $(STAMP)
 	$(BIN)/srem mfg eval --out docs/mfg
+
+# docs/migration/: every migration method on the paper's three scenarios (--quick: ~12 min here).
+migration-figures: $(STAMP)
+	$(BIN)/srem migrate eval --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,6 +17,7 @@ from controller.loop import cli as controller_cli
 from controller.orchestration import cli as orchestration_cli
 from emac import cli as emac_cli
 from emulation import cli as emulation_cli
+from migration import cli as migration_cli
 from nfs import cli as nfs_cli
 from p4target import cli as p4target_cli
 from p4target.compiler.errors import P4Error
@@ -114,6 +115,7 @@ emulation_cli.register(app)
 prediction_cli.register(app)
 mfg_cli.register(app)
 orchestration_cli.register(app)
+migration_cli.register(app)
 
 
 def main() -> None:
