@@ -6,19 +6,18 @@ or malformed data file, a bad run file or option) is one red line and exit statu
 
 from __future__ import annotations
 
-import functools
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from topologies import InputError
+from topologies.errors import one_line
 
 app = typer.Typer(
     help="Predict server failures from monitoring data (LSTM and baselines).", no_args_is_help=True
@@ -30,18 +29,6 @@ DataOpt = Annotated[
     typer.Option(help="The data file (default: ../shared/data/vepc-failure/data.tsv beside the checkout)."),
 ]
 ConfigOpt = Annotated[Path | None, typer.Option(help="A run YAML (default: prediction/data/default.yaml).")]
-
-
-def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except InputError as e:
-            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -69,7 +56,7 @@ def _threads(n: int) -> None:
 
 
 @app.command("validate")
-@_one_line_errors
+@one_line
 def validate(data: DataOpt = None) -> None:
     """Check a data file and summarise it (records, failures, failed share)."""
     from .metrics import failures
@@ -84,7 +71,7 @@ def validate(data: DataOpt = None) -> None:
 
 
 @app.command("train")
-@_one_line_errors
+@one_line
 def train_cmd(
     data: DataOpt = None,
     config: ConfigOpt = None,
@@ -139,7 +126,7 @@ def train_cmd(
 
 
 @app.command("eval")
-@_one_line_errors
+@one_line
 def eval_cmd(
     data: DataOpt = None,
     config: ConfigOpt = None,

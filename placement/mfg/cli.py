@@ -5,7 +5,6 @@ Registered on the srem app by `register(app)`. Bad input is one red line and exi
 
 from __future__ import annotations
 
-import functools
 import shutil
 import sys
 import time
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from topologies import InputError
+from topologies.errors import one_line
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "mfg-ac.pt"
 METHOD_NAMES = ("mfg-ac", "ga", "greedy", "random", "optimum")
@@ -30,20 +30,6 @@ app.add_typer(scenario_app, name="scenario")
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
 
-def _one_line_errors(fn):
-    """InputError -> one red line on stderr, exit 2 (also when run outside srem's main())."""
-
-    @functools.wraps(fn)
-    def wrapper(*a, **kw):
-        try:
-            return fn(*a, **kw)
-        except InputError as e:
-            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
 def _policy(model: Path | None):
     from .train import load_policy
 
@@ -51,7 +37,7 @@ def _policy(model: Path | None):
 
 
 @scenario_app.command("new")
-@_one_line_errors
+@one_line
 def scenario_new(
     file: Path,
     nodes: Annotated[int, typer.Option(help="MEC nodes (0: the paper's case).")] = 0,
@@ -68,7 +54,7 @@ def scenario_new(
 
 
 @scenario_app.command("validate")
-@_one_line_errors
+@one_line
 def scenario_validate(file: Path) -> None:
     """Check a scenario file; prints its size or one line naming what is wrong."""
     from . import scenario as S
@@ -80,7 +66,7 @@ def scenario_validate(file: Path) -> None:
 
 
 @scenario_app.command("show")
-@_one_line_errors
+@one_line
 def scenario_show(spec: Annotated[str, typer.Argument(help="File or bundled name.")] = "paper") -> None:
     """Print a scenario (default: the paper's case) as YAML."""
     from . import scenario as S
@@ -89,7 +75,7 @@ def scenario_show(spec: Annotated[str, typer.Argument(help="File or bundled name
 
 
 @app.command()
-@_one_line_errors
+@one_line
 def train(
     out: Annotated[Path, typer.Option(help="Folder for checkpoint.pt and TensorBoard logs (tb/).")],
     episodes: Annotated[int, typer.Option(help="Training episodes (the paper: 2000).")] = 2000,
@@ -113,7 +99,7 @@ def train(
 
 
 @app.command()
-@_one_line_errors
+@one_line
 def place(
     scenario: Annotated[
         str, typer.Option(help="YAML file or bundled name (paper, mec-10, mec-30, mec-100).")
@@ -169,7 +155,7 @@ def place(
 
 
 @app.command("eval")
-@_one_line_errors
+@one_line
 def evaluate_cmd(
     out: Annotated[Path, typer.Option(help="Folder for results.md, results.json and the figures.")] = Path(
         "docs/mfg"
