@@ -58,8 +58,9 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     register<bit<32>>(CACHE_MAX) c_epoch;
     register<bit<8>>(CACHE_MAX) c_act;
     register<bit<96>>(CACHE_MAX) c_data;
-    // [0] index mask (cache size - 1, a power of two), [1] epoch (+1 empties the cache).
-    register<bit<32>>(2) cache_cfg;
+    // The cache's settings are action data, not registers: PI's P4Runtime server (BMv2)
+    // does not write registers. mask = cache size - 1 (a power of two); epoch + 1 empties
+    // the cache; epoch 0 (the default until the EMAC sets it) never hits.
     // Reads in flight per cache index, so that a flow's packets share one READ.
     register<bit<112>>(CACHE_MAX) p_tag;
     register<bit<32>>(CACHE_MAX) p_ts;
@@ -112,6 +113,17 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         size = 64;
     }
 
+    action cache_set(bit<32> indexMask, bit<32> flushEpoch) {
+        mask = indexMask;
+        epoch = flushEpoch;
+    }
+    table em_cache {
+        key = { }
+        actions = { cache_set; }
+        default_action = cache_set(0, 0);
+        size = 1;
+    }
+
     action resolved(bit<8> act, bit<96> data) {
         meta.emAct = act;
         meta.emData = data;
@@ -120,8 +132,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
 
     apply {
         now = sm.ingress_global_timestamp[31:0];
-        cache_cfg.read(mask, 0);
-        cache_cfg.read(epoch, 1);
+        em_cache.apply();
         if (hdr.bth.isValid()) {
             // ---- a READ response (or NAK) for this switch -------------------------------------
             mark_to_drop(sm);
