@@ -16,8 +16,9 @@ memory server's sequence NAK tells the switch the PSN it expects, as a responder
 The EMAC writes no register: PI's P4Runtime server (simple_switch_grpc) does not
 implement register writes, so what the controller sets is table data (the cache's size
 and epoch are `em_cache`'s default action) and what the data plane keeps is initialised
-by it (the READ PSN starts at 0 and follows the server's NAKs). Registers are only read
-(`fetch_us`), which both switches implement.
+by it (the READ PSN starts at 0 and follows the server's NAKs). Nor does it read registers
+(PI does not implement that either): what the EMAC reports comes from counters
+(`rdma_stats`, and `fetch_hist` for the READ round trips).
 
 Ordering, so that a packet sees the old entry or the new one, never a mix:
 - `place`: the whole table is written and acknowledged before em_config points the NF at
@@ -485,10 +486,13 @@ class Emac:
     def stats(self) -> dict[str, float]:
         cells = self.client.counter_read("rdma_stats")
         out: dict[str, float] = {name: cells.get(k, (0, 0))[0] for k, name in enumerate(RDMA_STATS)}
-        total, n, worst = (self.client.register_read("fetch_us", k) for k in range(3))
+        # READ round trips from the switch's histogram (bins [2^b, 2^(b+1)) us): the mean
+        # takes each bin's middle, the max is the top of the highest bin (an upper bound).
+        hist = {b: n for b, (n, _) in self.client.counter_read("fetch_hist").items() if n}
+        n = sum(hist.values())
         out["fetches"] = n
-        out["fetch_us_mean"] = total / n if n else 0.0
-        out["fetch_us_max"] = worst
+        out["fetch_us_mean"] = sum(c * 1.5 * 2**b for b, c in hist.items()) / n if n else 0.0
+        out["fetch_us_max"] = float(2 ** (max(hist) + 1)) if hist else 0.0
         looked = out["hit"] + out["miss"]
         out["hit_ratio"] = out["hit"] / looked if looked else 0.0
         return out

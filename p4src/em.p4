@@ -79,8 +79,10 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     // A QP marked down sends misses to the fallback at once (each still sends a READ, as a
     // probe); any checked answer from the server clears the mark.
     register<bit<32>>(N_QP) qp_down;
-    // [0] sum of fetch latencies (us), [1] fetches, [2] largest (us).
-    register<bit<32>>(3) fetch_us;
+    // READ round trips as a histogram: cell b counts fetches of [2^b, 2^(b+1)) us (cell 0
+    // also 0 us). A counter, not a register the controller reads: PI's P4Runtime server
+    // (BMv2) reads counters but not registers.
+    counter(32w32, CounterType.packets) fetch_hist;
 
     bit<112> tag = 0;
     bit<32> now = 0;
@@ -212,13 +214,15 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             bit<32> t;
             mb_ts.read(t, mslot);
             bit<32> lat = now - t;
-            bit<32> acc;
-            fetch_us.read(acc, 0);
-            fetch_us.write(0, acc + lat);
-            fetch_us.read(acc, 1);
-            fetch_us.write(1, acc + 1);
-            fetch_us.read(acc, 2);
-            if (lat > acc) { fetch_us.write(2, lat); }
+            // floor(log2(lat)) by halving the range five times
+            bit<32> v = lat;
+            bit<32> bin = 0;
+            if (v[31:16] != 0) { bin = bin + 16; v = v >> 16; }
+            if (v[15:8] != 0) { bin = bin + 8; v = v >> 8; }
+            if (v[7:4] != 0) { bin = bin + 4; v = v >> 4; }
+            if (v[3:2] != 0) { bin = bin + 2; v = v >> 2; }
+            if (v[1:1] != 0) { bin = bin + 1; }
+            fetch_hist.count(bin);
             bit<112> want;
             mb_tag.read(want, mslot);
             // The entry of the key asked for, if the bucket holds it (versions at both ends equal).
