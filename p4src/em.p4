@@ -324,6 +324,13 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 if (wSt == MB_EMPTY || now - wT > meta.retryUs) { issue = 1; }
                 meta.emWait = 1;
             }
+        } else if (now == 0) {
+            // No clock to time a READ by: BMv2 leaves ingress_global_timestamp 0 on a
+            // recirculated packet (a hop after a local NF). Round the loopback once first; the
+            // packet comes back through a port, timestamped, and misses then.
+            sm.egress_spec = meta.loopPort;
+            meta.routed = 1;
+            return;
         } else {
             rdma_stats.count(RS_MISS);
             bit<112> pt;
