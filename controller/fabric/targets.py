@@ -120,11 +120,18 @@ def argv(target: str, spec: SwitchSpec, srem_cmd: list[str]) -> list[str]:
     return [*args, "--cpu-port", str(spec.cpu_port)]
 
 
+# Packets every BMv2 egress queue holds (BMv2's default is 64). Its egress threads share two
+# cores with everything else in the emulation; when they are descheduled, 64 packets is a
+# few tens of ms of a port's traffic and the rest was dropped (srem's switch, one Python
+# process, leaves that backlog in its sockets' kernel buffers instead).
+BMV2_QUEUE_DEPTH = 1024
+
+
 def configure(target: str, spec: SwitchSpec, timeout: float = 30.0) -> None:
     """What a started switch needs beyond its command line: BMv2's queues, by Thrift."""
-    if target == "srem" or not spec.queues:
+    if target == "srem":
         return
-    cmds = []
+    cmds = [f"set_queue_depth {BMV2_QUEUE_DEPTH}"]  # every port; the paced ones below
     for port, (pps, depth) in sorted(spec.queues.items()):
         cmds += [f"set_queue_rate {pps} {port}", f"set_queue_depth {depth} {port}"]
     thrift_cli(spec.thrift_port, cmds, timeout)
