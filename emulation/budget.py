@@ -1,7 +1,7 @@
 """How far a switch target carries the emulated day: `srem run --emulate` at several packet
 budgets on each target, summarised as one table (docs/bmv2.md's figures).
 
-    python -m emulation.budget --targets srem,simple_switch_grpc --budgets 300,600,1300 --out docs/bmv2
+    python -m emulation.budget --targets srem,simple_switch_grpc --budgets 300,600 --out docs/bmv2
 
 Each run is a separate `srem run --emulate` (root, Mininet), one after the other; the table
 (`budget.md`, and `budget.json` with every run's steps) says per target and budget the
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -58,16 +59,19 @@ def table(results: dict[tuple[str, float], dict]) -> str:
 
 
 def main(
-    targets: str = typer.Option("srem,simple_switch_grpc", help="Comma-separated targets."),
-    budgets: str = typer.Option("300,600,1300", help="Comma-separated packet budgets (packets/s)."),
-    seconds_per_step: float = typer.Option(4.0, help="Seconds each 2-h step is played."),
-    out: Path = typer.Option(Path("docs/bmv2"), help="budget.md and budget.json go here."),
+    targets: Annotated[str, typer.Option(help="Comma-separated targets.")] = "srem,simple_switch_grpc",
+    budgets: Annotated[str, typer.Option(help="Comma-separated packet budgets (packets/s).")] = "300,600",
+    seconds_per_step: Annotated[float, typer.Option(help="Seconds each 2-h step is played.")] = 4.0,
+    out: Annotated[Path, typer.Option(help="budget.md and budget.json go here.")] = Path("docs/bmv2"),
+    runs_dir: Annotated[Path, typer.Option(help="Every run's results, plots and logs.")] = Path(
+        "results/budget"
+    ),
 ) -> None:
     results: dict[tuple[str, float], dict] = {}
     runs: dict[str, list] = {}
     for target in targets.split(","):
         for pps in (float(b) for b in budgets.split(",")):
-            run_dir = out / "runs" / f"{target}-{pps:g}"
+            run_dir = runs_dir / f"{target}-{pps:g}"
             t0 = time.monotonic()
             p = subprocess.run(
                 [*SREM, "run", "--emulate", "--target", target, "--pps-budget", f"{pps:g}",
@@ -80,10 +84,14 @@ def main(
             rows = json.loads((run_dir / "results.json").read_text())["steps"]
             results[(target, pps)] = summary(rows)
             runs[f"{target}-{pps:g}"] = rows
-            print(f"{target} at {pps:g}/s: lost {results[(target, pps)]['lost']} ({time.monotonic() - t0:.0f} s)")
+            print(
+                f"{target} at {pps:g}/s: lost {results[(target, pps)]['lost']} ({time.monotonic() - t0:.0f} s)"
+            )
     out.mkdir(parents=True, exist_ok=True)
     (out / "budget.md").write_text(table(results))
-    (out / "budget.json").write_text(json.dumps({"summary": {f"{t}-{p:g}": s for (t, p), s in results.items()}}, indent=1))
+    (out / "budget.json").write_text(
+        json.dumps({"summary": {f"{t}-{p:g}": s for (t, p), s in results.items()}}, indent=1)
+    )
     print(table(results))
 
 
