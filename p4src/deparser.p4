@@ -8,10 +8,10 @@ control FabricVerifyChecksum(inout headers_t hdr, inout meta_t meta) {
 
 /* IPv4 always; TCP/UDP only when a NAT or LB rewrote the 5-tuple (a UDP checksum of 0
    stays 0: the sender chose none). The RoCEv2 ICRC is computed in egress (em.p4).
-   The zeroed checksum field is two 8w0, not one 16w0: srem's compiler writes a 16-bit
-   constant of a calculation as the hexstr "0x0", and BMv2 then takes two bytes from a
-   one-byte buffer (the checksum came out 0x61 short on BMv2, the packet lost at the
-   receiver; p4c writes "0x0000"). Same bits either way. */
+   The zeroed checksum field is two 8w0, not one 16w0: srem's compiler wrote a 16-bit
+   constant of a calculation as the hexstr "0x0" (fixed in p4target since, 1de469a), and
+   BMv2 then took two bytes from a one-byte buffer (the checksum came out 0x61 short, the
+   packet lost at the receiver). Same bits either way; any compiler's JSON is safe. */
 control FabricComputeChecksum(inout headers_t hdr, inout meta_t meta) {
     apply {
         update_checksum(hdr.ipv4.isValid(),
