@@ -19,12 +19,14 @@ setup: $(STAMP)
 
 # The emulated fabric needs Debian's Mininet (and ethtool); as root, install them, and
 # let the venv import Debian's mininet package. Without root the emulation is skipped.
+# The real p4c and BMv2, where ../shared/p4real sits beside the clone: their libraries.
 MININET := /usr/lib/python3/dist-packages/mininet
 emulation-deps:
 	@if [ "$$(id -u)" = 0 ] && ! { command -v mnexec && command -v ethtool; } >/dev/null; then \
 		apt-get install -y -q --no-install-recommends mininet ethtool >/dev/null 2>&1 || \
 		{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends mininet ethtool >/dev/null; } || \
 		echo "note: could not install mininet/ethtool; the emulation tests will be skipped"; fi
+	@if [ -x ../shared/p4real/setup ]; then ../shared/p4real/setup >/dev/null; fi
 	@if [ -d $(MININET) ]; then ln -sfn $(MININET) "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mininet"; fi
 
 # The main job on its embedded default: one day of the paper's scenario.

@@ -9,9 +9,16 @@ the counters.
 
 The switch-side entries are the EMAC's part of the switch's desired state: `entities()`
 lists them, so that the controller's reconcile keeps them (never deletes them as strays)
-and puts them back on a switch that restarted empty; `restore()` then sets the registers
-again (cache size and epoch; the READ PSN restarts at 0, which the memory server answers
-as duplicates until it reaches the expected PSN, as a responder NIC does).
+and puts them back on a switch that restarted empty; `restore()` then sets the cache again
+(size and epoch: the default action of `em_cache`; the READ PSN restarts at 0, and the
+memory server's sequence NAK tells the switch the PSN it expects, as a responder NIC does).
+
+The EMAC writes no register: PI's P4Runtime server (simple_switch_grpc) does not
+implement register writes, so what the controller sets is table data (the cache's size
+and epoch are `em_cache`'s default action) and what the data plane keeps is initialised
+by it (the READ PSN starts at 0 and follows the server's NAKs). Nor does it read registers
+(PI does not implement that either): what the EMAC reports comes from counters
+(`rdma_stats`, and `fetch_hist` for the READ round trips).
 
 Ordering, so that a packet sees the old entry or the new one, never a mix:
 - `place`: the whole table is written and acknowledged before em_config points the NF at
@@ -250,8 +257,7 @@ class Emac:
         and the PSNs in flight stay as they are): the servers behind its QPs, the cache
         settings, and every table it reads, read back from the memory servers."""
         self.servers.update(servers)
-        self.cache_size = self.client.register_read("cache_cfg", 0) + 1
-        self.epoch = self.client.register_read("cache_cfg", 1)
+        self.cache_size, self.epoch = self.cache_settings()
         lbs = {int.from_bytes(te.match[0].exact.value, "big") for te in self.client.read_table("lb_em_vip")}
         for nf, params in sorted(self.installed().items()):
             if params["qp"] not in self.servers:
@@ -260,8 +266,10 @@ class Emac:
             p = self.adopt(nf, params["qp"], params["base"], params["bucketMask"] + 1, kind)
             p.config = TableWrite.of("em_config", {"meta.nfId": nf}, "em_set", params)  # as installed
 
-    def attach(self, qp: int, server: MemoryServer, initial_psn: int = 0) -> None:
-        """Connect QP `qp` of the switch to a memory server behind `server.port`."""
+    def attach(self, qp: int, server: MemoryServer) -> None:
+        """Connect QP `qp` of the switch to a memory server behind `server.port`. The switch's
+        READ PSN is its own (0 on a fresh pipeline): a server that expects another answers the
+        first READ with a sequence NAK that carries its PSN, and the switch takes it up."""
         if not 0 <= qp < N_QP or qp in self.servers:
             raise EmacError(f"QP index {qp} is outside 0..{N_QP - 1} or taken")
         self.client.write(
@@ -270,7 +278,6 @@ class Emac:
                 update("INSERT", clone_session(100 + qp, server.port)),
             ]
         )
-        self.client.register_write("next_psn", qp, initial_psn)
         self.servers[qp] = server
 
     # -- tables ---------------------------------------------------------------------------------
@@ -451,21 +458,41 @@ class Emac:
     def set_cache_size(self, entries: int) -> None:
         if entries < 1 or entries > CACHE_MAX or entries & (entries - 1):
             raise EmacError(f"cache size must be a power of two in 1..{CACHE_MAX}, not {entries}")
-        self.client.register_write("cache_cfg", 0, entries - 1)
         self.cache_size = entries
         self.flush()
 
     def flush(self) -> None:
+        """Empty the cache: a new epoch (entries filled in an older one never hit)."""
         self.epoch += 1
-        self.client.register_write("cache_cfg", 1, self.epoch)
+        self._write_cache(self.cache_size - 1, self.epoch)
+
+    def _write_cache(self, mask: int, epoch: int) -> None:
+        e = self.client.index().table_entry(
+            "em_cache", {}, "cache_set", {"indexMask": mask, "flushEpoch": epoch}
+        )
+        e.is_default_action = True
+        self.client.write([update("MODIFY", e)])
+
+    def cache_settings(self) -> tuple[int, int]:
+        """(cache size, epoch) as the switch holds them (em_cache's default action)."""
+        e = R.Entity(table_entry=R.TableEntry(table_id=self.client.index().table("em_cache").preamble.id))
+        e.table_entry.is_default_action = True
+        (got,) = self.client.read([e])
+        params = {p.param_id: int.from_bytes(p.value, "big") for p in got.table_entry.action.action.params}
+        names = {p.id: p.name for p in self.client.index().action("cache_set").params}
+        values = {names[k]: v for k, v in params.items()}
+        return values["indexMask"] + 1, values["flushEpoch"]
 
     def stats(self) -> dict[str, float]:
         cells = self.client.counter_read("rdma_stats")
         out: dict[str, float] = {name: cells.get(k, (0, 0))[0] for k, name in enumerate(RDMA_STATS)}
-        total, n, worst = (self.client.register_read("fetch_us", k) for k in range(3))
+        # READ round trips from the switch's histogram (bins [2^b, 2^(b+1)) us): the mean
+        # takes each bin's middle, the max is the top of the highest bin (an upper bound).
+        hist = {b: n for b, (n, _) in self.client.counter_read("fetch_hist").items() if n}
+        n = sum(hist.values())
         out["fetches"] = n
-        out["fetch_us_mean"] = total / n if n else 0.0
-        out["fetch_us_max"] = worst
+        out["fetch_us_mean"] = sum(c * 1.5 * 2**b for b, c in hist.items()) / n if n else 0.0
+        out["fetch_us_max"] = float(2 ** (max(hist) + 1)) if hist else 0.0
         looked = out["hit"] + out["miss"]
         out["hit_ratio"] = out["hit"] / looked if looked else 0.0
         return out

@@ -31,6 +31,13 @@ ScenarioOpt = Annotated[
 def deploy(
     scenario: ScenarioOpt = None,
     target: Annotated[str, typer.Option(help="srem or simple_switch_grpc (when installed).")] = "srem",
+    compiler: Annotated[
+        str | None,
+        typer.Option(help="srem or p4c-bm2-ss (default: p4c-bm2-ss for simple_switch_grpc where installed)."),
+    ] = None,
+    trace: Annotated[
+        bool, typer.Option(help="BMv2: every packet's path in the switch logs, every port in a pcap.")
+    ] = False,
     out: Annotated[Path, typer.Option(help="Logs, NF configs and fabric.json go here.")] = FABRIC_FILE.parent,
     day: Annotated[int, typer.Option(help="Test day whose initial placement is installed.")] = 0,
     em: Annotated[
@@ -44,6 +51,7 @@ def deploy(
     import signal
     import threading
 
+    from controller.fabric import targets
     from controller.fabric.em import EmFabric
     from controller.fabric.inventory import Deployment, MemHost, ServerHost
     from controller.fabric.servers import ServerNFs
@@ -66,7 +74,8 @@ def deploy(
         raise InputError("--day", str(day), f"the test set has days 0..{problem.n_days('test') - 1}")
     fab = plan(build_topology(s))
     d = problem.day("test", day)
-    pipeline, index = fabric_pipeline()
+    compiler = targets.check(target, compiler)
+    pipeline, index = fabric_pipeline(compiler)
     flows = plan_replay(problem.sub.names, d.src, d.dst, d.rate, list(d.hours), fab).flows
     state = placement_state(problem.sub, problem.cat.inst_type, d, flows, fab, index, d.initial, emac=em)
     out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +90,7 @@ def deploy(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     published = out / "fabric.json"
-    with Emulation(fab, log_dir=out, target=target, em=em) as emu:
+    with Emulation(fab, log_dir=out, target=target, em=em, trace=trace) as emu:
         fabric = Fabric({n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()}, pipeline)
         servers = ServerNFs(emu, out)
         emf = EmFabric(emu, fabric, out) if em else None
@@ -106,7 +115,7 @@ def deploy(
                 emf.detach()
             fabric.close()
             Deployment(
-                scenario=out / "scenario.yaml", day=day, target=target, pid=os.getpid(),
+                scenario=out / "scenario.yaml", day=day, target=target, compiler=compiler, pid=os.getpid(),
                 switches={n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()},
                 servers={n: ServerHost(emu.hosts[n].pid, servers.hosts[n], emu.intf(n)) for n in fab.servers},
                 mem={
@@ -142,7 +151,9 @@ def run_emulated(
     seconds_per_step: float,
     pps_budget: float,
     target: str,
+    compiler: str | None = None,
     em: bool = True,
+    trace: bool = False,
 ) -> list[dict]:
     """`srem run --emulate`: the day on the emulated fabric; the model's table plus the
     measured packets per step; results.json, day.png and emulation.png under `out`."""
@@ -170,7 +181,7 @@ def run_emulated(
             steps, rp = emulate_day(
                 problem, problem.day("test", day), agent, plan(build_topology(scenario)),
                 log_dir=log_dir, seconds_per_step=seconds_per_step, pps_budget=pps_budget, target=target, em=em,
-                progress=lambda m: bar.update(task, description=m),
+                compiler=compiler, trace=trace, progress=lambda m: bar.update(task, description=m),
             )  # fmt: skip
         except (EmacError, ApplyError, P4RuntimeError, RuntimeError) as e:
             # The emulation is gone (every process and link removed); say what stopped it

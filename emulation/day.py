@@ -20,6 +20,7 @@ import numpy as np
 from controller.fabric.em import EmFabric
 from controller.fabric.servers import ServerNFs
 from controller.fabric.switches import Fabric
+from controller.fabric.targets import check
 from controller.loop.step import Controller, Counters
 from controller.program.dayplan import chains_of, nfs_of, placement_state
 from controller.program.flows import ReplayPlan, floor_pps, plan_replay
@@ -68,14 +69,16 @@ def emulate_day(
     pps_budget: float = 300.0,
     min_pps: float | None = None,
     target: str = "srem",
+    compiler: str | None = None,
     em: bool = True,
+    trace: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[EmulatedStep], ReplayPlan]:
     """The day on Mininet. With `em`, NFs the agent puts in EM that the EM path holds are
     read from memory servers by RDMA (one per switch, started when first needed); without,
     they are served from LM tables, as are the kinds the EM path does not hold."""
     say = progress or (lambda _m: None)
-    pipeline, index = fabric_pipeline()
+    pipeline, index = fabric_pipeline(check(target, compiler))
     floor = floor_pps(pps_budget, day.n_chains) if min_pps is None else min_pps
     rp = plan_replay(
         problem.sub.names, day.src, day.dst, day.rate, list(day.hours), fab,
@@ -91,7 +94,7 @@ def emulate_day(
 
     out: list[EmulatedStep] = []
     say(f"starting {len(fab.switches)} switches and {len(fab.servers)} servers")
-    with Emulation(fab, log_dir=log_dir, target=target, em=em) as emu:
+    with Emulation(fab, log_dir=log_dir, target=target, em=em, trace=trace) as emu:
         fabric = Fabric({n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()}, pipeline)
         servers = ServerNFs(emu, log_dir)
         emf = EmFabric(emu, fabric, log_dir) if em else None

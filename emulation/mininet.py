@@ -32,12 +32,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.fabric import targets
 from controller.fabric.hosts import SREM, kill_in_namespaces, start_memserver
 from topologies.addressing import CPU_PORT, LOOP_IN, LOOP_OUT, MEM_PORT, FabricPlan, em_addresses
 from topologies.errors import InputError
 
 REPO = Path(__file__).resolve().parent.parent  # the checkout: child processes import srem from it
-TARGETS = ("srem", "simple_switch_grpc")
+TARGETS = targets.TARGETS
 LOOP_PPS = 1000  # passes/s the loopback carries
 
 
@@ -101,24 +102,35 @@ def _switch_class():
     class P4Switch(Switch):
         """A P4 switch process whose ports are this node's interfaces."""
 
-        def __init__(self, name: str, *, grpc_port: int, device_id: int, target: str, log_dir: Path, **kw):
+        def __init__(
+            self, name: str, *, grpc_port: int, thrift_port: int, device_id: int, target: str, log_dir: Path,
+            trace: bool = False, **kw,
+        ):  # fmt: skip
             kw["inNamespace"] = False  # gRPC on the root namespace's loopback
             super().__init__(name, dpid=f"{device_id + 1:x}", **kw)
-            self.grpc_port, self.device_id, self.target = grpc_port, device_id, target
+            self.grpc_port, self.thrift_port, self.device_id = grpc_port, thrift_port, device_id
+            self.target, self.trace = target, trace
             self.log_path = log_dir / f"{name}.log"
             self.proc: subprocess.Popen | None = None
 
+        def spec(self) -> targets.SwitchSpec:
+            ifaces = [(port, intf.name) for port, intf in sorted(self.intfs.items()) if intf.name != "lo"]
+            # Packets waiting for a READ circle the loopback: pace it, so that waiting costs
+            # the switch a bounded share of its time whatever the backlog.
+            queues = {LOOP_OUT: (LOOP_PPS, 512)} if LOOP_OUT in self.intfs else {}
+            return targets.SwitchSpec(
+                self.device_id,
+                self.grpc_port,
+                self.thrift_port,
+                ifaces,
+                CPU_PORT,
+                self.log_path,
+                queues,
+                self.trace,
+            )
+
         def argv(self) -> list[str]:
-            ifaces = [f"{port}@{intf.name}" for port, intf in sorted(self.intfs.items()) if intf.name != "lo"]
-            args = ["switch", "--device-id", str(self.device_id), "--cpu-port", str(CPU_PORT)]
-            args += ["--grpc-server-addr", f"127.0.0.1:{self.grpc_port}", "--target", self.target]
-            for spec in ifaces:
-                args += ["-i", spec]
-            if LOOP_OUT in self.intfs and self.target == "srem":
-                # Packets waiting for a READ circle the loopback: pace it, so that waiting
-                # costs the Python switch a bounded share of its time whatever the backlog.
-                args += ["--queue-rate", f"{LOOP_OUT}:{LOOP_PPS}", "--queue-depth", f"{LOOP_OUT}:512"]
-            return [*SREM, *args]
+            return targets.argv(self.target, self.spec(), SREM)
 
         def start(self, controllers) -> None:
             for intf in self.intfList():
@@ -134,6 +146,7 @@ def _switch_class():
         def wait_ready(self, timeout: float) -> None:
             assert self.proc is not None
             _wait_listening(self.grpc_port, self.proc, self.log_path, timeout)
+            targets.configure(self.target, self.spec())
 
         def restart(self, timeout: float) -> None:
             """Kill the switch process and start a fresh one on the same ports (empty state)."""
@@ -165,6 +178,7 @@ class Emulation:
 
     plan: FabricPlan
     target: str = "srem"
+    trace: bool = False  # BMv2: --log-console --log-level debug and --pcap, into log_dir
     log_dir: Path = field(default_factory=lambda: Path("results/emulation"))
     start_timeout: float = 60.0
     net: object = None
@@ -181,10 +195,7 @@ class Emulation:
         why = missing()
         if why:
             raise InputError("emulation", "machine", why)
-        if self.target not in TARGETS:
-            raise InputError("--target", self.target, f"must be one of {', '.join(TARGETS)}")
-        if self.target == "simple_switch_grpc" and shutil.which("simple_switch_grpc") is None:
-            raise InputError("--target", self.target, "simple_switch_grpc is not on PATH")
+        targets.check(self.target, "srem")
         self._old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         # Ctrl-C or a kill still runs __exit__: turn both into an exception.
         for s in self._old:
@@ -205,13 +216,18 @@ class Emulation:
         P4Switch = _switch_class()
         net = Mininet(topo=None, controller=None, build=False, autoSetMacs=False)
         self.net = net
-        ports = free_ports(len(self.plan.switches))
+        n = len(self.plan.switches)
+        ports = free_ports(2 * n)  # gRPC and (BMv2) Thrift, one of each per switch
         self.tag = tag = _tag()
-        for (name, sw), port in zip(sorted(self.plan.switches.items()), ports, strict=True):
+        for (name, sw), port, thrift in zip(
+            sorted(self.plan.switches.items()), ports[:n], ports[n:], strict=True
+        ):
             node = net.addSwitch(
                 f"{tag}s{sw.device_id}",
                 cls=P4Switch,
                 grpc_port=port,
+                thrift_port=thrift,
+                trace=self.trace,
                 device_id=sw.device_id,
                 target=self.target,
                 log_dir=self.log_dir,

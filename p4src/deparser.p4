@@ -7,7 +7,11 @@ control FabricVerifyChecksum(inout headers_t hdr, inout meta_t meta) {
 }
 
 /* IPv4 always; TCP/UDP only when a NAT or LB rewrote the 5-tuple (a UDP checksum of 0
-   stays 0: the sender chose none). The RoCEv2 ICRC is computed in egress (em.p4). */
+   stays 0: the sender chose none). The RoCEv2 ICRC is computed in egress (em.p4).
+   The zeroed checksum field is two 8w0, not one 16w0: srem's compiler wrote a 16-bit
+   constant of a calculation as the hexstr "0x0" (fixed in p4target since, 1de469a), and
+   BMv2 then took two bytes from a one-byte buffer (the checksum came out 0x61 short, the
+   packet lost at the receiver). Same bits either way; any compiler's JSON is safe. */
 control FabricComputeChecksum(inout headers_t hdr, inout meta_t meta) {
     apply {
         update_checksum(hdr.ipv4.isValid(),
@@ -17,11 +21,11 @@ control FabricComputeChecksum(inout headers_t hdr, inout meta_t meta) {
         update_checksum_with_payload(hdr.tcp.isValid() && meta.l4Rewritten == 1,
             { hdr.ipv4.src, hdr.ipv4.dst, 8w0, hdr.ipv4.proto, meta.l4len,
               hdr.tcp.sport, hdr.tcp.dport, hdr.tcp.seq, hdr.tcp.ack, hdr.tcp.off, hdr.tcp.res,
-              hdr.tcp.flags, hdr.tcp.window, 16w0, hdr.tcp.urg },
+              hdr.tcp.flags, hdr.tcp.window, 8w0, 8w0, hdr.tcp.urg },
             hdr.tcp.csum, HashAlgorithm.csum16);
         update_checksum_with_payload(hdr.udp.isValid() && meta.l4Rewritten == 1 && hdr.udp.csum != 0,
             { hdr.ipv4.src, hdr.ipv4.dst, 8w0, hdr.ipv4.proto, hdr.udp.len,
-              hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 16w0 },
+              hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 8w0, 8w0 },
             hdr.udp.csum, HashAlgorithm.csum16);
     }
 }

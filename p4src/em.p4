@@ -58,8 +58,9 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     register<bit<32>>(CACHE_MAX) c_epoch;
     register<bit<8>>(CACHE_MAX) c_act;
     register<bit<96>>(CACHE_MAX) c_data;
-    // [0] index mask (cache size - 1, a power of two), [1] epoch (+1 empties the cache).
-    register<bit<32>>(2) cache_cfg;
+    // The cache's settings are action data, not registers: PI's P4Runtime server (BMv2)
+    // does not write registers. mask = cache size - 1 (a power of two); epoch + 1 empties
+    // the cache; epoch 0 (the default until the EMAC sets it) never hits.
     // Reads in flight per cache index, so that a flow's packets share one READ.
     register<bit<112>>(CACHE_MAX) p_tag;
     register<bit<32>>(CACHE_MAX) p_ts;
@@ -78,8 +79,10 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     // A QP marked down sends misses to the fallback at once (each still sends a READ, as a
     // probe); any checked answer from the server clears the mark.
     register<bit<32>>(N_QP) qp_down;
-    // [0] sum of fetch latencies (us), [1] fetches, [2] largest (us).
-    register<bit<32>>(3) fetch_us;
+    // READ round trips as a histogram: cell b counts fetches of [2^b, 2^(b+1)) us (cell 0
+    // also 0 us). A counter, not a register the controller reads: PI's P4Runtime server
+    // (BMv2) reads counters but not registers.
+    counter(32w32, CounterType.packets) fetch_hist;
 
     bit<112> tag = 0;
     bit<32> now = 0;
@@ -112,6 +115,17 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         size = 64;
     }
 
+    action cache_set(bit<32> indexMask, bit<32> flushEpoch) {
+        mask = indexMask;
+        epoch = flushEpoch;
+    }
+    table em_cache {
+        key = { }
+        actions = { cache_set; }
+        default_action = cache_set(0, 0);
+        size = 1;
+    }
+
     action resolved(bit<8> act, bit<96> data) {
         meta.emAct = act;
         meta.emData = data;
@@ -120,8 +134,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
 
     apply {
         now = sm.ingress_global_timestamp[31:0];
-        cache_cfg.read(mask, 0);
-        cache_cfg.read(epoch, 1);
+        em_cache.apply();
         if (hdr.bth.isValid()) {
             // ---- a READ response (or NAK) for this switch -------------------------------------
             mark_to_drop(sm);
@@ -201,13 +214,15 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             bit<32> t;
             mb_ts.read(t, mslot);
             bit<32> lat = now - t;
-            bit<32> acc;
-            fetch_us.read(acc, 0);
-            fetch_us.write(0, acc + lat);
-            fetch_us.read(acc, 1);
-            fetch_us.write(1, acc + 1);
-            fetch_us.read(acc, 2);
-            if (lat > acc) { fetch_us.write(2, lat); }
+            // floor(log2(lat)) by halving the range five times
+            bit<32> v = lat;
+            bit<32> bin = 0;
+            if (v[31:16] != 0) { bin = bin + 16; v = v >> 16; }
+            if (v[15:8] != 0) { bin = bin + 8; v = v >> 8; }
+            if (v[7:4] != 0) { bin = bin + 4; v = v >> 4; }
+            if (v[3:2] != 0) { bin = bin + 2; v = v >> 2; }
+            if (v[1:1] != 0) { bin = bin + 1; }
+            fetch_hist.count(bin);
             bit<112> want;
             mb_tag.read(want, mslot);
             // The entry of the key asked for, if the bucket holds it (versions at both ends equal).
@@ -309,6 +324,13 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 if (wSt == MB_EMPTY || now - wT > meta.retryUs) { issue = 1; }
                 meta.emWait = 1;
             }
+        } else if (now == 0) {
+            // No clock to time a READ by: BMv2 leaves ingress_global_timestamp 0 on a
+            // recirculated packet (a hop after a local NF). Round the loopback once first; the
+            // packet comes back through a port, timestamped, and misses then.
+            sm.egress_spec = meta.loopPort;
+            meta.routed = 1;
+            return;
         } else {
             rdma_stats.count(RS_MISS);
             bit<112> pt;

@@ -58,6 +58,15 @@ def run(
         float, typer.Option(help="--emulate: packets/s of the busiest step, all chains together.")
     ] = 300.0,
     target: Annotated[str, typer.Option(help="--emulate: srem or simple_switch_grpc switches.")] = "srem",
+    compiler: Annotated[
+        str | None,
+        typer.Option(
+            help="--emulate: srem or p4c-bm2-ss (default: p4c-bm2-ss on simple_switch_grpc where installed)."
+        ),
+    ] = None,
+    trace: Annotated[
+        bool, typer.Option(help="--emulate on BMv2: per-packet logs and pcaps of every switch.")
+    ] = False,
     em: Annotated[
         bool,
         typer.Option(
@@ -77,7 +86,7 @@ def run(
         title = f"{s.name}: test day {day}, agent {agent}"
         rows = emulation_cli.run_emulated(
             s, problem, day, a, title, out, seconds_per_step=seconds_per_step, pps_budget=pps_budget,
-            target=target, em=em,
+            target=target, em=em, compiler=compiler, trace=trace,
         )  # fmt: skip
         console.print(step_table(title, rows))
         return

@@ -125,3 +125,41 @@ def sink():
     from tests.p4rt import P4
 
     return compile_p4(P4 / "kitchen_sink.p4")
+
+
+# -- the real P4 tools (p4c-bm2-ss, simple_switch_grpc): found, or the test skipped and why ---
+def _p4real_why_not() -> str | None:
+    """Find the real tools on PATH or in ../shared/p4real/bin (running its setup once, which
+    installs their Debian libraries as root), put them on PATH; why not, when they are not."""
+    import os
+    import subprocess
+
+    from controller.fabric.targets import REPO, tool, use_tools
+
+    names = ("p4c-bm2-ss", "simple_switch_grpc", "simple_switch_CLI")
+
+    def broken() -> str | None:
+        if any(tool(n) is None for n in names):
+            return f"the real P4 tools ({', '.join(names)}) are not on PATH, in $P4REAL_BIN or ../shared/p4real/bin"
+        for n in names[:2]:
+            p = subprocess.run([tool(n), "--version"], capture_output=True, text=True)
+            if p.returncode != 0:
+                return f"{n} does not start here: {(p.stderr or p.stdout).strip()[:200]}"
+        return None
+
+    why = broken()
+    setup = REPO.parent / "shared" / "p4real" / "setup"
+    if why and setup.is_file() and os.access(setup, os.X_OK):
+        subprocess.run([str(setup)], capture_output=True, timeout=600)  # exits 0 always
+        why = broken()
+    if why is None:
+        use_tools()
+    return why
+
+
+@pytest.fixture(scope="session")
+def p4real() -> None:
+    """The real p4c and BMv2 on PATH for the session (tests that need them take this)."""
+    why = _p4real_why_not()
+    if why:
+        pytest.skip(why)

@@ -565,7 +565,7 @@ def test_cache_size_is_checked(em_net):
         with pytest.raises(EmacError, match="power of two"):
             emac.set_cache_size(bad)
     emac.set_cache_size(2)
-    assert emac.client.register_read("cache_cfg", 0) == 1
+    assert emac.cache_settings()[0] == 2
 
 
 def test_srem_p4c_builds_the_fabric(tmp_path):

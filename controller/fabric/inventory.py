@@ -52,6 +52,7 @@ class Deployment:
     switches: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (gRPC address, device id)
     servers: dict[str, ServerHost] = field(default_factory=dict)
     mem: dict[str, MemHost] = field(default_factory=dict)  # switch -> its EM side (empty: EM from LM)
+    compiler: str = "srem"  # which compiler built the pipeline the switches run (control pushes the same)
 
     @property
     def em(self) -> bool:
@@ -64,6 +65,7 @@ class Deployment:
             "scenario": str(self.scenario),
             "day": self.day,
             "target": self.target,
+            "compiler": self.compiler,
             "switches": {n: {"grpc": a, "device_id": d} for n, (a, d) in sorted(self.switches.items())},
             "servers": {
                 n: {
@@ -113,7 +115,7 @@ class Deployment:
                 for n, m in dict(data["mem"]).items()
             }
             dep = cls(Path(data["scenario"]), int(data["day"]), str(data["target"]), int(data["pid"]),
-                      switches, servers, mem)  # fmt: skip
+                      switches, servers, mem, str(data.get("compiler", "srem")))  # fmt: skip
         except (KeyError, TypeError, ValueError, AttributeError):
             raise InputError(
                 str(path),

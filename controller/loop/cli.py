@@ -88,7 +88,7 @@ def control(
     a = make_agent(agent, problem, seed, milp_time_limit, model)
     dep.check_running(fabric)
     day = problem.day("test", dep.day)
-    pipeline, index = fabric_pipeline()
+    pipeline, index = fabric_pipeline(dep.compiler)  # the program srem deploy pushed
     flows = plan_replay(problem.sub.names, day.src, day.dst, day.rate, list(day.hours), fab).flows
     nfs = nfs_of(problem.cat.inst_type, chains_of(day, flows), fab)
 
