@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import random
@@ -119,6 +120,20 @@ def test_training_is_seeded_resumes_and_writes_a_loadable_policy(tmp_path: Path)
         torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values(), strict=True)
     )
     load(tmp_path / "a" / "policy.pt")
+
+
+def test_finetune_keeps_the_best_policy_on_validation(tmp_path: Path, tiny, policy) -> None:
+    from placement.gnn.finetune import FinetuneConfig, finetune, validate
+
+    p0 = copy.deepcopy(policy)
+    start = validate(p0, [tiny], 1)
+    cfg = FinetuneConfig(days=4, checkpoint_every=2, validation_days=1, lr=1e-2)
+    tuned = finetune(p0, cfg, tmp_path, problems=[tiny])
+    assert not all(torch.equal(a, b) for a, b in zip(policy.state_dict().values(), tuned.state_dict().values(),
+                                                     strict=True))  # fmt: skip
+    assert (tmp_path / "last.pt").exists() and (tmp_path / "tb").is_dir()
+    # The file kept is the best on validation, the starting policy included.
+    assert validate(load(tmp_path / "policy.pt"), [tiny], 1) >= start - 1e-9
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped policy yet")

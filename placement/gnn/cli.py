@@ -1,4 +1,4 @@
-"""`srem gnn train | check`: the GNN placement policy's commands."""
+"""`srem gnn train | finetune | check`: the GNN placement policy's commands."""
 
 from __future__ import annotations
 
@@ -73,8 +73,30 @@ def check_cmd(model: Annotated[Path, typer.Argument(help="A gnn policy file.")] 
     console.print(f"{model}: gnn policy, {p.cfg.layers} GATv2 layers of {p.cfg.hidden}, {n:,} weights")
 
 
+@_one_line_errors
+def finetune_cmd(
+    model: Annotated[Path, typer.Option(help="The imitated policy to start from.")] = DEFAULT_MODEL,
+    out: Annotated[Path, typer.Option(help="Folder for policy.pt (best on validation) and logs.")] = Path(
+        "runs/gnn-finetune"
+    ),
+    days: Annotated[int, typer.Option(help="Training days played (each twice: sampled and argmax).")] = 600,
+    lr: Annotated[float, typer.Option()] = 1e-4,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Self-critical REINFORCE on the training scenarios' days, from an imitated policy."""
+    from placement.gnn.finetune import FinetuneConfig, finetune
+    from placement.gnn.policy import load
+
+    if days < 1:
+        raise InputError("--days", str(days), "must be at least 1")
+    policy = load(model)
+    finetune(policy, FinetuneConfig(days=days, lr=lr, seed=seed), out)
+    console.print(f"wrote {out / 'policy.pt'} (the best on validation days)")
+
+
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(help="The GNN placement policy (imitation of mpc).", no_args_is_help=True)
     sub.command("train")(train_cmd)
+    sub.command("finetune")(finetune_cmd)
     sub.command("check")(check_cmd)
     app.add_typer(sub, name="gnn")

@@ -149,7 +149,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, net: GnnConfig | No
     teacher = MpcAgent()
     agent = GnnAgent(policy)
     writer = SummaryWriter(str(out / "tb"))
-    bar = tqdm(range(start, cfg.iterations), desc="dagger", initial=start, total=cfg.iterations)
+    bar = tqdm(
+        range(start, cfg.iterations), desc="dagger", initial=start, total=cfg.iterations, mininterval=2.0
+    )
     for it in bar:
         beta = cfg.beta_decay**it
         t0 = time.perf_counter()
