@@ -116,6 +116,8 @@ def load(path: Path) -> GnnPolicy:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # any file torch cannot read back (truncated, text, another pickle)
         first = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        if first.startswith("Weights only load failed"):  # torch's advice runs over many lines
+            first = "not a torch file of plain tensors"
         raise InputError(str(path), "policy", f"cannot be read as a gnn policy ({first})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise InputError(str(path), "policy", f"is not a gnn policy (no '{FORMAT}' header)")
