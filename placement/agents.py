@@ -43,7 +43,12 @@ def make_agent(
 MODELS = Path(__file__).resolve().parent / "models"
 
 
-DEFAULT_MODELS = {"srem": MODELS / "srem.pt", "ddqn-cm": MODELS / "ddqn-cm.pt"}
+DEFAULT_MODELS = {
+    "srem": MODELS / "srem.pt",
+    "ddqn-cm": MODELS / "ddqn-cm.pt",
+    # The GNN policy serves any substrate of the scenario ranges: no scenario-hash refusal.
+    "gnn": Path(__file__).resolve().parent / "gnn" / "models" / "gnn.pt",
+}
 
 
 def agent_or_error(
@@ -54,6 +59,10 @@ def agent_or_error(
         raise InputError(
             "--model", str(model), f"agent '{name}' takes no model (only {', '.join(DEFAULT_MODELS)} do)"
         )
+    if name == "gnn":
+        from placement.gnn.policy import GnnAgent, load
+
+        return GnnAgent(load(model or DEFAULT_MODELS["gnn"]))
     if name in ("srem", "ddqn-cm"):
         a = trained(problem, model, name)
         if a.name != name:

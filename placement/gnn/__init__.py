@@ -1,0 +1,1 @@
+"""Learned placement: a graph policy over substrate and instances (issue 21 part 1)."""

@@ -1,0 +1,102 @@
+"""`srem gnn train | finetune | check`: the GNN placement policy's commands."""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from topologies import InputError
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "gnn.pt"
+console = Console(soft_wrap=True)
+
+
+def _one_line_errors(fn):
+    """InputError -> one red line on stderr, exit 2 (also when run outside srem's main())."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@_one_line_errors
+def train_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for last.pt, policy.pt and TensorBoard logs.")] = Path(
+        "runs/gnn"
+    ),
+    iterations: Annotated[int, typer.Option(help="DAgger iterations.")] = 20,
+    days: Annotated[
+        int, typer.Option(help="Training days rolled out (and labelled by mpc) per iteration.")
+    ] = 8,
+    epochs: Annotated[int, typer.Option(help="Passes over the collected states after each iteration.")] = 3,
+    scenarios: Annotated[
+        int, typer.Option(help="Training scenarios (paper ranges, k=2/k=4 trees, 3 loads).")
+    ] = 24,
+    seed: Annotated[int, typer.Option()] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
+) -> None:
+    """Imitate mpc, DAgger-style, on a distribution of training scenarios (seeds >= 1000)."""
+    from placement.gnn.train import TrainConfig, train
+
+    for name, v in (("--iterations", iterations), ("--days", days), ("--epochs", epochs),
+                    ("--scenarios", scenarios)):  # fmt: skip
+        if v < 1:
+            raise InputError(name, str(v), "must be at least 1")
+    if resume and not (out / "last.pt").exists():
+        raise InputError(str(out / "last.pt"), "checkpoint", "nothing to resume")
+    t0 = time.perf_counter()
+    cfg = TrainConfig(
+        iterations=iterations, days_per_iteration=days, epochs=epochs, scenarios=scenarios, seed=seed
+    )
+    train(cfg, out, resume=resume)
+    console.print(f"wrote {out / 'policy.pt'} (for --agent gnn --model) in {time.perf_counter() - t0:.0f} s")
+
+
+@_one_line_errors
+def check_cmd(model: Annotated[Path, typer.Argument(help="A gnn policy file.")] = DEFAULT_MODEL) -> None:
+    """Read a policy file and say what it holds (one-line error if it is not a valid one)."""
+    from placement.gnn.policy import load
+
+    p = load(model)
+    n = sum(t.numel() for t in p.parameters())
+    console.print(f"{model}: gnn policy, {p.cfg.layers} GATv2 layers of {p.cfg.hidden}, {n:,} weights")
+
+
+@_one_line_errors
+def finetune_cmd(
+    model: Annotated[Path, typer.Option(help="The imitated policy to start from.")] = DEFAULT_MODEL,
+    out: Annotated[Path, typer.Option(help="Folder for policy.pt (best on validation) and logs.")] = Path(
+        "runs/gnn-finetune"
+    ),
+    days: Annotated[int, typer.Option(help="Training days played (each twice: sampled and argmax).")] = 600,
+    lr: Annotated[float, typer.Option()] = 1e-4,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Self-critical REINFORCE on the training scenarios' days, from an imitated policy."""
+    from placement.gnn.finetune import FinetuneConfig, finetune
+    from placement.gnn.policy import load
+
+    if days < 1:
+        raise InputError("--days", str(days), "must be at least 1")
+    policy = load(model)
+    finetune(policy, FinetuneConfig(days=days, lr=lr, seed=seed), out)
+    console.print(f"wrote {out / 'policy.pt'} (the best on validation days)")
+
+
+def register(app: typer.Typer) -> None:
+    sub = typer.Typer(help="The GNN placement policy (imitation of mpc).", no_args_is_help=True)
+    sub.command("train")(train_cmd)
+    sub.command("finetune")(finetune_cmd)
+    sub.command("check")(check_cmd)
+    app.add_typer(sub, name="gnn")
