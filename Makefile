@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= results
 EPISODES ?= 6000
 
-.PHONY: setup emulation-deps run test bench lint eval model figures prediction mfg-model mfg-figures migration-figures clean
+.PHONY: setup emulation-deps run test bench lint eval model figures prediction mfg-model mfg-figures migration-figures gnn-model gnn-eval clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_agents
 	$(BIN)/python -m tests.benchmarks.bench_move
 	$(BIN)/python -m tests.benchmarks.bench_migration
+	$(BIN)/python -m tests.benchmarks.bench_gnn
 
 # Trains the shipped policies (srem: hybrid filtered DQN; ddqn-cm: the baseline), seeded.
 model: $(STAMP)
@@ -79,6 +80,17 @@ mfg-figures: $(STAMP)
 # docs/migration/: every migration method on the paper's three scenarios (--quick: ~12 min here).
 migration-figures: $(STAMP)
 	$(BIN)/srem migrate eval --quick
+
+# The GNN policy (DAgger imitation of mpc, ~10 min) and docs/gnn/eval (~7 min).
+gnn-model: $(STAMP)
+	$(BIN)/srem gnn train --out runs/gnn
+	cp runs/gnn/policy.pt placement/gnn/models/gnn.pt
+gnn-eval: $(STAMP)
+	for s in paper-seed11 paper-seed12 paper-seed13 fattree-k4; do \
+	  $(BIN)/srem eval --scenario placement/gnn/data/$$s.yaml --agents gnn,mpc,greedy,lag,random \
+	    --instances 20 --workers 2 --out docs/gnn/eval/$$s || exit 1; done
+	$(BIN)/srem eval --scenario fattree-k8 --agents gnn,mpc,greedy,lag,random --instances 6 --workers 2 --out docs/gnn/eval/fattree-k8
+	$(BIN)/python -m placement.gnn.report docs/gnn/eval/*/eval.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ from placement import cli as placement_cli
 from placement.agents import NAMES, agent_or_error
 from placement.cli import ScenarioOpt, console, scenario_from, step_table
 from placement.evaluation import results
+from placement.gnn import cli as gnn_cli
 from placement.mfg import cli as mfg_cli
 from placement.model.simulate import run_day
 from placement.model.workload import build_problem
@@ -123,6 +124,7 @@ controller_cli.register(app, agent_or_error)
 emulation_cli.register(app)
 prediction_cli.register(app)
 mfg_cli.register(app)
+gnn_cli.register(app)
 orchestration_cli.register(app)
 migration_cli.register(app)
 

@@ -28,7 +28,7 @@ from placement.model import scenario as sc
 from placement.model.simulate import DayRun
 from placement.model.workload import build_problem
 
-AGENTS = ("greedy", "lag", "random", "greedy-hold", "mpc", "srem", "ddqn-cm")
+AGENTS = ("greedy", "lag", "random", "greedy-hold", "mpc", "gnn", "srem", "ddqn-cm")
 
 
 def scenarios() -> dict[str, sc.Scenario]:
