@@ -39,7 +39,7 @@ app = typer.Typer(help="Place and re-place VNFs over servers and P4 switch memor
 def run(
     scenario: ScenarioOpt = None,
     agent: Annotated[
-        str, typer.Option(help=f"mpc (default), srem, ddqn-cm or one of: {', '.join(NAMES[1:])}.")
+        str, typer.Option(help=f"mpc (default), gnn, srem, ddqn-cm or one of: {', '.join(NAMES[1:])}.")
     ] = "mpc",
     seed: Annotated[int, typer.Option(help="Seed of the agent's randomness.")] = 0,
     day: Annotated[int, typer.Option(help="Which day of the test set.")] = 0,
