@@ -375,7 +375,10 @@ class Switch:
         self._set(phv, "ingress_port", port)
         self._set(phv, "packet_length", len(data))
         self._set(phv, "instance_type", instance_type)
-        self._set(phv, "ingress_global_timestamp", self._us(now))
+        # As simple_switch: only a packet received on a port is stamped; a recirculated,
+        # resubmitted or cloned one starts from reset metadata (0) unless a field list keeps it.
+        if instance_type == NORMAL:
+            self._set(phv, "ingress_global_timestamp", self._us(now))
         return ctx
 
     def _preserved(self, ctx: Ctx, field_list: int) -> list:
