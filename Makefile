@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= results
 EPISODES ?= 6000
 
-.PHONY: setup emulation-deps run test bench lint eval model figures prediction mfg-model mfg-figures migration-figures gnn-model gnn-eval clean
+.PHONY: setup emulation-deps run test bench lint eval model figures prediction mfg-model mfg-figures migration-figures gnn-model gnn-eval bmv2-figures clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -91,6 +91,11 @@ gnn-eval: $(STAMP)
 	    --instances 20 --workers 2 --out docs/gnn/eval/$$s || exit 1; done
 	$(BIN)/srem eval --scenario fattree-k8 --agents gnn,mpc,greedy,lag,random --instances 6 --workers 2 --out docs/gnn/eval/fattree-k8
 	$(BIN)/python -m placement.gnn.report docs/gnn/eval/*/eval.json
+
+# The paper's day at several packet budgets on srem's switch and on BMv2 (root, Mininet,
+# ../shared/p4real; ~9 min): docs/bmv2/.
+bmv2-figures: $(STAMP)
+	$(BIN)/python -m emulation.budget --targets srem,simple_switch_grpc --budgets 300,600 --out docs/bmv2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
