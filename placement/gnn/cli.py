@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,26 +10,13 @@ import typer
 from rich.console import Console
 
 from topologies import InputError
+from topologies.errors import one_line
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "gnn.pt"
 console = Console(soft_wrap=True)
 
 
-def _one_line_errors(fn):
-    """InputError -> one red line on stderr, exit 2 (also when run outside srem's main())."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InputError as e:
-            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-@_one_line_errors
+@one_line
 def train_cmd(
     out: Annotated[Path, typer.Option(help="Folder for last.pt, policy.pt and TensorBoard logs.")] = Path(
         "runs/gnn"
@@ -63,7 +49,7 @@ def train_cmd(
     console.print(f"wrote {out / 'policy.pt'} (for --agent gnn --model) in {time.perf_counter() - t0:.0f} s")
 
 
-@_one_line_errors
+@one_line
 def check_cmd(model: Annotated[Path, typer.Argument(help="A gnn policy file.")] = DEFAULT_MODEL) -> None:
     """Read a policy file and say what it holds (one-line error if it is not a valid one)."""
     from placement.gnn.policy import load
@@ -73,7 +59,7 @@ def check_cmd(model: Annotated[Path, typer.Argument(help="A gnn policy file.")] 
     console.print(f"{model}: gnn policy, {p.cfg.layers} GATv2 layers of {p.cfg.hidden}, {n:,} weights")
 
 
-@_one_line_errors
+@one_line
 def finetune_cmd(
     model: Annotated[Path, typer.Option(help="The imitated policy to start from.")] = DEFAULT_MODEL,
     out: Annotated[Path, typer.Option(help="Folder for policy.pt (best on validation) and logs.")] = Path(
