@@ -17,9 +17,7 @@ static filter: the pairs the policy scores at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
-import networkx as nx
 import numpy as np
 import torch
 
@@ -27,9 +25,9 @@ from placement.model import delay as D
 from placement.model.constraints import host_usage, rt_usage
 from placement.model.cost import volume_mb
 from placement.model.domain import HostKind
+from placement.model.paths import hop_matrix
 from placement.model.simulate import DayRun
 from placement.model.step import cost_reference
-from placement.model.workload import Problem
 
 NODE_FEATURES = 9
 INST_FEATURES = 9
@@ -52,18 +50,6 @@ class Encoded:
     pair_x: torch.Tensor  # [P, PAIR_FEATURES]
     n_inst: int
     n_hosts: int
-
-
-@cache
-def _hops(problem: Problem) -> np.ndarray:
-    """[N, N] hop counts, once per problem."""
-    sub = problem.sub
-    at = {name: sub.index(name) for name in sub.names}
-    h = np.full((sub.n_nodes, sub.n_nodes), sub.n_nodes, dtype=np.float64)
-    for a, dist in nx.all_pairs_shortest_path_length(sub.graph):
-        for b, d in dist.items():
-            h[at[a], at[b]] = d
-    return h
 
 
 def _log_ratio(x: np.ndarray) -> np.ndarray:
@@ -185,7 +171,7 @@ def encode(run: DayRun) -> Encoded:
     ms = cat.ms_per_mb[v, ph]
     # Detour of the instance's chains through the host's node (as mpc prunes on),
     # with the chain's other instances where they are now.
-    hops = _hops(problem)
+    hops = hop_matrix(problem)
     node_p = sub.host_node[p]
     walk = np.concatenate(
         [day.src[:, None], np.where(valid, node_p[np.where(valid, day.assign, 0)], day.dst[:, None]),

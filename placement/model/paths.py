@@ -12,6 +12,7 @@ sum and one argmin.
 from __future__ import annotations
 
 import itertools
+from functools import cache
 
 import networkx as nx
 import numpy as np
@@ -178,3 +179,16 @@ def _stack(old: np.ndarray, new: np.ndarray, pad) -> np.ndarray:
         a if a.shape[1] == width else np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=pad)
     )
     return np.concatenate([grow(old), grow(new)])
+
+
+@cache
+def hop_matrix(problem) -> np.ndarray:
+    """[N, N] hop counts between the substrate's nodes, once per problem (planners rank
+    hosts by how far a request would detour through them)."""
+    sub = problem.sub
+    at = {name: sub.index(name) for name in sub.names}
+    h = np.full((sub.n_nodes, sub.n_nodes), sub.n_nodes, dtype=np.float64)
+    for a, dist in nx.all_pairs_shortest_path_length(sub.graph):
+        for b, d in dist.items():
+            h[at[a], at[b]] = d
+    return h

@@ -32,12 +32,11 @@ paper's tree (24 feasible hosts per instance) is searched in full as before.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
-import networkx as nx
 import numpy as np
 
 from placement.baselines.heuristics import GreedyAgent, LagAgent
+from placement.model.paths import hop_matrix
 from placement.model.simulate import DayRun
 from placement.model.step import evaluate
 
@@ -97,7 +96,7 @@ class MpcAgent:
         if len(hosts) <= self.max_candidates:
             return hosts
         sub, day = run.problem.sub, run.day
-        hops = _hops(run.problem)
+        hops = hop_matrix(run.problem)
         r, k = np.nonzero(day.assign == i)
         node = sub.host_node[placement]
         walk = np.concatenate([day.src[:, None], np.where(day.assign >= 0, node[day.assign], day.dst[:, None]),
@@ -112,15 +111,3 @@ class MpcAgent:
         keep[np.argsort(sub.host_unit_cost[hosts], kind="stable")[: self.cheap]] = True
         keep |= np.isin(hosts, [int(p[i]) for p in starts])
         return hosts[keep]
-
-
-@cache
-def _hops(problem) -> np.ndarray:
-    """[N, N] hop counts between nodes, once per problem."""
-    sub = problem.sub
-    at = {name: sub.index(name) for name in sub.names}
-    h = np.full((sub.n_nodes, sub.n_nodes), sub.n_nodes, dtype=np.float64)
-    for a, dist in nx.all_pairs_shortest_path_length(sub.graph):
-        for b, d in dist.items():
-            h[at[a], at[b]] = d
-    return h
