@@ -147,7 +147,9 @@ def test_control_reconfigures_under_replayed_traffic_beside_deploy(tmp_path):
     assert not fabric.exists()
     time.sleep(0.5)
     # Links are named after the emulation's tag (other emulations may run on the machine).
-    tag = next(iter(published.servers.values())).iface.split("h")[0]
+    tag = next(iter(published.servers.values())).iface[
+        :3
+    ]  # tag (3 base-36 chars, maybe an "h"), then h, then index
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert len(tag) == 3 and not re.search(rf"^\d+: {tag}[sh]\d", links, re.M), links
     for h in published.servers.values():
