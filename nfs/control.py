@@ -10,6 +10,9 @@ NF `nf` (its id); the answer is {"ok": true, ...} or {"ok": false, "error": "one
     {"op": "get",    "nf": 7, "filter": {...}}            -> {"ok", "kind", "records": [...]}
     {"op": "put",    "nf": 7, "records": [...]}           -> {"ok", "count"}
     {"op": "delete", "nf": 7, "filter": {...}}            -> {"ok", "count"}
+    {"op": "flows",  "nf": 7, "filter": {...}?, "limit": N?}
+        -> {"ok", "kind", "window_s", "count", "truncated", "flows": [{flow, packets, bytes, pps, bps,
+            age_s, idle_s}, ...]}   (busiest first; limit 10,000 by default, at most MAX_FRAMES)
     {"op": "hold",   "nf": 7, "move": "m1", "filter": {...}, "flows": [flow, ...]?}
     {"op": "narrow", "nf": 7, "move": "m1", "flows": [flow, ...]}  -> {"ok", "count"}
     {"op": "forget", "nf": 7, "flows": [flow, ...]}       -> {"ok", "count"}
@@ -38,10 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from nfs.flows import FilterError, Flow, FlowFilter
-from nfs.stateful import StateError, StatefulNF
+from nfs.stateful import RATE_WINDOW_S, StateError, StatefulNF
 
 MAX_REQUEST = 32 << 20  # bytes in one request line (10,000 flows' state is ~2 MB)
 MAX_FRAMES = 100_000
+FLOWS_LIMIT = 10_000  # flows a `flows` answer lists unless told otherwise (the busiest first)
 MAX_CLIENTS = 8
 IDLE_S = 30.0
 HOLD_LEASE_S = 60.0  # a hold no op touched for this long is released (its controller died mid-move)
@@ -51,6 +55,7 @@ OPS = (
     "get",
     "put",
     "delete",
+    "flows",
     "forget",
     "hold",
     "narrow",
@@ -185,6 +190,13 @@ class ControlServer:
             raise ControlError("move must be a name of 1 to 64 characters")
         if op == "get":
             return {"kind": nf.kind, "records": nf.get(FlowFilter.parse(req.get("filter")))}
+        if op == "flows":  # per-flow counters and rates, for a planner that moves exact flows
+            limit = req.get("limit", FLOWS_LIMIT)
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_FRAMES:
+                raise ControlError(f"limit must be an integer in 1..{MAX_FRAMES}, not {limit!r}")
+            count, rows = nf.flow_rates(FlowFilter.parse(req.get("filter")), limit)
+            return {"kind": nf.kind, "window_s": RATE_WINDOW_S, "count": count, "truncated": count > len(rows),
+                    "flows": rows}  # fmt: skip
         if op == "put":
             recs = req.get("records")
             if isinstance(recs, list) and len(recs) > MAX_FRAMES:

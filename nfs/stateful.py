@@ -14,6 +14,13 @@ Config (one entry of an `srem nf-host` config's `nfs:`):
 Packets are NSH frames as for the stateless NFs (nfs/software.py): a packet that passes
 has its Service Index decremented and goes back out; a dropped one is counted.
 
+Per-flow counters: every packet an NF processes for a flow it keeps state for adds to that
+flow's packets and bytes (IPv4 length, both directions), and to a two-window rate meter
+(`FlowMeter`), so `flow_rates()` answers packets/s and bytes/s of each flow over the last
+one to two RATE_WINDOW_S without the reader keeping anything. Counters live and die with
+the flow's state (forget / delete drop them; a moved flow starts counting afresh at its
+destination), so they are bounded by the state itself.
+
 Holding: while a filter is held, a matching packet is appended to the NF's hold buffer
 instead of being processed (bounded by hold_limit; past it the packet is dropped and
 counted as `hold_overflow`, which the move reports as loss). `take` hands the buffer to
@@ -36,6 +43,7 @@ from nfs.packet import ETH_NSH, NSH_LEN, csum16
 
 STATEFUL_KINDS = ("snat", "conntrack")
 HOLD_LIMIT = 20_000
+RATE_WINDOW_S = 1.0  # per-flow rates are measured over the last one to two of these
 RELEASE_PPS = 1000  # a released buffer is sent on at this rate: a burst of held packets would
 # overflow the switch port's receive buffer (a few hundred frames) and be lost there
 
@@ -54,6 +62,42 @@ class Hold:
 
     def matches(self, f: Flow) -> bool:
         return self.filter.matches(f) and (self.flows is None or f in self.flows)
+
+
+class FlowMeter:
+    """One flow's counters: totals and a two-window rate meter (the current window and the
+    one before it), updated per packet in O(1)."""
+
+    __slots__ = ("bytes", "first", "last", "p_bytes", "p_packets", "p_start", "packets", "w_bytes",
+                 "w_packets", "w_start")  # fmt: skip
+
+    def __init__(self, now: float) -> None:
+        self.packets = self.bytes = self.w_packets = self.w_bytes = self.p_packets = self.p_bytes = 0
+        self.first = self.last = self.w_start = self.p_start = now
+
+    def add(self, size: int, now: float) -> None:
+        if now - self.w_start >= RATE_WINDOW_S:  # a new window: the current one becomes the previous
+            self.p_start, self.p_packets, self.p_bytes = self.w_start, self.w_packets, self.w_bytes
+            self.w_start, self.w_packets, self.w_bytes = now, 0, 0
+        self.packets += 1
+        self.bytes += size
+        self.w_packets += 1
+        self.w_bytes += size
+        self.last = now
+
+    def rates(self, now: float) -> tuple[float, float]:
+        """(packets/s, bytes/s) over the previous and the current window: one to two windows
+        of history, so a flow that stopped decays to 0 and a young one is not inflated (the
+        span is at least one window)."""
+        if now - self.w_start >= 2 * RATE_WINDOW_S:  # idle for a while: both windows are stale
+            return 0.0, 0.0
+        span = max(now - self.p_start, RATE_WINDOW_S)
+        return (self.p_packets + self.w_packets) / span, (self.p_bytes + self.w_bytes) / span
+
+    def to_dict(self, now: float) -> dict:
+        pps, bps = self.rates(now)
+        return {"packets": self.packets, "bytes": self.bytes, "pps": round(pps, 3), "bps": round(bps, 1),
+                "age_s": round(now - self.first, 3), "idle_s": round(now - self.last, 3)}  # fmt: skip
 
 
 def _parse(frame: bytes) -> tuple[bytearray, Flow] | None:
@@ -113,6 +157,7 @@ class StatefulNF:
         self.release_pps = RELEASE_PPS
         self._next_emit = 0.0
         self.config: dict = {}
+        self.meters: dict[Flow, FlowMeter] = {}  # state key -> its counters (flows with state only)
 
     # -- packets -------------------------------------------------------------------------
     def process(self, frame: bytes, now: float | None = None) -> bytes | None:
@@ -140,6 +185,12 @@ class StatefulNF:
             self.stats["dropped"] += 1
             return None
         self.stats["processed"] += 1
+        key = self.flow_key(flow)
+        if key is not None and self.has(key):  # only flows with state: the meters stay bounded by it
+            m = self.meters.get(key)
+            if m is None:
+                m = self.meters[key] = FlowMeter(now)
+            m.add(len(pkt), now)
         return _emit(frame, pkt, self.mac, out if isinstance(out, Flow) else None)
 
     def inside_of(self, ip: int) -> bool:
@@ -281,6 +332,28 @@ class StatefulNF:
     def flows(self) -> int:
         raise NotImplementedError
 
+    def has(self, key: Flow) -> bool:
+        """Whether the NF keeps state for this flow."""
+        raise NotImplementedError
+
+    def flow_rates(self, flt: FlowFilter, limit: int) -> tuple[int, list[dict]]:
+        """(flows matching, the `limit` busiest of them): each flow with state, its totals and
+        rates (a flow with state but no packet since it was put here reads 0)."""
+        with self.lock:
+            now = time.monotonic()
+            rows = []
+            for f in self.keys():
+                if flt.matches(f):
+                    m = self.meters.get(f)
+                    d = m.to_dict(now) if m is not None else {"packets": 0, "bytes": 0, "pps": 0.0, "bps": 0.0,
+                                                              "age_s": 0.0, "idle_s": None}  # fmt: skip
+                    rows.append({"flow": f.to_dict(), **d})
+        rows.sort(key=lambda r: (-r["pps"], -r["bps"]))  # the busiest first: a limit keeps what matters
+        return len(rows), rows[:limit]
+
+    def keys(self) -> list[Flow]:
+        raise NotImplementedError
+
     def counters(self) -> dict:
         with self.lock:
             return {"id": self.id, "kind": self.kind, "flows": self.flows(),
@@ -397,10 +470,17 @@ class StatefulNat(StatefulNF):
             gone = [f for f in flows if f in self.map]
             for f in gone:
                 self.rev.pop((f.proto, self.map.pop(f)), None)
+                self.meters.pop(f, None)
             return len(gone)
 
     def flows(self) -> int:
         return len(self.map)
+
+    def has(self, key: Flow) -> bool:
+        return key in self.map
+
+    def keys(self) -> list[Flow]:
+        return sorted(self.map)
 
 
 class ConnTrack(StatefulNF):
@@ -458,10 +538,17 @@ class ConnTrack(StatefulNF):
             gone = [f for f in flows if f in self.conns]
             for f in gone:
                 del self.conns[f]
+                self.meters.pop(f, None)
             return len(gone)
 
     def flows(self) -> int:
         return len(self.conns)
+
+    def has(self, key: Flow) -> bool:
+        return key in self.conns
+
+    def keys(self) -> list[Flow]:
+        return sorted(self.conns)
 
 
 def make_stateful(c: dict, mac: bytes, where: str = "config") -> StatefulNF:
