@@ -25,6 +25,9 @@ from migration.outcome import evaluate
 from migration.translator import translate
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "deepmigration.pt"
+# The orchestration loop's policy: the shipped one fine-tuned on loop-sized problems (1-12
+# instances, 3-40 flows each, overloads up to Th_high + 50 points, ω = 5000; docs/migration.md)
+LOOP_MODEL = Path(__file__).resolve().parent / "models" / "deepmigration-loop.pt"
 
 
 @dataclass
@@ -139,6 +142,7 @@ def reward(p: Problem, cost: float) -> float:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "LOOP_MODEL",
     "Sample",
     "act",
     "decide",

@@ -208,8 +208,18 @@ def train(
     episodes: Annotated[int, typer.Option(help="Episodes per batch (N).")] = 8,
     seed: Annotated[int, typer.Option()] = 0,
     resume: Annotated[bool, typer.Option(help="Go on from OUT/checkpoint.pt.")] = False,
+    min_instances: Annotated[int, typer.Option(help="Smallest instance count drawn.")] = 8,
+    max_instances: Annotated[int, typer.Option(help="Largest instance count drawn.")] = 30,
+    min_flows: Annotated[int, typer.Option(help="Fewest flows per instance drawn.")] = 10,
+    max_over: Annotated[float, typer.Option(help="Scale-out: overload up to Th_high + this.")] = 0.25,
+    omega: Annotated[float, typer.Option(help="ω, cost per unit of utilisation over Th_high.")] = 1000.0,
+    init: Annotated[Path | None, typer.Option(help="Start from this policy (fine-tuning).")] = None,
 ) -> None:
-    """Train DeepMigration (REINFORCE, Algorithm 1); ship OUT/deepmigration.pt as migration/models/."""
+    """Train DeepMigration (REINFORCE, Algorithm 1); ship OUT/deepmigration.pt as migration/models/.
+
+    The orchestration loop's policy (deepmigration-loop.pt) is a fine-tune of the shipped one on
+    loop-sized problems: --init migration/models/deepmigration.pt --min-instances 1
+    --max-instances 12 --min-flows 3 --max-over 0.5 --omega 5000 (docs/migration.md)."""
     import torch
 
     from migration.train import Config
@@ -222,10 +232,22 @@ def train(
             )
         if resume and not (out / "checkpoint.pt").exists():
             raise InputError(str(out), "checkpoint.pt", "nothing to resume")
+        if not 1 <= min_instances <= max_instances:
+            raise InputError("--min-instances/--max-instances", f"{min_instances}/{max_instances}",
+                             "need 1 ≤ min ≤ max")  # fmt: skip
+        if not 1 <= min_flows <= 40:
+            raise InputError("--min-flows", str(min_flows), "need 1 .. 40 (the most drawn is 40)")
+        if not 0.03 < max_over <= 2 or omega < 0:
+            raise InputError("--max-over/--omega", f"{max_over}/{omega}", "need 0.03 < max-over ≤ 2, ω ≥ 0")
+        if init is not None and not init.is_file():
+            raise InputError(str(init), "--init", "no such policy file")
     except InputError as e:
         _fail(e)
     torch.set_num_threads(1)
-    run_training(Config(seed=seed, iterations=iterations, episodes=episodes), out, resume=resume)
+    cfg = Config(seed=seed, iterations=iterations, episodes=episodes, min_instances=min_instances,
+                 max_instances=max_instances, min_flows=min_flows, max_over=max_over, omega=omega,
+                 init=str(init or ""))  # fmt: skip
+    run_training(cfg, out, resume=resume)
     Console().print(f"wrote {out / 'deepmigration.pt'} (TensorBoard: {out / 'tb'})")
 
 
@@ -284,6 +306,33 @@ def eval_(
     secs = time.perf_counter() - t0
     ex.write(rows, st, out, secs, command)
     Console().print(f"wrote {out}/results.md, results.json and fig4–7 in {secs / 60:.1f} min")
+
+
+@app.command("eval-loop")
+def eval_loop(
+    out: Annotated[Path, typer.Option(help="Where loop.md and loop.json go.")] = Path("docs/migration"),
+    instances: Annotated[int, typer.Option(help="Held-out problems per configuration (≥ 2).")] = 20,
+    flows: Annotated[int, typer.Option(help="Flows per instance, on average.")] = 8,
+    time_limit: Annotated[float, typer.Option(help="MILP seconds per problem.")] = 2.0,
+) -> None:
+    """Every method (both policies) on problems the size of the orchestration loop's, ± SE, with the optimum."""
+    import torch
+
+    from migration import loopeval
+
+    try:
+        if instances < 2:
+            raise InputError("--instances", str(instances), "must be ≥ 2 (standard errors)")
+        if flows < 1 or time_limit <= 0:
+            raise InputError("--flows/--time-limit", f"{flows}/{time_limit}", "need ≥ 1 flow, a limit > 0")
+    except InputError as e:
+        _fail(e)
+    torch.set_num_threads(1)
+    command = "srem migrate eval-loop" + (f" --instances {instances}" if instances != 20 else "")
+    t0 = time.perf_counter()
+    rows = loopeval.run(instances, flows, time_limit)
+    path = loopeval.write(rows, out, time.perf_counter() - t0, command)
+    Console().print(f"wrote {path} and loop.json in {(time.perf_counter() - t0) / 60:.1f} min")
 
 
 def register(parent: typer.Typer) -> None:

@@ -21,7 +21,7 @@ from the last checkpoint.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,9 @@ class Config:
     max_instances: int = 30
     min_flows: int = 10  # flows per instance, drawn per starting state
     max_flows: int = 40
+    max_over: float = 0.25  # scale-out: overloaded instances Th_high + 3 points .. + max_over
+    omega: float = 1000.0  # ω of the starting states (the loop's problems charge overload more)
+    init: str = ""  # start from this policy's weights (fine-tuning), not from scratch
     checkpoint_every: int = 50
 
 
@@ -61,12 +64,16 @@ def starting_state(rng: np.random.Generator, cfg: Config):
     seed = int(rng.integers(1 << 30))
     fpi = int(rng.integers(cfg.min_flows, cfg.max_flows + 1))
     if scenario == "scale-out":
-        return workload.scale_out(n, int(rng.integers(1, max(2, int(0.8 * n)))), float(rng.choice([0.55, 0.6])),
-                                  fpi, seed)  # fmt: skip
-    if scenario == "scale-in":
-        return workload.scale_in(n, int(rng.integers(1, max(2, n // 3))), float(rng.choice([0.1, 0.15])),
-                                 fpi, seed)  # fmt: skip
-    return workload.balance(n, fpi, seed)
+        p = workload.scale_out(n, int(rng.integers(1, max(2, int(0.8 * n)))), float(rng.choice([0.55, 0.6])),
+                               fpi, seed, over=(0.03, cfg.max_over))  # fmt: skip
+    elif scenario == "scale-in":
+        p = workload.scale_in(n, int(rng.integers(1, max(2, n // 3))), float(rng.choice([0.1, 0.15])),
+                              fpi, seed)  # fmt: skip
+    else:
+        p = workload.balance(n, fpi, seed)
+    if cfg.omega != p.costs.omega:
+        p = replace(p, costs=replace(p.costs, omega=cfg.omega))
+    return p
 
 
 def train(
@@ -81,6 +88,8 @@ def train(
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     start = 0
+    if cfg.init and not (resume and ckpt.exists()):  # fine-tuning: the given policy's weights
+        model.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=False)["model"])
     if resume and ckpt.exists():
         ck = torch.load(ckpt, weights_only=False)
         model.load_state_dict(ck["model"])

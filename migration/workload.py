@@ -115,13 +115,18 @@ def build(
 
 
 def scale_out(
-    n: int = 10, overloaded: int = 4, th_high: float = 0.6, flows_per_instance: int = 40, seed: int = 0
+    n: int = 10,
+    overloaded: int = 4,
+    th_high: float = 0.6,
+    flows_per_instance: int = 40,
+    seed: int = 0,
+    over: tuple[float, float] = (0.03, 0.25),
 ):
-    """`overloaded` instances above Th_high (by 3–25 points), the rest 15 % .. Th_high−10 %."""
+    """`overloaded` instances above Th_high (by `over` = 3–25 points), the rest 15 % .. Th_high−10 %."""
     rng = np.random.default_rng(seed)
     u = rng.uniform(0.15, th_high - 0.10, n)
     hot = rng.choice(n, overloaded, replace=False)
-    u[hot] = rng.uniform(th_high + 0.03, th_high + 0.25, overloaded)
+    u[hot] = rng.uniform(th_high + over[0], th_high + over[1], overloaded)
     th = Thresholds(high=th_high)
     return build("scale-out", u, rng, flows_per_instance=flows_per_instance, spares=max(overloaded, 1),
                  thresholds=th, name=f"scale-out-n{n}-k{overloaded}-th{th_high:g}-s{seed}", seed=seed)  # fmt: skip

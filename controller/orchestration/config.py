@@ -12,6 +12,7 @@ wrong raises ConfigError with one line naming the field.
         failure_risk: {risk: 0.8, window: 60}  # the prediction hook's score, over `window` samples
         hysteresis: {raise_after: 2, clear_after: 3, margin: 0.1}
       elasticity: {min_instances: 1, max_instances: 4, cooldown_periods: 3}
+      planner: deepmigration          # or heuristic; or {kind: deepmigration, model: PT, sla_ms: 20}
 
 The block may stand alone or under a scenario's `orchestration:` key.
 """
@@ -46,6 +47,18 @@ class Thresholds:
     margin: float = 0.1
 
 
+PLANNERS = ("deepmigration", "heuristic")
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Which planner decides the flow moves (controller/orchestration/deepmigration.py)."""
+
+    kind: str = "deepmigration"
+    model: str | None = None  # a DeepMigration policy checkpoint; None: the one migration/ ships
+    sla_ms: float = 20.0  # latency bound of a flow's migration (the problem's per-flow SLA)
+
+
 @dataclass(frozen=True)
 class OrchestrationConfig:
     period_s: float = 1.0
@@ -54,6 +67,27 @@ class OrchestrationConfig:
     min_instances: int = 1
     max_instances: int = 4
     cooldown_periods: int = 3
+    planner: PlannerConfig = PlannerConfig()
+
+
+def _planner(v: Any, where: str) -> PlannerConfig:
+    """`planner: NAME` or `planner: {kind: NAME, model: PT, sla_ms: MS}`."""
+    d = {} if v is None else {"kind": v} if isinstance(v, str) else v
+    if not isinstance(d, dict):
+        raise ConfigError(
+            f"{where}: a planner name ({', '.join(PLANNERS)}) or a mapping of kind, model, sla_ms"
+        )
+    extra = sorted(set(d) - {"kind", "model", "sla_ms"})
+    if extra:
+        raise ConfigError(f"{where}: unknown field {extra[0]!r} (fields: kind, model, sla_ms)")
+    kind = d.get("kind", "deepmigration")
+    if kind not in PLANNERS:
+        raise ConfigError(f"{where}: must be one of {', '.join(PLANNERS)}, not {kind!r}")
+    model = d.get("model")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise ConfigError(f"{where}.model: a policy file path, not {model!r}")
+    sla = float(_num(d.get("sla_ms", 20.0), f"{where}.sla_ms", 0.001, 1e6))
+    return PlannerConfig(kind, model, sla)
 
 
 def _section(d: dict, key: str, where: str, fields: tuple[str, ...]) -> dict:
@@ -83,7 +117,7 @@ def parse(d: Any, where: str = "orchestration") -> OrchestrationConfig:
         raise ConfigError(f"{where}: expected a mapping")
     if "orchestration" in d and isinstance(d["orchestration"], dict):
         d = d["orchestration"]
-    top = ("period_s", "guarantee", "thresholds", "elasticity")
+    top = ("period_s", "guarantee", "thresholds", "elasticity", "planner")
     extra = sorted(set(d) - set(top))
     if extra:
         raise ConfigError(f"{where}: unknown field {extra[0]!r} (fields: {', '.join(top)})")
@@ -123,7 +157,8 @@ def parse(d: Any, where: str = "orchestration") -> OrchestrationConfig:
     if hi < lo:
         raise ConfigError(f"{where}.elasticity: max_instances ({hi}) is below min_instances ({lo})")
     cd = int(_num(e.get("cooldown_periods", 3), f"{where}.elasticity.cooldown_periods", 0, 1000, True))
-    return OrchestrationConfig(period, g, th, lo, hi, cd)
+    pl = _planner(d.get("planner", "deepmigration"), f"{where}.planner")
+    return OrchestrationConfig(period, g, th, lo, hi, cd, pl)
 
 
 def load(path: str | Path) -> OrchestrationConfig:

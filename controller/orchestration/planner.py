@@ -27,6 +27,9 @@ from typing import Protocol
 
 from controller.orchestration.config import OrchestrationConfig
 from controller.orchestration.monitor import Sample
+from nfs.flows import FilterError, Flow
+
+FlowTuple = tuple[str, str, int, int, int]  # an inside flow: (src, dst, proto, sport, dport)
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,22 @@ class Action:
     to: str = ""  # move, scale-out: where the flows go (for scale-out: the new instance)
     share: float = 0.0  # fraction of the instance's flows to move
     reason: str = ""
+    # move: exactly these flows (a planner that chose them, DeepMigration); empty: `share` of
+    # the instance's flows. scale-in: the flows the plan sends to `to` (the drain moves every
+    # flow still there, so one that began after the plan is not stranded).
+    flows: tuple[FlowTuple, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def flow_dicts(self) -> list[dict]:
+        """The exact flows as the southbound interface names them."""
+        return [dict(zip(("src", "dst", "proto", "sport", "dport"), f, strict=True)) for f in self.flows]
+
+
+def flow_tuple(d: dict) -> FlowTuple:
+    """A flow of the southbound interface ({src, dst, proto, sport, dport}) as a tuple."""
+    return (str(d["src"]), str(d["dst"]), int(d["proto"]), int(d["sport"]), int(d["dport"]))
 
 
 @dataclass
@@ -127,7 +143,8 @@ def problem_of(view: View) -> dict:
          "last_action": {"a": 9}}
 
     and it returns a list of {"kind": move|scale-out|scale-in|none, "instance", "to",
-    "share", "reason"} (planner.Action's fields)."""
+    "share", "reason", "flows"?} (planner.Action's fields; `flows`, a list of exact 5-tuples
+    as {src, dst, proto, sport, dport} or [src, dst, proto, sport, dport], replaces the share)."""
     th = view.config.thresholds
     cfg = {**{k: getattr(th, k) for k in th.__dataclass_fields__},
            "min_instances": view.config.min_instances, "max_instances": view.config.max_instances,
@@ -162,5 +179,20 @@ class FunctionPlanner:
             share = a.get("share", 0.0)
             if not isinstance(share, (int, float)) or not 0 <= share <= 1:
                 raise ValueError(f"planner action {k}: share must be in [0, 1]: {a!r}")
-            out.append(Action(a["kind"], inst, to, float(share), str(a.get("reason", "planner"))))
+            flows = a.get("flows") or []
+            if not isinstance(flows, list):
+                raise ValueError(f"planner action {k}: flows must be a list of 5-tuples: {a!r}")
+            try:
+                exact = tuple(flow_tuple(Flow.parse(_as_flow(f), f"planner action {k}: flows[{j}]").to_dict())
+                              for j, f in enumerate(flows))  # fmt: skip
+            except FilterError as e:
+                raise ValueError(str(e)) from None
+            out.append(Action(a["kind"], inst, to, float(share), str(a.get("reason", "planner")), exact))
         return out
+
+
+def _as_flow(f: object) -> object:
+    """[src, dst, proto, sport, dport] as a mapping; anything else is left for Flow.parse to name."""
+    if isinstance(f, (list, tuple)) and len(f) == 5:
+        return dict(zip(("src", "dst", "proto", "sport", "dport"), f, strict=True))
+    return f
