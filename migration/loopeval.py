@@ -9,7 +9,9 @@ analyzer raised costs more than starting an instance), and writes `loop.md` / `l
 J (mean ± SE), the instances left above Th_high, moves, decision time, the MILP's gap.
 
 Two policies: the shipped one (trained on 8-30 instances) and the loop's fine-tune
-(migration/models/deepmigration-loop.pt).
+(migration/models/deepmigration-loop.pt); `planner` is what the loop runs, the fine-tune
+with the adapter's top-up in scale-out (`translator.top_up`: a source the policy leaves above
+Th_high sheds more flows where they fit).
 """
 
 from __future__ import annotations
@@ -28,9 +30,19 @@ from migration.agent import DEFAULT_MODEL, LOOP_MODEL, deepmigration, load_model
 from migration.experiments import EVAL_SEED, _fmt, _stats
 from migration.model import Move, Problem
 from migration.outcome import evaluate
+from migration.translator import top_up
 
 OMEGA = 5000.0
-METHODS = ("deepmigration-loop", "deepmigration", "ofm", "size-greedy", "pairwise", "random", "optimal")
+METHODS = (
+    "planner",
+    "deepmigration-loop",
+    "deepmigration",
+    "ofm",
+    "size-greedy",
+    "pairwise",
+    "random",
+    "optimal",
+)
 
 
 @dataclass
@@ -70,9 +82,15 @@ def _loop_costs(p: Problem) -> Problem:
     return replace(p, costs=replace(p.costs, omega=OMEGA))
 
 
-def run(instances: int = 20, flows: int = 8, time_limit: float = 2.0, progress: bool = True) -> list[LoopRow]:
+def run(instances: int = 20, flows: int = 8, time_limit: float = 2.0, progress: bool = True,
+        seed_base: int = EVAL_SEED + 7000) -> list[LoopRow]:  # fmt: skip
     models = {"deepmigration-loop": load_model(LOOP_MODEL), "deepmigration": load_model(DEFAULT_MODEL)}
     methods: dict[str, Callable[[Problem], list[Move]]] = {
+        "planner": lambda p: (
+            top_up(p, deepmigration(p, models["deepmigration-loop"]))[0]
+            if p.scenario == "scale-out"
+            else deepmigration(p, models["deepmigration-loop"])
+        ),
         **{name: (lambda p, m=m: deepmigration(p, m)) for name, m in models.items()},
         "ofm": lambda p: baselines.ofm(p, time_limit),
         "size-greedy": baselines.size_greedy,
@@ -85,7 +103,7 @@ def run(instances: int = 20, flows: int = 8, time_limit: float = 2.0, progress: 
         task = bar.add_task("loop-sized problems", total=len(cfgs) * instances)
         for label, make in cfgs:
             for k in range(instances):
-                p = make(EVAL_SEED + 7000 + k)  # held out: training draws seeds at random below 2³⁰
+                p = make(seed_base + k)  # held out: training draws seeds at random below 2³⁰
                 for name, fn in methods.items():
                     t0 = time.perf_counter()
                     moves = fn(p)

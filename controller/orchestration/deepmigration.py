@@ -9,7 +9,7 @@ Each period with a standing alert the planner:
 2. builds a `migration.model.Problem` (`build_problem`, pure): the live instances as active
    instances, the free slots as spares (scale-out, up to max_instances), the flows;
 3. runs the policy (`migration.agent.decide`: double GNN, translator); in scale-out, tops
-   its plan up where it leaves a source above its limit (`complete`, counted and said);
+   its plan up where it leaves a source above its limit (`translator.top_up`, counted and said);
 4. turns its moves into the loop's actions (`to_actions`, pure): scale-out of each spare that
    receives flows, a move of **exact flows** per (source, destination), a scale-in per
    drained instance, checking again that no destination ends above its limit.
@@ -146,39 +146,6 @@ def _buffer_mb(queue: int) -> float:
     return max(0, HOLD_LIMIT - queue) * FRAME_BYTES / 1e6
 
 
-def complete(p, moves: list) -> tuple[list, int]:
-    """Scale-out: the policy's moves, topped up where they leave a source above Th_high.
-
-    The policy sizes each source's shed load itself and may fall a little short (it moved
-    225 of the 240 packets/s asked on one hand-made case); an instance left overloaded would
-    raise the alert again. Each such source sheds, one flow at a time, the smallest flow that
-    covers what is left over (else its largest), to the running or already chosen instance
-    with the most room, else to the nearest spare; only where the flow fits (State.fits)."""
-    from migration.baselines import State
-
-    s = State(p)
-    for m in moves:
-        s.move(m.flow, m.dst)
-    extra = 0
-    for i in np.flatnonzero(p.active):
-        while s.load[i] > p.thresholds.high * p.cap[i] + 1e-9:
-            over = s.load[i] - p.thresholds.high * p.cap[i]
-            fl = [int(f) for f in np.flatnonzero((s.a == i) & p.movable & (s.a == p.src))]
-            if not fl:
-                break
-            cover = [f for f in fl if p.rate[f] >= over]
-            f = min(cover, key=lambda f: p.rate[f]) if cover else max(fl, key=lambda f: p.rate[f])
-            room = lambda j: p.thresholds.high * p.cap[j] - s.load[j]
-            dests = [j for j in range(len(p.instances)) if s.fits(f, j)]
-            if not dests:
-                break
-            opened = [j for j in dests if s.open[j]]
-            j = max(opened, key=room) if opened else min(dests, key=lambda j: p.hop_ms[i, j])
-            s.move(f, j)
-            extra += 1
-    return s.moves(), extra
-
-
 def to_actions(b: Built, moves: list, view: View, scenario: str) -> list[Action]:
     """The plan's moves as the loop's actions (pure). Moves out of an instance within its
     cooldown, and drains the alerts did not ask for (or below min_instances), are dropped;
@@ -231,13 +198,14 @@ def to_actions(b: Built, moves: list, view: View, scenario: str) -> list[Action]
 
 def propose(model, b: Built, view: View, scenario: str) -> tuple[list[Action], int]:
     """The policy's decision on the built problem as the loop's actions, and how many flows
-    `complete` added (scale-out)."""
+    `translator.top_up` added (scale-out)."""
     from migration.agent import decide
+    from migration.translator import top_up
 
     moves = decide(model, b.problem).moves
     extra = 0
-    if scenario == "scale-out":
-        moves, extra = complete(b.problem, moves)
+    if scenario == "scale-out":  # the policy may fall a little short: a source left overloaded would re-alert
+        moves, extra = top_up(b.problem, moves)
     acts = to_actions(b, moves, view, scenario)
     if extra:
         acts = [
