@@ -35,7 +35,7 @@ CFG = {
     "thresholds": {"overload": {"pps": 400}, "underload": {"pps": 30}, "hysteresis": {"margin": 0.1}},
     "elasticity": {"min_instances": 1, "max_instances": 3, "cooldown_periods": 2},
 }
-LIMIT = 400 * 0.9  # the overload alert clears below this: no destination may end above it
+LIMIT = 400 * 0.9 * 0.98  # just under where the overload alert clears: no destination may end above it
 
 
 def fl(k: int, pps: float) -> FlowRate:

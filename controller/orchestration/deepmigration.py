@@ -16,10 +16,10 @@ Each period with a standing alert the planner:
 
 Units. The loop's thresholds are packets/s, so the problem's rates and capacities are
 packets/s (the model only ever divides one by the other). The policy was trained with
-Th_high at 0.55-0.6, so the capacity is set to put the level at which an overload alert
-*clears* (overload.pps × (1 − margin)) at Th_high = 0.6: a plan that fills a destination up
-to Th_high leaves it below the overload threshold with margin, and an overloaded source is
-emptied down to where its alert clears. Th_low is underload.pps (with margin) over the same
+Th_high at 0.55-0.6, so the capacity is set to put 98 % of the level at which an overload
+alert *clears* (overload.pps × (1 − margin)) at Th_high = 0.6: a plan that fills a
+destination up to Th_high leaves it below the overload threshold with margin, and an
+overloaded source is emptied down to where its alert clears. Th_low is underload.pps (with margin) over the same
 capacity. Load the instance carries outside its metered flows (packets of flows without
 state) is subtracted from its capacity, so it counts against the limit without being
 movable. A flow's state size is its record plus the packets a move holds (`HOLD_S` of its
@@ -52,6 +52,7 @@ from nfs.stateful import HOLD_LIMIT
 log = logging.getLogger("srem.orchestration")
 
 TH_HIGH = 0.6  # where the overload alert's clear level sits in the problem (the policy's Th_high)
+HEADROOM = 0.02  # ... less 2 %: the alert clears strictly below its level, and rates jitter
 HOLD_S = 0.05  # traffic a move holds per flow (order-preserving, one flow: 62 ms in bench_move)
 RECORD_BYTES = 160  # one flow's state record on the wire (JSON: 5-tuple + mapping)
 FRAME_BYTES = 1500  # what one held packet may take in a destination's hold buffer
@@ -86,11 +87,11 @@ def read_flows(inst: Endpoint, timeout_s: float = 2.0, limit: int = 10_000) -> l
 
 
 def capacity_pps(config: OrchestrationConfig) -> float | None:
-    """The problem's capacity: the overload alert's clear level sits at Th_high."""
+    """The problem's capacity: just under the overload alert's clear level sits at Th_high."""
     th = config.thresholds
     if th.overload_pps is None:
         return None
-    return th.overload_pps * (1.0 - th.margin) / TH_HIGH
+    return th.overload_pps * (1.0 - th.margin) * (1.0 - HEADROOM) / TH_HIGH
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ def _after(p, keep: list) -> np.ndarray:
 def _summary(b: Built, after: np.ndarray, scenario: str) -> str:
     """The reason every action of the plan carries: the planned load per instance."""
     p = b.problem
-    parts = [f"{n} {p.load[k]:.0f}->{after[k]:.0f}" for k, n in enumerate(b.names)
+    parts = [f"{n} {p.load[k]:.0f}->{max(after[k], 0.0):.0f}" for k, n in enumerate(b.names)
              if p.active[k] or after[k] > 0]  # fmt: skip
     return f"deepmigration {scenario}: pps {', '.join(parts)} (limit {b.limit.max():.0f})"
 
