@@ -66,24 +66,35 @@ class Hold:
 
 class FlowMeter:
     """One flow's counters: totals and a two-window rate meter (the current window and the
-    one before it), updated per packet in O(1)."""
+    one before it). A packet costs one comparison and three updates: the totals are what
+    earlier windows held (`done_*`) plus the current one."""
 
-    __slots__ = ("bytes", "first", "last", "p_bytes", "p_packets", "p_start", "packets", "w_bytes",
+    __slots__ = ("done_bytes", "done_packets", "first", "last", "p_bytes", "p_packets", "p_start", "w_bytes",
                  "w_packets", "w_start")  # fmt: skip
 
     def __init__(self, now: float) -> None:
-        self.packets = self.bytes = self.w_packets = self.w_bytes = self.p_packets = self.p_bytes = 0
+        self.done_packets = self.done_bytes = self.w_packets = self.w_bytes = self.p_packets = (
+            self.p_bytes
+        ) = 0
         self.first = self.last = self.w_start = self.p_start = now
 
     def add(self, size: int, now: float) -> None:
         if now - self.w_start >= RATE_WINDOW_S:  # a new window: the current one becomes the previous
+            self.done_packets += self.w_packets
+            self.done_bytes += self.w_bytes
             self.p_start, self.p_packets, self.p_bytes = self.w_start, self.w_packets, self.w_bytes
             self.w_start, self.w_packets, self.w_bytes = now, 0, 0
-        self.packets += 1
-        self.bytes += size
         self.w_packets += 1
         self.w_bytes += size
         self.last = now
+
+    @property
+    def packets(self) -> int:
+        return self.done_packets + self.w_packets
+
+    @property
+    def bytes(self) -> int:
+        return self.done_bytes + self.w_bytes
 
     def rates(self, now: float) -> tuple[float, float]:
         """(packets/s, bytes/s) over the previous and the current window: one to two windows
@@ -177,19 +188,22 @@ class StatefulNF:
                         h.buffer.append(frame)
                         self.stats["held"] += 1
                     return None
-            return self._apply(frame, pkt, flow, time.monotonic() if now is None else now)
+            return self._apply(frame, pkt, flow, time.monotonic() if now is None else now, key)
 
-    def _apply(self, frame: bytes, pkt: bytearray, flow: Flow, now: float) -> bytes | None:
+    def _apply(
+        self, frame: bytes, pkt: bytearray, flow: Flow, now: float, key: Flow | None = None
+    ) -> bytes | None:
         out = self.handle(pkt, flow, now)
         if out is False:
             self.stats["dropped"] += 1
             return None
         self.stats["processed"] += 1
-        key = self.flow_key(flow)
-        if key is not None and self.has(key):  # only flows with state: the meters stay bounded by it
-            m = self.meters.get(key)
-            if m is None:
-                m = self.meters[key] = FlowMeter(now)
+        if key is None:  # not known before handle(): a first packet, or frames injected / released
+            key = self.flow_key(flow)
+        m = self.meters.get(key) if key is not None else None
+        if m is None and key is not None and self.has(key):  # only flows with state: bounded by it
+            m = self.meters[key] = FlowMeter(now)
+        if m is not None:
             m.add(len(pkt), now)
         return _emit(frame, pkt, self.mac, out if isinstance(out, Flow) else None)
 
