@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -59,6 +60,7 @@ FRAME_BYTES = 1500  # what one held packet may take in a destination's hold buff
 OMEGA = 5000.0  # per unit of utilisation over the limit: an overload the analyzer raised costs
 # more than starting an instance (R = 200), which the paper's ω = 1000 does not make sure of
 BANDWIDTH_MBPS = 100.0  # the controller relays state and held packets over control sockets
+HISTORY = 10_000  # planned periods the planner remembers
 UNMETERED = 0.1  # load outside the metered flows counts when above this share of the sample
 
 
@@ -244,7 +246,8 @@ class DeepMigration:
     instances: Mapping[str, Endpoint]
     servers: Mapping[str, str] = field(default_factory=dict)
     fallback: Planner = field(default_factory=Heuristic)
-    history: list[dict] = field(default_factory=list)  # per planned period: scenario, loads, moves, ms
+    # per planned period (the last HISTORY): scenario, loads, moves, ms; a long loop stays bounded
+    history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     _model: object = None
     _broken: str = ""
     _said: set[str] = field(default_factory=set)
