@@ -20,6 +20,7 @@ the same scores, those of the real predictor on the rows replayed for each serve
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -55,23 +56,40 @@ def step_intervals(problem: Problem, cfg: SimConfig) -> int:
 def make_world(problem: Problem, cfg: SimConfig, day: int, library: RowLibrary | None, predictor) -> World:
     """Failures drawn for every server of the day, and the predictor's scores along them."""
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, day]))
-    S = problem.sub.n_servers
     N = problem.day("test", day).n_steps * step_intervals(problem, cfg)
+    w = draw_world(rng, problem.sub.n_servers, N, cfg, library, predictor, cfg.failures_per_server_day)
+    return dataclasses.replace(w, day=day)
+
+
+def draw_world(
+    rng: np.random.Generator,
+    n_servers: int,
+    n_intervals: int,
+    cfg: SimConfig,
+    library: RowLibrary | None,
+    predictor,
+    failures_per_server: float,
+    can_fail: np.ndarray | None = None,
+) -> World:
+    """A schedule of `failures_per_server` failures on average over n_intervals (only for the
+    servers in `can_fail`, when given) and the predictor's score of every server's window."""
     stats = FailureStats(cfg.short, cfg.long, cfg.p_long)
     mean_len = (1 - cfg.p_long) * sum(cfg.short) / 2 + cfg.p_long * sum(cfg.long) / 2
-    mean_up = max(N / cfg.failures_per_server_day - mean_len, 1.0)
-    schedule = draw_schedule(rng, S, N, mean_up, stats)
-    down = down_matrix(schedule, N)
+    mean_up = max(n_intervals / failures_per_server - mean_len, 1.0)
+    schedule = draw_schedule(rng, n_servers, n_intervals, mean_up, stats)
+    if can_fail is not None:
+        schedule = [fs if can_fail[s] else [] for s, fs in enumerate(schedule)]
+    down = down_matrix(schedule, n_intervals)
     if predictor is None:  # no proactive policy asked for: no scores needed
-        return World(day, schedule, down, np.zeros((S, N), np.float32), 12)
+        return World(-1, schedule, down, np.zeros((n_servers, n_intervals), np.float32), 12)
     w = predictor.window
     scores = np.stack(
         [
-            window_scores(predictor.score_many, library.server_rows(rng, schedule[s], N, w), w, w)
-            for s in range(S)
+            window_scores(predictor.score_many, library.server_rows(rng, schedule[s], n_intervals, w), w, w)
+            for s in range(n_servers)
         ]
     )
-    return World(day, schedule, down, scores, predictor.horizon)
+    return World(-1, schedule, down, scores, predictor.horizon)
 
 
 @dataclass
@@ -196,15 +214,7 @@ def run_policy_day(
             cut[k] = float((o.accepted & hit).mean())
         o = outcome(P, P)
         run.placement, run.arc_util, run.last, run.t = P.copy(), o.arc_load / problem.sub.arc_bw, o, run.t + 1
-    wasted = early = 0
-    for k, s in moves_at:
-        if world.down[s, k]:
-            continue  # moved off a failed server: neither early nor wasted
-        ahead = world.down[s, k : k + LEAD_WINDOW]
-        if not ahead.any():
-            wasted += 1
-        elif int(np.argmax(ahead)) >= cfg.move_intervals:
-            early += 1
+    wasted, early, _ = classify_moves(moves_at, world, cfg.move_intervals)
     steps = acc.reshape(day.n_steps, L).mean(axis=1)
     return PolicyDay(
         agent_name, policy.name, day.index, float(acc.mean()), float(cut.mean()), [float(x) for x in steps], len(moves_at),
@@ -218,3 +228,51 @@ def reference_day(problem: Problem, day: Day, agent_name: str, cfg: SimConfig, w
         world.day, [[] for _ in world.schedule], np.zeros_like(world.down), world.scores, world.horizon
     )
     return run_policy_day(problem, day, agent_name, Policy("no failure", "none"), calm, cfg)
+
+
+def classify_moves(
+    moves_at: list[tuple[int, int]], world: World, move_intervals: int
+) -> tuple[int, int, int]:
+    """(wasted, early, for short failures) among policy moves (interval, source server): wasted
+    when the server did not fail within LEAD_WINDOW intervals; early when the move landed
+    before the failure that followed; for a short failure when that failure lasted at most
+    100 intervals (the data set's short ones: a move may cost more than waiting)."""
+    wasted = early = short = 0
+    for k, s in moves_at:
+        if world.down[s, k]:
+            continue  # moved off a failed server: neither early nor wasted
+        ahead = world.down[s, k : k + LEAD_WINDOW]
+        if not ahead.any():
+            wasted += 1
+            continue
+        start = k + int(np.argmax(ahead))
+        early += int(start - k >= move_intervals)
+        f = next((f for f in world.schedule[s] if f.start <= start < f.stop), None)
+        short += int(f is not None and f.stop - f.start <= 100)
+    return wasted, early, short
+
+
+def slot_placements(
+    problem: Problem,
+    day: Day,
+    t: int,
+    start: np.ndarray,
+    world: World,
+    policy: Policy,
+    cfg: SimConfig,
+    per_slot: int,
+) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    """The placement in force in each slot of `per_slot` intervals when the policy acts only at
+    slot starts (the fabric's controller period), from `start`; and its moves (interval, server)."""
+    n_slots = world.down.shape[1] // per_slot
+    P, out, moves_at = start.copy(), [], []
+    zero = np.zeros(problem.sub.n_arcs)
+    for slot in range(n_slots):
+        k = slot * per_slot
+        av, risk = knowledge(policy, world, cfg, k, n_slots * per_slot)
+        if av.any():
+            avh = server_hosts(problem, av)
+            P, moves = evacuate(problem, day, t, P, None, zero, avh, server_hosts(problem, risk, 0.0))
+            moves_at += [(k, m.src) for m in moves]
+        out.append(P.copy())
+    return out, moves_at
