@@ -9,7 +9,10 @@ Faults:
 - `kill`: the host's processes whose command line holds `match` (default `nf-host`) are
   killed; undo starts them again with the same command line and working directory;
 - `link`: the host's interface (`iface`, default its first one that is not `lo`) is set down;
-  undo sets it up.
+  undo sets it up;
+- `drop`: the host's interface drops every frame the host sends (a `blackhole` queue):
+  the host is cut off while its processes and the link stay up (the switch on the other end
+  sees no carrier change); undo removes the queue.
 
 A schedule is YAML (`events: [{host, kind, at, seconds, ...}]`, times in seconds from the
 start) or drawn from the vEPC data set's statistics (`srem inject draw`): per host, failures
@@ -39,13 +42,14 @@ import yaml
 from topologies import InputError
 from topologies.errors import one_line
 
-KINDS = ("cpu", "memory", "kill", "link")
+KINDS = ("cpu", "memory", "kill", "link", "drop")
 # The parameters of each kind and their defaults.
 PARAMS: dict[str, dict[str, Any]] = {
     "cpu": {"workers": 1, "load": 0.5},
     "memory": {"mb": 256},
     "kill": {"match": "nf-host"},
     "link": {"iface": ""},
+    "drop": {"iface": ""},
 }
 
 _CPU = """
@@ -270,7 +274,8 @@ class Applied:
     event: Event
     procs: list[subprocess.Popen] = field(default_factory=list)  # stressors to kill
     killed: list[tuple[list[str], str]] = field(default_factory=list)  # (argv, cwd) to start again
-    iface: str = ""
+    iface: str = ""  # link: set down
+    queue: str = ""  # drop: the interface whose root queue is a blackhole
     restarted: list[subprocess.Popen] = field(default_factory=list)
 
 
@@ -321,15 +326,21 @@ class Injector:
                 except (OSError, ProcessLookupError):
                     continue  # gone already
                 a.killed.append(([x.decode() for x in argv], cwd))
-        else:
+        elif e.kind == "link":
             a.iface = str(e.params["iface"]) or first_iface(host)
             r = subprocess.run(
                 host.argv("ip", "link", "set", a.iface, "down"), capture_output=True, text=True
             )
             if r.returncode != 0:
                 raise InputError("host", e.host, f"cannot set {a.iface} down: {r.stderr.strip()}")
+        else:
+            a.queue = str(e.params["iface"]) or first_iface(host)
+            r = subprocess.run(host.argv("tc", "qdisc", "replace", "dev", a.queue, "root", "blackhole"),
+                               capture_output=True, text=True)  # fmt: skip
+            if r.returncode != 0:
+                raise InputError("host", e.host, f"cannot cut {a.queue} off: {r.stderr.strip()}")
         self.standing.append(a)
-        self._note("start", e, pids=[p.pid for p in a.procs], killed=len(a.killed), iface=a.iface)
+        self._note("start", e, pids=[p.pid for p in a.procs], killed=len(a.killed), iface=a.iface or a.queue)
         return a
 
     def undo(self, a: Applied) -> None:
@@ -347,6 +358,8 @@ class Injector:
             self.restarted.append(p)
         if a.iface:
             subprocess.run(host.argv("ip", "link", "set", a.iface, "up"), capture_output=True)
+        if a.queue:
+            subprocess.run(host.argv("tc", "qdisc", "del", "dev", a.queue, "root"), capture_output=True)
         if a in self.standing:
             self.standing.remove(a)
         self._note("end", a.event, restarted=[p.pid for p in a.restarted])
@@ -455,7 +468,7 @@ def draw_cmd(
     ] = 5.0,
     failures_per_host: Annotated[float, typer.Option(help="Mean failures per host over the schedule.")] = 1.0,
     kinds: Annotated[
-        str, typer.Option(help="Failure kinds, in turn: kill, link (each after stress).")
+        str, typer.Option(help="Failure kinds, in turn: kill, link, drop (each after stress).")
     ] = "kill",
     seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
 ) -> None:
@@ -465,8 +478,8 @@ def draw_cmd(
     if not names:
         raise InputError("--hosts", hosts, "names no host")
     for k in ks or ("",):
-        if k not in ("kill", "link"):
-            raise InputError("--kinds", kinds, f"'{k}' is not a failure kind (kill, link)")
+        if k not in ("kill", "link", "drop"):
+            raise InputError("--kinds", kinds, f"'{k}' is not a failure kind (kill, link, drop)")
     for opt, v in (
         ("--seconds", seconds),
         ("--interval-s", interval_s),

@@ -64,6 +64,35 @@ def test_link_down_and_up(ns):
     assert ",UP" in _flags(ns, "sinja")  # undone on exit
 
 
+def test_drop_cuts_the_host_off(ns):
+    """A frame the host sends on a cut-off interface never reaches the other end; undone, it does."""
+    host = resolve_host(f"netns:{ns}")
+
+    def sent_and_seen() -> bool:
+        code = (
+            "import socket\n"
+            "r = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5)); r.bind(('sinjb', 0))\n"
+            "r.settimeout(0.5)\n"
+            "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('sinja', 0))\n"
+            "s.send(b'\\xff' * 6 + b'\\x02' * 6 + b'\\x88\\xb5' + b'x' * 50)\n"
+            "try:\n    r.recv(100); print('seen')\nexcept OSError:\n    print('lost')\n"
+        )
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", code], capture_output=True, text=True
+        )
+        return out.stdout.strip() == "seen"
+
+    assert sent_and_seen()
+    with Injector({host.name: host}) as inj:
+        a = inj.apply(Event(host.name, "drop", 0, 1, {"iface": "sinja"}))
+        assert not sent_and_seen()
+        assert ",UP" in _flags(ns, "sinja")  # the link itself stays up
+        inj.undo(a)
+        assert sent_and_seen()
+        inj.apply(Event(host.name, "drop", 0, 1, {"iface": "sinja"}))
+    assert sent_and_seen()  # undone on exit
+
+
 def test_cpu_and_memory_stress_live_in_the_host_and_go(ns):
     host = resolve_host(f"netns:{ns}")
     before = _in_ns(ns)
