@@ -75,7 +75,10 @@ def draw_world(
     servers in `can_fail`, when given) and the predictor's score of every server's window."""
     stats = FailureStats(cfg.short, cfg.long, cfg.p_long)
     mean_len = (1 - cfg.p_long) * sum(cfg.short) / 2 + cfg.p_long * sum(cfg.long) / 2
-    mean_up = max(n_intervals / failures_per_server - mean_len, 1.0)
+    # Up times fill what the failures leave of the span; on a span shorter than the failures
+    # (the fabric replay's), at least half of it, so that failures do not follow back to back.
+    span = n_intervals / failures_per_server
+    mean_up = max(span - mean_len, 0.5 * span)
     schedule = draw_schedule(rng, n_servers, n_intervals, mean_up, stats)
     if can_fail is not None:
         schedule = [fs if can_fail[s] else [] for s, fs in enumerate(schedule)]
