@@ -295,22 +295,25 @@ def plot(plan: Plan, setup: ReplaySetup, res: list[PolicyReplay], path: Path) ->
     minutes = np.arange(setup.slots) * setup.per_slot * setup.sim.interval_s / 60.0
     slot_min = setup.per_slot * setup.sim.interval_s / 60.0
     for ax, r in zip(axes[:, 0], res, strict=True):
+        edges = np.append(minutes, setup.slots * slot_min)  # the last slot drawn to its end
         for c in plan.chains:
-            ax.step(minutes, [g.get(c, 0) / setup.seconds_per_slot for g in r.delivered], where="post", lw=1)
-        for h in plan.failing:
-            for f in plan.world.schedule[h]:
-                a = f.start / setup.per_slot * slot_min
-                b = min(f.stop, plan.world.down.shape[1]) / setup.per_slot * slot_min
-                ax.axvspan(a, b, color="tab:red", alpha=0.12)
+            y = [g.get(c, 0) / setup.seconds_per_slot for g in r.delivered]
+            ax.step(edges, [*y, y[-1]], where="post", lw=1)
+        for h in plan.failing:  # the slots the server's NF was down on the fabric (failures start at slots)
+            for slot in range(setup.slots):
+                if plan.world.down[h, slot * setup.per_slot]:
+                    ax.axvspan(slot * slot_min, (slot + 1) * slot_min, color="tab:red", alpha=0.12, lw=0)
         for k, _s in plan.moves_at[r.policy]:
             ax.axvline(k / setup.per_slot * slot_min, color="k", lw=0.8, ls=":")
         t = r.totals()
+        top = max((g / setup.seconds_per_slot for d in r.delivered for g in d.values()), default=1.0)
+        ax.set_ylim(0, 1.15 * max(top, 1e-9))
         ax.set_ylabel("pps")
         ax.set_title(
             f"{r.policy}: {t['lost']} of {t['sent']} packets lost, {r.moves} moves", fontsize=9, loc="left"
         )
-    axes[-1, 0].set_xlabel("minutes of monitored time (red: a server down; dotted: a policy move)")
-    fig.suptitle("delivered packets per second, one line per chain", fontsize=10)
+    axes[-1, 0].set_xlabel("minutes of monitored time (red: the server's NF killed; dotted: a policy move)")
+    fig.suptitle(f"delivered packets per second, one line per chain ({len(plan.chains)} chains)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -339,7 +342,7 @@ def write(
     (out / "replay.json").write_text(json.dumps({
         "setup": {k: v for k, v in dataclasses.asdict(setup).items() if k != "sim"}, "command": command, "took": took,
         "chains": plan.chains, "failing_servers": plan.failing, "failures": fails,
-        "policies": [{"policy": r.policy, **r.totals(), "apply_s": r.apply_s,
+        "policies": [{"policy": r.policy, **r.totals(), "apply_s": r.apply_s, "moves_at": plan.moves_at[r.policy],
                       "sent": [{str(k): v for k, v in s.items()} for s in r.sent],
                       "delivered": [{str(k): v for k, v in s.items()} for s in r.delivered]} for r in res],
     }, indent=1) + "\n")  # fmt: skip
@@ -356,7 +359,8 @@ agent's placement for it), played as {setup.slots} slots of {setup.per_slot} mon
 ({slot_s:g} s of the data set's time each), {setup.seconds_per_slot:g} real seconds of traffic per slot, on
 srem's switches (EM served from LM). Servers that may fail: those holding a VNF ({names}); failures
 drawn from the data set's statistics with seed {setup.seed}: {fail_text}. A failed server's NF process
-is killed for the slots it is down (its traffic endpoints keep running) and started again after.
+is killed for the slots whose start it is down at (failures are rounded to slots; its traffic endpoints
+keep running) and started again after.
 The policies act at slot starts; their moves are applied make-before-break under the slot's traffic.
 {len(plan.chains)} chains played (those through a VNF on a server that may fail first).
 Proactive policies read the shipped `{setup.sim.model}` model's scores of monitoring rows replayed from
@@ -449,7 +453,7 @@ def run_replay(data, scenario, day, step, agent, policies, slots, per_slot, seco
     plan = make_plan(setup, problem, library, predictor)
     if not plan.failing:
         raise InputError("--step", str(step), f"the {agent} agent holds no VNF on a server at this step")
-    res = play(plan, setup, out / "replay-logs", lambda m: console.print(m, highlight=False))
+    res = play(plan, setup, Path("results/replay-logs"), lambda m: console.print(m, highlight=False))
     command = f"srem predict replay --scenario {scenario} --day {day} --step {step} --agent {agent} --slots {slots} " \
               f"--per-slot {per_slot} --seconds-per-slot {seconds_per_slot:g} --seed {seed}"  # fmt: skip
     load1 = os.getloadavg()[0]

@@ -6,6 +6,7 @@ or malformed data file, a bad run file or option) is one red line and exit statu
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -245,6 +246,8 @@ def simulate_cmd(
     command = "srem predict simulate" + (f" --config {config}" if config else "")
     if days is not None:
         command += f" --days {days}"
-    took = f"{elapsed / 60:.1f} min on 1 CPU thread"
+    took = (
+        f"{elapsed / 60:.1f} min on {threads} CPU thread(s), load average {os.getloadavg()[0]:.1f} on 2 cores"
+    )
     page = write(cfg, rows, refs, worlds, out, command, took)
     console.print(f"wrote {page}, {out}/simulate.png and simulate.json in {elapsed:.0f} s")

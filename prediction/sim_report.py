@@ -205,6 +205,8 @@ def write(cfg: SimConfig, rows, refs, worlds, out: Path, command: str, took: str
             detect=cfg.detect_intervals,
             move=cfg.move_intervals,
             interval=cfg.interval_s,
+            scenario=cfg.scenario,
+            per_step=worlds[0].down.shape[1] // len(rows[0].ar_steps),
             model=cfg.model,
             agents=", ".join(cfg.agents),
             table=markdown(cfg, cs, refs),
@@ -218,7 +220,7 @@ PAGE = """# Failure policies in the simulator (`srem predict simulate`)
 
 Written by `{command}` ({took}); do not edit by hand.
 
-The SR-EM paper scenario (`placement/`), test days 0..{days_1}, agents {agents}, with server
+The SR-EM scenario `{scenario}` (`placement/`), test days 0..{days_1}, agents {agents}, with server
 failures. Two measures, in percentage points of the day's requests: **dropped by failed
 servers**, the requests the placement in force would serve but that pass through an
 instance on a failed server (what the failures cost directly), and **net loss**, the day's
@@ -228,7 +230,7 @@ expected reward can place an instance better than the agent did, so the net loss
 negative. Every figure is the mean ± standard error over the {days} days (each day has its
 own traffic and failures).
 
-**Time.** Each 2-h step is cut into monitoring intervals of {interval:g} s (1,440 per step). The
+**Time.** Each step is cut into monitoring intervals of {interval:g} s ({per_step:,} per step). The
 agent places at each step's start, as in `srem run`; the failure policy acts at any interval.
 A seen failure needs {detect} intervals down (the analyzer's raise_after); a move takes {move}
 intervals. While a server is failed, every request through an instance on it is lost. A
