@@ -302,6 +302,8 @@ probability of failing); a server predicted to fail (or failed) is never a desti
   the SR-EM paper scenario under server failures drawn from the data set's statistics, each
   policy with the greedy and mpc agents, over test days; the proactive policies read the
   shipped LSTM's scores of monitoring rows replayed from the data set's held-out test part.
+  [slow-moves/simulate.md](prediction/slow-moves/simulate.md): the same with a failure seen
+  after 30 s and a move taking 2 min (`--config prediction/data/simulate-slow-moves.yaml`).
 - `srem inject` (`emulation/inject.py`): CPU and memory stress, a killed NF process, a link
   down or a host cut off (`drop`) on a fabric host's namespace, played from a schedule (YAML,
   or drawn from the data set's statistics by `srem inject draw`), every fault undone at its end
