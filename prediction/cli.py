@@ -6,6 +6,7 @@ or malformed data file, a bad run file or option) is one red line and exit statu
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -195,3 +196,58 @@ def eval_cmd(
 
 def register(app_: typer.Typer) -> None:
     app_.add_typer(app, name="predict")
+
+
+@app.command("simulate")
+@one_line
+def simulate_cmd(
+    data: DataOpt = None,
+    config: Annotated[
+        Path | None, typer.Option(help="A simulate run YAML (default: prediction/data/simulate.yaml).")
+    ] = None,
+    days: Annotated[int | None, typer.Option(help="Test days (default: the run file's).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for simulate.md, .png, .json.")] = Path("docs/prediction"),
+    threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 1,
+) -> None:
+    """The SR-EM scenario under server failures: acceptance lost per failure policy and agent."""
+    from rich.progress import Progress
+
+    from placement.model.scenario import load
+    from placement.model.workload import build_problem
+
+    from .api import FailurePredictor
+    from .failures import RowLibrary
+    from .sim_config import load_sim
+    from .sim_report import cells, simulate, verdicts, write
+
+    t0 = time.perf_counter()
+    cfg = load_sim(config)
+    if days is not None:
+        if days < 1:
+            raise InputError("--days", str(days), "must be >= 1")
+        cfg = replace(cfg, days=days)
+    _threads(threads)
+    problem = build_problem(load(cfg.scenario))
+    if cfg.days > problem.n_days("test"):
+        raise InputError("days", str(cfg.days), f"the scenario has {problem.n_days('test')} test days")
+    predictor = library = None
+    if any(p.startswith("proactive") for p in cfg.policies):
+        path = cfg.model_path()
+        if not path.is_file():
+            raise InputError("model", str(path), "no such model file")
+        predictor = FailurePredictor.load(path)
+        library = RowLibrary.from_records(_records(data), predictor.features, predictor.horizon)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("simulating", total=cfg.days * len(cfg.agents))
+        rows, refs, worlds = simulate(cfg, problem, library, predictor, lambda what: bar.advance(task))
+    for line in verdicts(cfg, cells(cfg, rows, refs)):
+        console.print(line)
+    elapsed = time.perf_counter() - t0
+    command = "srem predict simulate" + (f" --config {config}" if config else "")
+    if days is not None:
+        command += f" --days {days}"
+    took = (
+        f"{elapsed / 60:.1f} min on {threads} CPU thread(s), load average {os.getloadavg()[0]:.1f} on 2 cores"
+    )
+    page = write(cfg, rows, refs, worlds, out, command, took)
+    console.print(f"wrote {page}, {out}/simulate.png and simulate.json in {elapsed:.0f} s")

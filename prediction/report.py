@@ -287,6 +287,36 @@ srem's host monitor gets them:
 when an NF log counts them). Where
 no NF log gives paging failures, use `prediction/models/honest-psutil.pt`, trained
 without them. The models were trained at 5 s intervals; sample at that period.
+
+## Acting on the prediction: failure policies (issue 19, parts 2-4)
+
+`prediction/policy.py` holds the policies as pure functions over the SR-EM model: **none**;
+**reactive** (a server is avoided once its failure has been seen: `detect_intervals` down);
+**proactive-T** (as reactive, and a server whose predicted score is >= T is avoided before it
+fails); **oracle** (knows the failure schedule). When a server is avoided, `evacuate` moves
+its VNFs, busiest first, each to the destination with the best expected step reward
+(the step model's reward under the step's traffic, weighted by the destination's predicted
+probability of failing); a server predicted to fail (or failed) is never a destination.
+
+- `srem predict simulate` (`prediction/simulate.py`, [simulate.md](prediction/simulate.md)):
+  the SR-EM paper scenario under server failures drawn from the data set's statistics, each
+  policy with the greedy and mpc agents, over test days; the proactive policies read the
+  shipped LSTM's scores of monitoring rows replayed from the data set's held-out test part.
+  [slow-moves/simulate.md](prediction/slow-moves/simulate.md): the same with a failure seen
+  after 30 s and a move taking 2 min (`--config prediction/data/simulate-slow-moves.yaml`).
+- `srem inject` (`emulation/inject.py`): CPU and memory stress, a killed NF process, a link
+  down or a host cut off (`drop`) on a fabric host's namespace, played from a schedule (YAML,
+  or drawn from the data set's statistics by `srem inject draw`), every fault undone at its end
+  and on exit.
+- `srem predict replay` (`emulation/failures.py`, [replay.md](prediction/replay.md)): the
+  policies on the emulated fabric, a failed server's NF process killed while it is down, the
+  policy's moves applied make-before-break under traffic; delivered throughput per chain over
+  time per policy, packets lost, moves made and wasted.
+- The orchestration loop's hooks (`prediction/hook.py`): `srem orch run --risk
+  prediction.hook:psutil` (CPU, memory, swap) or `prediction.hook:full` (with the NF's errors
+  as paging failures), and `--planner prediction.hook:plan`, which moves a failing instance's
+  flows to the instance whose own window is predicted safest. Set the loop's `period_s` to 5
+  (the models' sampling period).
 """
 
 

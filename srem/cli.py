@@ -17,6 +17,8 @@ from controller.loop import cli as controller_cli
 from controller.orchestration import cli as orchestration_cli
 from emac import cli as emac_cli
 from emulation import cli as emulation_cli
+from emulation import failures as failures_cli
+from emulation import inject as inject_cli
 from migration import cli as migration_cli
 from nfs import cli as nfs_cli
 from p4target import cli as p4target_cli
@@ -123,6 +125,8 @@ nfs_cli.register(app)
 controller_cli.register(app, agent_or_error)
 emulation_cli.register(app)
 prediction_cli.register(app)
+failures_cli.register(app)  # srem predict replay (the emulated fabric's side of srem predict)
+inject_cli.register(app)
 mfg_cli.register(app)
 gnn_cli.register(app)
 orchestration_cli.register(app)
