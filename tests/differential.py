@@ -461,3 +461,127 @@ def _registers_by_thrift(c, target) -> None:
             plain(rest, *args, **kwargs)
 
     c.write = write
+
+
+# -- queues behind a slow link (ECN) ------------------------------------------------------------
+
+FLOOD = r"""
+import json, socket, struct, sys, time
+n, size, pps = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)); tx.bind(("h1", 0))
+rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+rx.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: the whole flood fits
+rx.bind(("h2", 0)); rx.settimeout(0.2)
+
+def csum(b):
+    s = sum(struct.unpack("!10H", b)); s = (s & 0xFFFF) + (s >> 16); s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+def frame(seq, ecn):
+    body = struct.pack("!HHHH", 5000, 6000, size - 42, 0) + struct.pack("!II", 0x45434E31, seq)
+    body += bytes(size - 14 - 20 - len(body))
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, ecn, 20 + len(body), seq & 0xFFFF, 0, 64, 17, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return bytes.fromhex("020000000002020000000001") + b"\x08\x00" + ip + body
+
+def take(quiet, limit):
+    got, last, end = [], time.monotonic(), time.monotonic() + limit
+    while time.monotonic() < end and time.monotonic() - last < quiet:
+        try:
+            d = rx.recv(65535)
+        except TimeoutError:
+            continue
+        if len(d) >= 50 and d[42:46] == b"ECN1":
+            got.append((struct.unpack("!I", d[46:50])[0], d[15] & 3)); last = time.monotonic()
+    return got
+
+deadline = time.monotonic() + 30
+while not take(0.3, 0.3):  # the switch is up once a probe comes through
+    if time.monotonic() > deadline:
+        sys.exit("no probe came through the switch in 30 s")
+    tx.send(frame(0xFFFFFFFF, 0))
+take(0.5, 5)
+t0 = time.monotonic()
+for seq in range(n):
+    if pps > 0 and (wait := t0 + seq / pps - time.monotonic()) > 0:
+        time.sleep(wait)
+    tx.send(frame(seq, 2))  # ECT(0)
+sent_s = time.monotonic() - t0
+print(json.dumps({"sent": n, "sent_s": sent_s, "got": take(1.5, 60)}))
+"""
+
+
+def ecn_flood(
+    target: str,
+    program: Path,
+    n: int = 600,
+    pps: float = 800,
+    size: int = 1000,
+    rate: str = "2mbit",
+    log_dir: Path | None = None,
+) -> dict:
+    """`n` ECN-capable frames of `size` bytes sent at `pps` (0: back to back) into port 1 of a switch
+    running `program` (tests/p4/ecn_mark.p4: port 1 to port 2), whose port 2 is a veth
+    behind a tc token bucket of `rate` with a long queue: the link holds the switch back
+    by its socket's send buffer, as a Mininet TCLink does in the P4 tutorials' ECN
+    exercise. Returns {"sent", "sent_s", "got": [(seq, ecn bits), ...]} in arrival order.
+    `target`: "srem" (`srem switch`) or "simple_switch_grpc"."""
+    import sys
+
+    from tests.netns import sh
+
+    ns = f"ecn-{os.getpid()}-{target[:4]}"
+    tmp = Path(tempfile.mkdtemp(prefix="srem-ecn-"))
+    sh("ip", "netns", "add", ns)
+    proc = None
+    try:
+        ex = ("ip", "netns", "exec", ns)
+        sh(*ex, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+        sh(*ex, "ip", "link", "set", "lo", "up")
+        for p in (1, 2):
+            sh(*ex, "ip", "link", "add", f"s{p}", "type", "veth", "peer", "name", f"h{p}")
+            for dev in (f"s{p}", f"h{p}"):
+                sh(*ex, "ip", "link", "set", dev, "up")
+        # the slow link: a token bucket whose own queue (3 MB) is longer than the switch's
+        # socket send buffer, so the switch is the one left holding the backlog
+        sh(
+            *ex,
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            "s2",
+            "root",
+            "tbf",
+            "rate",
+            rate,
+            "burst",
+            "2000",
+            "limit",
+            "3000000",
+        )
+        addr = f"unix://{tmp}/p4rt.sock"
+        if target == "srem":
+            srem = str(Path(sys.executable).parent / "srem")
+            cmd = [srem, "switch", str(program), "-i", "1@s1", "-i", "2@s2", "--grpc-server-addr", addr,
+                   "--log-level", "warning"]  # fmt: skip
+        else:
+            cmd = [real_tool("simple_switch_grpc") or "simple_switch_grpc", "--device-id", "0", "--thrift-port",
+                   "9090", "-i", "1@s1", "-i", "2@s2", str(program), "--", "--grpc-server-addr", addr]  # fmt: skip
+        log = open(log_dir / f"ecn-{target}.log", "wb") if log_dir else subprocess.DEVNULL  # noqa: SIM115
+        proc = subprocess.Popen([*ex, *cmd], stdout=log, stderr=subprocess.STDOUT)
+        p = subprocess.run([*ex, sys.executable, "-c", FLOOD, str(n), str(size), str(pps)], capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+        if p.returncode != 0:
+            raise RuntimeError(f"flood through {target} failed: {p.stderr.strip()[-500:]}")
+        return json.loads(p.stdout)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
