@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from p4target.switch.ports import wire_sized
+
 P4REAL = Path(os.environ.get("SREM_P4REAL", Path(__file__).resolve().parents[2] / "shared" / "p4real"))
 ETH_P_ALL = 0x0003
 
@@ -87,6 +89,7 @@ class Bmv2:
                     "peer", "name", f"h{p}")  # fmt: skip
                 for dev in (f"s{p}", f"h{p}"):
                     _sh("ip", "netns", "exec", self.ns, "ip", "link", "set", dev, "up", "mtu", "9000")
+                wire_sized(f"s{p}", self.ns)  # BMv2's receive ring: MTU-sized slots
             self.socks = in_netns(self.ns, self._open_sockets)
             cmd = ["ip", "netns", "exec", self.ns, real_tool("simple_switch_grpc"), "--device-id", str(device_id),
                    "--thrift-port", "9090", "--no-p4"]  # fmt: skip
@@ -463,14 +466,18 @@ def _registers_by_thrift(c, target) -> None:
     c.write = write
 
 
-# -- queues behind a slow link (ECN) ------------------------------------------------------------
+# -- a switch on two veths: queues behind a slow link (ECN), bursts while it is stopped -----------
 
-FLOOD = r"""
-import json, socket, struct, sys, time
-n, size, pps = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+# Runs inside the namespace: frames of `size` bytes from h1 (into the switch's port 1),
+# counted as they come out of port 2 at h2. Modes: "flood" sends n ECN-capable frames at pps
+# (0: back to back) and reports each frame's ECN bits; "stall" stops the switch process
+# (SIGSTOP) while n frames arrive, lets it go on and reports how many came through.
+TRAFFIC = r"""
+import json, os, signal, socket, struct, sys, time
+mode, n, size, pps, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)); tx.bind(("h1", 0))
 rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
-rx.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: the whole flood fits
+rx.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE: all that comes out fits
 rx.bind(("h2", 0)); rx.settimeout(0.2)
 
 def csum(b):
@@ -502,37 +509,37 @@ while not take(0.3, 0.3):  # the switch is up once a probe comes through
         sys.exit("no probe came through the switch in 30 s")
     tx.send(frame(0xFFFFFFFF, 0))
 take(0.5, 5)
+if mode == "stall":
+    os.kill(pid, signal.SIGSTOP)
 t0 = time.monotonic()
 for seq in range(n):
     if pps > 0 and (wait := t0 + seq / pps - time.monotonic()) > 0:
         time.sleep(wait)
     tx.send(frame(seq, 2))  # ECT(0)
 sent_s = time.monotonic() - t0
+if mode == "stall":
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGCONT)
 print(json.dumps({"sent": n, "sent_s": sent_s, "got": take(1.5, 60)}))
 """
 
 
-def ecn_flood(
-    target: str,
-    program: Path,
-    n: int = 600,
-    pps: float = 800,
-    size: int = 1000,
-    rate: str = "2mbit",
-    log_dir: Path | None = None,
-) -> dict:
-    """`n` ECN-capable frames of `size` bytes sent at `pps` (0: back to back) into port 1 of a switch
-    running `program` (tests/p4/ecn_mark.p4: port 1 to port 2), whose port 2 is a veth
-    behind a tc token bucket of `rate` with a long queue: the link holds the switch back
-    by its socket's send buffer, as a Mininet TCLink does in the P4 tutorials' ECN
-    exercise. Returns {"sent", "sent_s", "got": [(seq, ecn bits), ...]} in arrival order.
-    `target`: "srem" (`srem switch`) or "simple_switch_grpc"."""
+@contextlib.contextmanager
+def switch_on_veths(
+    target: str, program: Path, rate: str | None = None, log_dir: Path | None = None
+) -> Iterator[tuple[str, int]]:
+    """`target` ("srem": `srem switch`, or "simple_switch_grpc") running `program` in a
+    namespace of its own, port 1 on veth s1 (peer h1), port 2 on s2 (peer h2), both
+    wire-sized; with `rate`, s2 sends through a tc token bucket of that rate whose own
+    queue (3 MB) is longer than the switch's socket send buffer, so that the switch is the
+    one left holding the backlog (as behind a Mininet TCLink). Yields (namespace, pid of
+    the switch process)."""
     import sys
 
     from tests.netns import sh
 
-    ns = f"ecn-{os.getpid()}-{target[:4]}"
-    tmp = Path(tempfile.mkdtemp(prefix="srem-ecn-"))
+    ns = f"sw-{os.getpid()}-{target[:4]}"
+    tmp = Path(tempfile.mkdtemp(prefix="srem-sw-"))
     sh("ip", "netns", "add", ns)
     proc = None
     try:
@@ -543,24 +550,24 @@ def ecn_flood(
             sh(*ex, "ip", "link", "add", f"s{p}", "type", "veth", "peer", "name", f"h{p}")
             for dev in (f"s{p}", f"h{p}"):
                 sh(*ex, "ip", "link", "set", dev, "up")
-        # the slow link: a token bucket whose own queue (3 MB) is longer than the switch's
-        # socket send buffer, so the switch is the one left holding the backlog
-        sh(
-            *ex,
-            "tc",
-            "qdisc",
-            "add",
-            "dev",
-            "s2",
-            "root",
-            "tbf",
-            "rate",
-            rate,
-            "burst",
-            "2000",
-            "limit",
-            "3000000",
-        )
+            wire_sized(f"s{p}", ns)
+        if rate:
+            sh(
+                *ex,
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                "s2",
+                "root",
+                "tbf",
+                "rate",
+                rate,
+                "burst",
+                "2000",
+                "limit",
+                "3000000",
+            )
         addr = f"unix://{tmp}/p4rt.sock"
         if target == "srem":
             srem = str(Path(sys.executable).parent / "srem")
@@ -569,15 +576,14 @@ def ecn_flood(
         else:
             cmd = [real_tool("simple_switch_grpc") or "simple_switch_grpc", "--device-id", "0", "--thrift-port",
                    "9090", "-i", "1@s1", "-i", "2@s2", str(program), "--", "--grpc-server-addr", addr]  # fmt: skip
-        log = open(log_dir / f"ecn-{target}.log", "wb") if log_dir else subprocess.DEVNULL  # noqa: SIM115
+        log = open(log_dir / f"switch-{target}.log", "wb") if log_dir else subprocess.DEVNULL  # noqa: SIM115
+        # `ip netns exec` execs the switch: the pid is the switch's own
         proc = subprocess.Popen([*ex, *cmd], stdout=log, stderr=subprocess.STDOUT)
-        p = subprocess.run([*ex, sys.executable, "-c", FLOOD, str(n), str(size), str(pps)], capture_output=True, text=True,
-                           timeout=120)  # fmt: skip
-        if p.returncode != 0:
-            raise RuntimeError(f"flood through {target} failed: {p.stderr.strip()[-500:]}")
-        return json.loads(p.stdout)
+        yield ns, proc.pid
     finally:
         if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, 18)  # SIGCONT: a stopped switch would not see the SIGTERM
             proc.terminate()
             try:
                 proc.wait(5)
@@ -585,3 +591,48 @@ def ecn_flood(
                 proc.kill()
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def traffic(ns: str, mode: str, n: int, size: int, pps: float, pid: int) -> dict:
+    import sys
+
+    p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", TRAFFIC, mode, str(n), str(size), str(pps),
+                        str(pid)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    if p.returncode != 0:
+        raise RuntimeError(f"traffic ({mode}) through the switch failed: {p.stderr.strip()[-500:]}")
+    return json.loads(p.stdout)
+
+
+def ecn_flood(target: str, program: Path, n: int = 600, pps: float = 800, size: int = 1000,
+              rate: str = "2mbit", log_dir: Path | None = None) -> dict:  # fmt: skip
+    """`n` ECN-capable frames of `size` bytes sent at `pps` into port 1 of a switch running
+    `program` (tests/p4/ecn_mark.p4: port 1 to port 2), port 2 behind a tc token bucket of
+    `rate` (the P4 tutorials' ECN exercise behind a TCLink). {"sent", "sent_s", "got":
+    [(seq, ECN bits), ...] in arrival order}."""
+    with switch_on_veths(target, program, rate, log_dir) as (ns, pid):
+        return traffic(ns, "flood", n, size, 0 if pps <= 0 else pps, pid)
+
+
+def stall_burst(target: str, program: Path, n: int = 1000, size: int = 128) -> int:
+    """How many of `n` frames sent back to back into port 1 while the switch process is
+    stopped (SIGSTOP, as a descheduled process on a loaded machine) come out of port 2
+    once it goes on: what its receive buffers hold. BMv2's egress queues are made deep
+    enough (4,096) that only its receive path is measured."""
+    with switch_on_veths(target, program) as (ns, pid):
+        if target != "srem":
+            _wait_thrift(ns)
+        r = traffic(ns, "stall", n, size, 0, pid)
+        return len({seq for seq, _ in r["got"]})
+
+
+def _wait_thrift(ns: str) -> None:
+    cli = real_tool("simple_switch_CLI") or "simple_switch_CLI"
+    deadline = time.monotonic() + 30
+    while True:
+        p = subprocess.run(["ip", "netns", "exec", ns, cli, "--thrift-port", "9090"], input="set_queue_depth 4096\n",
+                           capture_output=True, text=True, timeout=30)  # fmt: skip
+        if p.returncode == 0 and "Error" not in p.stdout and "Could not" not in p.stdout + p.stderr:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"BMv2's Thrift server did not answer: {p.stdout[-300:]} {p.stderr[-300:]}")
+        time.sleep(0.3)

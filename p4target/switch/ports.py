@@ -10,6 +10,7 @@ import select
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -121,6 +122,23 @@ class QueuePort(Port):
 
     def _send(self, data: bytes) -> None:
         self.tx.put(data)
+
+
+# Offloads that let a veth hand up frames larger than its MTU. While any is on, libpcap
+# sizes every slot of its receive ring for a 64 KB aggregate, so BMv2's 2 MB ring holds 32
+# frames and a switch that falls 32 frames behind (descheduled for ~0.1 s on a loaded
+# machine) loses the next ones in the kernel, counted only in the socket's tp_drops.
+# Off, the slots are MTU-sized and the same ring holds hundreds.
+OFFLOADS = ("tso", "gso", "gro", "lro")
+
+
+def wire_sized(iface: str, netns: str | None = None) -> None:
+    """Make a Linux interface that a switch captures on carry frames as on the wire (no
+    segmentation or receive aggregation offloads). Features a driver fixes are left as
+    they are; one ethtool call per feature, since it refuses a list holding a fixed one."""
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    for feature in OFFLOADS:
+        subprocess.run([*prefix, "ethtool", "-K", iface, feature, "off"], capture_output=True)
 
 
 def set_rcvbuf(sock: socket.socket, size: int = RCVBUF) -> int:
