@@ -95,3 +95,29 @@ def test_srem_switch_forwards_a_burst_that_arrived_while_it_was_stopped(tmp_path
 
     got = stall_burst("srem", program(tmp_path), n=2000)
     assert got == 2000, f"{got} of 2000 frames came through"
+
+
+def test_drops_on_another_process_s_packet_socket_are_read():
+    """What found BMv2's drops: PACKET_STATISTICS of a process's sockets, read from outside."""
+    import os
+
+    from p4target.switch.sockstats import packet_socket_stats
+
+    with veth_namespace("srem-stats", [("h1", "s1")]) as ns:
+
+        def fill() -> tuple[int, int]:
+            small = open_raw("s1", rcvbuf=0)  # the kernel's default buffer, never read
+            send = open_raw("h1")
+            for k in range(3000):
+                send.send(
+                    bytes.fromhex("020000000001020000000002") + ETHERTYPE + k.to_bytes(4, "big") + bytes(96)
+                )
+            send.close()
+            return small.fileno(), small.detach()
+
+        fd, _ = in_netns(ns, fill)
+        try:
+            packets, drops = packet_socket_stats(os.getpid())[fd]
+        finally:
+            os.close(fd)
+    assert packets == 3000 and 0 < drops < 3000
