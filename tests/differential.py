@@ -526,14 +526,20 @@ print(json.dumps({"sent": n, "sent_s": sent_s, "got": take(1.5, 60)}))
 
 @contextlib.contextmanager
 def switch_on_veths(
-    target: str, program: Path, rate: str | None = None, log_dir: Path | None = None
+    target: str,
+    program: Path,
+    rate: str | None = None,
+    log_dir: Path | None = None,
+    wire: bool = True,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """`target` ("srem": `srem switch`, or "simple_switch_grpc") running `program` in a
     namespace of its own, port 1 on veth s1 (peer h1), port 2 on s2 (peer h2), both
     wire-sized; with `rate`, s2 sends through a tc token bucket of that rate whose own
     queue (3 MB) is longer than the switch's socket send buffer, so that the switch is the
     one left holding the backlog (as behind a Mininet TCLink). Yields (namespace, pid of
-    the switch process)."""
+    the switch process). `wire=False` leaves the veths' offloads on; `env` is added to the
+    switch's environment (SREM_RCVBUF=0: srem's sockets with the kernel's default buffer)."""
     import sys
 
     from tests.netns import sh
@@ -550,7 +556,8 @@ def switch_on_veths(
             sh(*ex, "ip", "link", "add", f"s{p}", "type", "veth", "peer", "name", f"h{p}")
             for dev in (f"s{p}", f"h{p}"):
                 sh(*ex, "ip", "link", "set", dev, "up")
-            wire_sized(f"s{p}", ns)
+            if wire:
+                wire_sized(f"s{p}", ns)
         if rate:
             sh(
                 *ex,
@@ -578,7 +585,9 @@ def switch_on_veths(
                    "9090", "-i", "1@s1", "-i", "2@s2", str(program), "--", "--grpc-server-addr", addr]  # fmt: skip
         log = open(log_dir / f"switch-{target}.log", "wb") if log_dir else subprocess.DEVNULL  # noqa: SIM115
         # `ip netns exec` execs the switch: the pid is the switch's own
-        proc = subprocess.Popen([*ex, *cmd], stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*ex, *cmd], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
         yield ns, proc.pid
     finally:
         if proc is not None:
@@ -613,12 +622,14 @@ def ecn_flood(target: str, program: Path, n: int = 600, pps: float = 800, size: 
         return traffic(ns, "flood", n, size, 0 if pps <= 0 else pps, pid)
 
 
-def stall_burst(target: str, program: Path, n: int = 1000, size: int = 128) -> int:
+def stall_burst(
+    target: str, program: Path, n: int = 1000, size: int = 128, wire: bool = True, env: dict | None = None
+) -> int:
     """How many of `n` frames sent back to back into port 1 while the switch process is
     stopped (SIGSTOP, as a descheduled process on a loaded machine) come out of port 2
     once it goes on: what its receive buffers hold. BMv2's egress queues are made deep
     enough (4,096) that only its receive path is measured."""
-    with switch_on_veths(target, program) as (ns, pid):
+    with switch_on_veths(target, program, wire=wire, env=env) as (ns, pid):
         if target != "srem":
             _wait_thrift(ns)
         r = traffic(ns, "stall", n, size, 0, pid)
@@ -636,3 +647,66 @@ def _wait_thrift(ns: str) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"BMv2's Thrift server did not answer: {p.stdout[-300:]} {p.stderr[-300:]}")
         time.sleep(0.3)
+
+
+# -- the tables of docs/bmv2.md ------------------------------------------------------------------
+
+
+def _mean_se(xs: list[float]) -> str:
+    import statistics
+
+    m = statistics.fmean(xs)
+    se = statistics.stdev(xs) / len(xs) ** 0.5 if len(xs) > 1 else 0.0
+    return f"{m:.0f} ± {se:.0f}"
+
+
+def tables(out: Path, reps: int = 3) -> str:
+    """docs/bmv2/queues.md: the ECN flood and the stalled-switch burst on both switches,
+    `reps` runs each (mean ± standard error)."""
+    import sys
+
+    from p4target.compiler.driver import compile_p4
+
+    here = Path(__file__).resolve().parent
+    tmp = Path(tempfile.mkdtemp(prefix="srem-tables-"))
+    program = tmp / "ecn.json"
+    program.write_text(json.dumps(compile_p4(here / "p4" / "ecn_mark.p4").json))
+    rows = [
+        "| switch | delivered of 600 | marked CE | first CE at (delivered) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for target in ("simple_switch_grpc", "srem"):
+        got, ce, first = [], [], []
+        for _ in range(reps):
+            marks = [e for _, e in ecn_flood(target, program)["got"]]
+            got.append(len(marks))
+            ce.append(marks.count(3))
+            first.append(marks.index(3) if 3 in marks else len(marks))
+            print(target, got[-1], ce[-1], first[-1], file=sys.stderr, flush=True)
+        rows.append(f"| {target} | {_mean_se(got)} | {_mean_se(ce)} | {_mean_se(first)} |")
+    rows += [
+        "",
+        "| switch | its ports | came through, of 1,000 sent while it was stopped |",
+        "| --- | --- | ---: |",
+    ]
+    cases = [
+        ("simple_switch_grpc", "veths as created (offloads on)", False, {}),
+        ("simple_switch_grpc", "wire-sized (`wire_sized`)", True, {}),
+        ("srem", "kernel's default receive buffer (SREM_RCVBUF=0)", True, {"SREM_RCVBUF": "0"}),
+        ("srem", "8 MB receive buffer (default)", True, {}),
+    ]
+    for target, what, wire, env in cases:
+        kept = [stall_burst(target, program, n=1000, wire=wire, env=env) for _ in range(reps)]
+        print(target, what, kept, file=sys.stderr, flush=True)
+        rows.append(f"| {target} | {what} | {_mean_se(kept)} |")
+    shutil.rmtree(tmp, ignore_errors=True)
+    text = "\n".join(rows) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "queues.md").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(tables(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/bmv2")))
