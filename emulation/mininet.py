@@ -34,6 +34,7 @@ from pathlib import Path
 
 from controller.fabric import targets
 from controller.fabric.hosts import SREM, kill_in_namespaces, start_memserver
+from p4target.switch.ports import wire_sized
 from topologies.addressing import CPU_PORT, LOOP_IN, LOOP_OUT, MEM_PORT, FabricPlan, em_addresses
 from topologies.errors import InputError
 
@@ -137,6 +138,8 @@ def _switch_class():
                 if intf.name != "lo":
                     # The kernel must not talk on a switch port (IPv6 router solicitations).
                     self.cmd(f"sysctl -qw net.ipv6.conf.{intf.name}.disable_ipv6=1")
+                    # BMv2's libpcap ring holds 32 frames on a port with offloads on (issue 23)
+                    wire_sized(intf.name)
             env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
             with open(self.log_path, "wb") as log:
                 self.proc = subprocess.Popen(

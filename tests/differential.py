@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from p4target.switch.ports import wire_sized
+
 P4REAL = Path(os.environ.get("SREM_P4REAL", Path(__file__).resolve().parents[2] / "shared" / "p4real"))
 ETH_P_ALL = 0x0003
 
@@ -87,6 +89,7 @@ class Bmv2:
                     "peer", "name", f"h{p}")  # fmt: skip
                 for dev in (f"s{p}", f"h{p}"):
                     _sh("ip", "netns", "exec", self.ns, "ip", "link", "set", dev, "up", "mtu", "9000")
+                wire_sized(f"s{p}", self.ns)  # BMv2's receive ring: MTU-sized slots
             self.socks = in_netns(self.ns, self._open_sockets)
             cmd = ["ip", "netns", "exec", self.ns, real_tool("simple_switch_grpc"), "--device-id", str(device_id),
                    "--thrift-port", "9090", "--no-p4"]  # fmt: skip
@@ -461,3 +464,249 @@ def _registers_by_thrift(c, target) -> None:
             plain(rest, *args, **kwargs)
 
     c.write = write
+
+
+# -- a switch on two veths: queues behind a slow link (ECN), bursts while it is stopped -----------
+
+# Runs inside the namespace: frames of `size` bytes from h1 (into the switch's port 1),
+# counted as they come out of port 2 at h2. Modes: "flood" sends n ECN-capable frames at pps
+# (0: back to back) and reports each frame's ECN bits; "stall" stops the switch process
+# (SIGSTOP) while n frames arrive, lets it go on and reports how many came through.
+TRAFFIC = r"""
+import json, os, signal, socket, struct, sys, time
+mode, n, size, pps, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)); tx.bind(("h1", 0))
+rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+rx.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE: all that comes out fits
+rx.bind(("h2", 0)); rx.settimeout(0.2)
+
+def csum(b):
+    s = sum(struct.unpack("!10H", b)); s = (s & 0xFFFF) + (s >> 16); s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+def frame(seq, ecn):
+    body = struct.pack("!HHHH", 5000, 6000, size - 42, 0) + struct.pack("!II", 0x45434E31, seq)
+    body += bytes(size - 14 - 20 - len(body))
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, ecn, 20 + len(body), seq & 0xFFFF, 0, 64, 17, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return bytes.fromhex("020000000002020000000001") + b"\x08\x00" + ip + body
+
+def take(quiet, limit):
+    got, last, end = [], time.monotonic(), time.monotonic() + limit
+    while time.monotonic() < end and time.monotonic() - last < quiet:
+        try:
+            d = rx.recv(65535)
+        except TimeoutError:
+            continue
+        if len(d) >= 50 and d[42:46] == b"ECN1":
+            got.append((struct.unpack("!I", d[46:50])[0], d[15] & 3)); last = time.monotonic()
+    return got
+
+deadline = time.monotonic() + 30
+while not take(0.3, 0.3):  # the switch is up once a probe comes through
+    if time.monotonic() > deadline:
+        sys.exit("no probe came through the switch in 30 s")
+    tx.send(frame(0xFFFFFFFF, 0))
+take(0.5, 5)
+if mode == "stall":
+    os.kill(pid, signal.SIGSTOP)
+t0 = time.monotonic()
+for seq in range(n):
+    if pps > 0 and (wait := t0 + seq / pps - time.monotonic()) > 0:
+        time.sleep(wait)
+    tx.send(frame(seq, 2))  # ECT(0)
+sent_s = time.monotonic() - t0
+if mode == "stall":
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGCONT)
+print(json.dumps({"sent": n, "sent_s": sent_s, "got": take(1.5, 60)}))
+"""
+
+
+@contextlib.contextmanager
+def switch_on_veths(
+    target: str,
+    program: Path,
+    rate: str | None = None,
+    log_dir: Path | None = None,
+    wire: bool = True,
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, int]]:
+    """`target` ("srem": `srem switch`, or "simple_switch_grpc") running `program` in a
+    namespace of its own, port 1 on veth s1 (peer h1), port 2 on s2 (peer h2), both
+    wire-sized; with `rate`, s2 sends through a tc token bucket of that rate whose own
+    queue (3 MB) is longer than the switch's socket send buffer, so that the switch is the
+    one left holding the backlog (as behind a Mininet TCLink). Yields (namespace, pid of
+    the switch process). `wire=False` leaves the veths' offloads on; `env` is added to the
+    switch's environment (SREM_RCVBUF=0: srem's sockets with the kernel's default buffer)."""
+    import sys
+
+    from tests.netns import sh
+
+    ns = f"sw-{os.getpid()}-{target[:4]}"
+    tmp = Path(tempfile.mkdtemp(prefix="srem-sw-"))
+    sh("ip", "netns", "add", ns)
+    proc = None
+    try:
+        ex = ("ip", "netns", "exec", ns)
+        sh(*ex, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+        sh(*ex, "ip", "link", "set", "lo", "up")
+        for p in (1, 2):
+            sh(*ex, "ip", "link", "add", f"s{p}", "type", "veth", "peer", "name", f"h{p}")
+            for dev in (f"s{p}", f"h{p}"):
+                sh(*ex, "ip", "link", "set", dev, "up")
+            if wire:
+                wire_sized(f"s{p}", ns)
+        if rate:
+            sh(
+                *ex,
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                "s2",
+                "root",
+                "tbf",
+                "rate",
+                rate,
+                "burst",
+                "2000",
+                "limit",
+                "3000000",
+            )
+        addr = f"unix://{tmp}/p4rt.sock"
+        if target == "srem":
+            srem = str(Path(sys.executable).parent / "srem")
+            cmd = [srem, "switch", str(program), "-i", "1@s1", "-i", "2@s2", "--grpc-server-addr", addr,
+                   "--log-level", "warning"]  # fmt: skip
+        else:
+            cmd = [real_tool("simple_switch_grpc") or "simple_switch_grpc", "--device-id", "0", "--thrift-port",
+                   "9090", "-i", "1@s1", "-i", "2@s2", str(program), "--", "--grpc-server-addr", addr]  # fmt: skip
+        log = open(log_dir / f"switch-{target}.log", "wb") if log_dir else subprocess.DEVNULL  # noqa: SIM115
+        # `ip netns exec` execs the switch: the pid is the switch's own
+        proc = subprocess.Popen(
+            [*ex, *cmd], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        yield ns, proc.pid
+    finally:
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, 18)  # SIGCONT: a stopped switch would not see the SIGTERM
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def traffic(ns: str, mode: str, n: int, size: int, pps: float, pid: int) -> dict:
+    import sys
+
+    p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", TRAFFIC, mode, str(n), str(size), str(pps),
+                        str(pid)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    if p.returncode != 0:
+        raise RuntimeError(f"traffic ({mode}) through the switch failed: {p.stderr.strip()[-500:]}")
+    return json.loads(p.stdout)
+
+
+def ecn_flood(target: str, program: Path, n: int = 600, pps: float = 800, size: int = 1000,
+              rate: str = "2mbit", log_dir: Path | None = None) -> dict:  # fmt: skip
+    """`n` ECN-capable frames of `size` bytes sent at `pps` into port 1 of a switch running
+    `program` (tests/p4/ecn_mark.p4: port 1 to port 2), port 2 behind a tc token bucket of
+    `rate` (the P4 tutorials' ECN exercise behind a TCLink). {"sent", "sent_s", "got":
+    [(seq, ECN bits), ...] in arrival order}."""
+    with switch_on_veths(target, program, rate, log_dir) as (ns, pid):
+        return traffic(ns, "flood", n, size, 0 if pps <= 0 else pps, pid)
+
+
+def stall_burst(
+    target: str, program: Path, n: int = 1000, size: int = 128, wire: bool = True, env: dict | None = None
+) -> int:
+    """How many of `n` frames sent back to back into port 1 while the switch process is
+    stopped (SIGSTOP, as a descheduled process on a loaded machine) come out of port 2
+    once it goes on: what its receive buffers hold. BMv2's egress queues are made deep
+    enough (4,096) that only its receive path is measured."""
+    with switch_on_veths(target, program, wire=wire, env=env) as (ns, pid):
+        if target != "srem":
+            _wait_thrift(ns)
+        r = traffic(ns, "stall", n, size, 0, pid)
+        return len({seq for seq, _ in r["got"]})
+
+
+def _wait_thrift(ns: str) -> None:
+    cli = real_tool("simple_switch_CLI") or "simple_switch_CLI"
+    deadline = time.monotonic() + 30
+    while True:
+        p = subprocess.run(["ip", "netns", "exec", ns, cli, "--thrift-port", "9090"], input="set_queue_depth 4096\n",
+                           capture_output=True, text=True, timeout=30)  # fmt: skip
+        if p.returncode == 0 and "Error" not in p.stdout and "Could not" not in p.stdout + p.stderr:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"BMv2's Thrift server did not answer: {p.stdout[-300:]} {p.stderr[-300:]}")
+        time.sleep(0.3)
+
+
+# -- the tables of docs/bmv2.md ------------------------------------------------------------------
+
+
+def _mean_se(xs: list[float]) -> str:
+    import statistics
+
+    m = statistics.fmean(xs)
+    se = statistics.stdev(xs) / len(xs) ** 0.5 if len(xs) > 1 else 0.0
+    return f"{m:.0f} ± {se:.0f}"
+
+
+def tables(out: Path, reps: int = 3) -> str:
+    """docs/bmv2/queues.md: the ECN flood and the stalled-switch burst on both switches,
+    `reps` runs each (mean ± standard error)."""
+    import sys
+
+    from p4target.compiler.driver import compile_p4
+
+    here = Path(__file__).resolve().parent
+    tmp = Path(tempfile.mkdtemp(prefix="srem-tables-"))
+    program = tmp / "ecn.json"
+    program.write_text(json.dumps(compile_p4(here / "p4" / "ecn_mark.p4").json))
+    rows = [
+        "| switch | delivered of 600 | marked CE | first CE at (delivered) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for target in ("simple_switch_grpc", "srem"):
+        got, ce, first = [], [], []
+        for _ in range(reps):
+            marks = [e for _, e in ecn_flood(target, program)["got"]]
+            got.append(len(marks))
+            ce.append(marks.count(3))
+            first.append(marks.index(3) if 3 in marks else len(marks))
+            print(target, got[-1], ce[-1], first[-1], file=sys.stderr, flush=True)
+        rows.append(f"| {target} | {_mean_se(got)} | {_mean_se(ce)} | {_mean_se(first)} |")
+    rows += [
+        "",
+        "| switch | its ports | came through, of 1,000 sent while it was stopped |",
+        "| --- | --- | ---: |",
+    ]
+    cases = [
+        ("simple_switch_grpc", "veths as created (offloads on)", False, {}),
+        ("simple_switch_grpc", "wire-sized (`wire_sized`)", True, {}),
+        ("srem", "kernel's default receive buffer (SREM_RCVBUF=0)", True, {"SREM_RCVBUF": "0"}),
+        ("srem", "8 MB receive buffer (default)", True, {}),
+    ]
+    for target, what, wire, env in cases:
+        kept = [stall_burst(target, program, n=1000, wire=wire, env=env) for _ in range(reps)]
+        print(target, what, kept, file=sys.stderr, flush=True)
+        rows.append(f"| {target} | {what} | {_mean_se(kept)} |")
+    shutil.rmtree(tmp, ignore_errors=True)
+    text = "\n".join(rows) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "queues.md").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(tables(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/bmv2")))

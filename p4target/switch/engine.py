@@ -330,19 +330,24 @@ class Switch:
             return self.release(now)
         return out + self.release(now)
 
-    def release(self, now: float) -> list[tuple[int, bytes]]:
-        """Egress of the queued packets due by `now`, in the order they leave their queues."""
+    def release(self, now: float, port: int | None = None) -> list[tuple[int, bytes]]:
+        """Egress of the queued packets due by `now`, in the order they leave their queues;
+        with `port`, of that port's next packet only (its transmitter is free for one)."""
         out: list[tuple[int, bytes]] = []
-        while (nxt := self.tm.pop_next(now)) is not None:
-            (ctx, itype, depth), port, enq, leave, left = nxt
+        while (nxt := self.tm.pop_next(now, port)) is not None:
+            (ctx, itype, depth), eport, enq, leave, left = nxt
+            if port is not None:
+                leave = now  # a transmitter took it when it was free: it leaves now, not when due
             ctx.now = leave
             self._set(ctx.phv, "deq_timedelta", round((leave - enq) * 1e6))
             self._set(ctx.phv, "deq_qdepth", left)
             self._set(ctx.phv, "egress_global_timestamp", self._us(leave))
             try:
-                self._egress(ctx, port, itype, out, depth)
+                self._egress(ctx, eport, itype, out, depth)
             except Exception as e:  # as in ingress: this packet only
-                self.errors.append(f"packet for port {port} dropped in egress: {type(e).__name__}: {e}")
+                self.errors.append(f"packet for port {eport} dropped in egress: {type(e).__name__}: {e}")
+            if port is not None:
+                break
         return out
 
     def _us(self, t: float) -> int:
@@ -355,7 +360,7 @@ class Switch:
             return
         us = self._us(ctx.now)
         self._set(ctx.phv, "enq_timestamp", us)
-        if self.tm.passthrough():  # no queue can form: egress now (deq metadata stay 0)
+        if self.tm.passthrough(port):  # no queue can form: egress now (deq metadata stay 0)
             if self._get(ctx.phv, "priority") >= self.tm.nq:
                 self.tm.drops["priority"] += 1
                 return

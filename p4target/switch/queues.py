@@ -12,6 +12,12 @@ BMv2's semantics kept here (simple_switch.cpp): `enq_qdepth` is the number of pa
 queued on the port before this one; `deq_qdepth` the number left on the port after it
 leaves; queue index = queues - 1 - priority, queue 0 served first (a higher `priority`
 value wins); a priority beyond the queues, or a full queue, drops the packet (counted).
+
+The link's own backpressure (a port whose transmitter is still busy, e.g. a veth behind a
+tc rate limit whose socket buffer is full) holds packets here too: such a port is in
+`blocked` while its transmitter drains it (runner.py), so packets for it queue, count in
+`enq_qdepth` and overflow the queue's depth, as on simple_switch, whose egress threads
+stop dequeuing while its transmit thread blocks.
 """
 
 from __future__ import annotations
@@ -51,6 +57,9 @@ class TrafficManager:
         self.drops = {"full": 0, "priority": 0}
         self.port_free: dict[int, float] = {}  # earliest time each port's transmitter is free
         self.busy: set[int] = set()  # ports with packets queued
+        # Ports whose transmitter is busy: the runner drains them itself (pop_next(now, port)),
+        # so they never pass through and the pacer leaves them alone. Shared with the runner.
+        self.blocked: set[int] = set()
         self.limited = False  # some rate is set
 
     # -- configuration (simple_switch_CLI: set_queue_rate / set_queue_depth) -----------
@@ -115,7 +124,7 @@ class TrafficManager:
     def next_due(self) -> float | None:
         """When the earliest queued packet may leave (None: nothing queued)."""
         best = None
-        for port in self.busy:
+        for port in self.busy - self.blocked:
             free = self.port_free.get(port, float("-inf"))
             for q in self.ports[port]:
                 d = q.due()
@@ -123,10 +132,11 @@ class TrafficManager:
                     best = max(d, free)
         return best
 
-    def passthrough(self) -> bool:
-        """No rate anywhere and nothing queued: every packet would leave as it arrives, so
-        the switch may run egress at once (the common case, kept fast)."""
-        return not self.limited and not self.busy
+    def passthrough(self, port: int) -> bool:
+        """No rate anywhere, nothing queued on the port and its transmitter free: the packet
+        would leave as it arrives, so the switch may run egress at once (the common case,
+        kept fast)."""
+        return not self.limited and port not in self.busy and port not in self.blocked
 
     def enqueue(self, port: int, priority: int, item: Any, now: float) -> bool:
         """Queue a packet; False when it is dropped (priority out of range, queue full)."""
@@ -141,11 +151,13 @@ class TrafficManager:
         self.busy.add(port)
         return True
 
-    def pop_next(self, now: float) -> tuple[Any, int, float, float, int] | None:
+    def pop_next(self, now: float, port: int | None = None) -> tuple[Any, int, float, float, int] | None:
         """The next packet due by `now`, earliest first (a higher priority first at a tie):
-        (item, port, enqueued at, leaves at, packets left on the port)."""
+        (item, port, enqueued at, leaves at, packets left on the port). Of one port only
+        when `port` is given (its transmitter asks), else of the ports not blocked."""
         best: tuple[float, int, int] | None = None
-        for port in self.busy:
+        ports = (self.busy & {port}) if port is not None else self.busy - self.blocked
+        for port in ports:
             qs = self.ports[port]
             free = self.port_free.get(port, float("-inf"))
             for k, q in enumerate(qs):  # queue 0 is the highest priority

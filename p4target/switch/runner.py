@@ -5,6 +5,15 @@ packets wait on a lock so that no packet sees half a pipeline. Packets for the C
 port go to `on_packet_in` (the P4Runtime stream) instead of a port. A packet that makes
 the pipeline, a port or a callback fail is dropped, counted in `counts["errors"]` and
 logged once per kind of failure; the port goes on serving.
+
+Transmission: a packet is sent at once without blocking while its port takes it. When
+the port pushes back (a Linux interface whose socket buffer is full because the link
+is slower than the traffic, e.g. behind a tc rate limit), the port becomes *blocked*:
+its own transmitter thread sends the packet that did not go out, then runs egress for
+the packets that queued meanwhile in the port's egress queue, one at a time as the link
+takes them. So the egress queue fills as on simple_switch (enq_qdepth / deq_qdepth,
+ECN marking, drops past the queue's depth), and the ports' receive threads never wait
+for a slow link.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from .engine import Switch
@@ -38,7 +48,13 @@ class Runner:
         self.queue_rates: dict[int | None, float | None] = {}
         self.queue_depths: dict[int | None, int | None] = {}
         self._threads: list[threading.Thread] = []
-        self.counts = {"rx": 0, "tx": 0, "dropped": 0, "to_cpu": 0, "errors": 0}
+        # Link backpressure: ports whose transmitter is busy (shared with every pipeline's
+        # traffic manager), the packets that passed egress and wait for the link (BMv2's
+        # output buffer), and one event per port's transmitter.
+        self.blocked: set[int] = set()
+        self._waiting: dict[int, deque[bytes]] = {}
+        self._wake: dict[int, threading.Event] = {}
+        self.counts = {"rx": 0, "tx": 0, "dropped": 0, "to_cpu": 0, "errors": 0, "blocked": 0}
         self._logged: set[str] = set()
 
     def set_switch(self, sw: Switch | None) -> None:
@@ -50,6 +66,7 @@ class Runner:
     def traffic_manager(self) -> TrafficManager:
         """A traffic manager with this switch's queue settings (`srem switch` options)."""
         tm = TrafficManager(self.priority_queues)
+        tm.blocked = self.blocked
         for port, pps in self.queue_rates.items():
             tm.set_queue_rate(pps, port)
         for port, depth in self.queue_depths.items():
@@ -72,12 +89,18 @@ class Runner:
             self._start_port(p)
 
     def _start_port(self, p: Port) -> None:
+        self._waiting[p.number] = deque()
+        self._wake[p.number] = threading.Event()
         t = threading.Thread(target=self._serve, args=(p,), name=f"port-{p.number}", daemon=True)
         t.start()
-        self._threads.append(t)
+        tx = threading.Thread(target=self._transmit_loop, args=(p,), name=f"tx-{p.number}", daemon=True)
+        tx.start()
+        self._threads += [t, tx]
 
     def stop(self) -> None:
         self._stop.set()
+        for ev in self._wake.values():
+            ev.set()
         for t in self._threads:
             t.join(timeout=2)
         for p in self.ports.values():
@@ -140,7 +163,54 @@ class Runner:
             self.counts["dropped"] += 1
         self._emit(out, digests, faults)
 
-    def _emit(self, out: list, digests: list, faults: list[str]) -> None:
+    def _transmit_loop(self, p: Port) -> None:
+        """A blocked port's transmitter: what waits for the link first, then the port's egress
+        queue one packet at a time (egress runs as each leaves), until both are empty."""
+        wake, waiting = self._wake[p.number], self._waiting[p.number]
+        while not self._stop.is_set():
+            wake.wait(0.2)
+            wake.clear()
+            while not self._stop.is_set():
+                digests: list = []
+                faults: list[str] = []
+                with self.lock:
+                    sw = self.switch
+                    if waiting:
+                        out = [(p.number, waiting.popleft())]
+                    elif sw is None or not (before := sw.tm.size(p.number)):
+                        self.blocked.discard(p.number)  # drained: packets pass through again
+                        break
+                    else:
+                        out = sw.release(time.monotonic(), p.number)
+                        digests, sw.digests = sw.digests, []
+                        faults, sw.errors = sw.errors, []
+                        if sw.tm.size(p.number) >= before:  # none due yet: a rate holds it (the pacer's)
+                            self.blocked.discard(p.number)
+                            self._queued.set()
+                            break
+                self._emit(out, digests, faults, own=p.number)
+
+    def _send(self, eport: int, pkt: bytes, own: int | None) -> None:
+        """Out of a port: blocking from the port's own transmitter, else without waiting;
+        a port that pushes back becomes blocked and the packet waits for its transmitter."""
+        port = self.ports[eport]
+        if eport == own:
+            port.send(pkt)
+            self.counts["tx"] += 1
+            return
+        # Unlocked look first (the common case: the port keeps up); a thread's own packets
+        # stay in order, since the thread that finds the port full marks it blocked itself.
+        if eport not in self.blocked and port.try_send(pkt):
+            self.counts["tx"] += 1
+            return
+        with self.lock:
+            if eport not in self.blocked:
+                self.counts["blocked"] += 1
+                self.blocked.add(eport)
+            self._waiting[eport].append(pkt)
+            self._wake[eport].set()
+
+    def _emit(self, out: list, digests: list, faults: list[str], own: int | None = None) -> None:
         for f in faults:
             self._fault(f)
         for eport, pkt in out:
@@ -149,8 +219,7 @@ class Runner:
                     self.counts["to_cpu"] += 1
                     self.on_packet_in(pkt)
                 elif eport in self.ports:
-                    self.counts["tx"] += 1
-                    self.ports[eport].send(pkt)
+                    self._send(eport, pkt, own)
                 else:
                     log.debug("packet for port %d, which does not exist: dropped", eport)
             except Exception as e:  # one failed send drops one packet
