@@ -64,6 +64,9 @@ class Instance:
     nf: int
     spi: int
     lm: Any = field(default=None, compare=False)  # an LM endpoint (lm.LmNat) instead of a control socket
+    # The MAC of the switch port the instance hangs off (what its frames come from); frames
+    # held at another instance are re-addressed to it before they are injected here.
+    gw_mac: str = field(default="", compare=False)
 
     def client(self, timeout_s: float) -> Any:
         return self.lm if self.lm is not None else ControlClient(self.control, timeout_s)
@@ -87,6 +90,25 @@ class MoveResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def readdress(frames: list[str], dst: Instance) -> list[str]:
+    """Frames held at the source, as the destination would have received them: the service
+    path through the destination (NSH SPI, the SI kept) and, when known, the destination's
+    switch as the Ethernet source, which the NF answers to. Without it the processed frame
+    would go back to the source's switch on the source's path: on one switch the same,
+    across a fabric a loss (the destination's switch has no hop for the source's path)."""
+    gw = bytes.fromhex(dst.gw_mac.replace(":", "")) if dst.gw_mac else b""
+    spi = dst.spi.to_bytes(3, "big")
+    out = []
+    for h in frames:
+        f = bytearray(bytes.fromhex(h))
+        if len(f) >= 22:
+            if gw:
+                f[6:12] = gw
+            f[18:21] = spi
+        out.append(f.hex())
+    return out
 
 
 def wire_flows(kind: str, records: list[dict]) -> list[Flow]:
@@ -214,7 +236,7 @@ def move(
                 frames = s.call("take", nf=src.nf, move=mid)["frames"]
                 res.held_src = len(frames)
                 if frames:
-                    d.call("inject", nf=dst.nf, frames=frames)
+                    d.call("inject", nf=dst.nf, frames=readdress(frames, dst))
                 mark("inject")
             if guarantee == "order-preserving":
                 res.held_dst = d.call("held", nf=dst.nf, move=mid)["buffered"]
@@ -234,7 +256,7 @@ def move(
                 late = s.call("take", nf=src.nf, move=mid)["frames"]
                 if late:
                     res.late = len(late)
-                    d.call("inject", nf=dst.nf, frames=late)
+                    d.call("inject", nf=dst.nf, frames=readdress(late, dst))
                 stats = {n["id"]: n for n in s.call("stats")["nfs"]}
                 s.call("release", nf=src.nf, move=mid, drop=True)
             s.call("forget", nf=src.nf, flows=[r["flow"] for r in recs])
