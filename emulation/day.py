@@ -139,7 +139,9 @@ def emulate_day(
                 traffic = start_step(emu, fab, rp, d.t, chains=d.accepted) if d.accepted else None
                 svc_tr = orchday.start(emu, fab, orch.service, d.t, 600.0) if orch else None
                 time.sleep(min(1.0, seconds_per_step / 4) if traffic or svc_tr else 0.0)
+                applying = time.time()
                 step = ctl.apply(d)
+                boundary = (applying, time.time())
                 if orch is not None:
                     # Between this boundary and the next: the loop's periods for a step's
                     # length, the service's flows playing all along (a period without traffic
@@ -150,7 +152,9 @@ def emulate_day(
                 orch_rec = None
                 if orch is not None and svc_tr is not None:
                     sm = orchday.finish(svc_tr)
-                    orch_rec = {**orch.close_interval(d.t, d.model.hour), "service": asdict(sm)}
+                    iv = orch.close_interval(d.t, d.model.hour)
+                    lost = orchday.attribute(sm.lost_sent_at, boundary, iv["move_windows"])
+                    orch_rec = {**iv, "service": {**asdict(sm), "lost_by": lost}, "boundary": boundary}
                     say(f"{d.model.hour}:00 service: {sm.delivered}/{sm.sent} delivered, "
                         f"{orch_rec['moves']} moves")  # fmt: skip
                 lat50 = [x.latency_p50_us for x in m if x.received]

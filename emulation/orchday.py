@@ -43,6 +43,7 @@ class ServiceMeasure:
     latency_p99_us: float
     sources: dict[int, list[str]] = field(default_factory=dict)  # flow -> translated sources seen
     per_flow: dict[int, dict] = field(default_factory=dict)  # flow -> sent, received, lost, reordered
+    lost_sent_at: list[float] = field(default_factory=list)  # wall clock each lost packet was sent
 
 
 def start(
@@ -72,14 +73,18 @@ def finish(tr: ServiceTraffic) -> ServiceMeasure:
 
     try:
         out, _ = tr.senders.communicate(timeout=60)
-        sent = {int(k): v for k, v in json.loads(out)["sent"].items()} if out.strip() else {}
+        doc = json.loads(out) if out.strip() else {"sent": {}, "start_time": 0.0}
+        sent = {int(k): v for k, v in doc["sent"].items()}
         time.sleep(tr.drain)
     finally:
         outs = stop_receivers(tr.receiver, timeout=30)
     got = {int(k): v for o in outs.values() for k, v in json.loads(o)["flows"].items()}
-    per_flow = {}
+    per_flow, lost_at = {}, []
     for k, n in sorted(sent.items()):
         g = got.get(k, {})
+        # The sender's schedule is absolute: packet j of a flow left at start + j / pps.
+        gone = list(g.get("missing", [])) + list(range(g.get("highest", -1) + 1, n))
+        lost_at += [doc["start_time"] + j / tr.rates[k] for j in gone if tr.rates[k] > 0]
         per_flow[k] = {"sent": n, "received": g.get("received", 0), "lost": max(0, n - g.get("received", 0)),
                        "reordered": g.get("reordered", 0)}  # fmt: skip
     lat50 = [g["latency_p50_us"] for g in got.values()]
@@ -95,4 +100,24 @@ def finish(tr: ServiceTraffic) -> ServiceMeasure:
         latency_p99_us=float(np.max(lat99)) if lat99 else float("nan"),
         sources={k: g.get("sources", []) for k, g in sorted(got.items())},
         per_flow=per_flow,
+        lost_sent_at=sorted(lost_at)[:2000],
     )
+
+
+LEAD_S = 1.0  # a packet lost in a window may have been sent this long before it (p99 latency under load)
+
+
+def attribute(lost_sent_at: list[float], boundary: tuple[float, float], moves: list[list[float]]) -> dict:
+    """Lost packets by what was going on when they were sent: a move (any of the
+    interval's, so a loss of a flow that was not moved still counts against the moves:
+    the count errs against them), the boundary's reconfiguration, or neither."""
+    near = lambda t, a, b: a - LEAD_S <= t <= b
+    out = {"during_moves": 0, "during_boundary": 0, "elsewhere": 0}
+    for t in lost_sent_at:
+        if any(near(t, a, b) for a, b in moves):
+            out["during_moves"] += 1
+        elif near(t, *boundary):
+            out["during_boundary"] += 1
+        else:
+            out["elsewhere"] += 1
+    return out

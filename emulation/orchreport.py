@@ -68,6 +68,11 @@ def day_summary(rows: list[dict], svc: Service, log: Path) -> dict:
         "delivered": served("delivered"),
         "lost": served("lost"),
         "reordered": served("reordered"),
+        # Lost packets by when they were sent: in a move's window, the boundary's, neither.
+        "lost_by": {
+            k: sum(iv["service"]["lost_by"][k] for iv in ivs)
+            for k in ("during_moves", "during_boundary", "elsewhere")
+        },
         "duplicates": served("duplicates"),
         # A snat rewrites the source: one (address, port) per flow all day is its state kept.
         "sources_per_flow": {k: sorted(v) for k, v in sorted(sources.items(), key=lambda kv: int(kv[0]))},
@@ -83,7 +88,7 @@ def _kinds(records: dict, prefix: str) -> str:
 
 
 COLUMNS = ("hour", "offered pps", "alerts raised", "actions", "moves", "flows moved", "held", "instances after",
-           "sent", "delivered", "lost", "reordered", "sources/flow")  # fmt: skip
+           "sent", "delivered", "lost (moves/boundary/other)", "reordered", "sources/flow")  # fmt: skip
 
 
 def _raised(events: list[dict], periods: list[int]) -> str:
@@ -91,6 +96,11 @@ def _raised(events: list[dict], periods: list[int]) -> str:
     c = Counter(e["kind"] for e in events
                 if e["type"] == "alert" and e["state"] == "raised" and periods[0] <= e["period"] <= periods[1])  # fmt: skip
     return ", ".join(f"{k} {n}" for k, n in sorted(c.items())) or "-"
+
+
+def _lost(sv: dict) -> str:
+    by = sv["lost_by"]
+    return f"{sv['lost']} ({by['during_moves']}/{by['during_boundary']}/{by['elsewhere']})"
 
 
 def interval_rows(rows: list[dict], events: list[dict]) -> list[list[str]]:
@@ -103,7 +113,7 @@ def interval_rows(rows: list[dict], events: list[dict]) -> list[list[str]]:
         out.append([
             f"{r['hour']:02d}:00", f"{sv['pps']:.0f}", _raised(events, iv["periods"]),
             _kinds(iv["records"], "action:"), str(iv["moves"]), str(iv["flows_moved"]), str(iv["packets_held"]),
-            ", ".join(iv["instances"]), str(sv["sent"]), str(sv["delivered"]), str(sv["lost"]),
+            ", ".join(iv["instances"]), str(sv["sent"]), str(sv["delivered"]), _lost(sv),
             str(sv["reordered"]), str(max((len(s) for s in sv["sources"].values()), default=0)),
         ])  # fmt: skip
     return out
@@ -118,7 +128,9 @@ def table(title: str, rows: list[dict], summary: dict) -> Table:
     for row in interval_rows(rows, summary["events"]):
         t.add_row(*row)
     t.caption = (
-        f"day: {summary['sent']} sent, {summary['delivered']} delivered, {summary['lost']} lost, "
+        f"day: {summary['sent']} sent, {summary['delivered']} delivered, {summary['lost']} lost "
+        f"({summary['lost_by']['during_moves']} sent during a move, {summary['lost_by']['during_boundary']} during a "
+        f"boundary's reconfiguration, {summary['lost_by']['elsewhere']} otherwise), "
         f"{summary['reordered']} reordered; {summary['moves']} moves ({summary['moves_rolled_back']} rolled back), "
         f"{summary['flows_moved']} flows moved, {summary['packets_held']} packets held, overflow "
         f"{summary['hold_overflow']}, late {summary['late']}; flows with one translated source all day: "

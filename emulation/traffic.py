@@ -62,6 +62,9 @@ class FlowStats:
     def summary(self, sent: int | None = None) -> dict:
         lat = np.array(self.latencies_us) if self.latencies_us else np.zeros(1)
         expected = sent if sent is not None else self.highest + 1
+        # Sequence numbers below the highest that never came (capped): when they were sent
+        # tells what lost them (a move, a reconfiguration).
+        missing = [k for k in range(self.highest + 1) if k not in self.seen][:1000]
         return {
             "flow": self.flow,
             "received": self.received,
@@ -72,6 +75,8 @@ class FlowStats:
             "latency_p99_us": float(np.percentile(lat, 99)),
             "sources": sorted(self.sources)[:16],
             "n_sources": len(self.sources),
+            "highest": self.highest,
+            "missing": missing,
         }
 
 
@@ -103,7 +108,7 @@ def send(flows: list[Flow], seconds: float, size: int = 128, stop: threading.Eve
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("0.0.0.0", f.sport))
             socks.append(s)
-        start = time.monotonic()
+        start, wall = time.monotonic(), time.time()
         while events:
             if stop is not None and stop.is_set():
                 seconds = time.monotonic() - start
@@ -123,7 +128,11 @@ def send(flows: list[Flow], seconds: float, size: int = 128, stop: threading.Eve
     finally:
         for s in socks:
             s.close()
-    return {"seconds": seconds, "sent": {str(f.flow): n for f, n in zip(flows, sent, strict=True)}}
+    return {
+        "seconds": seconds,
+        "start_time": wall,
+        "sent": {str(f.flow): n for f, n in zip(flows, sent, strict=True)},
+    }
 
 
 def receive(

@@ -47,6 +47,7 @@ def test_injected_overload_scales_out_and_moves_then_scales_in_with_nothing_lost
     for iv in (first, second):
         sv = iv["service"]
         assert sv["sent"] > 0 and sv["lost"] == 0 and sv["reordered"] == 0 and sv["duplicates"] == 0, sv
+        assert sv["lost_by"] == {"during_moves": 0, "during_boundary": 0, "elsewhere": 0}
         assert iv["moves_rolled_back"] == 0 and iv["hold_overflow"] == 0 and iv["late"] == 0, iv
     # Per-flow state kept: every flow shows one translated source, the same in both steps,
     # and it is the NAT's public address (the packets were translated).

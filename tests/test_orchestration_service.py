@@ -146,3 +146,17 @@ def test_srem_run_emulate_refuses_a_bad_orchestration_yaml_in_one_line(tmp_path)
     assert "service.dst: 'srv_nowhere' is not a server of the fabric" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
     assert not (tmp_path / "o" / "emulation").exists()  # nothing started
+
+
+def test_lost_packets_are_charged_to_what_was_going_on_when_they_were_sent():
+    from emulation.orchday import LEAD_S, attribute
+    from emulation.traffic import FlowStats
+
+    f = FlowStats(1)
+    for k in (0, 1, 3, 5):
+        f.add(k, 1.0, "10.250.0.1:40000")
+    s = f.summary(sent=7)
+    assert s["missing"] == [2, 4] and s["lost"] == 3 and s["sources"] == ["10.250.0.1:40000"]
+    # Sent inside a move's window (or LEAD_S before it), the boundary's, or neither.
+    got = attribute([10.0, 10.6 - LEAD_S, 20.0, 30.5], (29.0, 31.0), [[10.5, 11.0], [10.6, 10.7]])
+    assert got == {"during_moves": 2, "during_boundary": 1, "elsewhere": 1}

@@ -87,6 +87,7 @@ class MoveResult:
     error: str = ""
     duration_s: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds since start
+    started: float = 0.0  # wall clock (time.time()) when it began: losses are matched against it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -154,7 +155,7 @@ def move(
         flt = FlowFilter()
     else:
         flt = flows if isinstance(flows, FlowFilter) else FlowFilter.parse(flows)
-    res = MoveResult(guarantee, src.name, dst.name)
+    res = MoveResult(guarantee, src.name, dst.name, started=time.time())
     t0 = time.monotonic()
     mark = lambda step: (res.steps.__setitem__(step, round(time.monotonic() - t0, 6)), hook and hook(step))
     try:
