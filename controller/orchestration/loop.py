@@ -43,6 +43,7 @@ class Loop:
     boundaries: list[dict] = field(default_factory=list)  # per interval: its first period, step, hour
     # The counts, the number of moves and of load rows at the last boundary.
     _mark: tuple[Counter, int, int] = field(default_factory=lambda: (Counter(), 0, 0))
+    _resumed: bool = False
 
     def write(self, rec: dict) -> None:
         rec = {"t": round(time.time(), 3), "period": self.period, **rec}
@@ -107,6 +108,7 @@ class Loop:
         instance resets the monitor's counters, so the first period's rates are not
         averaged over the pause."""
         self.monitor.poll()
+        self._resumed = True
 
     def run(
         self,
@@ -118,6 +120,12 @@ class Loop:
         a placement step and a period never write to the switches at once)."""
         stop = stop or threading.Event()
         nxt = time.monotonic()
+        if self._resumed:
+            self._resumed = False
+            # After a pause the monitor was reset (resume): the first period is a whole one,
+            # not the few milliseconds since, whose rate would be noise.
+            nxt += self.config.period_s
+            stop.wait(self.config.period_s)
         while not stop.is_set() and (periods is None or self.period < periods):
             with lock or contextlib.nullcontext():
                 self.step()
@@ -186,10 +194,13 @@ def timeline_plot(summary: dict, log: Path, out: Path, title: str = "") -> None:
         ax.plot(
             [r["period"] for r in summary["load"]], [r.get(n, float("nan")) for r in summary["load"]], label=n
         )
+    start = 0.5
     for b in summary.get("boundaries", []):
+        # Each interval's step (hour) is written at its start; the dotted line ends it.
         ax.axvline(b["period"] + 0.5, color="grey", linestyle=":", linewidth=0.8)
-        ax.annotate(f"{b['hour']:02d}:00", (b["period"] + 0.5, 1), xycoords=("data", "axes fraction"),
-                    fontsize=6, ha="right", va="top", color="grey")  # fmt: skip
+        ax.annotate(f"{b['hour']:02d}:00", (start, 1), xycoords=("data", "axes fraction"),
+                    fontsize=7, ha="left", va="top", color="grey")  # fmt: skip
+        start = b["period"] + 0.5
     marks = {"alert": ("|", "tab:red"), "action": ("v", "k")}
     for line in log.read_text().splitlines():
         rec = json.loads(line)
@@ -198,8 +209,8 @@ def timeline_plot(summary: dict, log: Path, out: Path, title: str = "") -> None:
             ax.plot([rec["period"]], [0], marker=m, color=c, markersize=10, linestyle="")
             label = rec.get("kind") if rec["type"] == "alert" else rec["decision"]["kind"]
             if rec["type"] == "alert" and rec.get("state") == "cleared":
-                label = f"{label} cleared"
-            elif rec["type"] == "alert":
+                continue  # the marker says it; a label would crowd the raised ones
+            if rec["type"] == "alert":
                 label = f"{label} {rec.get('instance', '')}"
             elif "error" in rec:
                 label = f"{label} failed"

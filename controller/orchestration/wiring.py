@@ -17,6 +17,7 @@ and the loop's periods in between.
 from __future__ import annotations
 
 import ipaddress
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from p4.v1 import p4runtime_pb2 as R
 
 from controller.orchestration.analyzer import Analyzer
 from controller.orchestration.config import OrchestrationConfig
-from controller.orchestration.executors import Executor, Pool, Slot
+from controller.orchestration.executors import ExecError, Executor, Pool, Slot
 from controller.orchestration.loop import Loop
 from controller.orchestration.monitor import Monitor
 from controller.orchestration.service import Service
@@ -104,10 +105,15 @@ class Orchestration:
         return out
 
     def start(self) -> None:
-        """The first instances (after the paths are on the switches)."""
+        """The first instances (after the paths are on the switches); RuntimeError when
+        one does not come up (what was started is stopped)."""
         pool = self.loop.executor.pool
-        for name in self.service.slots[: self.service.start]:
-            self.loop.monitor.add(pool.start(name))
+        try:
+            for name in self.service.slots[: self.service.start]:
+                self.loop.monitor.add(pool.start(name))
+        except ExecError as e:
+            pool.close()
+            raise RuntimeError(f"orchestration: {e}") from None
 
     def between(self, seconds: float | None, lock: threading.Lock | None = None) -> threading.Thread:
         """The loop's periods in a thread for `seconds` (None: until `stop()`)."""
@@ -149,6 +155,11 @@ def wire(
     """The loop over the service's slots. `servers`: server -> (a pid in its namespace, its
     interface); `fabric`: the controller's `Fabric` (its sessions are shared)."""
     paths = service_entities(service, fab, index)
+    longest = max(len(n) for n in service.slots)
+    if len(str(Path(workdir).resolve())) + longest + 12 > 100:
+        # A Unix socket's path has at most 107 bytes: the instances' sockets, configs and
+        # logs go to a short directory of their own instead.
+        workdir = Path(tempfile.mkdtemp(prefix="srem-orch-"))
     slots = {}
     for name in service.slots:
         pid, iface = servers[name]
