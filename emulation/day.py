@@ -153,7 +153,9 @@ def emulate_day(
                 if orch is not None and svc_tr is not None:
                     sm = orchday.finish(svc_tr)
                     iv = orch.close_interval(d.t, d.model.hour)
-                    lost = orchday.attribute(sm.lost_sent_at, boundary, iv["move_windows"])
+                    lost = orchday.attribute(
+                        sm.lost_sent_at, boundary, iv["move_windows"], orch.service.traffic.sport
+                    )
                     orch_rec = {**iv, "service": {**asdict(sm), "lost_by": lost}, "boundary": boundary}
                     say(f"{d.model.hour}:00 service: {sm.delivered}/{sm.sent} delivered, "
                         f"{orch_rec['moves']} moves")  # fmt: skip

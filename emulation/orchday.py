@@ -43,7 +43,7 @@ class ServiceMeasure:
     latency_p99_us: float
     sources: dict[int, list[str]] = field(default_factory=dict)  # flow -> translated sources seen
     per_flow: dict[int, dict] = field(default_factory=dict)  # flow -> sent, received, lost, reordered
-    lost_sent_at: list[float] = field(default_factory=list)  # wall clock each lost packet was sent
+    lost_sent_at: list[tuple[float, int]] = field(default_factory=list)  # (wall clock it was sent, flow)
 
 
 def start(
@@ -84,7 +84,7 @@ def finish(tr: ServiceTraffic) -> ServiceMeasure:
         g = got.get(k, {})
         # The sender's schedule is absolute: packet j of a flow left at start + j / pps.
         gone = list(g.get("missing", [])) + list(range(g.get("highest", -1) + 1, n))
-        lost_at += [doc["start_time"] + j / tr.rates[k] for j in gone if tr.rates[k] > 0]
+        lost_at += [(doc["start_time"] + j / tr.rates[k], k) for j in gone if tr.rates[k] > 0]
         per_flow[k] = {"sent": n, "received": g.get("received", 0), "lost": max(0, n - g.get("received", 0)),
                        "reordered": g.get("reordered", 0)}  # fmt: skip
     lat50 = [g["latency_p50_us"] for g in got.values()]
@@ -107,14 +107,15 @@ def finish(tr: ServiceTraffic) -> ServiceMeasure:
 LEAD_S = 1.0  # a packet lost in a window may have been sent this long before it (p99 latency under load)
 
 
-def attribute(lost_sent_at: list[float], boundary: tuple[float, float], moves: list[list[float]]) -> dict:
-    """Lost packets by what was going on when they were sent: a move (any of the
-    interval's, so a loss of a flow that was not moved still counts against the moves:
-    the count errs against them), the boundary's reconfiguration, or neither."""
+def attribute(lost_sent_at: list, boundary: tuple[float, float], moves: list, sport: int) -> dict:
+    """Lost packets by what was going on when they were sent: a move of that flow (sent
+    within the move's window or LEAD_S before it: the count errs against the moves), the
+    boundary's reconfiguration, or neither. `moves`: [start, end, moved source ports];
+    flow k's source port is sport + k."""
     near = lambda t, a, b: a - LEAD_S <= t <= b
     out = {"during_moves": 0, "during_boundary": 0, "elsewhere": 0}
-    for t in lost_sent_at:
-        if any(near(t, a, b) for a, b in moves):
+    for t, k in lost_sent_at:
+        if any(near(t, a, b) and sport + k in ports for a, b, ports in moves):
             out["during_moves"] += 1
         elif near(t, *boundary):
             out["during_boundary"] += 1

@@ -157,6 +157,8 @@ def test_lost_packets_are_charged_to_what_was_going_on_when_they_were_sent():
         f.add(k, 1.0, "10.250.0.1:40000")
     s = f.summary(sent=7)
     assert s["missing"] == [2, 4] and s["lost"] == 3 and s["sources"] == ["10.250.0.1:40000"]
-    # Sent inside a move's window (or LEAD_S before it), the boundary's, or neither.
-    got = attribute([10.0, 10.6 - LEAD_S, 20.0, 30.5], (29.0, 31.0), [[10.5, 11.0], [10.6, 10.7]])
-    assert got == {"during_moves": 2, "during_boundary": 1, "elsewhere": 1}
+    # Sent inside a move of that flow's window (or LEAD_S before it), the boundary's, or neither.
+    moves = [[10.5, 11.0, [20000]], [10.6, 10.7, [20001]]]
+    lost = [(10.0, 0), (10.6 - LEAD_S, 1), (20.0, 0), (30.5, 1), (10.8, 2)]
+    got = attribute(lost, (29.0, 31.0), moves, 20000)
+    assert got == {"during_moves": 2, "during_boundary": 1, "elsewhere": 2}  # flow 2 was not moved

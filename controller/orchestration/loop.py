@@ -154,7 +154,10 @@ class Loop:
             "hold_overflow": sum(m.overflow for m in moves),
             "late": sum(m.late for m in moves),
             "move_ms": [round(m.duration_s * 1000, 1) for m in moves],
-            "move_windows": [[round(m.started, 3), round(m.started + m.duration_s, 3)] for m in moves],
+            # When each move ran and which flows (source ports) it moved.
+            "move_windows": [
+                [round(m.started, 3), round(m.started + m.duration_s, 3), m.sports] for m in moves
+            ],
             "instances": self.executor.pool.running(),
             "load": self.load[first_load:],
         }

@@ -88,6 +88,7 @@ class MoveResult:
     duration_s: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds since start
     started: float = 0.0  # wall clock (time.time()) when it began: losses are matched against it
+    sports: list[int] = field(default_factory=list)  # the moved flows' source ports (the first 10,000)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -185,6 +186,7 @@ def move(
                 recs = [r for r in recs if json.dumps(r["flow"], sort_keys=True) in wanted]
             res.flows = len(recs)
             moved = [r["flow"] for r in recs]
+            res.sports = [int(f["sport"]) for f in moved[:10_000]]
             wire = wire_flows(kind, recs)
             room = getattr(steering, "room", None)
             if room is not None and len(wire) > room():
