@@ -15,7 +15,9 @@ Guarantees and the protocol each runs (S = source instance, D = destination):
 - order-preserving: as loss-free, and D holds the moved flows' packets arriving by the new
   path until S's held packets are processed at D. The controller takes S's buffer once D
   has seen a packet by the new path (so earlier ones have left the switch toward S) plus
-  `grace_s` for the last link, or after `first_wait_s` when the flows are idle.
+  `grace_s` for the last link, or after `first_wait_s` when the flows are idle; then, as
+  the old path may be longer than the new one (several switches, each with its queue),
+  until no packet of the moved flows has reached S for `quiet_s` (at most `settle_max_s`).
 
 Buffers are the NFs' hold buffers: bounded by each NF's hold_limit (20,000 packets by
 default); a packet past the bound is dropped and counted (`overflow` in the result: the
@@ -113,6 +115,18 @@ def readdress(frames: list[str], dst: Instance) -> list[str]:
     return out
 
 
+def _settle(s: Any, nf: int, mid: str, quiet_s: float, most_s: float) -> None:
+    """Until S's hold has seen no new packet for quiet_s, or most_s in all."""
+    end, last, since = time.monotonic() + most_s, -1, time.monotonic()
+    while time.monotonic() < end:
+        seen = s.call("held", nf=nf, move=mid)["seen"]
+        if seen != last:
+            last, since = seen, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.01)
+
+
 def wire_flows(kind: str, records: list[dict]) -> list[Flow]:
     """The 5-tuples a moved flow's packets carry at the steering switch, both directions:
     the inside flow and its reply (for a NAT, the reply is addressed to the mapping)."""
@@ -136,6 +150,8 @@ def move(
     steering: Steering,
     grace_s: float = 0.02,
     first_wait_s: float = 0.5,
+    quiet_s: float = 0.1,
+    settle_max_s: float = 2.0,
     timeout_s: float = 10.0,
     hook: Callable[[str], None] | None = None,
 ) -> MoveResult:
@@ -229,6 +245,10 @@ def move(
                 while time.monotonic() < end and d.call("held", nf=dst.nf, move=mid)["seen"] == 0:
                     time.sleep(0.002)
             time.sleep(grace_s)
+            if guarantee == "order-preserving" and held and src.lm is None:
+                # Packets still on the old path would reach S after its buffer was taken and
+                # be injected late (out of order): wait until S has been quiet for quiet_s.
+                _settle(s, src.nf, mid, quiet_s, settle_max_s)
             mark("drain")
             if held and dst.lm is not None:
                 # Into LM: S translates what it held itself (the mapping is the one LM has).
