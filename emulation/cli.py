@@ -219,7 +219,7 @@ def run_emulated(
     if orch is not None:
         from emulation.orchreport import day_summary, table
 
-        doc["orchestration"] = day_summary(rows, orch[1], log_dir / "orchestration.jsonl")
+        doc["orchestration"] = day_summary(rows, orch[1], log_dir / "orchestration.jsonl", orch[0].thresholds)
         console.print(table(title, rows, doc["orchestration"]))
     if out:
         results.write_json(out / "results.json", doc)

@@ -11,7 +11,7 @@ import json
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -39,7 +39,7 @@ def events(log: Path) -> list[dict]:
     return out
 
 
-def day_summary(rows: list[dict], svc: Service, log: Path) -> dict:
+def day_summary(rows: list[dict], svc: Service, log: Path, thresholds: Any = None) -> dict:
     ivs = [r["orchestration"] for r in rows if r.get("orchestration")]
     sources: dict[str, set[str]] = {}
     for iv in ivs:
@@ -82,6 +82,10 @@ def day_summary(rows: list[dict], svc: Service, log: Path) -> dict:
         "events": ev,
         "load": [row for iv in ivs for row in iv["load"]],
         "boundaries": [{"period": iv["periods"][1], "step": iv["step"], "hour": iv["hour"]} for iv in ivs],
+        "thresholds": {
+            "overload_pps": getattr(thresholds, "overload_pps", None),
+            "underload_pps": getattr(thresholds, "underload_pps", None),
+        },
     }
 
 

@@ -216,7 +216,8 @@ def _finish(orch, out: Path, doc: dict) -> None:
     orch.close()
     if orch.loop.log is not None:
         orch.loop.log.close()
-    summary = orch.loop.summary()
+    summary = {**orch.loop.summary(), "thresholds": {"overload_pps": orch.config.thresholds.overload_pps,
+                                                      "underload_pps": orch.config.thresholds.underload_pps}}  # fmt: skip
     doc["orchestration_summary"] = {k: v for k, v in summary.items() if k != "load"}
     timeline_plot(
         summary, out / "orchestration.jsonl", out / "timeline.png", "orchestration loop between the steps"

@@ -204,6 +204,12 @@ def timeline_plot(summary: dict, log: Path, out: Path, title: str = "") -> None:
         ax.annotate(f"{b['hour']:02d}:00", (start, 1), xycoords=("data", "axes fraction"),
                     fontsize=7, ha="left", va="top", color="grey")  # fmt: skip
         start = b["period"] + 0.5
+    for key, style in (("overload_pps", "--"), ("underload_pps", ":")):
+        v = summary.get("thresholds", {}).get(key)
+        if v is not None:
+            ax.axhline(v, color="tab:red", linestyle=style, linewidth=0.7, alpha=0.6)
+            ax.annotate(key.split("_")[0], (1, v), xycoords=("axes fraction", "data"), fontsize=6,
+                        ha="right", va="bottom", color="tab:red")  # fmt: skip
     marks = {"alert": ("|", "tab:red"), "action": ("v", "k")}
     for line in log.read_text().splitlines():
         rec = json.loads(line)
@@ -220,7 +226,7 @@ def timeline_plot(summary: dict, log: Path, out: Path, title: str = "") -> None:
             ax.annotate(f"{label}", (rec["period"], 0), rotation=90, fontsize=6, va="bottom")
     ax.set_xlabel("monitoring period")
     ax.set_ylabel("packets/s per instance")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left")
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
