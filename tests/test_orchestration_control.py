@@ -24,7 +24,7 @@ from topologies.addressing import plan
 
 SREM = str(Path(sys.executable).parent / "srem")
 FIXTURE = Path(__file__).parent / "fixtures" / "orchestration" / "k2.yaml"
-pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
+pytestmark = [pytest.mark.skipif(missing() is not None, reason=str(missing())), pytest.mark.slow]
 
 
 def in_host(pid: int, *argv: str, **kw) -> subprocess.Popen:
