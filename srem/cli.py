@@ -89,6 +89,8 @@ def run(
     if not 0 <= day < problem.n_days("test"):
         raise InputError("--day", str(day), f"the test set has days 0..{problem.n_days('test') - 1}")
     a = agent_or_error(agent, problem, seed, milp_time_limit, model)
+    if not emulate and (orchestration is not None or steps is not None):
+        raise InputError("--orchestration/--steps", "", "run on the emulated fabric only: add --emulate")
     if emulate:
         if seconds_per_step <= 0 or pps_budget <= 0:
             raise InputError("--seconds-per-step/--pps-budget", "", "must be > 0")

@@ -162,3 +162,12 @@ def test_lost_packets_are_charged_to_what_was_going_on_when_they_were_sent():
     lost = [(10.0, 0), (10.6 - LEAD_S, 1), (20.0, 0), (30.5, 1), (10.8, 2)]
     got = attribute(lost, (29.0, 31.0), moves, 20000)
     assert got == {"during_moves": 2, "during_boundary": 1, "elsewhere": 2}  # flow 2 was not moved
+
+
+def test_srem_run_refuses_orchestration_without_emulate():
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", "from srem.cli import main; main()", "run", "--orchestration", "o.yaml"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert p.returncode == 2 and "add --emulate" in p.stderr and "Traceback" not in p.stderr, p.stderr
