@@ -34,7 +34,8 @@ def in_host(pid: int, *argv: str, **kw) -> subprocess.Popen:
 def test_srem_control_runs_the_loop_between_its_steps_on_its_own_sessions(tmp_path):
     (tmp_path / "small.yaml").write_text(sc.dump(k2_scenario()))
     out = tmp_path / "deploy"
-    dep = subprocess.Popen([SREM, "deploy", "--scenario", str(tmp_path / "small.yaml"), "--out", str(out)],
+    # EM off (the chains' NATs and LBs from LM): no memory servers to start, a shorter test.
+    dep = subprocess.Popen([SREM, "deploy", "--scenario", str(tmp_path / "small.yaml"), "--no-em", "--out", str(out)],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     guard = threading.Timer(240, dep.kill)
     guard.start()

@@ -4,7 +4,8 @@ the loop scales out and moves half the flows order-preserving; in the second ste
 base rate leaves two idle instances and one is drained and stopped. The placement agent
 re-places the chains at each boundary meanwhile, and its reconcile keeps the service's
 steering. The receiver counts every flow's packets: nothing lost or reordered, one
-translated source per flow all along. Needs root and Mininet; skipped otherwise."""
+translated source per flow all along. EM off (the chains' NATs and LBs served from LM): no
+memory servers to start, a shorter test. Needs root and Mininet; skipped otherwise."""
 
 import json
 from pathlib import Path
@@ -29,7 +30,7 @@ def test_injected_overload_scales_out_and_moves_then_scales_in_with_nothing_lost
     cfg, svc = load(FIXTURE)
     steps, _ = emulate_day(
         problem, problem.day("test", 0), make_agent("greedy", problem), plan(build_topology(s)),
-        log_dir=tmp_path, seconds_per_step=6.0, pps_budget=300, min_pps=20, orchestration=(cfg, svc), steps=2,
+        log_dir=tmp_path, seconds_per_step=6.0, pps_budget=300, min_pps=20, orchestration=(cfg, svc), steps=2, em=False,
     )  # fmt: skip
     assert len(steps) == 2
     first, second = (st.orchestration for st in steps)
