@@ -154,9 +154,14 @@ def run_emulated(
     compiler: str | None = None,
     em: bool = True,
     trace: bool = False,
+    orchestration: Path | None = None,
+    steps: int | None = None,
 ) -> list[dict]:
     """`srem run --emulate`: the day on the emulated fabric; the model's table plus the
-    measured packets per step; results.json, day.png and emulation.png under `out`."""
+    measured packets per step; results.json, day.png and emulation.png under `out`.
+    `orchestration` (a YAML: orchestration:, service:, traffic:): the orchestration loop
+    between the boundaries, every alert, plan and action in orchestration.jsonl, its
+    intervals in results.json and timeline.png beside day.png."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from emac.api import EmacError
@@ -171,6 +176,8 @@ def run_emulated(
     why = missing()
     if why:
         raise InputError("--emulate", "machine", why)
+    fab = plan(build_topology(scenario))
+    orch = _orchestration(orchestration, fab, problem.day("test", day).n_chains) if orchestration else None
     log_dir = (out or Path("results/emulate")) / "emulation"
     log_dir.mkdir(parents=True, exist_ok=True)
     with Progress(
@@ -178,10 +185,11 @@ def run_emulated(
     ) as bar:
         task = bar.add_task("emulated day", total=None)
         try:
-            steps, rp = emulate_day(
-                problem, problem.day("test", day), agent, plan(build_topology(scenario)),
+            played, rp = emulate_day(
+                problem, problem.day("test", day), agent, fab,
                 log_dir=log_dir, seconds_per_step=seconds_per_step, pps_budget=pps_budget, target=target, em=em,
                 compiler=compiler, trace=trace, progress=lambda m: bar.update(task, description=m),
+                orchestration=orch, steps=steps,
             )  # fmt: skip
         except (EmacError, ApplyError, P4RuntimeError, RuntimeError) as e:
             # The emulation is gone (every process and link removed); say what stopped it
@@ -189,7 +197,7 @@ def run_emulated(
             raise InputError(
                 "--emulate", f"test day {day}", f"{str(e).splitlines()[0][:300]} (logs: {log_dir})"
             ) from None
-    rows = [st.as_dict() for st in steps]
+    rows = [st.as_dict() for st in played]
     t = Table(title=f"{title}: measured on the emulated fabric")
     for h in ("hour", "AR", "writes", "apply s", "chains", "sent", "delivered", "lost", "reordered",
               "p50 µs", "p99 µs", "EM by RDMA", "READs", "EM from LM"):  # fmt: skip
@@ -207,12 +215,39 @@ def run_emulated(
     )
     console.print(t)
     console.print(f"scaling: {rp.describe()}; p99 is the worst chain's")
+    doc: dict = {"scaling": rp.describe(), "steps": rows}
+    if orch is not None:
+        from emulation.orchreport import day_summary, table
+
+        doc["orchestration"] = day_summary(rows, orch[1], log_dir / "orchestration.jsonl", orch[0].thresholds)
+        console.print(table(title, rows, doc["orchestration"]))
     if out:
-        results.write_json(out / "results.json", {"scaling": rp.describe(), "steps": rows})
+        results.write_json(out / "results.json", doc)
         results.plot_day(rows, out / "day.png", title)
         plot_emulation(rows, out / "emulation.png", f"{title} (emulated: {rp.describe()})")
-        console.print(f"wrote {out / 'results.json'}, {out / 'day.png'} and {out / 'emulation.png'}")
+        wrote = [out / "results.json", out / "day.png", out / "emulation.png"]
+        if orch is not None:
+            from emulation.orchreport import write_outputs
+
+            wrote += write_outputs(rows, doc["orchestration"], log_dir / "orchestration.jsonl", out, title)
+        console.print(f"wrote {', '.join(str(w) for w in wrote)}")
     return rows
+
+
+def _orchestration(path: Path, fab, n_chains: int) -> tuple:
+    """The orchestration YAML, checked against the fabric (one line when wrong)."""
+    from controller.orchestration.config import ConfigError
+    from controller.orchestration.service import load
+
+    try:
+        cfg, svc = load(path)
+        svc.check_servers(fab.servers)
+    except ConfigError as e:
+        raise InputError("--orchestration", str(path), str(e).removeprefix(f"{path}: ")) from None
+    if svc.spi_base <= n_chains:
+        raise InputError("--orchestration", str(path), f"service.spi_base: {svc.spi_base} is a chain's SPI "
+                         f"(chains take 1..{n_chains}); pick one above")  # fmt: skip
+    return cfg, svc
 
 
 def plot_emulation(rows: list[dict], path: Path, title: str) -> None:

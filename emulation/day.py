@@ -6,6 +6,12 @@ Per step the result holds the model's figures (as `srem run` prints them), the a
 (writes, batches, seconds), the replay's packets (sent, delivered, lost, reordered,
 p50/p99 one-way latency) over the chains the model accepted, and how many instances
 were placed in EM but served from LM tables (see `controller.chains`).
+
+With an orchestrated service (`orchestration=(config, service)`), the orchestration loop
+runs between the boundaries: its service's flows play every step at the YAML's rates
+(surges included), the boundary's placement is applied under them, and the loop's
+periods run for the rest of the step (controller.orchestration.wiring); each step then
+also holds the loop's interval (alerts, actions, moves) and the service's packets.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from controller.program.flows import ReplayPlan, floor_pps, plan_replay
 from controller.program.pipeline import fabric_pipeline
 from controller.program.underlay import fabric_entities
 from emac.api import RDMA_STATS
+from emulation import orchday
 from emulation.mininet import Emulation
 from emulation.replay import finish_step, start_step
 from placement.model.simulate import Agent, StepRecord
@@ -51,6 +58,7 @@ class EmulatedStep:
     counters: Counters  # what the switches counted over the step before this one
     em_tables: int = 0  # NF tables read from memory servers by RDMA
     rdma: dict = field(default_factory=dict)  # RDMA hits, misses, READs... since each switch's EM started
+    orchestration: dict | None = None  # the loop's interval and the service's packets
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -73,10 +81,19 @@ def emulate_day(
     em: bool = True,
     trace: bool = False,
     progress: Callable[[str], None] | None = None,
+    orchestration: tuple | None = None,
+    steps: int | None = None,
+    risk: Callable | None = None,
+    loop_seconds: float | None = None,
 ) -> tuple[list[EmulatedStep], ReplayPlan]:
     """The day on Mininet. With `em`, NFs the agent puts in EM that the EM path holds are
     read from memory servers by RDMA (one per switch, started when first needed); without,
-    they are served from LM tables, as are the kinds the EM path does not hold."""
+    they are served from LM tables, as are the kinds the EM path does not hold.
+    `orchestration`: (OrchestrationConfig, Service), the loop on; its log is
+    `log_dir/orchestration.jsonl`; the loop runs `loop_seconds` (default: seconds_per_step)
+    after each boundary. `steps`: stop after this many steps (default: the day)."""
+    from controller.orchestration.wiring import wire
+
     say = progress or (lambda _m: None)
     pipeline, index = fabric_pipeline(check(target, compiler))
     floor = floor_pps(pps_budget, day.n_chains) if min_pps is None else min_pps
@@ -98,19 +115,50 @@ def emulate_day(
         fabric = Fabric({n: (emu.grpc[n], sw.device_id) for n, sw in fab.switches.items()}, pipeline)
         servers = ServerNFs(emu, log_dir)
         emf = EmFabric(emu, fabric, log_dir) if em else None
+        orch, log = None, None
         try:
-            ctl = Controller(problem, day, agent, fabric, servers, state, underlay, nfs, em=emf)
+            if orchestration is not None:
+                log = (log_dir / "orchestration.jsonl").open("w")
+                cfg, svc = orchestration
+                hosts = {n: (emu.hosts[n].pid, emu.intf(n)) for n in fab.servers}
+                orch = wire(svc, cfg, fab, index, fabric, hosts, log_dir, log, risk=risk)
+            ctl = Controller(problem, day, agent, fabric, servers, state, underlay, nfs, em=emf,
+                             extra=orch.entities if orch else None)  # fmt: skip
             ctl.start()
-            while not ctl.done:
+            if orch is not None:
+                say(
+                    f"starting {orch.service.start} instance(s) of the orchestrated {orch.service.nf['kind']}"
+                )
+                orch.start()
+            while not ctl.done and (steps is None or len(out) < steps):
                 say(f"{int(day.hours[ctl.run.t])}:00 deciding")
                 d = ctl.decide()
                 say(f"{d.model.hour}:00 playing {len(d.accepted)} chains, reconfiguring under their traffic")
                 # The change happens while the step's traffic flows: every reconfiguration
                 # is measured for loss (packets first follow the old state, then the new).
                 traffic = start_step(emu, fab, rp, d.t, chains=d.accepted) if d.accepted else None
-                time.sleep(min(1.0, seconds_per_step / 4) if traffic else 0.0)
+                svc_tr = orchday.start(emu, fab, orch.service, d.t, 600.0) if orch else None
+                time.sleep(min(1.0, seconds_per_step / 4) if traffic or svc_tr else 0.0)
+                applying = time.time()
                 step = ctl.apply(d)
+                boundary = (applying, time.time())
+                if orch is not None:
+                    # Between this boundary and the next: the loop's periods for a step's
+                    # length, the service's flows playing all along (a period without traffic
+                    # would read as idle); they stop with the window.
+                    say(f"{d.model.hour}:00 orchestration loop running")
+                    orch.between(loop_seconds or seconds_per_step, ctl.lock).join()
                 m = finish_step(traffic) if traffic else []
+                orch_rec = None
+                if orch is not None and svc_tr is not None:
+                    sm = orchday.finish(svc_tr)
+                    iv = orch.close_interval(d.t, d.model.hour)
+                    lost = orchday.attribute(
+                        sm.lost_sent_at, boundary, iv["move_windows"], orch.service.traffic.sport
+                    )
+                    orch_rec = {**iv, "service": {**asdict(sm), "lost_by": lost}, "boundary": boundary}
+                    say(f"{d.model.hour}:00 service: {sm.delivered}/{sm.sent} delivered, "
+                        f"{orch_rec['moves']} moves")  # fmt: skip
                 lat50 = [x.latency_p50_us for x in m if x.received]
                 lat99 = [x.latency_p99_us for x in m if x.received]
                 out.append(
@@ -130,9 +178,14 @@ def emulate_day(
                         counters=step.counters,
                         em_tables=len(d.state.em),
                         rdma=_rdma(emf),
+                        orchestration=orch_rec,
                     )
                 )
         finally:
+            if orch is not None:
+                orch.close()
+            if log is not None:
+                log.close()
             if emf is not None:
                 emf.close()
             servers.close()

@@ -42,8 +42,13 @@ class FlowStats:
     highest: int = -1
     latencies_us: list[float] = field(default_factory=list)
     seen: set[int] = field(default_factory=set)
+    # The (address, port) the flow's packets came from: a NAT on the path that keeps its
+    # per-flow state (also across a move) shows one.
+    sources: set[str] = field(default_factory=set)
 
-    def add(self, seq: int, latency_us: float) -> None:
+    def add(self, seq: int, latency_us: float, source: str = "") -> None:
+        if source:
+            self.sources.add(source)
         if seq in self.seen:
             self.duplicates += 1
             return
@@ -57,6 +62,9 @@ class FlowStats:
     def summary(self, sent: int | None = None) -> dict:
         lat = np.array(self.latencies_us) if self.latencies_us else np.zeros(1)
         expected = sent if sent is not None else self.highest + 1
+        # Sequence numbers below the highest that never came (capped): when they were sent
+        # tells what lost them (a move, a reconfiguration).
+        missing = [k for k in range(self.highest + 1) if k not in self.seen][:1000]
         return {
             "flow": self.flow,
             "received": self.received,
@@ -65,6 +73,10 @@ class FlowStats:
             "reordered": self.reordered,
             "latency_p50_us": float(np.percentile(lat, 50)),
             "latency_p99_us": float(np.percentile(lat, 99)),
+            "sources": sorted(self.sources)[:16],
+            "n_sources": len(self.sources),
+            "highest": self.highest,
+            "missing": missing,
         }
 
 
@@ -80,9 +92,10 @@ class Flow:
     pps: float
 
 
-def send(flows: list[Flow], seconds: float, size: int = 128) -> dict:
-    """Send every flow at its rate for `seconds`, interleaved on one absolute schedule
-    (a slow iteration does not slow the rates); return how many each sent."""
+def send(flows: list[Flow], seconds: float, size: int = 128, stop: threading.Event | None = None) -> dict:
+    """Send every flow at its rate for `seconds` (or until `stop` is set), interleaved on
+    one absolute schedule (a slow iteration does not slow the rates); return how many each
+    sent and for how long."""
     size = max(size, HEADER.size)
     pad = bytes(size - HEADER.size)
     events = [(0.0, k, 0) for k, f in enumerate(flows) if f.pps > 0]
@@ -95,8 +108,11 @@ def send(flows: list[Flow], seconds: float, size: int = 128) -> dict:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("0.0.0.0", f.sport))
             socks.append(s)
-        start = time.monotonic()
+        start, wall = time.monotonic(), time.time()
         while events:
+            if stop is not None and stop.is_set():
+                seconds = time.monotonic() - start
+                break
             at, k, seq = heapq.heappop(events)
             if at >= seconds - 1e-9:
                 continue
@@ -112,7 +128,11 @@ def send(flows: list[Flow], seconds: float, size: int = 128) -> dict:
     finally:
         for s in socks:
             s.close()
-    return {"seconds": seconds, "sent": {str(f.flow): n for f, n in zip(flows, sent, strict=True)}}
+    return {
+        "seconds": seconds,
+        "start_time": wall,
+        "sent": {str(f.flow): n for f, n in zip(flows, sent, strict=True)},
+    }
 
 
 def receive(
@@ -141,7 +161,7 @@ def receive(
             stopped = stopped or (stop is not None and stop.is_set())
             s.settimeout(0 if stopped else min(left, 0.1))
             try:
-                data = s.recv(65535)
+                data, addr = s.recvfrom(65535)
             except (TimeoutError, BlockingIOError):
                 if stopped:
                     break
@@ -154,7 +174,7 @@ def receive(
             if magic != MAGIC:
                 junk += 1
                 continue
-            flows.setdefault(flow, FlowStats(flow)).add(seq, (now - sent_ns) / 1e3)
+            flows.setdefault(flow, FlowStats(flow)).add(seq, (now - sent_ns) / 1e3, f"{addr[0]}:{addr[1]}")
     return {"port": port, "junk": junk, "flows": {f: st.summary() for f, st in sorted(flows.items())}}
 
 
@@ -224,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     s.add_argument("--seconds", type=float, required=True)
     s.add_argument("--size", type=int, default=128)
+    s.add_argument("--until-eof", action="store_true", help="also stop when standard input closes")
     r = sub.add_parser("recv")
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--seconds", type=float, required=True, help="at most this long")
@@ -237,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                 flows.append(Flow(int(flow), dst, int(dport), int(sport), float(pps)))
             except ValueError:
                 ap.error(f"--flow {spec!r}: expected FLOW:DST:DPORT:SPORT:PPS")
-        out = send(flows, a.seconds, a.size)
+        stop = threading.Event()
+        if a.until_eof:
+            threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+        out = send(flows, a.seconds, a.size, stop)
     else:
         stop = threading.Event()
         if a.until_eof:

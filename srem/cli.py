@@ -76,6 +76,14 @@ def run(
             help="--emulate: NFs in EM are read from memory servers by RDMA (--no-em: served from LM tables)."
         ),
     ] = True,
+    orchestration: Annotated[
+        Path | None,
+        typer.Option(
+            help="--emulate: run the orchestration loop between the boundaries over this YAML's service "
+            "(orchestration:, service:, traffic:); default: off."
+        ),
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="--emulate: play only the first N steps.")] = None,
 ) -> None:
     """Run one day: the agent re-places every instance at each step."""
     s = scenario_from(scenario)
@@ -83,13 +91,17 @@ def run(
     if not 0 <= day < problem.n_days("test"):
         raise InputError("--day", str(day), f"the test set has days 0..{problem.n_days('test') - 1}")
     a = agent_or_error(agent, problem, seed, milp_time_limit, model)
+    if not emulate and (orchestration is not None or steps is not None):
+        raise InputError("--orchestration/--steps", "", "run on the emulated fabric only: add --emulate")
     if emulate:
         if seconds_per_step <= 0 or pps_budget <= 0:
             raise InputError("--seconds-per-step/--pps-budget", "", "must be > 0")
+        if steps is not None and steps < 1:
+            raise InputError("--steps", str(steps), "must be at least 1")
         title = f"{s.name}: test day {day}, agent {agent}"
         rows = emulation_cli.run_emulated(
             s, problem, day, a, title, out, seconds_per_step=seconds_per_step, pps_budget=pps_budget,
-            target=target, em=em, compiler=compiler, trace=trace,
+            target=target, em=em, compiler=compiler, trace=trace, orchestration=orchestration, steps=steps,
         )  # fmt: skip
         console.print(step_table(title, rows))
         return

@@ -60,10 +60,19 @@ def control(
         int, typer.Option(help="Switches read back at once (1: one after another, each stalls less).")
     ] = 16,
     out: Annotated[Path, typer.Option(help="results.json goes here.")] = Path("results/control"),
+    orchestration: Annotated[
+        Path | None,
+        typer.Option(
+            help="Run the orchestration loop between the steps over this YAML's service (orchestration:, "
+            "service:); its JSON lines, intervals and timeline.png go to --out. Default: off."
+        ),
+    ] = None,
 ) -> None:
     """The controller's loop on the fabric srem deploy holds: every interval, read the
     switches' counters, ask the agent for a placement, apply it make-before-break to the
-    switches (P4Runtime, verified) and the server NFs; one row per step, results.json."""
+    switches (P4Runtime, verified) and the server NFs; one row per step, results.json.
+    With --orchestration, the orchestration loop's periods run between the steps, in this
+    process and over its P4Runtime sessions."""
     from controller.fabric.em import EmFabric
     from controller.fabric.inventory import DeployedEm
     from controller.fabric.servers import ServerNFs
@@ -99,7 +108,9 @@ def control(
         )
 
     underlay = {n: fabric_entities(fab, index, n) for n in fab.switches}
+    make_orch = _orchestration(orchestration, fab, day.n_chains, dep, index, out) if orchestration else None
     fab_conn = Fabric(dict(dep.switches), pipeline, read_workers=read_workers)
+    orch = make_orch(fab_conn) if make_orch else None
     servers = ServerNFs.attach({n: h.nf for n, h in dep.servers.items()})
     title = f"{s.name}: test day {dep.day}, agent {agent}, every {interval:g} s"
     rows: list[dict] = []
@@ -110,7 +121,8 @@ def control(
     emf = EmFabric(DeployedEm(fab, dep.mem), fab_conn, fabric.parent, recover=True) if dep.em else None
     stop = stop_on_signals()
     try:
-        ctl = Controller(problem, day, a, fab_conn, servers, state, underlay, nfs, em=emf)
+        ctl = Controller(problem, day, a, fab_conn, servers, state, underlay, nfs, em=emf,
+                         extra=orch.entities if orch else None)  # fmt: skip
         if emf is not None:
             fab_conn.connect_all()  # primary everywhere before the EMACs touch anything
             emf.recover_all()
@@ -121,10 +133,20 @@ def control(
             f"{len(dep.switches)} switches read back in {first.seconds:.2f} s: {first.writes} writes to reach "
             f"the day's initial placement; a step every {interval:g} s, Ctrl-C stops"
         )
+        if orch is not None:
+            orch.start()
+            orch.between(None, ctl.lock)  # its periods until the day ends, paused during each step
+            console.print(
+                f"orchestration loop on: {orch.service.nf['kind']} on {', '.join(orch.service.slots)}"
+            )
 
         def show(st) -> None:
             r = st.as_dict()
             rows.append(r)
+            if orch is not None:
+                # The periods between the previous boundary and this one: the previous step's interval.
+                iv = orch.close_interval(len(rows) - 2, rows[-2]["hour"] if len(rows) > 1 else -1)
+                (rows[-2] if len(rows) > 1 else doc).setdefault("orchestration", iv)
             console.print(
                 f"{r['hour']:02d}:00 AR {r['acceptance_ratio']:.3f} cost {r['cost_total']:.3f}, {r['moved']} moved: "
                 f"+{r['inserts']} ~{r['modifies']} -{r['deletes']}, {r['writes']} writes in {r['batches']} "
@@ -133,7 +155,11 @@ def control(
             )
 
         control_loop(ctl, interval, stop, steps, show)
+        if orch is not None and rows:
+            orch.stop()
+            rows[-1]["orchestration"] = orch.close_interval(len(rows) - 1, rows[-1]["hour"])
     except (ApplyError, P4RuntimeError, RuntimeError, EmacError) as e:
+        _finish(orch, out, doc)
         _write(out, doc, results)
         if isinstance(e, ApplyError):
             hint = "the previous placement stays in force"
@@ -146,11 +172,56 @@ def control(
         where = f"step {len(rows) + 1}" if "startup" in doc else "startup"
         raise InputError(str(fabric), where, f"{str(e).splitlines()[0]}; {hint}") from None
     finally:
+        _finish(orch, out, doc)
         if emf is not None:
             emf.detach()  # the memory servers stay, with their tables, for the next controller
         fab_conn.close()
     console.print(_table(title, rows))
     _write(out, doc, results)
+
+
+def _orchestration(path: Path, fab, n_chains: int, dep, index, out: Path):
+    """The orchestration YAML checked against the deployed fabric (one line when wrong);
+    returns a function that wires the loop to the controller's Fabric."""
+    from controller.orchestration.config import ConfigError
+    from controller.orchestration.service import load
+    from controller.orchestration.wiring import wire
+
+    try:
+        cfg, svc = load(path)
+        svc.check_servers(fab.servers)
+    except ConfigError as e:
+        raise InputError("--orchestration", str(path), str(e).removeprefix(f"{path}: ")) from None
+    if svc.spi_base <= n_chains:
+        raise InputError("--orchestration", str(path), f"service.spi_base: {svc.spi_base} is a chain's SPI "
+                         f"(chains take 1..{n_chains}); pick one above")  # fmt: skip
+    missing = [n for n in svc.slots if not dep.servers[n].iface]
+    if missing:
+        raise InputError("--orchestration", str(path), f"the deployment does not say the interface of {missing[0]} "
+                         "(deploy again with this srem)")  # fmt: skip
+    hosts = {n: (h.ns_pid, h.iface) for n, h in dep.servers.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    log = (out / "orchestration.jsonl").open("w")
+    (out / "orchestration").mkdir(exist_ok=True)
+    return lambda fabric: wire(svc, cfg, fab, index, fabric, hosts, out / "orchestration", log)
+
+
+def _finish(orch, out: Path, doc: dict) -> None:
+    """Stop the loop and its instances; its summary and timeline beside results.json."""
+    if orch is None or getattr(orch, "_finished", False):
+        return
+    from controller.orchestration.loop import timeline_plot
+
+    orch._finished = True
+    orch.close()
+    if orch.loop.log is not None:
+        orch.loop.log.close()
+    summary = {**orch.loop.summary(), "thresholds": {"overload_pps": orch.config.thresholds.overload_pps,
+                                                      "underload_pps": orch.config.thresholds.underload_pps}}  # fmt: skip
+    doc["orchestration_summary"] = {k: v for k, v in summary.items() if k != "load"}
+    timeline_plot(
+        summary, out / "orchestration.jsonl", out / "timeline.png", "orchestration loop between the steps"
+    )
 
 
 def _write(out: Path, doc: dict, results) -> None:

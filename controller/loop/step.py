@@ -164,8 +164,16 @@ class Controller:
         underlay: Mapping[str, list[R.Entity]],
         nfs: Mapping[int, NF],
         em: EmFabric | None = None,
+        extra: Callable[[], Mapping[str, list[R.Entity]]] | None = None,
     ) -> None:
         self.day, self.agent, self.fabric, self.servers, self.em = day, agent, fabric, servers, em
+        # Entities other parts of the controller keep on the switches (the orchestration
+        # loop's service paths and per-flow steering): part of the desired state, so that a
+        # boundary's reconcile keeps them rather than deleting what it did not write.
+        self.extra = extra
+        # Held by a step; the orchestration loop holds it for each of its periods, so the
+        # two never write to a switch at once through the one session they share.
+        self.lock = threading.Lock()
         self.state_of, self.underlay, self.nfs = state_of, underlay, nfs
         self.run = DayRun(problem, day)
         self.current = state_of(self.run.placement)
@@ -178,7 +186,11 @@ class Controller:
     def desired(self, st: ChainState) -> dict[str, list[R.Entity]]:
         """Every switch's entities: underlay, chains and NFs, and its EMAC's part."""
         extra = self.em.entities(st.em) if self.em is not None else {}
-        return {n: list(self.underlay[n]) + st.switches[n] + extra.get(n, []) for n in self.underlay}
+        more = self.extra() if self.extra is not None else {}
+        return {
+            n: list(self.underlay[n]) + st.switches[n] + extra.get(n, []) + list(more.get(n, []))
+            for n in self.underlay
+        }
 
     def start(self) -> ReconcileReport:
         """Install the day's initial placement; on a fabric that holds it already, nothing is written.
@@ -227,7 +239,8 @@ class Controller:
         )  # fmt: skip
 
     def step(self) -> ControlStep:
-        return self.apply(self.decide())
+        with self.lock:
+            return self.apply(self.decide())
 
 
 def control_loop(

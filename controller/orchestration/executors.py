@@ -47,13 +47,14 @@ class Slot:
     nf: dict  # the stateful NF's config on this slot
     hop_si: int = 255
     workdir: str = "/tmp"
+    gw_mac: str = ""  # the MAC of the switch the server hangs off (frames injected here come from it)
 
     @property
     def control(self) -> str:
         return str(Path(self.workdir) / f"orch-{self.name}.sock")
 
     def instance(self) -> Instance:
-        return Instance(self.name, self.control, int(self.nf["id"]), self.spi)
+        return Instance(self.name, self.control, int(self.nf["id"]), self.spi, gw_mac=self.gw_mac)
 
 
 @dataclass

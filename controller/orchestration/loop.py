@@ -6,11 +6,13 @@ every alert, plan and action written as one JSON line:
     {"t": ..., "period": 3, "type": "action", "decision": {...}, "outcome": {...} | "error": "...",
      "duration_s": 0.031}
 
-`summary()` counts them for results.json.
+`summary()` counts them for results.json; `interval()` closes one placement interval (the
+loop runs between the placement agent's boundaries) and gives what happened in it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -38,6 +40,10 @@ class Loop:
     last_action: dict[str, int] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)
     load: list[dict] = field(default_factory=list)  # per period: instance -> pps (the timeline)
+    boundaries: list[dict] = field(default_factory=list)  # per interval: its first period, step, hour
+    # The counts, the number of moves and of load rows at the last boundary.
+    _mark: tuple[Counter, int, int] = field(default_factory=lambda: (Counter(), 0, 0))
+    _resumed: bool = False
 
     def write(self, rec: dict) -> None:
         rec = {"t": round(time.time(), 3), "period": self.period, **rec}
@@ -97,15 +103,69 @@ class Loop:
                     self.last_action[n] = self.period
             self.write(rec)
 
-    def run(self, periods: int | None = None, stop: threading.Event | None = None) -> None:
+    def resume(self) -> None:
+        """Before periods that follow a pause (a placement boundary): one sample per
+        instance resets the monitor's counters, so the first period's rates are not
+        averaged over the pause."""
+        self.monitor.poll()
+        self._resumed = True
+
+    def run(
+        self,
+        periods: int | None = None,
+        stop: threading.Event | None = None,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        """Periods until `periods` in all or `stop`; each under `lock` (the controller's:
+        a placement step and a period never write to the switches at once)."""
         stop = stop or threading.Event()
         nxt = time.monotonic()
+        if self._resumed:
+            self._resumed = False
+            # After a pause the monitor was reset (resume): the first period is a whole one,
+            # not the few milliseconds since, whose rate would be noise.
+            nxt += self.config.period_s
+            stop.wait(self.config.period_s)
         while not stop.is_set() and (periods is None or self.period < periods):
-            self.step()
+            with lock or contextlib.nullcontext():
+                self.step()
             # A period that ran long (an instance starting) is not caught up with back-to-back
             # samples: the next one is a full period later.
             nxt = max(nxt + self.config.period_s, time.monotonic() + self.config.period_s / 2)
             stop.wait(max(0.0, nxt - time.monotonic()))
+
+    def interval(self, step: int, hour: int) -> dict:
+        """What the loop did since the previous boundary (alerts, plans, actions by kind;
+        moves and their packets), and a boundary record in the log; the next interval
+        starts here."""
+        counts, first, first_load = self._mark
+        moves = self.executor.moves[first:]
+        out = {
+            "step": step,
+            "hour": hour,
+            "periods": [self.boundaries[-1]["period"] + 1 if self.boundaries else 1, self.period],
+            "records": {
+                k: n - counts.get(k, 0) for k, n in sorted(self.counts.items()) if n - counts.get(k, 0)
+            },
+            "moves": len(moves),
+            "moves_rolled_back": sum(m.rolled_back for m in moves),
+            "flows_moved": sum(m.flows for m in moves if m.ok),
+            "packets_held": sum(m.held_src + m.held_dst for m in moves),
+            "hold_overflow": sum(m.overflow for m in moves),
+            "late": sum(m.late for m in moves),
+            "move_ms": [round(m.duration_s * 1000, 1) for m in moves],
+            # When each move ran and which flows (source ports) it moved.
+            "move_windows": [
+                [round(m.started, 3), round(m.started + m.duration_s, 3), m.sports] for m in moves
+            ],
+            "instances": self.executor.pool.running(),
+            "load": self.load[first_load:],
+        }
+        self._mark = (Counter(self.counts), len(self.executor.moves), len(self.load))
+        self.boundaries.append({"period": self.period, "step": step, "hour": hour})
+        self.write({"type": "interval", "step": step, "hour": hour, "outcome": {k: out[k] for k in
+                    ("records", "moves", "flows_moved", "packets_held", "instances")}})  # fmt: skip
+        return out
 
     def summary(self) -> dict:
         moves = self.executor.moves
@@ -119,11 +179,13 @@ class Loop:
             "hold_overflow": sum(m.overflow for m in moves),
             "late": sum(m.late for m in moves),
             "load": self.load,
+            "boundaries": self.boundaries,
         }
 
 
-def timeline_plot(summary: dict, log: Path, out: Path) -> None:
-    """Per-instance load per period with the alerts and actions marked (beside day.png)."""
+def timeline_plot(summary: dict, log: Path, out: Path, title: str = "") -> None:
+    """Per-instance load per period with the alerts and actions marked (beside day.png);
+    dotted lines at the placement boundaries that end each interval."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,6 +197,19 @@ def timeline_plot(summary: dict, log: Path, out: Path) -> None:
         ax.plot(
             [r["period"] for r in summary["load"]], [r.get(n, float("nan")) for r in summary["load"]], label=n
         )
+    start = 0.5
+    for b in summary.get("boundaries", []):
+        # Each interval's step (hour) is written at its start; the dotted line ends it.
+        ax.axvline(b["period"] + 0.5, color="grey", linestyle=":", linewidth=0.8)
+        ax.annotate(f"{b['hour']:02d}:00", (start, 1), xycoords=("data", "axes fraction"),
+                    fontsize=7, ha="left", va="top", color="grey")  # fmt: skip
+        start = b["period"] + 0.5
+    for key, style in (("overload_pps", "--"), ("underload_pps", ":")):
+        v = summary.get("thresholds", {}).get(key)
+        if v is not None:
+            ax.axhline(v, color="tab:red", linestyle=style, linewidth=0.7, alpha=0.6)
+            ax.annotate(key.split("_")[0], (1, v), xycoords=("axes fraction", "data"), fontsize=6,
+                        ha="right", va="bottom", color="tab:red")  # fmt: skip
     marks = {"alert": ("|", "tab:red"), "action": ("v", "k")}
     for line in log.read_text().splitlines():
         rec = json.loads(line)
@@ -142,10 +217,18 @@ def timeline_plot(summary: dict, log: Path, out: Path) -> None:
             m, c = marks[rec["type"]]
             ax.plot([rec["period"]], [0], marker=m, color=c, markersize=10, linestyle="")
             label = rec.get("kind") if rec["type"] == "alert" else rec["decision"]["kind"]
+            if rec["type"] == "alert" and rec.get("state") == "cleared":
+                continue  # the marker says it; a label would crowd the raised ones
+            if rec["type"] == "alert":
+                label = f"{label} {rec.get('instance', '')}"
+            elif "error" in rec:
+                label = f"{label} failed"
             ax.annotate(f"{label}", (rec["period"], 0), rotation=90, fontsize=6, va="bottom")
     ax.set_xlabel("monitoring period")
     ax.set_ylabel("packets/s per instance")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left")
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -15,7 +15,9 @@ Guarantees and the protocol each runs (S = source instance, D = destination):
 - order-preserving: as loss-free, and D holds the moved flows' packets arriving by the new
   path until S's held packets are processed at D. The controller takes S's buffer once D
   has seen a packet by the new path (so earlier ones have left the switch toward S) plus
-  `grace_s` for the last link, or after `first_wait_s` when the flows are idle.
+  `grace_s` for the last link, or after `first_wait_s` when the flows are idle; then, as
+  the old path may be longer than the new one (several switches, each with its queue),
+  until no packet of the moved flows has reached S for `quiet_s` (at most `settle_max_s`).
 
 Buffers are the NFs' hold buffers: bounded by each NF's hold_limit (20,000 packets by
 default); a packet past the bound is dropped and counted (`overflow` in the result: the
@@ -64,6 +66,9 @@ class Instance:
     nf: int
     spi: int
     lm: Any = field(default=None, compare=False)  # an LM endpoint (lm.LmNat) instead of a control socket
+    # The MAC of the switch port the instance hangs off (what its frames come from); frames
+    # held at another instance are re-addressed to it before they are injected here.
+    gw_mac: str = field(default="", compare=False)
 
     def client(self, timeout_s: float) -> Any:
         return self.lm if self.lm is not None else ControlClient(self.control, timeout_s)
@@ -84,9 +89,42 @@ class MoveResult:
     error: str = ""
     duration_s: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds since start
+    started: float = 0.0  # wall clock (time.time()) when it began: losses are matched against it
+    sports: list[int] = field(default_factory=list)  # the moved flows' source ports (the first 10,000)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def readdress(frames: list[str], dst: Instance) -> list[str]:
+    """Frames held at the source, as the destination would have received them: the service
+    path through the destination (NSH SPI, the SI kept) and, when known, the destination's
+    switch as the Ethernet source, which the NF answers to. Without it the processed frame
+    would go back to the source's switch on the source's path: on one switch the same,
+    across a fabric a loss (the destination's switch has no hop for the source's path)."""
+    gw = bytes.fromhex(dst.gw_mac.replace(":", "")) if dst.gw_mac else b""
+    spi = dst.spi.to_bytes(3, "big")
+    out = []
+    for h in frames:
+        f = bytearray(bytes.fromhex(h))
+        if len(f) >= 22:
+            if gw:
+                f[6:12] = gw
+            f[18:21] = spi
+        out.append(f.hex())
+    return out
+
+
+def _settle(s: Any, nf: int, mid: str, quiet_s: float, most_s: float) -> None:
+    """Until S's hold has seen no new packet for quiet_s, or most_s in all."""
+    end, last, since = time.monotonic() + most_s, -1, time.monotonic()
+    while time.monotonic() < end:
+        seen = s.call("held", nf=nf, move=mid)["seen"]
+        if seen != last:
+            last, since = seen, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.01)
 
 
 def wire_flows(kind: str, records: list[dict]) -> list[Flow]:
@@ -112,6 +150,8 @@ def move(
     steering: Steering,
     grace_s: float = 0.02,
     first_wait_s: float = 0.5,
+    quiet_s: float = 0.1,
+    settle_max_s: float = 2.0,
     timeout_s: float = 10.0,
     hook: Callable[[str], None] | None = None,
 ) -> MoveResult:
@@ -132,7 +172,7 @@ def move(
         flt = FlowFilter()
     else:
         flt = flows if isinstance(flows, FlowFilter) else FlowFilter.parse(flows)
-    res = MoveResult(guarantee, src.name, dst.name)
+    res = MoveResult(guarantee, src.name, dst.name, started=time.time())
     t0 = time.monotonic()
     mark = lambda step: (res.steps.__setitem__(step, round(time.monotonic() - t0, 6)), hook and hook(step))
     try:
@@ -162,6 +202,7 @@ def move(
                 recs = [r for r in recs if json.dumps(r["flow"], sort_keys=True) in wanted]
             res.flows = len(recs)
             moved = [r["flow"] for r in recs]
+            res.sports = [int(f["sport"]) for f in moved[:10_000]]
             wire = wire_flows(kind, recs)
             room = getattr(steering, "room", None)
             if room is not None and len(wire) > room():
@@ -204,6 +245,10 @@ def move(
                 while time.monotonic() < end and d.call("held", nf=dst.nf, move=mid)["seen"] == 0:
                     time.sleep(0.002)
             time.sleep(grace_s)
+            if guarantee == "order-preserving" and held and src.lm is None:
+                # Packets still on the old path would reach S after its buffer was taken and
+                # be injected late (out of order): wait until S has been quiet for quiet_s.
+                _settle(s, src.nf, mid, quiet_s, settle_max_s)
             mark("drain")
             if held and dst.lm is not None:
                 # Into LM: S translates what it held itself (the mapping is the one LM has).
@@ -214,7 +259,7 @@ def move(
                 frames = s.call("take", nf=src.nf, move=mid)["frames"]
                 res.held_src = len(frames)
                 if frames:
-                    d.call("inject", nf=dst.nf, frames=frames)
+                    d.call("inject", nf=dst.nf, frames=readdress(frames, dst))
                 mark("inject")
             if guarantee == "order-preserving":
                 res.held_dst = d.call("held", nf=dst.nf, move=mid)["buffered"]
@@ -234,7 +279,7 @@ def move(
                 late = s.call("take", nf=src.nf, move=mid)["frames"]
                 if late:
                     res.late = len(late)
-                    d.call("inject", nf=dst.nf, frames=late)
+                    d.call("inject", nf=dst.nf, frames=readdress(late, dst))
                 stats = {n["id"]: n for n in s.call("stats")["nfs"]}
                 s.call("release", nf=src.nf, move=mid, drop=True)
             s.call("forget", nf=src.nf, flows=[r["flow"] for r in recs])
