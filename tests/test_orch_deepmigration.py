@@ -24,8 +24,8 @@ import pytest
 
 from controller.orchestration.analyzer import Analyzer
 from controller.orchestration.config import parse
-from controller.orchestration.deepmigration import DeepMigration, FlowExecutor
-from controller.orchestration.executors import Pool, Slot
+from controller.orchestration.deepmigration import DeepMigration
+from controller.orchestration.executors import Executor, Pool, Slot
 from controller.orchestration.loop import Loop
 from controller.orchestration.monitor import Monitor
 from tests.orch_fabric import NAT, POOL, SPI, SRV, Traffic, one_switch
@@ -59,7 +59,7 @@ def run_loop(tmp: Path, high: int = HIGH, low: int = LOW):
         log = io.StringIO()
         monitor = Monitor([pool.start("a")])
         planner = DeepMigration(cfg, monitor.instances)
-        executor = FlowExecutor(pool, steering, cfg.guarantee)
+        executor = Executor(pool, steering, cfg.guarantee)
         loop = Loop(cfg, monitor, Analyzer(cfg.thresholds), executor, planner=planner, log=log)
         try:
             with Traffic(ns, PORTS, rate=600) as tr:

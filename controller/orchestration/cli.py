@@ -204,6 +204,7 @@ def run(
     from controller.orchestration.analyzer import Analyzer
     from controller.orchestration.config import ConfigError, OrchestrationConfig
     from controller.orchestration.config import load as load_config
+    from controller.orchestration.deepmigration import planner_for
     from controller.orchestration.executors import ExecError, Executor, Pool
     from controller.orchestration.loop import Loop, timeline_plot
     from controller.orchestration.monitor import Monitor
@@ -229,8 +230,8 @@ def run(
         with (out / "orchestration.jsonl").open("w") as log:
             loop = Loop(cfg, Monitor(started), Analyzer(cfg.thresholds, hook), Executor(pool, ClassifierSteering(conn),
                         cfg.guarantee), log=log)  # fmt: skip
-            if plan_fn is not None:
-                loop.planner = FunctionPlanner(plan_fn)
+            # --planner overrides the YAML's `planner:` (DeepMigration by default).
+            loop.planner = FunctionPlanner(plan_fn) if plan_fn else planner_for(cfg, loop.monitor.instances)
             try:
                 loop.run(periods or None, stop)
             except KeyboardInterrupt:

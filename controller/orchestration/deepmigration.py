@@ -43,9 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from controller.orchestration.config import OrchestrationConfig
-from controller.orchestration.executors import ExecError, Executor
 from controller.orchestration.move import Instance as Endpoint
-from controller.orchestration.move import MoveResult, move
 from controller.orchestration.planner import Action, FlowTuple, Heuristic, Planner, View, flow_tuple
 from nfs.control import ControlClient, ControlError
 from nfs.stateful import HOLD_LIMIT
@@ -324,23 +322,3 @@ def planner_for(config: OrchestrationConfig, instances: Mapping[str, Endpoint], 
     if config.planner.kind == "heuristic":
         return Heuristic()
     return DeepMigration(config, instances, **kw)
-
-
-class FlowExecutor(Executor):
-    """The executor, moving a planner's exact flows (Action.flows) rather than a share.
-
-    Kept here until executors.Executor honours Action.flows itself (that module is another
-    helper's); everything else is the Executor's."""
-
-    def _move_exact(self, src: str, dst: str, flows: list[dict]) -> MoveResult:
-        a, b = self.pool.slots[src].instance(), self.pool.slots[dst].instance()
-        res = move(flows, a, b, self.guarantee, self.steering)
-        self.moves.append(res)
-        if not res.ok:
-            raise ExecError(f"move {src} -> {dst} rolled back: {res.error}")
-        return res
-
-    def execute(self, act: Action) -> dict:
-        if act.kind == "move" and act.flows:
-            return {"move": self._move_exact(act.instance, act.to, act.flow_dicts()).to_dict()}
-        return super().execute(act)

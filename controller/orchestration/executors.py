@@ -137,15 +137,21 @@ class Executor:
         finally:
             c.close()
 
-    def _move(self, src: str, dst: str, share: float) -> MoveResult:
+    def _move(self, src: str, dst: str, share: float, exact: list[dict] | None = None) -> MoveResult:
+        """Move `exact` flows when the planner named them (DeepMigration), else a share."""
         a, b = self.pool.slots[src].instance(), self.pool.slots[dst].instance()
-        try:
-            flows = self._flows(a)
-        except (ConnectionError, ControlError) as e:
-            raise ExecError(f"cannot read the flows of {src}: {e}") from None
-        k = len(flows) if share >= 1.0 else round(len(flows) * share)
-        # A deterministic share: every n-th flow, so a share mixes old and new flows alike.
-        pick = flows if k >= len(flows) else [flows[int(j * len(flows) / k)] for j in range(k)] if k else []
+        if exact:
+            pick = exact
+        else:
+            try:
+                flows = self._flows(a)
+            except (ConnectionError, ControlError) as e:
+                raise ExecError(f"cannot read the flows of {src}: {e}") from None
+            k = len(flows) if share >= 1.0 else round(len(flows) * share)
+            # A deterministic share: every n-th flow, so a share mixes old and new flows alike.
+            pick = (
+                flows if k >= len(flows) else [flows[int(j * len(flows) / k)] for j in range(k)] if k else []
+            )
         res = move(pick, a, b, self.guarantee, self.steering)
         self.moves.append(res)
         if not res.ok:
@@ -157,7 +163,7 @@ class Executor:
         if act.kind == "none":
             return {}
         if act.kind == "move":
-            return {"move": self._move(act.instance, act.to, act.share).to_dict()}
+            return {"move": self._move(act.instance, act.to, act.share, act.flow_dicts()).to_dict()}
         if act.kind == "scale-out":
             self.pool.start(act.instance)
             return {"started": act.instance}

@@ -28,6 +28,7 @@ from p4.v1 import p4runtime_pb2 as R
 
 from controller.orchestration.analyzer import Analyzer
 from controller.orchestration.config import OrchestrationConfig
+from controller.orchestration.deepmigration import planner_for
 from controller.orchestration.executors import ExecError, Executor, Pool, Slot
 from controller.orchestration.loop import Loop
 from controller.orchestration.monitor import Monitor
@@ -169,6 +170,6 @@ def wire(
     steering = ClassifierSteering(SharedConnection(fabric, fab.servers[service.src].edge))  # type: ignore[arg-type]
     loop = Loop(config, Monitor([]), Analyzer(config.thresholds, risk),
                 Executor(Pool(slots), steering, config.guarantee), log=log)  # fmt: skip
-    if planner is not None:
-        loop.planner = planner
+    # An explicit planner (a plugged-in function) wins; else the YAML's (DeepMigration by default).
+    loop.planner = planner if planner is not None else planner_for(config, loop.monitor.instances)
     return Orchestration(service, config, fab, index, loop, steering, paths)
