@@ -87,6 +87,7 @@ def run_scenario(
     policies: Path = Path("runs/policies"),
     workers: int = 1,
     ray_address: str | None = None,
+    progress=None,
 ) -> tuple[Evaluation, dict]:
     from placement.agents import make_agent
 
@@ -111,7 +112,7 @@ def run_scenario(
             label = name if seed == seeds[0] else f"{name} (seed {seed})"
             built[label] = _trained_agent(problem, path)
     log(f"{s.name}: evaluating {', '.join(built)} on {instances} test days")
-    ev = evaluate_agents(problem, built, instances, milp_instances, None, workers, ray_address)
+    ev = evaluate_agents(problem, built, instances, milp_instances, progress, workers, ray_address)
     # Spread over training seeds: each seed's mean day reward.
     for label, figs in ev.summary.items():
         base = label.split(" (seed")[0]
@@ -207,6 +208,7 @@ def register(app: typer.Typer) -> None:
         per-scenario eval tables and plots, and summary.md saying who wins where."""
         import torch
         from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         # Decision times are compared at one thread (the networks' and HiGHS's own threads aside).
         torch.set_num_threads(1)
@@ -219,22 +221,35 @@ def register(app: typer.Typer) -> None:
             s = scenario_of(spec)
             n = min(instances, s.workload.test_days)
             d = out / s.name
-            ev, spread = run_scenario(
-                s,
-                d,
-                names,
-                seeds,
-                episodes,
-                n,
-                milp_instances,
-                milp_time_limit,
-                milp_day_time_limit,
-                shipped,
-                console.print,
-                policies,
-                workers,
-                ray_address,
-            )
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+
+                def progress(name: str, total: int, bar=bar, scenario=s.name):
+                    task = bar.add_task(f"{scenario}: {name:>11}", total=total)
+                    return lambda k: bar.advance(task, k)
+
+                ev, spread = run_scenario(
+                    s,
+                    d,
+                    names,
+                    seeds,
+                    episodes,
+                    n,
+                    milp_instances,
+                    milp_time_limit,
+                    milp_day_time_limit,
+                    shipped,
+                    console.print,
+                    policies,
+                    workers,
+                    ray_address,
+                    progress,
+                )
             title = f"{s.name}: mean of {n} test days"
             results.write_json(d / "eval.json", {**ev.as_json(), "seed_spread": spread})
             results.write_csv(d / "eval.csv", ev.by_agent)
