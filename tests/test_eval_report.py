@@ -47,5 +47,8 @@ def test_paired_differences_and_ratios_by_hand() -> None:
 def test_an_agent_missing_on_a_scenario_is_said_so() -> None:
     a = _ev("a", {"mpc": [1.0, 2.0], "greedy": [1.0, 1.0]}, {"mpc": 3.0, "greedy": 1.0})
     b = _ev("b", {"greedy": [2.0, 2.0]}, {"greedy": 1.0})
+    b.day_bound = [float("inf")]  # the day MILP ran and found no bound in time
+    b.notes["milp-day (1 days)"] = "no bound"
     lines = "\n".join(cross_tables([a, b]))
     assert "| mpc | 1.500 ± 0.500 | not run |" in lines
+    assert "| b | none | no bound |" in lines and "## Gap to the day MILP" not in lines

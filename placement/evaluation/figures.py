@@ -255,17 +255,38 @@ def register(app: typer.Typer) -> None:
             results.write_csv(d / "eval.csv", ev.by_agent)
             results.write_markdown(d / "eval.md", ev.by_agent, title, ev.summary, ev.notes, ev.gap_to_bound())
             results.plot_comparison(ev.by_agent, d / "eval.png", title)
-            settings = (
-                f"Settings: {n} test days per scenario; learned agents trained {episodes} days per "
-                f"training seed ({', '.join(map(str, seeds))}); per-step MILP on {milp_instances} days "
-                f"({milp_time_limit:.0f} s a step), day MILP on {milp_instances} days "
-                f"({milp_day_time_limit:.0f} s a day)."
+            settings = settings_line(
+                s.name, n, names, episodes, seeds, milp_instances, milp_time_limit, milp_day_time_limit
             )
             results.write_json(d / "settings.json", {"settings": settings})
             # Rebuilt from every scenario folder after each one, so a long (or split) run
             # leaves a summary of everything finished so far.
             write_summary(out)
             console.print(f"wrote {d}/eval.* and {out / 'summary.md'}")
+
+
+def settings_line(
+    scenario: str,
+    n: int,
+    names: list[str],
+    episodes: int,
+    seeds: list[int],
+    milp_instances: int,
+    step_limit: float,
+    day_limit: float,
+) -> str:
+    """What one scenario's run did, naming only the parts that ran."""
+    parts = [f"{scenario}: {n} test days"]
+    trained = [a for a in names if a in ("srem", "ddqn-cm")]
+    if trained:
+        parts.append(
+            f"{' and '.join(trained)} trained {episodes} days per training seed ({', '.join(map(str, seeds))})"
+        )
+    if "milp" in names:
+        parts.append(f"per-step MILP on {min(n, milp_instances)} days ({step_limit:.0f} s a step)")
+    if "milp-day" in names:
+        parts.append(f"day MILP on {min(n, milp_instances)} days ({day_limit:.0f} s a day)")
+    return "; ".join(parts) + "."
 
 
 def write_summary(out: Path) -> None:
@@ -282,5 +303,5 @@ def write_summary(out: Path) -> None:
         index[ev.scenario] = {"summary": ev.summary, "notes": ev.notes, "seed_spread": spread}
         if (f.parent / "settings.json").exists():
             settings.add(json.loads((f.parent / "settings.json").read_text())["settings"])
-    (out / "summary.md").write_text(summary_markdown(runs, " ".join(sorted(settings))))
+    (out / "summary.md").write_text(summary_markdown(runs, "Settings: " + " ".join(sorted(settings))))
     (out / "summary.json").write_text(json.dumps(index, indent=2) + "\n")

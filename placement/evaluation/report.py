@@ -75,10 +75,13 @@ def cross_tables(runs: list[Evaluation]) -> list[str]:
                 continue
             out.append(f"| {a} | " + " | ".join(_cell(g[a]) if a in g else "-" for g in gaps) + " |")
         out.append("")
+    tried = [ev for ev in runs if ev.day_bound]
+    if tried:  # every scenario the day MILP ran on, also where it gave no bound in time
         out += ["| scenario | day MILP bound per day | notes |", "|---|---|---|"]
-        for ev in bounded:
+        for ev in tried:
             note = next((v for k, v in ev.notes.items() if k.startswith("milp-day")), "")
-            out.append(f"| {ev.scenario} | {', '.join(f'{b:.3f}' for b in ev.day_bound)} | {note} |")
+            bounds = ", ".join(f"{b:.3f}" if np.isfinite(b) else "none" for b in ev.day_bound)
+            out.append(f"| {ev.scenario} | {bounds} | {note} |")
         out.append("")
 
     out += ["## Decision time per step (ms, mean over test days, one thread) and its ratio to greedy", ""]
