@@ -67,8 +67,9 @@ def training_scenarios(cfg: SremTrainConfig) -> list[sc.Scenario]:
 def marginal_payoffs(run: DayRun, before: np.ndarray, x: np.ndarray, r: float) -> np.ndarray:
     """Each player's payoff for a round: what its own move added to the shared payoff,
     the payoff where they stand minus the payoff had it alone stayed put (0 for one that
-    stayed). A shared reward alone taught the players to stay (no credit for a good move
-    among bad ones); the marginal contribution tells each its own part. Where staying
+    stayed). With the shared reward alone, a good move among bad ones earned no credit and
+    the policy did worse than an untrained one on validation days; the marginal
+    contribution tells each player its own part. Where staying
     would not fit (another took its room), it is paid the round's whole change."""
     base = step_reward(run, before)
     out = np.zeros(len(x))
