@@ -11,6 +11,8 @@ from placement.model.workload import Problem
 from topologies import InputError
 
 NAMES = ("mpc", "random", "lag", "greedy", "greedy-hold", "milp", "milp-day")
+# Learned agents that read a policy file (a shipped one by default).
+POLICY_AGENTS = ("gnn", "mfg", "srem", "ddqn-cm")
 
 
 def make_agent(
@@ -36,7 +38,9 @@ def make_agent(
         from placement.milp.day import MilpDayAgent
 
         return MilpDayAgent(time_limit=day_time_limit)
-    raise ValueError(f"unknown agent {name!r}; known: {', '.join(NAMES)}")
+    if name in ("gnn", "mfg"):  # one shipped policy for every substrate of the ranges
+        return policy_agent(name, None, seed)
+    raise ValueError(f"unknown agent {name!r}; known: {', '.join(NAMES + POLICY_AGENTS)}")
 
 
 # Policies trained by `make model`, shipped with srem.
@@ -48,7 +52,21 @@ DEFAULT_MODELS = {
     "ddqn-cm": MODELS / "ddqn-cm.pt",
     # The GNN policy serves any substrate of the scenario ranges: no scenario-hash refusal.
     "gnn": Path(__file__).resolve().parent / "gnn" / "models" / "gnn.pt",
+    # The mean-field actor-critic on SR-EM (placement/mfg/sremtrain.py): likewise.
+    "mfg": Path(__file__).resolve().parent / "mfg" / "models" / "mfg-srem.pt",
 }
+
+
+def policy_agent(name: str, model: Path | None, seed: int = 0):
+    """gnn or mfg from a policy file (the shipped one by default); a bad file is an
+    InputError in one line."""
+    if name == "gnn":
+        from placement.gnn.policy import GnnAgent, load
+
+        return GnnAgent(load(model or DEFAULT_MODELS["gnn"]))
+    from placement.mfg.sremgame import MfgAgent, load
+
+    return MfgAgent(load(model or DEFAULT_MODELS["mfg"]), seed=seed)
 
 
 def agent_or_error(
@@ -59,10 +77,8 @@ def agent_or_error(
         raise InputError(
             "--model", str(model), f"agent '{name}' takes no model (only {', '.join(DEFAULT_MODELS)} do)"
         )
-    if name == "gnn":
-        from placement.gnn.policy import GnnAgent, load
-
-        return GnnAgent(load(model or DEFAULT_MODELS["gnn"]))
+    if name in ("gnn", "mfg"):
+        return policy_agent(name, model, seed)
     if name in ("srem", "ddqn-cm"):
         a = trained(problem, model, name)
         if a.name != name:

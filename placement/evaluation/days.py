@@ -14,7 +14,19 @@ from placement.model.simulate import Agent
 from placement.model.workload import Problem
 
 # Every agent srem has, in table order (`srem eval`'s default list).
-ALL_AGENTS = ("mpc", "gnn", "srem", "ddqn-cm", "lag", "greedy", "greedy-hold", "random", "milp", "milp-day")
+ALL_AGENTS = (
+    "mpc",
+    "gnn",
+    "mfg",
+    "srem",
+    "ddqn-cm",
+    "lag",
+    "greedy",
+    "greedy-hold",
+    "random",
+    "milp",
+    "milp-day",
+)
 
 
 @dataclass

@@ -28,13 +28,20 @@ SHIPPED = Path(__file__).resolve().parent.parent / "models"
 
 def scenario_of(spec: str) -> sc.Scenario:
     """`paper`, `seed:N` (the paper's ranges drawn with seed N), `fattree-kK[:N]`
-    (a k-ary fat-tree, seed N, default 7), or a bundled name / YAML file."""
+    (a k-ary fat-tree, seed N, default 7), a bundled name / YAML file, or `NAME:N`, a
+    bundled scenario (`tea`, `fattree-k8`) redrawn with seed N (new substrate draws,
+    catalogue and days of the same ranges)."""
     base = sc.default()
     if spec == "paper":
         return base
     if spec.startswith("seed:"):
         n = int(spec[5:])
         return dataclasses.replace(base, seed=n, name=f"paper-seed{n}")
+    name, _, seed = spec.partition(":")
+    if seed and name in sc.bundled():
+        if not seed.isdigit():
+            raise InputError("--scenarios", spec, "the seed after ':' must be a whole number")
+        return dataclasses.replace(sc.load(name), seed=int(seed), name=f"{name}-seed{seed}")
     if (
         spec.startswith("fattree-k")
         and not spec.endswith(".yaml")
@@ -80,6 +87,7 @@ def run_scenario(
     policies: Path = Path("runs/policies"),
     workers: int = 1,
     ray_address: str | None = None,
+    progress=None,
 ) -> tuple[Evaluation, dict]:
     from placement.agents import make_agent
 
@@ -104,7 +112,7 @@ def run_scenario(
             label = name if seed == seeds[0] else f"{name} (seed {seed})"
             built[label] = _trained_agent(problem, path)
     log(f"{s.name}: evaluating {', '.join(built)} on {instances} test days")
-    ev = evaluate_agents(problem, built, instances, milp_instances, None, workers, ray_address)
+    ev = evaluate_agents(problem, built, instances, milp_instances, progress, workers, ray_address)
     # Spread over training seeds: each seed's mean day reward.
     for label, figs in ev.summary.items():
         base = label.split(" (seed")[0]
@@ -114,7 +122,9 @@ def run_scenario(
 
 
 def summary_markdown(runs: list[tuple[str, Evaluation, dict]], settings: str) -> str:
-    out = ["# Every agent on every scenario", "", settings, ""]
+    from placement.evaluation.report import cross_tables
+
+    out = ["# Every agent on every scenario", "", settings, "", *cross_tables([ev for _, ev, _ in runs])]
     for name, ev, spread in runs:
         out += [f"## {name}", "", *results.summary_markdown(ev.summary, ev.notes, ev.gap_to_bound()), ""]
         for base, vals in spread.items():
@@ -172,7 +182,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "paper,seed:11,seed:12,seed:13,fattree-k4,tea",
         agents: Annotated[str, typer.Option(help="Comma-separated agents.")] = (
-            "mpc,srem,ddqn-cm,lag,greedy,greedy-hold,random,milp,milp-day"
+            "mpc,gnn,mfg,srem,ddqn-cm,lag,greedy,greedy-hold,random,milp,milp-day"
         ),
         train_seeds: Annotated[str, typer.Option(help="Training seeds of srem (spread).")] = "0,1,2",
         episodes: Annotated[int, typer.Option(help="Training days per learned policy.")] = 6000,
@@ -196,8 +206,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Every agent on every scenario (trained per scenario, several training seeds):
         per-scenario eval tables and plots, and summary.md saying who wins where."""
+        import torch
         from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        # Decision times are compared at one thread (the networks' and HiGHS's own threads aside).
+        torch.set_num_threads(1)
         console = Console()
         seeds = [int(x) for x in train_seeds.split(",") if x.strip()]
         names = [a.strip() for a in agents.split(",") if a.strip()]
@@ -207,38 +221,72 @@ def register(app: typer.Typer) -> None:
             s = scenario_of(spec)
             n = min(instances, s.workload.test_days)
             d = out / s.name
-            ev, spread = run_scenario(
-                s,
-                d,
-                names,
-                seeds,
-                episodes,
-                n,
-                milp_instances,
-                milp_time_limit,
-                milp_day_time_limit,
-                shipped,
-                console.print,
-                policies,
-                workers,
-                ray_address,
-            )
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+
+                def progress(name: str, total: int, bar=bar, scenario=s.name):
+                    task = bar.add_task(f"{scenario}: {name:>11}", total=total)
+                    return lambda k: bar.advance(task, k)
+
+                ev, spread = run_scenario(
+                    s,
+                    d,
+                    names,
+                    seeds,
+                    episodes,
+                    n,
+                    milp_instances,
+                    milp_time_limit,
+                    milp_day_time_limit,
+                    shipped,
+                    console.print,
+                    policies,
+                    workers,
+                    ray_address,
+                    progress,
+                )
             title = f"{s.name}: mean of {n} test days"
             results.write_json(d / "eval.json", {**ev.as_json(), "seed_spread": spread})
             results.write_csv(d / "eval.csv", ev.by_agent)
             results.write_markdown(d / "eval.md", ev.by_agent, title, ev.summary, ev.notes, ev.gap_to_bound())
             results.plot_comparison(ev.by_agent, d / "eval.png", title)
-            settings = (
-                f"Settings: {n} test days per scenario; learned agents trained {episodes} days per "
-                f"training seed ({', '.join(map(str, seeds))}); per-step MILP on {milp_instances} days "
-                f"({milp_time_limit:.0f} s a step), day MILP on {milp_instances} days "
-                f"({milp_day_time_limit:.0f} s a day)."
+            settings = settings_line(
+                s.name, n, names, episodes, seeds, milp_instances, milp_time_limit, milp_day_time_limit
             )
             results.write_json(d / "settings.json", {"settings": settings})
             # Rebuilt from every scenario folder after each one, so a long (or split) run
             # leaves a summary of everything finished so far.
             write_summary(out)
             console.print(f"wrote {d}/eval.* and {out / 'summary.md'}")
+
+
+def settings_line(
+    scenario: str,
+    n: int,
+    names: list[str],
+    episodes: int,
+    seeds: list[int],
+    milp_instances: int,
+    step_limit: float,
+    day_limit: float,
+) -> str:
+    """What one scenario's run did, naming only the parts that ran."""
+    parts = [f"{scenario}: {n} test days"]
+    trained = [a for a in names if a in ("srem", "ddqn-cm")]
+    if trained:
+        parts.append(
+            f"{' and '.join(trained)} trained {episodes} days per training seed ({', '.join(map(str, seeds))})"
+        )
+    if "milp" in names:
+        parts.append(f"per-step MILP on {min(n, milp_instances)} days ({step_limit:.0f} s a step)")
+    if "milp-day" in names:
+        parts.append(f"day MILP on {min(n, milp_instances)} days ({day_limit:.0f} s a day)")
+    return "; ".join(parts) + "."
 
 
 def write_summary(out: Path) -> None:
@@ -255,5 +303,5 @@ def write_summary(out: Path) -> None:
         index[ev.scenario] = {"summary": ev.summary, "notes": ev.notes, "seed_spread": spread}
         if (f.parent / "settings.json").exists():
             settings.add(json.loads((f.parent / "settings.json").read_text())["settings"])
-    (out / "summary.md").write_text(summary_markdown(runs, " ".join(sorted(settings))))
+    (out / "summary.md").write_text(summary_markdown(runs, "Settings: " + " ".join(sorted(settings))))
     (out / "summary.json").write_text(json.dumps(index, indent=2) + "\n")

@@ -203,9 +203,14 @@ def plot_comparison(by_agent: dict[str, list[dict]], path: Path, title: str) -> 
         ("on_em", "instances in EM"),
     ]
     fig, ax = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6))
+    # Up to 20 agents, each its own colour (the default cycle repeats after 10); the MILPs,
+    # which ran on fewer days, dashed.
+    colours = plt.get_cmap("tab20").colors
     for (key, label), a in zip(panels, ax, strict=True):
-        for name, rows in by_agent.items():
-            a.plot([r["hour"] for r in rows], [r[key] for r in rows], marker="o", label=name)
+        for k, (name, rows) in enumerate(by_agent.items()):
+            style = "--" if name.startswith("milp") else "-"
+            a.plot([r["hour"] for r in rows], [r[key] for r in rows], style, marker="o", label=name,
+                   color=colours[(2 * k) % 20 + (2 * k) // 20 % 2])  # fmt: skip
         a.set(title=label, xlabel="hour")
     ax[0].set_ylim(0, 1.05)
     ax[0].legend()

@@ -98,6 +98,37 @@ def train(
         console.print(f"shipped as {DEFAULT_MODEL}")
 
 
+@app.command("train-srem")
+@one_line
+def train_srem(
+    out: Annotated[
+        Path, typer.Option(help="Folder for checkpoint.pt, policy.pt and TensorBoard logs (tb/).")
+    ],
+    episodes: Annotated[int, typer.Option(help="Training days (of the training scenarios).")] = 600,
+    seed: int = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt.")] = False,
+    ship: Annotated[
+        bool, typer.Option(help="Copy policy.pt to the shipped policy of `--agent mfg`.")
+    ] = False,
+) -> None:
+    """Train the mean-field actor-critic on SR-EM training days (the agent `srem run --agent mfg`)."""
+    from .sremgame import DEFAULT_MODEL as SREM_MODEL
+    from .sremtrain import SremTrainConfig
+    from .sremtrain import train as run_training
+
+    if episodes < 1:
+        raise InputError("--episodes", str(episodes), "must be >= 1")
+    if resume and not (out / "checkpoint.pt").exists():
+        raise InputError(str(out / "checkpoint.pt"), "checkpoint", "nothing to resume")
+    t0 = time.perf_counter()
+    pol = run_training(SremTrainConfig(episodes=episodes, seed=seed), out, resume=resume)
+    console.print(f"trained {episodes} days in {time.perf_counter() - t0:.0f} s: {pol}")
+    if ship:
+        SREM_MODEL.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pol, SREM_MODEL)
+        console.print(f"shipped as {SREM_MODEL}")
+
+
 @app.command()
 @one_line
 def place(
