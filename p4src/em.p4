@@ -18,16 +18,17 @@
 /* The EM key of a lookup, computed by the switch from the packet alone, so that one READ of
    one bucket answers it (emac/layout.py says how the EMAC stores the same keys).
    - NAT: the 5-tuple.
-   - Load balancer: (0, VIP, proto, slot, VIP port) with slot = crc16(5-tuple) mod n, the
-     same hash as the LM load balancer, so a flow gets the same backend in LM, in EM and on
-     a server. n, the VIP's number of backends, is in the small LM table lb_em_vip; the
-     backends themselves (one EM entry per slot) are in EM. A packet to no VIP passes
-     untouched without a READ, as in LM. */
+   - Load balancer: (0, VIP, proto, slot, VIP port) with slot = floor(h * n / 65536), h the
+     low 16 bits of crc32(5-tuple), from the constant table of lb_slot.p4, as the LM load
+     balancer computes it, so a flow gets the same backend in LM, in EM and on a server.
+     n, the VIP's number of backends, is in the small LM table lb_em_vip; the backends
+     themselves (one EM entry per slot) are in EM. A packet to no VIP passes untouched
+     without a READ, as in LM. */
 control EmKey(inout headers_t hdr, inout meta_t meta) {
-    bit<32> slot = 0;
+    LbSlot() slot;
+    bool found = false;
     action lb_em_n(bit<32> n) {
-        hash(slot, HashAlgorithm.crc16, 32w0,
-             { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto, meta.sport, meta.dport }, n);
+        meta.lbN = n;
     }
     table lb_em_vip {
         key = { meta.nfId : exact; hdr.ipv4.dst : exact; hdr.ipv4.proto : exact; meta.dport : exact; }
@@ -43,9 +44,14 @@ control EmKey(inout headers_t hdr, inout meta_t meta) {
             meta.emLookup = 1;
         } else if (meta.nfKind == NF_LB) {
             if (lb_em_vip.apply().hit) {
-                meta.kSrc = 0; meta.kDst = hdr.ipv4.dst; meta.kProto = hdr.ipv4.proto;
-                meta.kSport = slot[15:0]; meta.kDport = meta.dport;   // slot < 65536: crc16
-                meta.emLookup = 1;
+                hash(meta.lbHash, HashAlgorithm.crc32, 16w0,
+                     { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto, meta.sport, meta.dport }, 32w65536);
+                slot.apply(meta, found);
+                if (found) {
+                    meta.kSrc = 0; meta.kDst = hdr.ipv4.dst; meta.kProto = hdr.ipv4.proto;
+                    meta.kSport = meta.lbSlot; meta.kDport = meta.dport;
+                    meta.emLookup = 1;
+                }
             }
         }
     }

@@ -7,6 +7,7 @@
 #include "parser.p4"
 #include "underlay.p4"
 #include "chaining.p4"
+#include "lb_slot.p4"
 #include "nfs.p4"
 #include "em.p4"
 #include "deparser.p4"

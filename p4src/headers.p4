@@ -159,7 +159,10 @@ struct meta_t {
     bit<32> icrc;
     // Local hops done in this switch (kept across recirculations): a bound on the loop.
     @field_list(2) bit<8> hops;
-    bit<32> lbSlot;
+    // Load balancer: the flow's 16-bit hash, the VIP's number of backends, the slot chosen
+    bit<16> lbHash;
+    bit<32> lbN;
+    bit<16> lbSlot;
     bit<16> lbGroup;
     bit<2> color;
 }
