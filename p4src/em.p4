@@ -59,28 +59,43 @@ control EmKey(inout headers_t hdr, inout meta_t meta) {
 
 control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
     counter(32w16, CounterType.packets) rdma_stats;
+    // Registers hold 8, 16 or 32 bits (Tofino's stateful ALUs): a 112-bit key tag is four
+    // registers (kSrc; kDst; nf ++ kProto ++ kSport; kDport), 96 bits of action data three.
     // The cache: key tag (nf ++ EmKey), the flush epoch it was filled in, action id and data.
-    register<bit<112>>(CACHE_MAX) c_tag;
+    register<bit<32>>(CACHE_MAX) c_tag0;
+    register<bit<32>>(CACHE_MAX) c_tag1;
+    register<bit<32>>(CACHE_MAX) c_tag2;
+    register<bit<16>>(CACHE_MAX) c_tag3;
     register<bit<32>>(CACHE_MAX) c_epoch;
     register<bit<8>>(CACHE_MAX) c_act;
-    register<bit<96>>(CACHE_MAX) c_data;
+    register<bit<32>>(CACHE_MAX) c_data0;
+    register<bit<32>>(CACHE_MAX) c_data1;
+    register<bit<32>>(CACHE_MAX) c_data2;
     // The cache's settings are action data, not registers: PI's P4Runtime server (BMv2)
     // does not write registers. mask = cache size - 1 (a power of two); epoch + 1 empties
     // the cache; epoch 0 (the default until the EMAC sets it) never hits.
     // Reads in flight per cache index, so that a flow's packets share one READ.
-    register<bit<112>>(CACHE_MAX) p_tag;
+    register<bit<32>>(CACHE_MAX) p_tag0;
+    register<bit<32>>(CACHE_MAX) p_tag1;
+    register<bit<32>>(CACHE_MAX) p_tag2;
+    register<bit<16>>(CACHE_MAX) p_tag3;
     register<bit<32>>(CACHE_MAX) p_ts;
-    register<bit<24>>(CACHE_MAX) p_psn;
+    register<bit<32>>(CACHE_MAX) p_psn;     // 8w0 ++ psn
     // One mailbox per outstanding PSN (psn mod MAILBOX).
-    register<bit<25>>(MAILBOX) mb_psn;      // 1 ++ psn while the slot belongs to psn
-    register<bit<112>>(MAILBOX) mb_tag;
+    register<bit<32>>(MAILBOX) mb_psn;      // 7w0 ++ 1 ++ psn while the slot belongs to psn
+    register<bit<32>>(MAILBOX) mb_tag0;
+    register<bit<32>>(MAILBOX) mb_tag1;
+    register<bit<32>>(MAILBOX) mb_tag2;
+    register<bit<16>>(MAILBOX) mb_tag3;
     register<bit<8>>(MAILBOX) mb_status;
     register<bit<8>>(MAILBOX) mb_act;
-    register<bit<96>>(MAILBOX) mb_data;
+    register<bit<32>>(MAILBOX) mb_data0;
+    register<bit<32>>(MAILBOX) mb_data1;
+    register<bit<32>>(MAILBOX) mb_data2;
     register<bit<32>>(MAILBOX) mb_epoch;
     register<bit<32>>(MAILBOX) mb_cidx;
     register<bit<32>>(MAILBOX) mb_ts;
-    register<bit<24>>(N_QP) next_psn;
+    register<bit<32>>(N_QP) next_psn;       // 8w0 ++ psn
     // Per QP: when (us, never 0) a wait on it last timed out; 0 while the server answers.
     // A QP marked down sends misses to the fallback at once (each still sends a READ, as a
     // probe); any checked answer from the server clears the mark.
@@ -90,7 +105,11 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     // (BMv2) reads counters but not registers.
     counter(32w32, CounterType.packets) fetch_hist;
 
-    bit<112> tag = 0;
+    // The key tag in the registers' four parts.
+    bit<32> tag0 = 0;
+    bit<32> tag1 = 0;
+    bit<32> tag2 = 0;
+    bit<16> tag3 = 0;
     bit<32> now = 0;
     bit<32> epoch = 0;
     bit<32> mask = 0;
@@ -149,7 +168,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 return;
             }
             mslot = (bit<32>) hdr.bth.psn & (MAILBOX - 1);
-            bit<25> owner;
+            bit<32> owner;
             mb_psn.read(owner, mslot);
             if (hdr.bth.opcode == OP_ACKNOWLEDGE) {
                 // An ACK/NAK (no data): checked like a response, then a NAK is acted on.
@@ -172,8 +191,8 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                     qp_down.write((bit<32>) meta.qp, 0);   // the server answers
                     if (hdr.aeth.syndrome == 0x60) {
                         // PSN sequence error: the BTH carries the PSN the responder expects.
-                        next_psn.write((bit<32>) meta.qp, hdr.bth.psn);
-                    } else if (owner == 1w1 ++ hdr.bth.psn) {
+                        next_psn.write((bit<32>) meta.qp, 8w0 ++ hdr.bth.psn);
+                    } else if (owner == 7w0 ++ 1w1 ++ hdr.bth.psn) {
                         mb_status.write(mslot, MB_FAILED);
                     }
                 } else {
@@ -181,7 +200,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 }
                 return;
             }
-            if (owner != 1w1 ++ hdr.bth.psn) {
+            if (owner != 7w0 ++ 1w1 ++ hdr.bth.psn) {
                 rdma_stats.count(RS_BAD_PSN);
                 return;
             }
@@ -229,26 +248,36 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             if (v[3:2] != 0) { bin = bin + 2; v = v >> 2; }
             if (v[1:1] != 0) { bin = bin + 1; }
             fetch_hist.count(bin);
-            bit<112> want;
-            mb_tag.read(want, mslot);
+            bit<32> want0;
+            bit<32> want1;
+            bit<32> want2;
+            bit<16> want3;
+            mb_tag0.read(want0, mslot);
+            mb_tag1.read(want1, mslot);
+            mb_tag2.read(want2, mslot);
+            mb_tag3.read(want3, mslot);
             // The entry of the key asked for, if the bucket holds it (versions at both ends equal).
             bit<8> st = MB_NOT_FOUND;
             bit<8> act = 0;
             bit<96> data = 0;
-            if (hdr.slot[0].nf ++ hdr.slot[0].src ++ hdr.slot[0].dst ++ hdr.slot[0].proto ++ hdr.slot[0].sport
-                    ++ hdr.slot[0].dport == want) {
+            if (hdr.slot[0].src == want0 && hdr.slot[0].dst == want1
+                    && hdr.slot[0].nf ++ hdr.slot[0].proto ++ hdr.slot[0].sport == want2
+                    && hdr.slot[0].dport == want3) {
                 st = (hdr.slot[0].verHead == hdr.slot[0].verTail) ? MB_FOUND : MB_RETRY;
                 act = hdr.slot[0].act; data = hdr.slot[0].data;
-            } else if (hdr.slot[1].nf ++ hdr.slot[1].src ++ hdr.slot[1].dst ++ hdr.slot[1].proto
-                    ++ hdr.slot[1].sport ++ hdr.slot[1].dport == want) {
+            } else if (hdr.slot[1].src == want0 && hdr.slot[1].dst == want1
+                    && hdr.slot[1].nf ++ hdr.slot[1].proto ++ hdr.slot[1].sport == want2
+                    && hdr.slot[1].dport == want3) {
                 st = (hdr.slot[1].verHead == hdr.slot[1].verTail) ? MB_FOUND : MB_RETRY;
                 act = hdr.slot[1].act; data = hdr.slot[1].data;
-            } else if (hdr.slot[2].nf ++ hdr.slot[2].src ++ hdr.slot[2].dst ++ hdr.slot[2].proto
-                    ++ hdr.slot[2].sport ++ hdr.slot[2].dport == want) {
+            } else if (hdr.slot[2].src == want0 && hdr.slot[2].dst == want1
+                    && hdr.slot[2].nf ++ hdr.slot[2].proto ++ hdr.slot[2].sport == want2
+                    && hdr.slot[2].dport == want3) {
                 st = (hdr.slot[2].verHead == hdr.slot[2].verTail) ? MB_FOUND : MB_RETRY;
                 act = hdr.slot[2].act; data = hdr.slot[2].data;
-            } else if (hdr.slot[3].nf ++ hdr.slot[3].src ++ hdr.slot[3].dst ++ hdr.slot[3].proto
-                    ++ hdr.slot[3].sport ++ hdr.slot[3].dport == want) {
+            } else if (hdr.slot[3].src == want0 && hdr.slot[3].dst == want1
+                    && hdr.slot[3].nf ++ hdr.slot[3].proto ++ hdr.slot[3].sport == want2
+                    && hdr.slot[3].dport == want3) {
                 st = (hdr.slot[3].verHead == hdr.slot[3].verTail) ? MB_FOUND : MB_RETRY;
                 act = hdr.slot[3].act; data = hdr.slot[3].data;
             }
@@ -259,7 +288,9 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             }
             mb_status.write(mslot, st);
             mb_act.write(mslot, act);
-            mb_data.write(mslot, data);
+            mb_data0.write(mslot, data[95:64]);
+            mb_data1.write(mslot, data[63:32]);
+            mb_data2.write(mslot, data[31:0]);
             if (st != MB_RETRY) {
                 // Offer the entry (or its absence) to the cache, unless a flush came since the READ.
                 bit<32> e;
@@ -267,10 +298,15 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 if (e == epoch) {
                     bit<32> ci;
                     mb_cidx.read(ci, mslot);
-                    c_tag.write(ci, want);
+                    c_tag0.write(ci, want0);
+                    c_tag1.write(ci, want1);
+                    c_tag2.write(ci, want2);
+                    c_tag3.write(ci, want3);
                     c_epoch.write(ci, epoch);
                     c_act.write(ci, act);
-                    c_data.write(ci, data);
+                    c_data0.write(ci, data[95:64]);
+                    c_data1.write(ci, data[63:32]);
+                    c_data2.write(ci, data[31:0]);
                 }
             }
             return;
@@ -282,44 +318,68 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             rdma_stats.count(RS_FALLBACK);
             return;
         }
-        tag = meta.nfId ++ meta.kSrc ++ meta.kDst ++ meta.kProto ++ meta.kSport ++ meta.kDport;
+        tag0 = meta.kSrc;
+        tag1 = meta.kDst;
+        tag2 = meta.nfId ++ meta.kProto ++ meta.kSport;
+        tag3 = meta.kDport;
         bit<32> h16;
         hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
              meta.kSport, meta.kDport }, 32w65536);
         meta.cacheIdx = h16 & mask;
-        bit<112> ct;
+        bit<32> ct0;
+        bit<32> ct1;
+        bit<32> ct2;
+        bit<16> ct3;
         bit<32> ce;
-        c_tag.read(ct, meta.cacheIdx);
+        c_tag0.read(ct0, meta.cacheIdx);
+        c_tag1.read(ct1, meta.cacheIdx);
+        c_tag2.read(ct2, meta.cacheIdx);
+        c_tag3.read(ct3, meta.cacheIdx);
         c_epoch.read(ce, meta.cacheIdx);
-        if (ct == tag && ce == epoch && epoch != 0) {
+        if (ct0 == tag0 && ct1 == tag1 && ct2 == tag2 && ct3 == tag3 && ce == epoch && epoch != 0) {
             if (!hdr.wait.isValid()) { rdma_stats.count(RS_HIT); }   // a waiting packet was a miss already
             bit<8> a;
-            bit<96> d;
+            bit<32> d0;
+            bit<32> d1;
+            bit<32> d2;
             c_act.read(a, meta.cacheIdx);
-            c_data.read(d, meta.cacheIdx);
-            resolved(a, d);
+            c_data0.read(d0, meta.cacheIdx);
+            c_data1.read(d1, meta.cacheIdx);
+            c_data2.read(d2, meta.cacheIdx);
+            resolved(a, d0 ++ d1 ++ d2);
         } else if (hdr.wait.isValid()) {
             rdma_stats.count(RS_WAIT_PASS);
             psn = hdr.wait.psn;
             mslot = (bit<32>) psn & (MAILBOX - 1);
-            bit<25> wOwner;
+            bit<32> wOwner;
             bit<8> wSt = MB_EMPTY;
             bit<32> wT;
-            bit<112> wTag;
+            bit<32> wTag0;
+            bit<32> wTag1;
+            bit<32> wTag2;
+            bit<16> wTag3;
             mb_psn.read(wOwner, mslot);
-            mb_tag.read(wTag, mslot);
+            mb_tag0.read(wTag0, mslot);
+            mb_tag1.read(wTag1, mslot);
+            mb_tag2.read(wTag2, mslot);
+            mb_tag3.read(wTag3, mslot);
             // The slot must still be this packet's READ: after a PSN resync (a sequence NAK)
             // the same PSN may have been issued again for another key.
-            if (wOwner == 1w1 ++ psn && wTag == tag) {
+            if (wOwner == 7w0 ++ 1w1 ++ psn && wTag0 == tag0 && wTag1 == tag1 && wTag2 == tag2
+                    && wTag3 == tag3) {
                 mb_status.read(wSt, mslot);
                 mb_ts.read(wT, mslot);
             }
             if (wSt == MB_FOUND || wSt == MB_NOT_FOUND) {
                 bit<8> wA;
-                bit<96> wD;
+                bit<32> wD0;
+                bit<32> wD1;
+                bit<32> wD2;
                 mb_act.read(wA, mslot);
-                mb_data.read(wD, mslot);
-                resolved(wA, wD);
+                mb_data0.read(wD0, mslot);
+                mb_data1.read(wD1, mslot);
+                mb_data2.read(wD2, mslot);
+                resolved(wA, wD0 ++ wD1 ++ wD2);
             } else if (wSt == MB_FAILED) {
                 meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
             } else if (now - hdr.wait.t0 > meta.boundUs || hdr.wait.reads >= 8) {
@@ -339,23 +399,31 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             return;
         } else {
             rdma_stats.count(RS_MISS);
-            bit<112> pt;
+            bit<32> pt0;
+            bit<32> pt1;
+            bit<32> pt2;
+            bit<16> pt3;
             bit<32> pts;
-            p_tag.read(pt, meta.cacheIdx);
+            p_tag0.read(pt0, meta.cacheIdx);
+            p_tag1.read(pt1, meta.cacheIdx);
+            p_tag2.read(pt2, meta.cacheIdx);
+            p_tag3.read(pt3, meta.cacheIdx);
             p_ts.read(pts, meta.cacheIdx);
             issue = 1;
-            if (pt == tag && now - pts < meta.retryUs) {
+            if (pt0 == tag0 && pt1 == tag1 && pt2 == tag2 && pt3 == tag3 && now - pts < meta.retryUs) {
                 // A READ for this key may be in flight: wait for it if it left after the last
                 // flush and is still unanswered (an answered or older one may be stale).
-                p_psn.read(psn, meta.cacheIdx);
+                bit<32> pp;
+                p_psn.read(pp, meta.cacheIdx);
+                psn = pp[23:0];
                 mslot = (bit<32>) psn & (MAILBOX - 1);
-                bit<25> pOwner;
+                bit<32> pOwner;
                 bit<32> pEpoch;
                 bit<8> pSt;
                 mb_psn.read(pOwner, mslot);
                 mb_epoch.read(pEpoch, mslot);
                 mb_status.read(pSt, mslot);
-                if (pOwner == 1w1 ++ psn && pEpoch == epoch && pSt == MB_WAITING) { issue = 0; }
+                if (pOwner == 7w0 ++ 1w1 ++ psn && pEpoch == epoch && pSt == MB_WAITING) { issue = 0; }
             }
             bit<32> downTs;
             qp_down.read(downTs, (bit<32>) meta.qp);
@@ -372,18 +440,26 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         }
         if (issue == 1) {
             rdma_stats.count(RS_READ);
-            next_psn.read(psn, (bit<32>) meta.qp);
-            next_psn.write((bit<32>) meta.qp, psn + 1);
+            bit<32> np;
+            next_psn.read(np, (bit<32>) meta.qp);
+            psn = np[23:0];
+            next_psn.write((bit<32>) meta.qp, 8w0 ++ (psn + 1));
             mslot = (bit<32>) psn & (MAILBOX - 1);
-            mb_psn.write(mslot, 1w1 ++ psn);
-            mb_tag.write(mslot, tag);
+            mb_psn.write(mslot, 7w0 ++ 1w1 ++ psn);
+            mb_tag0.write(mslot, tag0);
+            mb_tag1.write(mslot, tag1);
+            mb_tag2.write(mslot, tag2);
+            mb_tag3.write(mslot, tag3);
             mb_status.write(mslot, MB_WAITING);
             mb_epoch.write(mslot, epoch);
             mb_cidx.write(mslot, meta.cacheIdx);
             mb_ts.write(mslot, now);
-            p_tag.write(meta.cacheIdx, tag);
+            p_tag0.write(meta.cacheIdx, tag0);
+            p_tag1.write(meta.cacheIdx, tag1);
+            p_tag2.write(meta.cacheIdx, tag2);
+            p_tag3.write(meta.cacheIdx, tag3);
             p_ts.write(meta.cacheIdx, now);
-            p_psn.write(meta.cacheIdx, psn);
+            p_psn.write(meta.cacheIdx, 8w0 ++ psn);
             bit<32> h32;
             hash(h32, HashAlgorithm.crc32, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
                  meta.kSport, meta.kDport }, 64w4294967296);
