@@ -43,9 +43,9 @@ control EmKey(inout headers_t hdr, inout meta_t meta) {
             meta.kSport = meta.sport; meta.kDport = meta.dport;
             meta.emLookup = 1;
         } else if (meta.nfKind == NF_LB) {
+            hash(meta.lbHash, HashAlgorithm.crc32, 16w0,
+                 { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto, meta.sport, meta.dport }, 32w65536);
             if (lb_em_vip.apply().hit) {
-                hash(meta.lbHash, HashAlgorithm.crc32, 16w0,
-                     { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto, meta.sport, meta.dport }, 32w65536);
                 slot.apply(meta, found);
                 if (found) {
                     meta.kSrc = 0; meta.kDst = hdr.ipv4.dst; meta.kProto = hdr.ipv4.proto;
@@ -310,178 +310,179 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 }
             }
             return;
-        }
-
-        // ---- a lookup for the NF meta.nfId, placed in EM ------------------------------------
-        if (!em_config.apply().hit) {
-            meta.nfDrop = 1;   // no EM configured for this NF: never guess an action
-            rdma_stats.count(RS_FALLBACK);
-            return;
-        }
-        tag0 = meta.kSrc;
-        tag1 = meta.kDst;
-        tag2 = meta.nfId ++ meta.kProto ++ meta.kSport;
-        tag3 = meta.kDport;
-        bit<32> h16;
-        hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
-             meta.kSport, meta.kDport }, 32w65536);
-        meta.cacheIdx = h16 & mask;
-        bit<32> ct0;
-        bit<32> ct1;
-        bit<32> ct2;
-        bit<16> ct3;
-        bit<32> ce;
-        c_tag0.read(ct0, meta.cacheIdx);
-        c_tag1.read(ct1, meta.cacheIdx);
-        c_tag2.read(ct2, meta.cacheIdx);
-        c_tag3.read(ct3, meta.cacheIdx);
-        c_epoch.read(ce, meta.cacheIdx);
-        if (ct0 == tag0 && ct1 == tag1 && ct2 == tag2 && ct3 == tag3 && ce == epoch && epoch != 0) {
-            if (!hdr.wait.isValid()) { rdma_stats.count(RS_HIT); }   // a waiting packet was a miss already
-            bit<8> a;
-            bit<32> d0;
-            bit<32> d1;
-            bit<32> d2;
-            c_act.read(a, meta.cacheIdx);
-            c_data0.read(d0, meta.cacheIdx);
-            c_data1.read(d1, meta.cacheIdx);
-            c_data2.read(d2, meta.cacheIdx);
-            resolved(a, d0 ++ d1 ++ d2);
-        } else if (hdr.wait.isValid()) {
-            rdma_stats.count(RS_WAIT_PASS);
-            psn = hdr.wait.psn;
-            mslot = (bit<32>) psn & (MAILBOX - 1);
-            bit<32> wOwner;
-            bit<8> wSt = MB_EMPTY;
-            bit<32> wT;
-            bit<32> wTag0;
-            bit<32> wTag1;
-            bit<32> wTag2;
-            bit<16> wTag3;
-            mb_psn.read(wOwner, mslot);
-            mb_tag0.read(wTag0, mslot);
-            mb_tag1.read(wTag1, mslot);
-            mb_tag2.read(wTag2, mslot);
-            mb_tag3.read(wTag3, mslot);
-            // The slot must still be this packet's READ: after a PSN resync (a sequence NAK)
-            // the same PSN may have been issued again for another key.
-            if (wOwner == 7w0 ++ 1w1 ++ psn && wTag0 == tag0 && wTag1 == tag1 && wTag2 == tag2
-                    && wTag3 == tag3) {
-                mb_status.read(wSt, mslot);
-                mb_ts.read(wT, mslot);
-            }
-            if (wSt == MB_FOUND || wSt == MB_NOT_FOUND) {
-                bit<8> wA;
-                bit<32> wD0;
-                bit<32> wD1;
-                bit<32> wD2;
-                mb_act.read(wA, mslot);
-                mb_data0.read(wD0, mslot);
-                mb_data1.read(wD1, mslot);
-                mb_data2.read(wD2, mslot);
-                resolved(wA, wD0 ++ wD1 ++ wD2);
-            } else if (wSt == MB_FAILED) {
-                meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
-            } else if (now - hdr.wait.t0 > meta.boundUs || hdr.wait.reads >= 8) {
-                meta.emFallback = 1;
-                qp_down.write((bit<32>) meta.qp, now | 1);
-            } else {
-                // Unanswered, or the entry was torn: read again once retryUs have passed.
-                if (wSt == MB_EMPTY || now - wT > meta.retryUs) { issue = 1; }
-                meta.emWait = 1;
-            }
-        } else if (now == 0) {
-            // No clock to time a READ by: BMv2 leaves ingress_global_timestamp 0 on a
-            // recirculated packet (a hop after a local NF). Round the loopback once first; the
-            // packet comes back through a port, timestamped, and misses then.
-            sm.egress_spec = meta.loopPort;
-            meta.routed = 1;
-            return;
         } else {
-            rdma_stats.count(RS_MISS);
-            bit<32> pt0;
-            bit<32> pt1;
-            bit<32> pt2;
-            bit<16> pt3;
-            bit<32> pts;
-            p_tag0.read(pt0, meta.cacheIdx);
-            p_tag1.read(pt1, meta.cacheIdx);
-            p_tag2.read(pt2, meta.cacheIdx);
-            p_tag3.read(pt3, meta.cacheIdx);
-            p_ts.read(pts, meta.cacheIdx);
-            issue = 1;
-            if (pt0 == tag0 && pt1 == tag1 && pt2 == tag2 && pt3 == tag3 && now - pts < meta.retryUs) {
-                // A READ for this key may be in flight: wait for it if it left after the last
-                // flush and is still unanswered (an answered or older one may be stale).
-                bit<32> pp;
-                p_psn.read(pp, meta.cacheIdx);
-                psn = pp[23:0];
+
+            // ---- a lookup for the NF meta.nfId, placed in EM ------------------------------------
+            if (!em_config.apply().hit) {
+                meta.nfDrop = 1;   // no EM configured for this NF: never guess an action
+                rdma_stats.count(RS_FALLBACK);
+                return;
+            }
+            tag0 = meta.kSrc;
+            tag1 = meta.kDst;
+            tag2 = meta.nfId ++ meta.kProto ++ meta.kSport;
+            tag3 = meta.kDport;
+            bit<32> h16;
+            hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
+                 meta.kSport, meta.kDport }, 32w65536);
+            meta.cacheIdx = h16 & mask;
+            bit<32> ct0;
+            bit<32> ct1;
+            bit<32> ct2;
+            bit<16> ct3;
+            bit<32> ce;
+            c_tag0.read(ct0, meta.cacheIdx);
+            c_tag1.read(ct1, meta.cacheIdx);
+            c_tag2.read(ct2, meta.cacheIdx);
+            c_tag3.read(ct3, meta.cacheIdx);
+            c_epoch.read(ce, meta.cacheIdx);
+            if (ct0 == tag0 && ct1 == tag1 && ct2 == tag2 && ct3 == tag3 && ce == epoch && epoch != 0) {
+                if (!hdr.wait.isValid()) { rdma_stats.count(RS_HIT); }   // a waiting packet was a miss already
+                bit<8> a;
+                bit<32> d0;
+                bit<32> d1;
+                bit<32> d2;
+                c_act.read(a, meta.cacheIdx);
+                c_data0.read(d0, meta.cacheIdx);
+                c_data1.read(d1, meta.cacheIdx);
+                c_data2.read(d2, meta.cacheIdx);
+                resolved(a, d0 ++ d1 ++ d2);
+            } else if (hdr.wait.isValid()) {
+                rdma_stats.count(RS_WAIT_PASS);
+                psn = hdr.wait.psn;
                 mslot = (bit<32>) psn & (MAILBOX - 1);
-                bit<32> pOwner;
-                bit<32> pEpoch;
-                bit<8> pSt;
-                mb_psn.read(pOwner, mslot);
-                mb_epoch.read(pEpoch, mslot);
-                mb_status.read(pSt, mslot);
-                if (pOwner == 7w0 ++ 1w1 ++ psn && pEpoch == epoch && pSt == MB_WAITING) { issue = 0; }
-            }
-            bit<32> downTs;
-            qp_down.read(downTs, (bit<32>) meta.qp);
-            if (downTs != 0) {
-                meta.emFallback = 1;   // the server is not answering: no wait, only a probe READ
+                bit<32> wOwner;
+                bit<8> wSt = MB_EMPTY;
+                bit<32> wT;
+                bit<32> wTag0;
+                bit<32> wTag1;
+                bit<32> wTag2;
+                bit<16> wTag3;
+                mb_psn.read(wOwner, mslot);
+                mb_tag0.read(wTag0, mslot);
+                mb_tag1.read(wTag1, mslot);
+                mb_tag2.read(wTag2, mslot);
+                mb_tag3.read(wTag3, mslot);
+                // The slot must still be this packet's READ: after a PSN resync (a sequence NAK)
+                // the same PSN may have been issued again for another key.
+                if (wOwner == 7w0 ++ 1w1 ++ psn && wTag0 == tag0 && wTag1 == tag1 && wTag2 == tag2
+                        && wTag3 == tag3) {
+                    mb_status.read(wSt, mslot);
+                    mb_ts.read(wT, mslot);
+                }
+                if (wSt == MB_FOUND || wSt == MB_NOT_FOUND) {
+                    bit<8> wA;
+                    bit<32> wD0;
+                    bit<32> wD1;
+                    bit<32> wD2;
+                    mb_act.read(wA, mslot);
+                    mb_data0.read(wD0, mslot);
+                    mb_data1.read(wD1, mslot);
+                    mb_data2.read(wD2, mslot);
+                    resolved(wA, wD0 ++ wD1 ++ wD2);
+                } else if (wSt == MB_FAILED) {
+                    meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
+                } else if (now - hdr.wait.t0 > meta.boundUs || hdr.wait.reads >= 8) {
+                    meta.emFallback = 1;
+                    qp_down.write((bit<32>) meta.qp, now | 1);
+                } else {
+                    // Unanswered, or the entry was torn: read again once retryUs have passed.
+                    if (wSt == MB_EMPTY || now - wT > meta.retryUs) { issue = 1; }
+                    meta.emWait = 1;
+                }
+            } else if (now == 0) {
+                // No clock to time a READ by: BMv2 leaves ingress_global_timestamp 0 on a
+                // recirculated packet (a hop after a local NF). Round the loopback once first; the
+                // packet comes back through a port, timestamped, and misses then.
+                sm.egress_spec = meta.loopPort;
+                meta.routed = 1;
+                return;
             } else {
-                meta.emWait = 1;
+                rdma_stats.count(RS_MISS);
+                bit<32> pt0;
+                bit<32> pt1;
+                bit<32> pt2;
+                bit<16> pt3;
+                bit<32> pts;
+                p_tag0.read(pt0, meta.cacheIdx);
+                p_tag1.read(pt1, meta.cacheIdx);
+                p_tag2.read(pt2, meta.cacheIdx);
+                p_tag3.read(pt3, meta.cacheIdx);
+                p_ts.read(pts, meta.cacheIdx);
+                issue = 1;
+                if (pt0 == tag0 && pt1 == tag1 && pt2 == tag2 && pt3 == tag3 && now - pts < meta.retryUs) {
+                    // A READ for this key may be in flight: wait for it if it left after the last
+                    // flush and is still unanswered (an answered or older one may be stale).
+                    bit<32> pp;
+                    p_psn.read(pp, meta.cacheIdx);
+                    psn = pp[23:0];
+                    mslot = (bit<32>) psn & (MAILBOX - 1);
+                    bit<32> pOwner;
+                    bit<32> pEpoch;
+                    bit<8> pSt;
+                    mb_psn.read(pOwner, mslot);
+                    mb_epoch.read(pEpoch, mslot);
+                    mb_status.read(pSt, mslot);
+                    if (pOwner == 7w0 ++ 1w1 ++ psn && pEpoch == epoch && pSt == MB_WAITING) { issue = 0; }
+                }
+                bit<32> downTs;
+                qp_down.read(downTs, (bit<32>) meta.qp);
+                if (downTs != 0) {
+                    meta.emFallback = 1;   // the server is not answering: no wait, only a probe READ
+                } else {
+                    meta.emWait = 1;
+                }
+                hdr.wait.setValid();
+                hdr.wait.t0 = now;
+                hdr.wait.reads = 0;
+                hdr.wait.etherType = hdr.ethernet.etherType;
+                hdr.ethernet.etherType = ETH_WAIT;
             }
-            hdr.wait.setValid();
-            hdr.wait.t0 = now;
-            hdr.wait.reads = 0;
-            hdr.wait.etherType = hdr.ethernet.etherType;
-            hdr.ethernet.etherType = ETH_WAIT;
+            if (issue == 1) {
+                rdma_stats.count(RS_READ);
+                bit<32> np;
+                next_psn.read(np, (bit<32>) meta.qp);
+                psn = np[23:0];
+                next_psn.write((bit<32>) meta.qp, 8w0 ++ (psn + 1));
+                mslot = (bit<32>) psn & (MAILBOX - 1);
+                mb_psn.write(mslot, 7w0 ++ 1w1 ++ psn);
+                mb_tag0.write(mslot, tag0);
+                mb_tag1.write(mslot, tag1);
+                mb_tag2.write(mslot, tag2);
+                mb_tag3.write(mslot, tag3);
+                mb_status.write(mslot, MB_WAITING);
+                mb_epoch.write(mslot, epoch);
+                mb_cidx.write(mslot, meta.cacheIdx);
+                mb_ts.write(mslot, now);
+                p_tag0.write(meta.cacheIdx, tag0);
+                p_tag1.write(meta.cacheIdx, tag1);
+                p_tag2.write(meta.cacheIdx, tag2);
+                p_tag3.write(meta.cacheIdx, tag3);
+                p_ts.write(meta.cacheIdx, now);
+                p_psn.write(meta.cacheIdx, 8w0 ++ psn);
+                bit<32> h32;
+                hash(h32, HashAlgorithm.crc32, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
+                     meta.kSport, meta.kDport }, 64w4294967296);
+                bit<64> bucket = (bit<64>) (h32 & meta.emMask);
+                meta.rdVa = meta.emBase + (bucket << 7) + (bucket << 5);   // bucket * 160 bytes
+                meta.rdPsn = psn;
+                meta.rdRkey = meta.rkey;
+                meta.rdQpn = meta.srvQpn;
+                meta.makeRead = 1;
+                hdr.wait.reads = hdr.wait.reads + 1;
+                bit<32> session = 32w100 + (bit<32>) meta.qp;   // one clone session per QP
+                clone_preserving_field_list(CloneType.I2E, session, 1);
+            }
+            if (hdr.wait.isValid()) { hdr.wait.psn = psn; }
+            if (meta.emWait == 1) {
+                sm.egress_spec = meta.loopPort;     // round the loopback port, then look again
+                meta.routed = 1;
+            } else if (hdr.wait.isValid()) {
+                hdr.ethernet.etherType = hdr.wait.etherType;
+                hdr.wait.setInvalid();
+            }
+            if (meta.emFallback == 1) { rdma_stats.count(RS_FALLBACK); }
         }
-        if (issue == 1) {
-            rdma_stats.count(RS_READ);
-            bit<32> np;
-            next_psn.read(np, (bit<32>) meta.qp);
-            psn = np[23:0];
-            next_psn.write((bit<32>) meta.qp, 8w0 ++ (psn + 1));
-            mslot = (bit<32>) psn & (MAILBOX - 1);
-            mb_psn.write(mslot, 7w0 ++ 1w1 ++ psn);
-            mb_tag0.write(mslot, tag0);
-            mb_tag1.write(mslot, tag1);
-            mb_tag2.write(mslot, tag2);
-            mb_tag3.write(mslot, tag3);
-            mb_status.write(mslot, MB_WAITING);
-            mb_epoch.write(mslot, epoch);
-            mb_cidx.write(mslot, meta.cacheIdx);
-            mb_ts.write(mslot, now);
-            p_tag0.write(meta.cacheIdx, tag0);
-            p_tag1.write(meta.cacheIdx, tag1);
-            p_tag2.write(meta.cacheIdx, tag2);
-            p_tag3.write(meta.cacheIdx, tag3);
-            p_ts.write(meta.cacheIdx, now);
-            p_psn.write(meta.cacheIdx, 8w0 ++ psn);
-            bit<32> h32;
-            hash(h32, HashAlgorithm.crc32, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
-                 meta.kSport, meta.kDport }, 64w4294967296);
-            bit<64> bucket = (bit<64>) (h32 & meta.emMask);
-            meta.rdVa = meta.emBase + (bucket << 7) + (bucket << 5);   // bucket * 160 bytes
-            meta.rdPsn = psn;
-            meta.rdRkey = meta.rkey;
-            meta.rdQpn = meta.srvQpn;
-            meta.makeRead = 1;
-            hdr.wait.reads = hdr.wait.reads + 1;
-            bit<32> session = 32w100 + (bit<32>) meta.qp;   // one clone session per QP
-            clone_preserving_field_list(CloneType.I2E, session, 1);
-        }
-        if (hdr.wait.isValid()) { hdr.wait.psn = psn; }
-        if (meta.emWait == 1) {
-            sm.egress_spec = meta.loopPort;     // round the loopback port, then look again
-            meta.routed = 1;
-        } else if (hdr.wait.isValid()) {
-            hdr.ethernet.etherType = hdr.wait.etherType;
-            hdr.wait.setInvalid();
-        }
-        if (meta.emFallback == 1) { rdma_stats.count(RS_FALLBACK); }
     }
 }
 
@@ -522,7 +523,11 @@ control EmRead(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             hdr.reth.va, hdr.reth.rkey, hdr.reth.len
         }, 64w4294967296);
         hdr.icrc.v = meta.icrc[7:0] ++ meta.icrc[15:8] ++ meta.icrc[23:16] ++ meta.icrc[31:24];
+#ifndef __TARGET_TOFINO__
         truncate(14 + 20 + 8 + 12 + 16 + 4);
+#endif
+        // Tofino has no truncate(): its mirror session cuts the clone to the same 74 bytes
+        // (P4Runtime's clone session packet_length_bytes; p4src/README.md, Tofino).
     }
 }
 

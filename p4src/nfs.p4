@@ -20,7 +20,7 @@ control Firewall(inout headers_t hdr, inout meta_t meta) {
         }
         actions = { fw_permit; fw_deny; }
         default_action = fw_deny();
-        size = 4096;
+        size = FW_ACL_SIZE;
     }
     apply { fw_acl.apply(); }
 }
@@ -116,9 +116,10 @@ control LoadBalancer(inout headers_t hdr, inout meta_t meta) {
         size = 8192;
     }
     apply {
+        // Hashed beside the VIP lookup, not after it: one stage less on Tofino.
+        hash(meta.lbHash, HashAlgorithm.crc32, 16w0,
+             { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto, meta.sport, meta.dport }, 32w65536);
         if (lb_vip.apply().hit) {
-            hash(meta.lbHash, HashAlgorithm.crc32, 16w0,
-                 { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto, meta.sport, meta.dport }, 32w65536);
             slot.apply(meta, found);
             if (found) {
                 lb_backend.apply();
