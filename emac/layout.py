@@ -9,7 +9,7 @@ Keys, by NF kind (the switch computes them from the packet, p4src/em.p4 `EmKey`)
 - NAT: the packet's 5-tuple; action ACT_NAT, data = the translated src, dst, sport, dport.
 - L4 load balancer: (src 0, dst VIP, proto, sport = slot, dport VIP port), one entry per
   backend, slot k = the VIP's k-th backend; action ACT_LB, data = backend address, port.
-  A flow's slot is floor(crc16(its 5-tuple) * n / 65536), n the VIP's number of backends
+  A flow's slot is floor(h * n / 65536), h the low 16 bits of crc32(its 5-tuple), n the VIP's backends
   (1..32; emac/lbslot.py), as the LM load balancer and the software one compute it, so all
   three choose the same backend. n is
   not in EM: the switch has it in a small LM table (`lb_em_vip`, one entry per VIP, written
