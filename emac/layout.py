@@ -9,8 +9,9 @@ Keys, by NF kind (the switch computes them from the packet, p4src/em.p4 `EmKey`)
 - NAT: the packet's 5-tuple; action ACT_NAT, data = the translated src, dst, sport, dport.
 - L4 load balancer: (src 0, dst VIP, proto, sport = slot, dport VIP port), one entry per
   backend, slot k = the VIP's k-th backend; action ACT_LB, data = backend address, port.
-  A flow's slot is crc16(its 5-tuple) mod n, n the VIP's number of backends, the same hash
-  as the LM load balancer and the software one, so all three choose the same backend. n is
+  A flow's slot is floor(h * n / 65536), h the low 16 bits of crc32(its 5-tuple), n the VIP's backends
+  (1..32; emac/lbslot.py), as the LM load balancer and the software one compute it, so all
+  three choose the same backend. n is
   not in EM: the switch has it in a small LM table (`lb_em_vip`, one entry per VIP, written
   by the EMAC from the entries), so that it can compute the key and read one bucket. The
   cache then holds one entry per (VIP, slot), shared by every flow of that slot.
@@ -45,6 +46,8 @@ import struct
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from emac.lbslot import MAX_BACKENDS
 
 SLOTS = 4
 SLOT_BYTES = 40
@@ -214,14 +217,14 @@ def lb_data(ip: str | int, port: int) -> bytes:
 def lb_key(vip: str | int, proto: int, port: int, slot: int) -> FlowKey:
     """The EM key of a load balancer's backend `slot` of a VIP (see the module's docstring)."""
     if not 0 <= slot <= 0xFFFF:
-        raise ValueError(f"LB slot {slot} is outside 0..65535 (a crc16 picks the slot)")
+        raise ValueError(f"LB slot {slot} is outside 0..65535 (the key's 16-bit port field holds it)")
     return FlowKey(0, ip_int(vip), proto, slot, port)
 
 
 def lb_backend_counts(keys: Iterable[FlowKey]) -> dict[tuple[int, int, int], int]:
     """n, the number of backends, of every VIP (address, proto, port) of a load balancer's
-    EM keys. The slots of a VIP must be exactly 0..n-1: a flow's slot is crc16 mod n, so a
-    gap would send flows to an entry that is not there."""
+    EM keys. The slots of a VIP must be exactly 0..n-1: a flow's slot is in 0..n-1
+    (emac/lbslot.py), so a gap would send flows to an entry that is not there."""
     slots: dict[tuple[int, int, int], set[int]] = {}
     for k in keys:
         if k.src != 0:
@@ -233,6 +236,11 @@ def lb_backend_counts(keys: Iterable[FlowKey]) -> dict[tuple[int, int, int], int
             raise ValueError(
                 f"VIP {ipaddress.IPv4Address(vip)} proto {proto} port {port}: backend slots "
                 f"{sorted(s)} are not 0..{len(s) - 1}"
+            )
+        if len(s) > MAX_BACKENDS:
+            raise ValueError(
+                f"VIP {ipaddress.IPv4Address(vip)} proto {proto} port {port}: {len(s)} backends; "
+                f"the switch's slot table takes at most {MAX_BACKENDS}"
             )
         out[(vip, proto, port)] = len(s)
     return out

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from emac.layout import ACT_LB, ACT_NAT, Entry, FlowKey, ip_int, lb_data, lb_key, nat_data
+from emac.lbslot import MAX_BACKENDS
 from p4rt.entities import Range, TableWrite, Ternary
 
 KINDS = {"firewall": 1, "nat": 2, "lb": 3, "ratelimit": 4}
@@ -175,6 +176,9 @@ def parse_nf(d: Any, where: str = "nfs") -> NF:
                 ):
                     raise EntryError(f"{w}: a backend is [address, port] with a port in 0..65535, not {b!r}")
                 bes.append((_ip(b[0], w), b[1]))
+            if len(bes) > MAX_BACKENDS:
+                # The switch's slot table (p4src/lb_slot.p4) covers 1..MAX_BACKENDS backends.
+                raise EntryError(f"{w}: {len(bes)} backends; a VIP has at most {MAX_BACKENDS}")
             vips.append(
                 Vip(_ip(v.get("vip"), w), _int(v, "proto", w, 255), _int(v, "port", w, 0xFFFF), tuple(bes))
             )
@@ -277,9 +281,9 @@ def em_entries(nf: NF) -> list[Entry]:
     if nf.kind == "lb":
         out = []
         for v in nf.vips:
-            if len(v.backends) > 0xFFFF:
+            if len(v.backends) > MAX_BACKENDS:
                 raise EntryError(
-                    f"NF {nf.id}: VIP {ipaddress.IPv4Address(v.vip)} has more than 65535 backends"
+                    f"NF {nf.id}: VIP {ipaddress.IPv4Address(v.vip)} has more than {MAX_BACKENDS} backends"
                 )
             out += [
                 Entry(lb_key(v.vip, v.proto, v.port, s), ACT_LB, lb_data(ip, port))

@@ -20,10 +20,10 @@ from typing import Any
 from scapy.compat import raw
 from scapy.contrib.nsh import NSH
 
+from emac.lbslot import flow_slot
 from nfs.entries import NF, parse_nf
 from nfs.packet import ETH_NSH, NSH_LEN, csum16
 from nfs.stateful import STATEFUL_KINDS, StateError, make_stateful
-from p4target.switch.hashes import crc16
 from p4target.switch.ports import serve_until_signal
 
 
@@ -113,7 +113,7 @@ class SoftwareNF:
         elif kind == "lb":
             for v in self.nf.vips:
                 if (v.vip, v.proto, v.port) == (dst, proto, dport):
-                    slot = crc16(struct.pack("!IIBHH", src, dst, proto, sport, dport)) % len(v.backends)
+                    slot = flow_slot(src, dst, proto, sport, dport, len(v.backends))
                     dst, dport = v.backends[slot]
                     rewritten = True
                     break

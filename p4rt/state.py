@@ -231,16 +231,19 @@ def read_state(conn: SwitchConnection, extra: Iterable[R.Entity] = ()) -> list[R
 
     A wildcard read leaves default entries out (P4Runtime 1.4, 9.1.4), and meter cells
     are not entries of a set: the `extra` ones (a default entry, a meter cell) are read
-    one by one, and a meter cell without configuration counts as absent.
+    one by one, and a meter cell without configuration counts as absent. The entries of a
+    const table (the program's own, e.g. fabric.p4's lb_slot) are nobody's to manage and
+    are left out.
     """
     want = [
         R.Entity(table_entry=R.TableEntry()),
         R.Entity(action_profile_member=R.ActionProfileMember()),
         R.Entity(action_profile_group=R.ActionProfileGroup()),
     ]
+    const = {t.preamble.id for t in conn.p4info.p4info.tables if t.is_const_table} if conn.p4info else set()
     out = []
     for e in want:
-        out.extend(conn.read([e]))
+        out.extend(g for g in conn.read([e]) if g.table_entry.table_id not in const)
     pre = R.Entity()
     pre.packet_replication_engine_entry.multicast_group_entry.multicast_group_id = 0
     out.extend(conn.read([pre]))

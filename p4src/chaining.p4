@@ -14,7 +14,6 @@ control Classifier(inout headers_t hdr, inout meta_t meta, inout standard_metada
         hdr.nsh.spi = spi;
         hdr.nsh.si = 255;
         hdr.ethernet.etherType = ETH_NSH;
-        chain_in.count((bit<32>) spi[9:0]);
     }
     table classifier {
         key = {
@@ -27,9 +26,15 @@ control Classifier(inout headers_t hdr, inout meta_t meta, inout standard_metada
         }
         actions = { classify; NoAction; }
         default_action = NoAction();
-        size = 4096;
+        size = CLASSIFIER_SIZE;
     }
-    apply { classifier.apply(); }
+    apply {
+        // Counted outside the action, by a metadata index: Tofino takes no sliced index.
+        if (classifier.apply().hit) {
+            meta.chainIdx = hdr.nsh.spi[9:0];
+            chain_in.count((bit<32>) meta.chainIdx);
+        }
+    }
 }
 
 control ServiceForwarder(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
@@ -47,11 +52,11 @@ control ServiceForwarder(inout headers_t hdr, inout meta_t meta, inout standard_
         hdr.ethernet.src = smac;
         hdr.ethernet.dst = dmac;
         meta.routed = 1;
-        host_kind.count((bit<32>) where);
+        meta.hostKind = where;
     }
     // Last hop: the chain is done; pop NSH, the underlay routes the packet.
     action sff_end() {
-        chain_out.count((bit<32>) hdr.nsh.spi[9:0]);
+        meta.chainIdx = hdr.nsh.spi[9:0];
         hdr.ethernet.etherType = ETH_IPV4;
         hdr.nsh.setInvalid();
     }
@@ -63,8 +68,14 @@ control ServiceForwarder(inout headers_t hdr, inout meta_t meta, inout standard_
         size = 8192;
     }
     apply {
-        sff.apply();
-        if (meta.local == 1) { host_kind.count((bit<32>) meta.hostKind); }
+        // Counted outside the actions: Tofino addresses an indirect counter by one
+        // expression in every action of a table.
+        switch (sff.apply().action_run) {
+            sff_local: { host_kind.count((bit<32>) meta.hostKind); }
+            sff_forward: { host_kind.count((bit<32>) meta.hostKind); }
+            sff_end: { chain_out.count((bit<32>) meta.chainIdx); }
+            default: { }
+        }
     }
 }
 

@@ -18,12 +18,22 @@ control FabricComputeChecksum(inout headers_t hdr, inout meta_t meta) {
             { hdr.ipv4.version, hdr.ipv4.ihl, hdr.ipv4.tos, hdr.ipv4.totalLen, hdr.ipv4.id,
               hdr.ipv4.flags, hdr.ipv4.frag, hdr.ipv4.ttl, hdr.ipv4.proto, hdr.ipv4.src, hdr.ipv4.dst },
             hdr.ipv4.csum, HashAlgorithm.csum16);
+#ifdef __TARGET_TOFINO__
+        // Tofino updates an L4 checksum from the parser's residual (incremental), and its
+        // deparser takes the condition as one 1-bit field (set in FabricEgress).
+        update_checksum_with_payload(meta.tcpCsum == 1,
+#else
         update_checksum_with_payload(hdr.tcp.isValid() && meta.l4Rewritten == 1,
+#endif
             { hdr.ipv4.src, hdr.ipv4.dst, 8w0, hdr.ipv4.proto, meta.l4len,
               hdr.tcp.sport, hdr.tcp.dport, hdr.tcp.seq, hdr.tcp.ack, hdr.tcp.off, hdr.tcp.res,
               hdr.tcp.flags, hdr.tcp.window, 8w0, 8w0, hdr.tcp.urg },
             hdr.tcp.csum, HashAlgorithm.csum16);
+#ifdef __TARGET_TOFINO__
+        update_checksum_with_payload(meta.udpCsum == 1,
+#else
         update_checksum_with_payload(hdr.udp.isValid() && meta.l4Rewritten == 1 && hdr.udp.csum != 0,
+#endif
             { hdr.ipv4.src, hdr.ipv4.dst, 8w0, hdr.ipv4.proto, hdr.udp.len,
               hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 8w0, 8w0 },
             hdr.udp.csum, HashAlgorithm.csum16);
@@ -32,6 +42,9 @@ control FabricComputeChecksum(inout headers_t hdr, inout meta_t meta) {
 
 control FabricDeparser(packet_out pkt, in headers_t hdr) {
     apply {
+#ifdef __TARGET_TOFINO__
+        pkt.emit(hdr.recirc);
+#endif
         pkt.emit(hdr.ethernet);
         pkt.emit(hdr.wait);
         pkt.emit(hdr.nsh);

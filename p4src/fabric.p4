@@ -7,6 +7,7 @@
 #include "parser.p4"
 #include "underlay.p4"
 #include "chaining.p4"
+#include "lb_slot.p4"
 #include "nfs.p4"
 #include "em.p4"
 #include "deparser.p4"
@@ -35,6 +36,9 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
     }
 
     apply {
+#ifdef __TARGET_TOFINO__
+        hdr.recirc.setInvalid();   // read by the parser (meta.hops); sent again only to recirculate
+#endif
         if (hdr.ipv4.isValid()) {
             meta.l4len = hdr.ipv4.totalLen - 20;
         }
@@ -42,10 +46,12 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         if (hdr.bth.isValid() && !hdr.nsh.isValid()) {
             response = rdma_endpoint.apply().hit;
         }
-        if (!response && !hdr.nsh.isValid() && hdr.ipv4.isValid() && !hdr.bth.isValid()) {
+        // (A response has a BTH and no NSH: neither table sees it, and neither waits for
+        // rdma_endpoint, so Tofino can look them up in the same stages.)
+        if (!hdr.nsh.isValid() && hdr.ipv4.isValid() && !hdr.bth.isValid()) {
             classifier.apply(hdr, meta, sm);
         }
-        if (!response && hdr.nsh.isValid()) {
+        if (hdr.nsh.isValid()) {
             sff.apply(hdr, meta, sm);
         }
         // NAT and load balancer can live in EM (exact keys: one bucket read answers them).
@@ -57,9 +63,24 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
             if (meta.emLookup == 0) {
                 meta.done = 1;   // nothing to look up (LB: not a VIP): passes as in LM
             }
+        } else if (meta.local == 1) {
+            // An NF in LM, in the other branch of the same if as the EM key, so that Tofino
+            // may place both in the same stages.
+            meta.done = 1;
+            if (meta.nfKind == NF_FIREWALL) {
+                firewall.apply(hdr, meta);
+            } else if (meta.nfKind == NF_NAT) {
+                nat.apply(hdr, meta);
+            } else if (meta.nfKind == NF_LB) {
+                lb.apply(hdr, meta);
+            } else if (meta.nfKind == NF_RATELIMIT) {
+                ratelimit.apply(hdr, meta);
+            }
         }
         if (response || (inEm && meta.emLookup == 1)) {
+#ifndef FABRIC_NO_EM
             em.apply(hdr, meta, sm);
+#endif
         }
         if (hdr.wait.isValid() && meta.emWait == 0 && !response) {
             // A packet that no longer waits for EM (its hop changed meanwhile) drops the shim.
@@ -88,17 +109,6 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
                             meta.nfDrop = 1;
                         }
                     }
-                } else {
-                    meta.done = 1;
-                    if (meta.nfKind == NF_FIREWALL) {
-                        firewall.apply(hdr, meta);
-                    } else if (meta.nfKind == NF_NAT) {
-                        nat.apply(hdr, meta);
-                    } else if (meta.nfKind == NF_LB) {
-                        lb.apply(hdr, meta);
-                    } else if (meta.nfKind == NF_RATELIMIT) {
-                        ratelimit.apply(hdr, meta);
-                    }
                 }
                 if (meta.nfDrop == 1) {
                     nf_drops.count((bit<32>) meta.nfId);
@@ -115,7 +125,15 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
                     // The hop is done: next service index, and one more pass for the next hop.
                     hdr.nsh.si = hdr.nsh.si - 1;
                     meta.recirc = 1;
+#ifdef __TARGET_TOFINO__
+                    // Tofino recirculates through a port chosen in ingress, and keeps no
+                    // metadata across it: the hop count travels in a header of its own.
+                    sm.egress_spec = RECIRC_PORT;
+                    hdr.recirc.setValid();
+                    hdr.recirc.hops = meta.hops;
+#else
                     sm.egress_spec = 0;
+#endif
                     return;
                 }
             }
@@ -129,10 +147,19 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
 control FabricEgress(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
     EmRead() em_read;
     apply {
+#ifdef __TARGET_TOFINO__
+        // Tofino's deparser takes a checksum's condition as one 1-bit field.
+        if (hdr.tcp.isValid() && meta.l4Rewritten == 1) { meta.tcpCsum = 1; }
+        if (hdr.udp.isValid() && meta.l4Rewritten == 1 && hdr.udp.csum != 0) { meta.udpCsum = 1; }
+#endif
         if (sm.instance_type == 1 && meta.makeRead == 1) {
+#ifndef FABRIC_NO_EM
             em_read.apply(hdr, meta, sm);
+#endif
         } else if (meta.recirc == 1) {
-            recirculate_preserving_field_list(2);
+#ifndef __TARGET_TOFINO__
+            recirculate_preserving_field_list(2);   // Tofino: sent to RECIRC_PORT by ingress
+#endif
         }
     }
 }

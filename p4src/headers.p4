@@ -55,6 +55,15 @@ const bit<8> MB_RETRY = 5;     // torn entry: read again
 #define EM_SLOTS 4
 #define EM_SLOT_BYTES 40
 #define N_QP 8
+// Rules of the edge classifier and of the firewall per switch. Tofino: 1,024 each, for a
+// 4,096-rule table (ternary addresses, port ranges) spans 4 of the 12 stages on its own.
+#ifdef __TARGET_TOFINO__
+#define CLASSIFIER_SIZE 1024
+#define FW_ACL_SIZE 1024
+#else
+#define CLASSIFIER_SIZE 4096
+#define FW_ACL_SIZE 4096
+#endif
 
 header ethernet_t { bit<48> dst; bit<48> src; bit<16> etherType; }
 
@@ -92,8 +101,21 @@ header slot_t {
     bit<8> act; bit<96> data; bit<40> pad; bit<32> verTail;
 }
 header icrc_t { bit<32> v; }
+#ifdef __TARGET_TOFINO__
+/* Tofino: what a recirculated packet carries in front of its Ethernet header (metadata does
+   not survive a recirculation there); v1model targets keep meta.hops by field list. */
+header recirc_t { bit<8> hops; }
+#if __TARGET_TOFINO__ == 2
+#define RECIRC_PORT 6    // Tofino 2, pipe 0's recirculation port
+#else
+#define RECIRC_PORT 68   // Tofino, pipe 0's recirculation port
+#endif
+#endif
 
 struct headers_t {
+#ifdef __TARGET_TOFINO__
+    recirc_t recirc;
+#endif
     ethernet_t ethernet;
     wait_t wait;
     nsh_t nsh;
@@ -159,9 +181,17 @@ struct meta_t {
     bit<32> icrc;
     // Local hops done in this switch (kept across recirculations): a bound on the loop.
     @field_list(2) bit<8> hops;
-    bit<32> lbSlot;
+    // Load balancer: the flow's 16-bit hash, the VIP's number of backends, the slot chosen
+    bit<16> lbHash;
+    bit<32> lbN;
+    bit<16> lbSlot;
     bit<16> lbGroup;
     bit<2> color;
+    bit<10> chainIdx;       // counter index: SPI mod 1024
+#ifdef __TARGET_TOFINO__
+    bit<1> tcpCsum;         // the deparser recomputes the TCP / UDP checksum
+    bit<1> udpCsum;
+#endif
 }
 
 #endif

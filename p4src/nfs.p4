@@ -20,7 +20,7 @@ control Firewall(inout headers_t hdr, inout meta_t meta) {
         }
         actions = { fw_permit; fw_deny; }
         default_action = fw_deny();
-        size = 4096;
+        size = FW_ACL_SIZE;
     }
     apply { fw_acl.apply(); }
 }
@@ -72,7 +72,9 @@ control Nat(inout headers_t hdr, inout meta_t meta) {
 }
 
 /* L4 load balancer: a VIP (address, protocol, port) has n backends; a flow's backend is
-   crc16(5-tuple) mod n, so every packet of a flow goes to the same one. The rewrite is
+   slot floor(h * n / 65536), h the low 16 bits of crc32(5-tuple), looked up in the constant
+   table of lb_slot.p4 (Tofino cannot hash modulo a run-time n), so every packet of a flow
+   goes to the same one, in LM, in EM and on a server (emac/lbslot.py). The rewrite is
    shared with the LB in EM (action data: backend address ++ port ++ 48 bits unused). */
 control LbRewrite(inout headers_t hdr, inout meta_t meta, in bit<96> d) {
     apply {
@@ -89,12 +91,13 @@ control LbRewrite(inout headers_t hdr, inout meta_t meta, in bit<96> d) {
 
 control LoadBalancer(inout headers_t hdr, inout meta_t meta) {
     LbRewrite() rewrite;
+    LbSlot() slot;
     bit<96> d = 0;
     bool hit = false;
+    bool found = false;
     action lb_vip_hit(bit<16> grp, bit<32> n) {
         meta.lbGroup = grp;
-        hash(meta.lbSlot, HashAlgorithm.crc16, 32w0,
-             { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto, meta.sport, meta.dport }, n);
+        meta.lbN = n;
     }
     table lb_vip {
         key = { meta.nfId : exact; hdr.ipv4.dst : exact; hdr.ipv4.proto : exact; meta.dport : exact; }
@@ -113,9 +116,15 @@ control LoadBalancer(inout headers_t hdr, inout meta_t meta) {
         size = 8192;
     }
     apply {
+        // Hashed beside the VIP lookup, not after it: one stage less on Tofino.
+        hash(meta.lbHash, HashAlgorithm.crc32, 16w0,
+             { hdr.ipv4.src, hdr.ipv4.dst, hdr.ipv4.proto, meta.sport, meta.dport }, 32w65536);
         if (lb_vip.apply().hit) {
-            lb_backend.apply();
-            if (hit) { rewrite.apply(hdr, meta, d); }
+            slot.apply(meta, found);
+            if (found) {
+                lb_backend.apply();
+                if (hit) { rewrite.apply(hdr, meta, d); }
+            }
         }
     }
 }

@@ -4,6 +4,16 @@
 
 parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
     state start {
+#ifdef __TARGET_TOFINO__
+        transition select(sm.ingress_port) { RECIRC_PORT: recirculated; default: ethernet; }
+    }
+    state recirculated {
+        pkt.extract(hdr.recirc);
+        meta.hops = hdr.recirc.hops;
+        transition ethernet;
+    }
+    state ethernet {
+#endif
         pkt.extract(hdr.ethernet);
         transition select(hdr.ethernet.etherType) {
             ETH_WAIT: wait;
@@ -38,7 +48,11 @@ parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout s
         pkt.extract(hdr.udp);
         meta.sport = hdr.udp.sport;
         meta.dport = hdr.udp.dport;
+#ifdef FABRIC_NO_EM
+        transition accept;   // a measurement build without the EM path (p4src/README.md)
+#else
         transition select(hdr.udp.dport) { ROCEV2_PORT: bth; default: accept; }
+#endif
     }
     state bth {
         pkt.extract(hdr.bth);
@@ -60,10 +74,11 @@ parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout s
         }
     }
     state bucket {
-        pkt.extract(hdr.slot.next);
-        pkt.extract(hdr.slot.next);
-        pkt.extract(hdr.slot.next);
-        pkt.extract(hdr.slot.next);
+        // Indices, not .next: bf-p4c's v1model translation refuses .next here.
+        pkt.extract(hdr.slot[0]);
+        pkt.extract(hdr.slot[1]);
+        pkt.extract(hdr.slot[2]);
+        pkt.extract(hdr.slot[3]);
         pkt.extract(hdr.icrc);
         transition accept;
     }

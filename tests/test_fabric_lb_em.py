@@ -1,5 +1,5 @@
 """The L4 load balancer in external memory, on srem's switch with real packets: the switch
-computes the key (VIP, flow slot = crc16(5-tuple) mod n) itself and reads one bucket; a
+computes the key (VIP, flow slot = floor(crc32(5-tuple) mod 2^16 * n / 2^16)) itself and reads one bucket; a
 flow gets the same backend in EM as in LM and on a server; the EMAC keeps the VIPs'
 backend counts in step with the entries."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import queue
 import struct
 import time
+import zlib
 
 import pytest
 from scapy.all import IP, TCP, UDP, Ether, raw
@@ -18,7 +19,6 @@ from emac.layout import ACT_LB, ACT_NAT, Entry, lb_data, lb_key, nat_data
 from nfs.entries import em_entries, lm_writes, parse_nfs, software_config
 from nfs.software import SoftwareNF
 from p4rt.entities import TableWrite, Ternary
-from p4target.switch.hashes import crc16
 from tests.fabric_net import MAC, Net, chain_path, two_switches
 
 SPI = 12
@@ -34,9 +34,10 @@ def ip_int(a: str) -> int:
 
 
 def backend(src: str, sport: int, proto: int, dport: int, backends: list[tuple[str, int]]) -> tuple[str, int]:
-    """The backend of a flow, worked out from the definition (crc16 of the 5-tuple mod n)."""
+    """The backend of a flow, worked out from the definition (slot floor(h * n / 65536), h the
+    low 16 bits of the 5-tuple's crc32)."""
     key = struct.pack("!IIBHH", ip_int(src), ip_int(VIP), proto, sport, dport)
-    return backends[crc16(key) % len(backends)]
+    return backends[(zlib.crc32(key) & 0xFFFF) * len(backends) >> 16]
 
 
 def vip_pkt(sport: int, proto: int = 6, dport: int = 80, dst: str = VIP, src: str = "10.0.1.1") -> bytes:

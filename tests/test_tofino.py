@@ -53,3 +53,55 @@ def test_the_cli_prints_one_error_for_a_wrong_target_or_arch(tmp_path):
         app, ["p4c", str(ROOT / "tests/p4/basic.p4"), "--compiler", "bf-p4c", "--arch", "t2na"]
     )
     assert r.exit_code == 2 and "tofino takes v1model or tna" in r.output
+
+
+# -- srem's fabric (p4src/fabric.p4) on both chips ------------------------------------------------
+@pytest.fixture(scope="module")
+def fabric(tmp_path_factory):
+    """The fabric without its EM path on both chips, and the whole fabric on Tofino, two
+    compilers at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from controller.fabric import tofino as fab
+
+    out = tmp_path_factory.mktemp("fabric")
+    runs = [("tofino", "fabric -DFABRIC_NO_EM"), ("tofino2", "fabric -DFABRIC_NO_EM"), ("tofino", "fabric")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {r: pool.submit(fab.compile_one, *r, out / f"{r[0]}-{len(r[1])}") for r in runs}
+        return {r: f.result() for r, f in futures.items()}
+
+
+# What the fabric may use (p4src/README.md has the measured figures): a change that needs more
+# than this is a design decision, not an accident.
+BOUNDS = {
+    "tofino": {"stages": 12, "sram": 120, "tcam": 90},
+    "tofino2": {"stages": 14, "sram": 120, "tcam": 90},
+}
+
+
+@pytest.mark.parametrize("chip", ["tofino", "tofino2"])
+def test_the_fabric_without_its_em_path_compiles_and_fits_its_bounds(fabric, chip):
+    from controller.fabric.tofino import table_use
+
+    a = fabric[(chip, "fabric -DFABRIC_NO_EM")]
+    assert a.error is None, a.error
+    b = a.build
+    assert (b.out / "pipe" / f"{chip}.bin").stat().st_size > 0
+    assert b.stages <= BOUNDS[chip]["stages"] <= b.stages_available
+    assert 0 < b.sram <= BOUNDS[chip]["sram"] and 0 < b.tcam <= BOUNDS[chip]["tcam"]
+    assert all(n <= 0.6 * b.phv_available[w] for w, n in b.phv.items())  # PHV left for the EM path
+    use = table_use(b.out / "pipe")
+    # The LM tables keep the sizes the controller writes up to (classifier and firewall: 1,024 on Tofino).
+    sizes = {n: use[f"FabricIngress.{n}"].entries for n in ("nat.nat", "lb.lb_backend", "firewall.fw_acl")}
+    assert sizes == {"nat.nat": 16384, "lb.lb_backend": 8192, "firewall.fw_acl": 1024}
+    assert use["FabricIngress.nat.nat"].bytes_per_entry <= 40  # a 112-bit key, 96 bits of data
+    assert use["FabricIngress.lb.slot.lb_slot"].tcam > 0  # the LB's constant slot table is TCAM
+
+
+def test_the_whole_fabric_still_stops_at_the_em_paths_registers(fabric):
+    """Where bf-p4c stops today (p4src/README.md): a READ issued in the pass that read the
+    mailbox and the in-flight registers touches them twice. When this fails, the EM path
+    compiles: update the README and this test."""
+    a = fabric[("tofino", "fabric")]
+    assert a.build is None
+    assert "Non-mutualy exclusive actions" in a.error and "FabricIngress.em.mb_psn" in a.error
