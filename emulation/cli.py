@@ -236,18 +236,9 @@ def run_emulated(
 
 def _orchestration(path: Path, fab, n_chains: int) -> tuple:
     """The orchestration YAML, checked against the fabric (one line when wrong)."""
-    from controller.orchestration.config import ConfigError
-    from controller.orchestration.service import load
+    from controller.orchestration.service import load_for_fabric
 
-    try:
-        cfg, svc = load(path)
-        svc.check_servers(fab.servers)
-    except ConfigError as e:
-        raise InputError("--orchestration", str(path), str(e).removeprefix(f"{path}: ")) from None
-    if svc.spi_base <= n_chains:
-        raise InputError("--orchestration", str(path), f"service.spi_base: {svc.spi_base} is a chain's SPI "
-                         f"(chains take 1..{n_chains}); pick one above")  # fmt: skip
-    return cfg, svc
+    return load_for_fabric(path, fab.servers, n_chains)
 
 
 def plot_emulation(rows: list[dict], path: Path, title: str) -> None:

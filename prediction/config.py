@@ -209,11 +209,11 @@ def parse_run(data: Any, source: str) -> RunConfig:
     return RunConfig(**kw).validate(source)
 
 
-def load_run(path: Path | None) -> RunConfig:
-    """A run file, or the shipped default (prediction/data/default.yaml)."""
+def read_yaml(path: Path | None, default: str) -> tuple[Any, str]:
+    """A run file's data and its name for errors; `default` (under prediction/) when no path."""
     if path is None:
-        text = resources.files("prediction").joinpath("data/default.yaml").read_text()
-        source = "prediction/data/default.yaml"
+        text = resources.files("prediction").joinpath(default).read_text()
+        source = f"prediction/{default}"
     else:
         try:
             text = path.read_text()
@@ -221,9 +221,13 @@ def load_run(path: Path | None) -> RunConfig:
             raise InputError("--config", str(path), f"cannot be read ({e.strerror})") from None
         source = str(path)
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text), source
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"
         raise InputError(source, where, f"is not valid YAML ({getattr(e, 'problem', None) or e})") from None
-    return parse_run(data, source)
+
+
+def load_run(path: Path | None) -> RunConfig:
+    """A run file, or the shipped default (prediction/data/default.yaml)."""
+    return parse_run(*read_yaml(path, "data/default.yaml"))

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from topologies import InputError
 
+from .config import read_yaml
 from .policy import Policy
 
 MODELS = ("honest", "honest-psutil")
@@ -128,19 +126,4 @@ def parse_sim(data: Any, source: str) -> SimConfig:
 
 def load_sim(path: Path | None) -> SimConfig:
     """A run file, or the shipped default (prediction/data/simulate.yaml)."""
-    if path is None:
-        text = resources.files("prediction").joinpath("data/simulate.yaml").read_text()
-        source = "prediction/data/simulate.yaml"
-    else:
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise InputError("--config", str(path), f"cannot be read ({e.strerror})") from None
-        source = str(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "YAML"
-        raise InputError(source, where, f"is not valid YAML ({getattr(e, 'problem', None) or e})") from None
-    return parse_sim(data, source)
+    return parse_sim(*read_yaml(path, "data/simulate.yaml"))

@@ -183,18 +183,10 @@ def control(
 def _orchestration(path: Path, fab, n_chains: int, dep, index, out: Path):
     """The orchestration YAML checked against the deployed fabric (one line when wrong);
     returns a function that wires the loop to the controller's Fabric."""
-    from controller.orchestration.config import ConfigError
-    from controller.orchestration.service import load
+    from controller.orchestration.service import load_for_fabric
     from controller.orchestration.wiring import wire
 
-    try:
-        cfg, svc = load(path)
-        svc.check_servers(fab.servers)
-    except ConfigError as e:
-        raise InputError("--orchestration", str(path), str(e).removeprefix(f"{path}: ")) from None
-    if svc.spi_base <= n_chains:
-        raise InputError("--orchestration", str(path), f"service.spi_base: {svc.spi_base} is a chain's SPI "
-                         f"(chains take 1..{n_chains}); pick one above")  # fmt: skip
+    cfg, svc = load_for_fabric(path, fab.servers, n_chains)
     missing = [n for n in svc.slots if not dep.servers[n].iface]
     if missing:
         raise InputError("--orchestration", str(path), f"the deployment does not say the interface of {missing[0]} "

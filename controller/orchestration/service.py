@@ -34,6 +34,7 @@ import yaml
 from controller.orchestration.config import ConfigError, OrchestrationConfig, _num
 from controller.orchestration.config import parse as parse_config
 from nfs.stateful import STATEFUL_KINDS, StateError, make_stateful
+from topologies import InputError
 
 
 @dataclass(frozen=True)
@@ -179,3 +180,17 @@ def load(path: str | Path) -> tuple[OrchestrationConfig, Service]:
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     return cfg, parse(data, f"{path}: ")
+
+
+def load_for_fabric(path: Path, servers: Any, n_chains: int) -> tuple[OrchestrationConfig, Service]:
+    """`--orchestration PATH` checked against the fabric's servers and its chains' SPIs, for
+    `srem control` and `srem run --emulate` alike; anything wrong is one InputError line."""
+    try:
+        cfg, svc = load(path)
+        svc.check_servers(servers)
+    except ConfigError as e:
+        raise InputError("--orchestration", str(path), str(e).removeprefix(f"{path}: ")) from None
+    if svc.spi_base <= n_chains:
+        raise InputError("--orchestration", str(path), f"service.spi_base: {svc.spi_base} is a chain's SPI "
+                         f"(chains take 1..{n_chains}); pick one above")  # fmt: skip
+    return cfg, svc
