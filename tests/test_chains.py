@@ -111,6 +111,15 @@ def test_bad_placements_are_refused_before_anything_is_built(fabric_p4, k2, plac
         compile_chains(k2, index, cs, placement, NFS)
 
 
+def nf_count(fabric, switch: str) -> int:
+    """Packets the firewall (NF 1) counted on `switch`."""
+    conn = fabric.connection(switch)
+    ce = R.CounterEntry(counter_id=conn.p4info.counter("FabricIngress.nf_packets").preamble.id)
+    ce.index.index = 1
+    (e,) = conn.read([R.Entity(counter_entry=ce)])
+    return e.counter_entry.data.packet_count
+
+
 @pytest.mark.skipif(missing() is not None, reason=str(missing()))
 def test_moving_an_nf_under_traffic_loses_nothing(fabric_p4, k2, tmp_path):
     index = P4InfoIndex(fabric_p4.p4info)
@@ -131,23 +140,19 @@ def test_moving_an_nf_under_traffic_loses_nothing(fabric_p4, k2, tmp_path):
             recv = start_receiver(emu, c.dst, 9000, 6)
             send = emu.host_popen(c.src, *cmd, "send", "--flow", f"7:{ip}:9000:{c.sport}:150",
                                   "--seconds", "3", stdout=subprocess.PIPE, text=True)  # fmt: skip
-            time.sleep(1.0)
+            # Move once core0 has counted the flow (a sender slow to start on a loaded machine
+            # would otherwise send everything after the move).
+            deadline = time.monotonic() + 15
+            while nf_count(fabric, "core0") == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
             report = fabric.reconcile(desired("agg1_0"))  # the firewall moves while packets flow
             assert report.changes["agg1_0"][0] > 0 and report.changes["core0"][2] > 0
             sent = json.loads(send.communicate(timeout=30)[0])["sent"]["7"]
             got = json.loads(recv.communicate(timeout=30)[0])["flows"]["7"]
             assert sent == 450 and got["received"] == sent and got["lost"] == 0
             # The packets went through the firewall: first at core0, then at agg1_0.
-            counted = 0
-            for sw in ("core0", "agg1_0"):
-                conn = fabric.connection(sw)
-                cid = conn.p4info.counter("FabricIngress.nf_packets").preamble.id
-                ce = R.CounterEntry(counter_id=cid)
-                ce.index.index = 1
-                (e,) = conn.read([R.Entity(counter_entry=ce)])
-                assert e.counter_entry.data.packet_count > 0
-                counted += e.counter_entry.data.packet_count
-            assert counted == sent
+            counts = [nf_count(fabric, sw) for sw in ("core0", "agg1_0")]
+            assert all(n > 0 for n in counts) and sum(counts) == sent, counts
         finally:
             fabric.close()
 
