@@ -154,3 +154,37 @@ def test_the_shipped_hook_scores_a_fast_loops_window_as_five_second_rows():
     with pytest.raises(ValueError, match="60"):
         hook.psutil(fast[:299])  # 59 whole 5-s rows: too short
     assert parse({"period_s": 0.5}).period_s == 0.5
+
+
+def test_monitor_reads_each_instances_own_process_tree():
+    """A busy child under one process shows in that process's tree, not in an idle one's
+    (machine-wide figures would show it in both)."""
+    import subprocess
+    import sys
+    import time
+
+    from controller.orchestration.monitor import tree, usage_sample
+
+    busy = "import subprocess,sys; c=subprocess.Popen([sys.executable,'-c','while True: pass']); c.wait()"
+    idle = "import time; time.sleep(60)"
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for code in (busy, idle)]
+    try:
+        time.sleep(0.5)  # the busy child is up
+        before = [tree(p.pid) for p in procs]
+        t0 = time.monotonic()
+        time.sleep(1.0)
+        after = [tree(p.pid) for p in procs]
+        dt = time.monotonic() - t0
+        s = [Sample(0.0, n, True) for n in ("busy", "idle")]
+        for x, b, a in zip(s, before, after, strict=True):
+            usage_sample(x, b, a, dt)
+    finally:
+        for p in procs:
+            for c in __import__("psutil").Process(p.pid).children(recursive=True):
+                c.kill()
+            p.kill()
+            p.wait()
+    assert after[0].procs == 2 and after[1].procs == 1
+    # The busy tree spends CPU (a share of a core on a loaded machine); the idle one ~0.
+    assert s[0].cpu_pct > 5 and s[1].cpu_pct < 1, (s[0].cpu_pct, s[1].cpu_pct)
+    assert 0 < s[1].mem_pct < s[0].mem_pct < 100 and s[0].swap_pct >= 0 and s[0].ctx_switches > 0
