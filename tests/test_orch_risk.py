@@ -188,3 +188,80 @@ def test_monitor_reads_each_instances_own_process_tree():
     # The busy tree spends CPU (a share of a core on a loaded machine); the idle one ~0.
     assert s[0].cpu_pct > 5 and s[1].cpu_pct < 1, (s[0].cpu_pct, s[1].cpu_pct)
     assert 0 < s[1].mem_pct < s[0].mem_pct < 100 and s[0].swap_pct >= 0 and s[0].ctx_switches > 0
+
+
+LIVE = {
+    "period_s": 0.5,
+    "thresholds": {
+        "overload": {"pps": 1000, "cpu_pct": None, "queue": None},
+        "underload": {"pps": None},
+        "imbalance": {"ratio": None},
+        "failure_risk": {"risk": 0.8, "window": 2},
+        "hysteresis": {"raise_after": 2, "clear_after": 2, "margin": 0.1},
+    },
+    "elasticity": {"min_instances": 1, "max_instances": 3, "cooldown_periods": 2},
+    "planner": "heuristic",
+}
+
+
+@pytest.fixture(scope="module")
+def fabric(tmp_path_factory):
+    from tests.orch_fabric import one_switch
+
+    with one_switch(tmp_path_factory.mktemp("risk"), hosts=()) as f:
+        yield f
+
+
+def test_live_failure_risk_evacuates_to_the_instance_predicted_safe_with_nothing_lost(fabric):
+    """Three real `srem nf-host` NATs; a carries eight flows at 200 packets/s, b and c idle.
+    The hook (a spec scoring each instance by name) then predicts a and b to fail: b is the
+    least loaded, yet a's flows all go to c, order-preserving, none lost or remapped."""
+    import io
+    import json
+
+    from controller.orchestration.executors import Executor, Pool, Slot
+    from controller.orchestration.loop import Loop
+    from controller.orchestration.monitor import Monitor
+    from tests.orch_fabric import NAT, POOL, SPI, SRV, Traffic
+
+    ns, tmp, _c, _inst, steering = fabric
+    enter = ("ip", "netns", "exec", ns)
+    slots = {n: Slot(n, enter, f"srv{n}", SRV[n], SPI[n], {**NAT, "ports": POOL[n]}, workdir=str(tmp))
+             for n in ("a", "b", "c")}  # fmt: skip
+    pool = Pool(slots)
+    cfg = parse(LIVE)
+    predicted = {"a": 0.1, "b": 0.1, "c": 0.1}
+    risk = lambda rows: predicted[rows[-1]["instance"]]  # noqa: E731
+    log = io.StringIO()
+    started = [pool.start(n) for n in ("a", "b", "c")]
+    loop = Loop(cfg, Monitor(started), Analyzer(cfg.thresholds, risk), Executor(pool, steering), log=log)
+    try:
+        with Traffic(ns, list(range(3200, 3208)), rate=200) as tr:
+            loop.run(periods=4)
+            predicted.update(a=0.95, b=0.9)  # c stays 0.1
+            loop.run(periods=12)
+    finally:
+        pool.close()
+    recs = [json.loads(x) for x in log.getvalue().splitlines()]
+    acts = [r for r in recs if r["type"] == "action"]
+    raised = {r["instance"] for r in recs if r["type"] == "alert" and r["kind"] == "failure-risk"}
+    assert raised == {"a", "b"}, recs
+    assert all("error" not in a for a in acts), acts
+    moves = [a for a in acts if a["decision"]["kind"] == "move"]
+    assert [(m["decision"]["instance"], m["decision"]["to"]) for m in moves] == [("a", "c")], acts
+    assert moves[0]["outcome"]["move"]["flows"] == 8 and "c predicted 0.10" in moves[0]["decision"]["reason"]
+    # Before the move b was the least loaded (idle, like c): the old rule would have picked it.
+    before = [r for r in loop.load if r["period"] < moves[0]["period"]]
+    assert before[-1]["b"] <= before[-1]["c"] + 1 and before[-1]["a"] > 100, loop.load
+    assert loop.load[-1]["c"] > 100 and loop.load[-1]["a"] < 20, loop.load
+    # The monitor read each NF host's own processes.
+    last = next(r for r in reversed(recs) if r["type"] == "plan")["inputs"]["samples"]
+    assert all(last[n]["procs"] >= 1 and last[n]["mem_pct"] > 0 for n in "abc"), last
+    # Nothing lost, nothing reordered within a flow, one mapping per flow throughout.
+    assert sorted(g[2] for g in tr.got) == list(range(tr.sent)), (tr.sent, len(tr.got))
+    for i in range(8):
+        mine = [g for g in tr.got if g[3] == i]
+        assert [g[2] for g in mine] == sorted(g[2] for g in mine)
+        assert len({g[1] for g in mine}) == 1, (i, {g[1] for g in mine})
+    s = loop.summary()
+    assert s["moves"] == 1 and s["moves_rolled_back"] == 0 and s["hold_overflow"] == 0
