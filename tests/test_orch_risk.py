@@ -231,7 +231,10 @@ def test_live_failure_risk_evacuates_to_the_instance_predicted_safe_with_nothing
     pool = Pool(slots)
     cfg = parse(LIVE)
     predicted = {"a": 0.1, "b": 0.1, "c": 0.1}
-    risk = lambda rows: predicted[rows[-1]["instance"]]  # noqa: E731
+
+    def risk(rows: list[dict]) -> float:
+        return predicted[rows[-1]["instance"]]
+
     log = io.StringIO()
     started = [pool.start(n) for n in ("a", "b", "c")]
     loop = Loop(cfg, Monitor(started), Analyzer(cfg.thresholds, risk), Executor(pool, steering), log=log)
