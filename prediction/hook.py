@@ -154,6 +154,8 @@ class ProactivePlanner:
             if given:
                 risk[name] = given.get(name)
             else:
+                # Without the loop's scores (no risk hook, so no failure-risk alert from the
+                # loop either: a caller's own problem), its samples are taken as 5-s rows.
                 risk[name] = p.score(list(w)) if len(w) == p.window else None
         pps = {n: float(s.get("pps", 0.0)) for n, s in problem["instances"].items()}
         free = list(problem["free_slots"])

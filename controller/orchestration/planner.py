@@ -173,7 +173,7 @@ def problem_of(view: View) -> dict:
          "alerts": [["overload", "a"], ...],              # standing (kind, instance)
          "instances": {"a": {<monitor.Sample fields>}, ...},  # live instances' last samples
          "free_slots": ["c"],
-         "config": {"overload_pps": 400.0, ..., "min_instances": 1, "max_instances": 4},
+         "config": {"overload_pps": 400.0, ..., "min_instances": 1, "max_instances": 4, "period_s": 1.0},
          "last_action": {"a": 9},
          "risk": {"a": 0.91, "b": 0.12, "c": None}}       # the predicted state (View.risk)
 
@@ -183,7 +183,7 @@ def problem_of(view: View) -> dict:
     th = view.config.thresholds
     cfg = {**{k: getattr(th, k) for k in th.__dataclass_fields__},
            "min_instances": view.config.min_instances, "max_instances": view.config.max_instances,
-           "cooldown_periods": view.config.cooldown_periods}  # fmt: skip
+           "cooldown_periods": view.config.cooldown_periods, "period_s": view.config.period_s}  # fmt: skip
     return {
         "period": view.period,
         "alerts": sorted([list(a) for a in view.alerts]),
