@@ -6,11 +6,17 @@ clears it after it has been false for `clear_after` periods *with margin*: an ov
 pps >= 400 clears only below 400 × (1 − margin). Alerts are edges (raised, cleared); the
 planner reads the set of alerts standing now.
 
-Failure risk: a hook `risk(window) -> float in [0, 1]` (the prediction package's
-`score`) reads each instance's last `window` samples as rows keyed by the predictor's
-feature names (monitor.RISK_FEATURES: cpu_percent, memory_percent, swap_percent,
-paging_failures) beside the sample's own (monitor.VEPC_FEATURES); no hook, no failure-risk
+Failure risk: a hook `risk(window) -> float in [0, 1]` (prediction.hook's `psutil` or
+`full`, the prediction package's `score`) reads each instance's last samples as rows keyed
+by the predictor's feature names (monitor.RISK_FEATURES: cpu_percent, memory_percent,
+swap_percent, paging_failures: the instance's own processes) beside the sample's own
+(monitor.VEPC_FEATURES), its `instance` and the loop's `period_s`; no hook, no failure-risk
 alerts. A hook that refuses the window (ValueError: too short for its model) raises none.
+The window is `risk_window` samples, or, for a hook that says the spacing of its model's rows
+(`interval_s`, 5 s for the shipped ones) when the loop's period is known, the samples that
+cover `risk_window` such rows (risk_window x interval_s / period_s): the hook resamples them.
+Every instance's latest score is kept in `scores` (None until its window is full): the
+planner's predicted state of the instances (planner.View.risk).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from math import ceil
 
 from controller.orchestration.config import Thresholds
 from controller.orchestration.monitor import RISK_FEATURES, VEPC_FEATURES, Sample
@@ -47,10 +54,25 @@ class _Track:
 
 
 class Analyzer:
-    def __init__(self, th: Thresholds, risk: RiskHook | None = None) -> None:
+    def __init__(self, th: Thresholds, risk: RiskHook | None = None, period_s: float | None = None) -> None:
         self.th, self.risk = th, risk
+        self.period_s = period_s  # the loop's (Loop sets it from its config when None)
         self.tracks: dict[tuple[str, str], _Track] = defaultdict(_Track)
-        self.windows: dict[str, deque] = defaultdict(lambda: deque(maxlen=th.risk_window))
+        self.windows: dict[str, deque] = defaultdict(deque)
+        self.scores: dict[str, float | None] = {}  # instance -> the hook's latest score
+
+    @property
+    def window(self) -> int:
+        """Samples the hook reads: risk_window rows of its model's spacing, at the loop's period."""
+        iv = getattr(self.risk, "interval_s", None)
+        if iv is None or not self.period_s:
+            return self.th.risk_window
+        return max(1, ceil(self.th.risk_window * float(iv) / self.period_s - 1e-9))
+
+    def forget(self, instance: str) -> None:
+        """An instance stopped: its window and score go (a new one on its slot starts afresh)."""
+        self.windows.pop(instance, None)
+        self.scores.pop(instance, None)
 
     def standing(self) -> set[tuple[str, str]]:
         """(kind, instance) of every alert raised and not cleared."""
@@ -78,6 +100,7 @@ class Analyzer:
         for s in samples:
             if not s.alive:
                 out.append(self._edge(s.time, "down", s.instance, "alive", 0, 1, True, False))
+                self.scores.pop(s.instance, None)
                 continue
             out.append(self._edge(s.time, "down", s.instance, "alive", 1, 1, False, True))
             # Overload: any of pps, CPU, queue over its threshold; cleared when all are under with margin.
@@ -93,13 +116,19 @@ class Analyzer:
                 out.append(self._edge(s.time, "underload", s.instance, "pps", s.pps, lim, s.pps <= lim,
                                       s.pps > lim / m))  # fmt: skip
             if self.risk is not None:
-                w = self.windows[s.instance]
+                w, n = self.windows[s.instance], self.window
                 row = {k: getattr(s, k) for k in VEPC_FEATURES}
-                w.append({**row, **{k: float(getattr(s, f)) for k, f in RISK_FEATURES.items()}})
+                row.update({k: float(getattr(s, f)) for k, f in RISK_FEATURES.items()})
+                if self.period_s:
+                    row["period_s"] = self.period_s
+                w.append({**row, "instance": s.instance})
+                while len(w) > n:
+                    w.popleft()
                 try:
-                    p = float(self.risk(list(w))) if len(w) == w.maxlen else None
+                    p = float(self.risk(list(w))) if len(w) == n else None
                 except ValueError:
                     p = None  # the model needs a longer window than risk_window
+                self.scores[s.instance] = p
                 if p is not None:
                     out.append(self._edge(s.time, "failure-risk", s.instance, "risk", p, th.risk,
                                           p >= th.risk, p < th.risk * m))  # fmt: skip

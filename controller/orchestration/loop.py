@@ -45,6 +45,11 @@ class Loop:
     _mark: tuple[Counter, int, int] = field(default_factory=lambda: (Counter(), 0, 0))
     _resumed: bool = False
 
+    def __post_init__(self) -> None:
+        # The risk hook resamples the analyzer's window to its model's spacing: it needs the period.
+        if self.analyzer.period_s is None:
+            self.analyzer.period_s = self.config.period_s
+
     def write(self, rec: dict) -> None:
         rec = {"t": round(time.time(), 3), "period": self.period, **rec}
         dec = rec.get("decision")
@@ -62,7 +67,7 @@ class Loop:
             self.write({"type": "alert", **a.to_dict()})
         live = {s.instance: s for s in samples}
         view = View(self.period, self.analyzer.standing(), live, self.executor.pool.free(), self.config,
-                    dict(self.last_action))  # fmt: skip
+                    dict(self.last_action), dict(self.analyzer.scores))  # fmt: skip
         try:
             actions = list(self.planner.plan(view))
         except ValueError as e:  # a plugged-in planner's answer that cannot be executed
@@ -89,6 +94,7 @@ class Loop:
                     self.monitor.add(self.executor.pool.slots[act.instance].instance())
                 if act.kind == "scale-in":
                     self.monitor.remove(act.instance)
+                    self.analyzer.forget(act.instance)
             except ExecError as e:
                 rec["error"] = str(e)
                 failed.update((act.instance, act.to))

@@ -9,15 +9,23 @@ planner reads. The interval placement itself stays with the placement agent (sre
 instance per period, and none on an instance within `cooldown_periods` of its last action:
 
 1. down: nothing to move (its state died with it); reported.
-2. failure-risk: move every flow off the instance (to the least-loaded live instance
-   with headroom, or a new one), keep it running without flows.
+2. failure-risk: evacuate: move every flow off the instance (the move guarantee of the
+   YAML: loss-free / order-preserving) to the instance **predicted** safest
+   (`prediction.hook.choose_destination` over the analyzer's latest risk score of every
+   instance, `View.risk`): never one predicted to fail (score >= the failure_risk threshold,
+   or a failure-risk alert standing) nor one not scored yet (its state is unknown), the
+   lowest score first, then the least loaded; with none of those under half the overload
+   pps, scale out. The instance keeps running without flows; one with no flow is left be.
 3. overload: move half the instance's flows to the least-loaded live instance whose pps
-   is under half the overload threshold; when there is none, scale out (start an instance
+   is under half the overload threshold and that is not predicted to fail; when there is none, scale out (start an instance
    on a free slot, up to max_instances) and move half there.
 4. imbalance: move from the busiest to the idlest instance the share of flows that evens
-   their pps, (hi − lo) / 2hi.
+   their pps, (hi − lo) / 2hi (not when the idlest is predicted to fail).
 5. underload: with more than min_instances running, scale in: move every flow of the
-   instance to the least-loaded other one, then stop it.
+   instance to the least-loaded other one not predicted to fail, then stop it.
+
+Without a risk hook `View.risk` is empty, no failure-risk alert is ever raised, and the
+other rules choose among all live instances, as before.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Protocol
 from controller.orchestration.config import OrchestrationConfig
 from controller.orchestration.monitor import Sample
 from nfs.flows import FilterError, Flow
+from prediction.hook import choose_destination
 
 FlowTuple = tuple[str, str, int, int, int]  # an inside flow: (src, dst, proto, sport, dport)
 
@@ -68,6 +77,15 @@ class View:
     free_slots: list[str]
     config: OrchestrationConfig
     last_action: dict[str, int] = field(default_factory=dict)  # instance -> period
+    # The predicted state: instance -> the risk hook's latest score (None: its window is not
+    # full yet); empty without a hook (analyzer.Analyzer.scores).
+    risk: dict[str, float | None] = field(default_factory=dict)
+
+    def at_risk(self, name: str) -> bool:
+        """Predicted to fail: its latest score at or over the threshold, or its alert standing
+        (hysteresis: a score just under the threshold does not clear it)."""
+        r = self.risk.get(name)
+        return ("failure-risk", name) in self.alerts or (r is not None and r >= self.config.thresholds.risk)
 
 
 class Planner(Protocol):
@@ -85,8 +103,16 @@ class Heuristic:
         limit = th.overload_pps or float("inf")
 
         def target(exclude: str, room: float) -> str | None:
-            cands = [s for n, s in live.items() if n != exclude and n not in busy and s.pps < room]
+            cands = [s for n, s in live.items()
+                     if n != exclude and n not in busy and s.pps < room and not view.at_risk(n)]  # fmt: skip
             return min(cands, key=lambda s: (s.pps, s.instance)).instance if cands else None
+
+        def safest(src: str, room: float) -> str | None:
+            """The failing instance's destination from the predicted state of the others."""
+            risk = {n: (None if view.at_risk(n) else view.risk.get(n)) for n in live if n not in busy}
+            risk[src] = None
+            pps = {n: s.pps for n, s in live.items()}
+            return choose_destination(risk, pps, src, th.risk, room)
 
         def scale_out(src: str, share: float, reason: str) -> None:
             if free and len(live) + len([a for a in out if a.kind == "scale-out"]) < cfg.max_instances:
@@ -104,9 +130,16 @@ class Heuristic:
             for k, inst in sorted(view.alerts):
                 if k != kind or inst not in live or inst in busy or cool(inst):
                     continue
-                share = 1.0 if kind == "failure-risk" else 0.5
-                dst = target(inst, limit * 0.5)
                 why = f"{kind} on {inst}"
+                if kind == "failure-risk":
+                    if live[inst].flows == 0 and live[inst].pps == 0:
+                        out.append(Action("none", inst, "", 0.0, f"{why}: no flow to move"))
+                        continue
+                    share, dst = 1.0, safest(inst, limit * 0.5)
+                    if dst is not None:
+                        why += f"; {dst} predicted {view.risk[dst]:.2f}"
+                else:
+                    share, dst = 0.5, target(inst, limit * 0.5)
                 if dst is None:
                     scale_out(inst, share, why)
                 else:
@@ -115,7 +148,8 @@ class Heuristic:
         if ("imbalance", "*") in view.alerts and len(live) >= 2:
             hi = max(live.values(), key=lambda s: (s.pps, s.instance))
             lo = min(live.values(), key=lambda s: (s.pps, s.instance))
-            if not ({hi.instance, lo.instance} & busy) and not cool(hi.instance) and hi.pps > 0:
+            ok = not ({hi.instance, lo.instance} & busy) and not view.at_risk(lo.instance)
+            if ok and not cool(hi.instance) and hi.pps > 0:
                 share = (hi.pps - lo.pps) / (2 * hi.pps)
                 out.append(Action("move", hi.instance, lo.instance, round(share, 3), "imbalance"))
                 busy.update((hi.instance, lo.instance))
@@ -139,8 +173,9 @@ def problem_of(view: View) -> dict:
          "alerts": [["overload", "a"], ...],              # standing (kind, instance)
          "instances": {"a": {<monitor.Sample fields>}, ...},  # live instances' last samples
          "free_slots": ["c"],
-         "config": {"overload_pps": 400.0, ..., "min_instances": 1, "max_instances": 4},
-         "last_action": {"a": 9}}
+         "config": {"overload_pps": 400.0, ..., "min_instances": 1, "max_instances": 4, "period_s": 1.0},
+         "last_action": {"a": 9},
+         "risk": {"a": 0.91, "b": 0.12, "c": None}}       # the predicted state (View.risk)
 
     and it returns a list of {"kind": move|scale-out|scale-in|none, "instance", "to",
     "share", "reason", "flows"?} (planner.Action's fields; `flows`, a list of exact 5-tuples
@@ -148,7 +183,7 @@ def problem_of(view: View) -> dict:
     th = view.config.thresholds
     cfg = {**{k: getattr(th, k) for k in th.__dataclass_fields__},
            "min_instances": view.config.min_instances, "max_instances": view.config.max_instances,
-           "cooldown_periods": view.config.cooldown_periods}  # fmt: skip
+           "cooldown_periods": view.config.cooldown_periods, "period_s": view.config.period_s}  # fmt: skip
     return {
         "period": view.period,
         "alerts": sorted([list(a) for a in view.alerts]),
@@ -156,6 +191,7 @@ def problem_of(view: View) -> dict:
         "free_slots": list(view.free_slots),
         "config": cfg,
         "last_action": dict(view.last_action),
+        "risk": {n: r for n, r in view.risk.items() if n in view.samples and view.samples[n].alive},
     }
 
 
