@@ -194,3 +194,44 @@ def test_a_mapping_moved_in_keeps_its_port_and_a_taken_port_is_refused(lm):
     with pytest.raises(ControlError, match="already mapped"):
         nat.call("put", records=[other])
     assert len(nat.map) == 1
+
+
+def test_srem_orch_lm_nat_serves_the_allocation_and_refuses_bad_input_in_one_line(tmp_path):
+    import threading
+
+    import typer
+    from typer.testing import CliRunner
+
+    from controller.orchestration.cli import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    base = ["orch", "lm-nat", "--nf", "7", "--public", PUBLIC, "--inside", INSIDE, "--ports", "40000-40999"]
+    for args, word in [
+        (["--switch", "unix:/nonexistent", "--ports", "5-1"], "--ports"),
+        (["--switch", "unix:/nonexistent", "--public", "198.51.100"], "--public"),
+        (["--switch", "unix:/nonexistent", "--nf", "300"], "--nf"),
+    ]:
+        r = CliRunner().invoke(app, [*base, *args])
+        assert r.exit_code == 2 and word in r.output and "Traceback" not in r.output, r.output
+    with lm_switch(tmp_path, "srem") as (ns, c):
+        sw = ["--switch", f"unix:{tmp_path}/p4rt.sock"]
+        r = CliRunner().invoke(app, [*base, *sw, "--inside", "10.0.1.0/33"])
+        assert r.exit_code == 2 and "inside" in r.output and c.read_table("nat_alloc") == []
+        out = {}
+        th = threading.Thread(
+            target=lambda: out.update(r=CliRunner().invoke(app, [*base, *sw, "--seconds", "4"]))
+        )
+        th.start()
+        end = time.monotonic() + 3
+        while not c.read_table("nat_alloc") and time.monotonic() < end:
+            time.sleep(0.05)
+        t = run(ns, 2000, 1.0)
+        th.join()
+        assert c.read_table("nat_alloc") == []  # its entries go with it; the mapping stays
+        assert len(c.read_table("nat")) == 2
+    r = out["r"]
+    assert r.exit_code == 0, r.output
+    assert not lost_and_late(t)[0] and {(s, p) for s, p, _, _ in t.got} == {(PUBLIC, 40000)}
+    assert "allocating 198.51.100.1:40000-40999" in r.output and "allocated" in r.output
