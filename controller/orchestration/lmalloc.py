@@ -151,10 +151,13 @@ class AllocStats:
     refused: int = 0  # frames of a refused flow that still reached us (dropped)
     not_inside: int = 0  # frames that are not from inside / not TCP or UDP (dropped)
     write_failed: int = 0  # frames dropped because the switch refused the entries
+    writes: int = 0  # P4Runtime writes of new mappings (one per batch with new flows)
+    write_ms: float = 0.0  # their total time: what a first packet waits, beside the punt itself
     errors: list[str] = field(default_factory=list)  # the last few, one line each
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "errors"} | {"errors": self.errors[-5:]}
+        out = {k: v for k, v in self.__dict__.items() if k != "errors"} | {"errors": self.errors[-5:]}
+        return out | {"write_ms": round(self.write_ms, 1)}
 
 
 class AllocatingLmNat(LmNat):
@@ -233,6 +236,7 @@ class AllocatingLmNat(LmNat):
                 new[f] = port
                 back.append((f, fr))
             if new:
+                t0 = time.perf_counter()
                 try:
                     self.conn.insert([w for f, p in new.items() for w in self._entries(f, p)])
                 except P4RuntimeError as e:
@@ -244,6 +248,8 @@ class AllocatingLmNat(LmNat):
                     new = {}
                 self.map.update(new)
                 self.alloc.allocated += len(new)
+                self.alloc.writes += 1
+                self.alloc.write_ms += (time.perf_counter() - t0) * 1e3
             if refuse:
                 with contextlib.suppress(P4RuntimeError):  # an entry already there is refused already
                     self.conn.insert([self._refuse_entry(f) for f in refuse])
