@@ -139,6 +139,12 @@ def test_a_new_flow_is_mapped_on_its_first_packet_loses_nothing_and_its_replies_
     assert recs == [{"flow": {"src": "10.0.1.1", "dst": "10.0.2.2", "proto": 17, "sport": 2000, "dport": 9000},
                      "nat": {"src": PUBLIC, "sport": 40000}}]  # fmt: skip
     assert replies(ns, [(40000, 1), (40000, 2)]) == [("10.0.1.1", 2000, 1), ("10.0.1.1", 2000, 2)]
+    # what a reconciling controller must keep: exactly what is on the switch for this NF
+    on_switch = {
+        e.SerializeToString(deterministic=True) for t in ("nat", "nat_alloc") for e in c.read_table(t)
+    }
+    ours = {e.table_entry.SerializeToString(deterministic=True) for e in nat.entities()}
+    assert len(ours) == 4 and ours == on_switch
     # the switch punted only until the entries were there (counted by the switch and by us alike)
     assert c.counter_read("nat_punts").get(7, (0, 0))[0] == nat.alloc.punted
     print("first flow:", nat.alloc.to_dict(), "reordered", late)

@@ -311,6 +311,16 @@ class AllocatingLmNat(LmNat):
             self.conn.insert([self._refuse_entry(f)], "DELETE")
         self.refused.pop(f, None)
 
+    def entities(self) -> list:
+        """Everything this instance wrote, as P4Runtime entities: for a controller that
+        reconciles the switch (`Controller(extra=...)`), which would otherwise delete them."""
+        from p4.v1 import p4runtime_pb2 as R
+
+        with self.lock:
+            writes = [*self._alloc_entries(), *(w for f, p in self.map.items() for w in self._entries(f, p))]
+            writes += [self._refuse_entry(f) for f in self.refused]
+            return [R.Entity(table_entry=self.conn.index().entry(w)) for w in writes]
+
     def close(self) -> None:
         """Stop allocating (the nat_alloc entries go; mappings stay, as LmNat's)."""
         from p4rt.errors import P4RuntimeError
