@@ -113,7 +113,10 @@ class Punts:
     def _run(self) -> None:
         while not self._stop.is_set():
             for t in list(self.tickers):
-                t()
+                try:
+                    t()
+                except Exception:  # as for a handler: log it, keep serving
+                    log.exception("punt ticker failed")
             try:
                 first = self.conn.packets_in.get(timeout=0.05)
             except queue.Empty:
@@ -276,10 +279,10 @@ class AllocatingLmNat(LmNat):
         from p4rt.errors import P4RuntimeError
 
         now = time.monotonic()
-        if not self.refused or min(self.refused.values()) > now:
-            return
-        with self.lock:
+        with self.lock:  # a put may remove a refused flow meanwhile
             due = [f for f, t in self.refused.items() if t <= now]
+            if not due:
+                return
             with contextlib.suppress(P4RuntimeError):
                 self.conn.insert([self._refuse_entry(f) for f in due], "DELETE")
             for f in due:
