@@ -42,6 +42,7 @@ control FabricComputeChecksum(inout headers_t hdr, inout meta_t meta) {
 
 control FabricDeparser(packet_out pkt, in headers_t hdr) {
     apply {
+        pkt.emit(hdr.packet_in);   // a punt: the controller's header first
 #ifdef __TARGET_TOFINO__
         pkt.emit(hdr.recirc);
 #endif

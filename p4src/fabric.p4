@@ -15,6 +15,7 @@
 control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
     counter(32w256, CounterType.packets_and_bytes) nf_packets;
     counter(32w256, CounterType.packets) nf_drops;
+    counter(32w256, CounterType.packets) nat_punts;   // LM NAT misses sent to the controller
     Underlay() underlay;
     Classifier() classifier;
     ServiceForwarder() sff;
@@ -39,6 +40,14 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
 #ifdef __TARGET_TOFINO__
         hdr.recirc.setInvalid();   // read by the parser (meta.hops); sent again only to recirculate
 #endif
+        if (hdr.packet_out.isValid()) {
+            // From the controller: out of the port it names, or (0) through the pipeline.
+            hdr.packet_out.setInvalid();
+            if (hdr.packet_out.egress_port != 0) {
+                sm.egress_spec = hdr.packet_out.egress_port;
+                return;
+            }
+        }
         if (hdr.ipv4.isValid()) {
             meta.l4len = hdr.ipv4.totalLen - 20;
         }
@@ -109,6 +118,16 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
                             meta.nfDrop = 1;
                         }
                     }
+                }
+                if (meta.natPunt == 1) {
+                    // No mapping yet: the controller allocates one and sends the packet
+                    // back by packet-out (NSH as here: it takes this hop again).
+                    hdr.packet_in.setValid();
+                    hdr.packet_in.reason = PUNT_NAT_MISS;
+                    hdr.packet_in.nf_id = meta.nfId;
+                    nat_punts.count((bit<32>) meta.nfId);
+                    sm.egress_spec = CPU_PORT;
+                    return;
                 }
                 if (meta.nfDrop == 1) {
                     nf_drops.count((bit<32>) meta.nfId);

@@ -65,6 +65,24 @@ const bit<8> MB_RETRY = 5;     // torn entry: read again
 #define FW_ACL_SIZE 4096
 #endif
 
+/* The controller's packets (P4Runtime packet I/O). A packet-in says why it was punted; a
+   packet-out names its egress port, 0 for "through the pipeline, as if it had arrived"
+   (the LM NAT's first packets are re-injected so). */
+const bit<8> PUNT_NAT_MISS = 1;   // an LM NAT has no mapping for a flow from inside (nat_alloc)
+#ifdef __TARGET_TOFINO__
+#if __TARGET_TOFINO__ == 2
+#define CPU_PORT 0       // Tofino 2's PCIe CPU port
+#else
+#define CPU_PORT 192     // Tofino's PCIe CPU port (2-pipe parts: 64)
+#endif
+#else
+#define CPU_PORT 255     // the switch's --cpu-port (topologies/addressing.py's CPU_PORT)
+#endif
+@controller_header("packet_in")
+header packet_in_t { bit<8> reason; bit<8> nf_id; }
+@controller_header("packet_out")
+header packet_out_t { bit<9> egress_port; bit<7> _pad; }
+
 header ethernet_t { bit<48> dst; bit<48> src; bit<16> etherType; }
 
 /* A packet waiting for an RDMA READ loops through the loopback port with this shim:
@@ -113,6 +131,8 @@ header recirc_t { bit<8> hops; }
 #endif
 
 struct headers_t {
+    packet_in_t packet_in;
+    packet_out_t packet_out;
 #ifdef __TARGET_TOFINO__
     recirc_t recirc;
 #endif
@@ -142,6 +162,7 @@ struct meta_t {
     bit<1> recirc;
     bit<1> l4Rewritten;
     bit<1> routed;          // egress chosen by the fabric, skip the underlay
+    bit<1> natPunt;         // an LM NAT miss the controller allocates for: to the CPU port
     bit<1> emWait;          // the EM entry is not here yet: loop and look again
     bit<1> emFallback;      // the EM did not answer in time: the NF's fallback
     // EM lookup: the key the NF's EM table is read with (EmKey): the 5-tuple for a NAT,

@@ -26,7 +26,12 @@ control Firewall(inout headers_t hdr, inout meta_t meta) {
 }
 
 /* NAT: an exact 5-tuple rewritten to another 5-tuple (source and/or destination).
-   No entry: the packet passes untranslated. */
+   No entry: the packet passes untranslated, unless it comes from an allocating NAT's inside
+   (nat_alloc): then it is punted to the controller, which picks the flow's (public, port),
+   writes its two entries and sends the packet back through the pipeline
+   (controller/orchestration/lmalloc.py). A flow the controller could not map (its ports
+   exhausted) gets a nat_refuse entry for a while: dropped here, counted in nf_drops, and
+   the controller is not asked again meanwhile. */
 control NatRewrite(inout headers_t hdr, inout meta_t meta, in bit<96> d) {
     apply {
         hdr.ipv4.src = d[95:64];
@@ -48,10 +53,12 @@ control Nat(inout headers_t hdr, inout meta_t meta) {
     NatRewrite() rewrite;
     bit<96> d = 0;
     bool hit = false;
+    bool alloc = false;
     action nat_translate(bit<32> src, bit<32> dst, bit<16> sport, bit<16> dport) {
         d = src ++ dst ++ sport ++ dport;
         hit = true;
     }
+    action nat_refuse() { meta.nfDrop = 1; }
     table nat {
         key = {
             meta.nfId : exact;
@@ -61,13 +68,27 @@ control Nat(inout headers_t hdr, inout meta_t meta) {
             meta.sport : exact;
             meta.dport : exact;
         }
-        actions = { nat_translate; NoAction; }
+        actions = { nat_translate; nat_refuse; NoAction; }
         default_action = NoAction();
         size = 16384;
     }
+    // Which sources an instance allocates for (its inside prefix, per protocol).
+    action nat_punt() { alloc = true; }
+    table nat_alloc {
+        key = { meta.nfId : exact; hdr.ipv4.src : ternary; hdr.ipv4.proto : ternary; }
+        actions = { nat_punt; NoAction; }
+        default_action = NoAction();
+        size = 256;
+    }
     apply {
+        // Both looked up at once, not nat_alloc after nat's miss: no stage more on Tofino.
         nat.apply();
-        if (hit) { rewrite.apply(hdr, meta, d); }
+        nat_alloc.apply();
+        if (hit) {
+            rewrite.apply(hdr, meta, d);
+        } else if (alloc && meta.nfDrop == 0) {
+            meta.natPunt = 1;
+        }
     }
 }
 

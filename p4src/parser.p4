@@ -5,15 +5,31 @@
 parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
     state start {
 #ifdef __TARGET_TOFINO__
-        transition select(sm.ingress_port) { RECIRC_PORT: recirculated; default: ethernet; }
+        transition select(sm.ingress_port) {
+            RECIRC_PORT: recirculated;
+            CPU_PORT: packet_out;
+            default: ethernet;
+        }
     }
     state recirculated {
         pkt.extract(hdr.recirc);
         meta.hops = hdr.recirc.hops;
         transition ethernet;
     }
-    state ethernet {
+#else
+        // A recirculated packet may keep the CPU port as its ingress port: only a fresh
+        // one (instance type 0) carries the packet-out header.
+        transition select(sm.instance_type, sm.ingress_port) {
+            (0, CPU_PORT): packet_out;
+            default: ethernet;
+        }
+    }
 #endif
+    state packet_out {
+        pkt.extract(hdr.packet_out);
+        transition ethernet;
+    }
+    state ethernet {
         pkt.extract(hdr.ethernet);
         transition select(hdr.ethernet.etherType) {
             ETH_WAIT: wait;

@@ -9,6 +9,8 @@ orchestration loop over a set of server slots.
     srem orch move --switch unix:/run/p4rt.sock --from a=/run/a.sock:7:5 --to b=/run/b.sock:7:6 \\
                    --filter '{sport: 2000}' --guarantee order-preserving
     srem orch run --setup setup.yaml --config orch.yaml --periods 60 --out results/orch [--risk prediction:score]
+    srem orch lm-nat --switch unix:/run/p4rt.sock --nf 7 --public 198.51.100.1 --inside 10.0.1.0/24 \
+                     --ports 40000-40999 --seconds 60      # the LM NAT allocating on first packets
 
 Every mistake is one red line and exit status 2.
 """
@@ -316,6 +318,76 @@ def load_setup(path: Path) -> dict:
         raise ConfigError(f"{path}: start: names slots to start first, of {', '.join(sorted(slots))}")
     return {"switch": d["switch"], "device_id": int(d.get("device_id", 0)),
             "election_id": int(d.get("election_id", 2)), "slots": slots, "start": start}  # fmt: skip
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition("-")
+    if (
+        not sep
+        or not lo.strip().isdigit()
+        or not hi.strip().isdigit()
+        or not 1 <= int(lo) <= int(hi) <= 65535
+    ):
+        raise _fail(f"--ports: {text!r} is not a range FIRST-LAST within 1-65535")
+    return int(lo), int(hi)
+
+
+@orch.command("lm-nat")
+def lm_nat(
+    switch: SwitchOpt,
+    nf: Annotated[int, typer.Option(help="The NAT's NF id in the switch's LM (its sff_local hop).")],
+    public: Annotated[str, typer.Option(help="The public address the flows are translated to.")],
+    inside: Annotated[str, typer.Option(help="The inside prefix whose new flows get a mapping.")],
+    ports: Annotated[str, typer.Option(help="The instance's port range, FIRST-LAST.")],
+    seconds: Annotated[float, typer.Option(help="How long to serve (0: until Ctrl-C).")] = 0,
+    refuse_s: Annotated[
+        float, typer.Option(help="How long an exhausted flow is dropped by the switch.")
+    ] = 1.0,
+    device_id: Annotated[int, typer.Option(help="The switch's P4Runtime device id.")] = 0,
+    election_id: Annotated[int, typer.Option(help="Election id (low word); above the controller's.")] = 2,
+):
+    """Serve the LM NAT's allocation: map each new inside flow on its first packet (punted
+    by the switch), write its entries and send its packets back (docs/orchestration.md)."""
+    import ipaddress
+    import time
+
+    from controller.orchestration.lmalloc import AllocatingLmNat, Punts
+    from nfs.control import ControlError
+    from p4rt.errors import P4RuntimeError
+
+    rng = _port_range(ports)
+    if not 0 < nf < 256:
+        raise _fail(f"--nf: {nf} is not an NF id in 1-255")
+    try:
+        ipaddress.IPv4Address(public)
+    except ValueError:
+        raise _fail(f"--public: {public!r} is not an IPv4 address") from None
+    if refuse_s <= 0 or seconds < 0:
+        raise _fail("--refuse-s must be above 0 and --seconds at least 0")
+    conn = _switch(switch, device_id, election_id)
+    punts = nat = None
+    try:
+        punts = Punts(conn)
+        nat = AllocatingLmNat(conn, nf, public, inside, rng, punts, refuse_s=refuse_s)
+        console.print(f"NF {nf}: allocating {public}:{rng[0]}-{rng[1]} for {inside} on {switch}")
+        end = time.monotonic() + seconds if seconds else None
+        while end is None or time.monotonic() < end:
+            time.sleep(0.1 if end is None else max(0.0, min(0.1, end - time.monotonic())))
+    except KeyboardInterrupt:
+        pass
+    except (ControlError, KeyError, P4RuntimeError) as e:
+        raise _fail(f"--switch {switch}: {str(e).splitlines()[0].strip(chr(34))}") from None
+    finally:
+        if nat is not None:
+            nat.close()
+        if punts is not None:
+            punts.close()
+        conn.close()
+    t = Table("mappings", *(k for k in nat.alloc.to_dict() if k != "errors"))
+    t.add_row(str(len(nat.map)), *(str(v) for k, v in nat.alloc.to_dict().items() if k != "errors"))
+    console.print(t)
+    for e in nat.alloc.errors[-5:]:
+        console.print(f"[yellow]{e}[/]", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,10 +1,10 @@
 """A NAT instance in a switch's local memory (LM), as a move's endpoint.
 
 fabric.p4's LM NAT is the `nat` table (exact 5-tuple → rewritten 5-tuple) keyed by the NF
-id: it translates, but cannot allocate a mapping on a flow's first packet (that would need
-registers or a digest to the controller, not in fabric.p4 today). So LM serves flows that
-arrive with their mapping: a flow moved from a server NAT keeps its (public, port) in two
-table entries (its direction and the reply's), written and deleted over P4Runtime.
+id. A flow's mapping is two table entries (its direction and the reply's), written and
+deleted over P4Runtime: a flow moved from a server NAT keeps its (public, port) so. The
+switch cannot pick a port itself; `lmalloc.AllocatingLmNat` adds the allocation on a flow's
+first packet (punted to the controller, sent back by packet-out) on top of this class.
 
 `LmNat` answers the subset of the NF host control channel (nfs/control.py) that move()
 uses: ping, stats, get / put / forget by flow. Its state is what the controller wrote (it
