@@ -14,22 +14,19 @@ writer). Two entries per flow: its direction and the reply's, addressed to the m
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
+from controller.orchestration.tablenat import TableNat
 from emac.api import Emac, EmacError
 from emac.layout import ACT_NAT, Entry, FlowKey, nat_data
-from nfs.control import ControlError
-from nfs.flows import Flow, FlowFilter
+from nfs.flows import Flow
 
 
-class EmNat:
-    kind = "snat"
+class EmNat(TableNat):
+    where = "EM"
+    errors = (EmacError,)
 
     def __init__(self, emac: Emac, nf: int, public: str) -> None:
-        self.emac, self.nf, self.public = emac, nf, public
-        self.map: dict[Flow, int] = {}  # inside flow -> public port, as written to memory
-        self.lock = threading.Lock()
+        super().__init__(nf, public)
+        self.emac = emac
 
     def _entries(self, f: Flow, port: int) -> list[Entry]:
         pub = Flow.parse({**f.to_dict(), "src": self.public, "sport": port})
@@ -39,50 +36,19 @@ class EmNat:
             out.append(Entry(key, ACT_NAT, nat_data(t.src, t.dst, t.sport, t.dport)))
         return out
 
-    def call(self, op: str, **args: Any) -> dict:
-        with self.lock:
-            if op == "ping":
-                return {"ok": True, "nfs": [{"id": self.nf, "kind": self.kind}]}
-            if op == "stats":
-                return {"ok": True, "nfs": [{"id": self.nf, "kind": self.kind, "flows": len(self.map)}]}
-            if op == "get":
-                flt = FlowFilter.parse(args.get("filter"))
-                recs = [{"flow": f.to_dict(), "nat": {"src": self.public, "sport": p}}
-                        for f, p in sorted(self.map.items()) if flt.matches(f)]  # fmt: skip
-                return {"ok": True, "kind": self.kind, "records": recs}
-            try:
-                if op == "put":
-                    new = {}
-                    for k, r in enumerate(args.get("records") or []):
-                        if not isinstance(r, dict) or "nat" not in r or r["nat"].get("src") != self.public:
-                            raise ControlError(f"records[{k}]: not a NAT mapping to {self.public}")
-                        new[Flow.parse(r["flow"], f"records[{k}].flow")] = int(r["nat"]["sport"])
-                    done: list[Flow] = []
-                    try:
-                        for f, p in new.items():
-                            if f not in self.map:
-                                for e in self._entries(f, p):
-                                    self.emac.put(self.nf, e)
-                                done.append(f)
-                                self.map[f] = p
-                    except EmacError:
-                        for f in done:  # all or nothing: what this put wrote goes again
-                            self._delete(f)
-                        raise
-                    return {"ok": True, "count": len(new)}
-                if op == "forget":
-                    gone = [Flow.parse(f) for f in args.get("flows") or []]
-                    gone = [f for f in gone if f in self.map]
-                    for f in gone:
-                        self._delete(f)
-                    return {"ok": True, "count": len(gone)}
-            except EmacError as e:
-                raise ControlError(f"EM NAT {self.nf}: {str(e).splitlines()[0]}") from None
-            raise ControlError(f"EM NAT {self.nf} cannot {op}: the switch holds no packets for a move")
+    def _write(self, fresh: dict[Flow, int]) -> None:
+        done: list[Flow] = []
+        try:
+            for f, p in fresh.items():
+                for e in self._entries(f, p):
+                    self.emac.put(self.nf, e)
+                done.append(f)
+                self.map[f] = p
+        except EmacError:
+            self._remove(done)  # all or nothing: what this put wrote goes again
+            raise
 
-    def _delete(self, f: Flow) -> None:
-        for e in self._entries(f, self.map.pop(f)):
-            self.emac.delete(self.nf, e.key)
-
-    def close(self) -> None:
-        pass
+    def _remove(self, gone: list[Flow]) -> None:
+        for f in gone:
+            for e in self._entries(f, self.map.pop(f)):
+                self.emac.delete(self.nf, e.key)

@@ -17,22 +17,20 @@ until the steering switches the flows away.
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
-from nfs.control import ControlError
-from nfs.flows import Flow, FlowFilter
+from controller.orchestration.tablenat import TableNat
+from nfs.flows import Flow
 from p4rt.client import SwitchConnection
 from p4rt.entities import TableWrite
+from p4rt.errors import P4RuntimeError
 
 
-class LmNat:
-    kind = "snat"
+class LmNat(TableNat):
+    where = "LM"
+    errors = (P4RuntimeError,)
 
     def __init__(self, conn: SwitchConnection, nf: int, public: str) -> None:
-        self.conn, self.nf, self.public = conn, nf, public
-        self.map: dict[Flow, int] = {}  # inside flow -> public port, as written to the switch
-        self.lock = threading.Lock()
+        super().__init__(nf, public)
+        self.conn = conn
 
     def _entries(self, f: Flow, port: int) -> list[TableWrite]:
         pub = Flow.parse({**f.to_dict(), "src": self.public, "sport": port})
@@ -44,40 +42,11 @@ class LmNat:
                                      {"src": t.src, "dst": t.dst, "sport": t.sport, "dport": t.dport}))  # fmt: skip
         return out
 
-    def call(self, op: str, **args: Any) -> dict:
-        from p4rt.errors import P4RuntimeError
+    def _write(self, fresh: dict[Flow, int]) -> None:
+        self.conn.insert([w for f, p in fresh.items() for w in self._entries(f, p)])  # one batch
+        self.map.update(fresh)
 
-        with self.lock:
-            if op == "ping":
-                return {"ok": True, "nfs": [{"id": self.nf, "kind": self.kind}]}
-            if op == "stats":
-                return {"ok": True, "nfs": [{"id": self.nf, "kind": self.kind, "flows": len(self.map)}]}
-            if op == "get":
-                flt = FlowFilter.parse(args.get("filter"))
-                recs = [{"flow": f.to_dict(), "nat": {"src": self.public, "sport": p}}
-                        for f, p in sorted(self.map.items()) if flt.matches(f)]  # fmt: skip
-                return {"ok": True, "kind": self.kind, "records": recs}
-            try:
-                if op == "put":
-                    new = {}
-                    for k, r in enumerate(args.get("records") or []):
-                        if not isinstance(r, dict) or "nat" not in r or r["nat"].get("src") != self.public:
-                            raise ControlError(f"records[{k}]: not a NAT mapping to {self.public}")
-                        new[Flow.parse(r["flow"], f"records[{k}].flow")] = int(r["nat"]["sport"])
-                    fresh = {f: p for f, p in new.items() if f not in self.map}
-                    self.conn.insert([w for f, p in fresh.items() for w in self._entries(f, p)])
-                    self.map.update(fresh)
-                    return {"ok": True, "count": len(new)}
-                if op == "forget":
-                    gone = [Flow.parse(f) for f in args.get("flows") or []]
-                    gone = [f for f in gone if f in self.map]
-                    self.conn.insert([w for f in gone for w in self._entries(f, self.map[f])], "DELETE")
-                    for f in gone:
-                        del self.map[f]
-                    return {"ok": True, "count": len(gone)}
-            except P4RuntimeError as e:
-                raise ControlError(f"LM NAT {self.nf}: {str(e).splitlines()[0]}") from None
-            raise ControlError(f"LM NAT {self.nf} cannot {op}: the switch holds no packets for a move")
-
-    def close(self) -> None:
-        pass
+    def _remove(self, gone: list[Flow]) -> None:
+        self.conn.insert([w for f in gone for w in self._entries(f, self.map[f])], "DELETE")
+        for f in gone:
+            del self.map[f]
