@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_controller
 	$(BIN)/python -m tests.benchmarks.bench_agents
 	$(BIN)/python -m tests.benchmarks.bench_move
+	$(BIN)/python -m tests.benchmarks.bench_lmalloc
 	$(BIN)/python -m tests.benchmarks.bench_migration
 	$(BIN)/python -m tests.benchmarks.bench_migration --meters
 	$(BIN)/python -m tests.benchmarks.bench_gnn
