@@ -156,6 +156,7 @@ def run_emulated(
     trace: bool = False,
     orchestration: Path | None = None,
     steps: int | None = None,
+    risk: str | None = None,
 ) -> list[dict]:
     """`srem run --emulate`: the day on the emulated fabric; the model's table plus the
     measured packets per step; results.json, day.png and emulation.png under `out`.
@@ -164,6 +165,7 @@ def run_emulated(
     intervals in results.json and timeline.png beside day.png."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from controller.orchestration.hooks import load_hook
     from emac.api import EmacError
     from emulation.day import emulate_day
     from emulation.mininet import missing
@@ -173,6 +175,7 @@ def run_emulated(
     from placement.model.workload import build_topology
     from topologies.addressing import plan
 
+    hook = load_hook(risk) if risk else None  # a bad name is refused before anything else
     why = missing()
     if why:
         raise InputError("--emulate", "machine", why)
@@ -189,7 +192,7 @@ def run_emulated(
                 problem, problem.day("test", day), agent, fab,
                 log_dir=log_dir, seconds_per_step=seconds_per_step, pps_budget=pps_budget, target=target, em=em,
                 compiler=compiler, trace=trace, progress=lambda m: bar.update(task, description=m),
-                orchestration=orch, steps=steps,
+                orchestration=orch, steps=steps, risk=hook,
             )  # fmt: skip
         except (EmacError, ApplyError, P4RuntimeError, RuntimeError) as e:
             # The emulation is gone (every process and link removed); say what stopped it

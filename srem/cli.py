@@ -84,6 +84,12 @@ def run(
         ),
     ] = None,
     steps: Annotated[int | None, typer.Option(help="--emulate: play only the first N steps.")] = None,
+    risk: Annotated[
+        str | None,
+        typer.Option(
+            help="--orchestration: the failure-risk hook, MODULE:FUNCTION (e.g. prediction.hook:psutil)."
+        ),
+    ] = None,
 ) -> None:
     """Run one day: the agent re-places every instance at each step."""
     s = scenario_from(scenario)
@@ -91,8 +97,12 @@ def run(
     if not 0 <= day < problem.n_days("test"):
         raise InputError("--day", str(day), f"the test set has days 0..{problem.n_days('test') - 1}")
     a = agent_or_error(agent, problem, seed, milp_time_limit, model)
-    if not emulate and (orchestration is not None or steps is not None):
-        raise InputError("--orchestration/--steps", "", "run on the emulated fabric only: add --emulate")
+    if not emulate and (orchestration is not None or steps is not None or risk is not None):
+        raise InputError(
+            "--orchestration/--steps/--risk", "", "run on the emulated fabric only: add --emulate"
+        )
+    if risk is not None and orchestration is None:
+        raise InputError("--risk", risk, "acts on the orchestration loop: add --orchestration")
     if emulate:
         if seconds_per_step <= 0 or pps_budget <= 0:
             raise InputError("--seconds-per-step/--pps-budget", "", "must be > 0")
@@ -101,7 +111,7 @@ def run(
         title = f"{s.name}: test day {day}, agent {agent}"
         rows = emulation_cli.run_emulated(
             s, problem, day, a, title, out, seconds_per_step=seconds_per_step, pps_budget=pps_budget,
-            target=target, em=em, compiler=compiler, trace=trace, orchestration=orchestration, steps=steps,
+            target=target, em=em, compiler=compiler, trace=trace, orchestration=orchestration, steps=steps, risk=risk,
         )  # fmt: skip
         console.print(step_table(title, rows))
         return

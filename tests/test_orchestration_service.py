@@ -171,3 +171,46 @@ def test_srem_run_refuses_orchestration_without_emulate():
     p = subprocess.run([sys.executable, "-c", "from srem.cli import main; main()", "run", "--orchestration", "o.yaml"],
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert p.returncode == 2 and "add --emulate" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_a_risk_hook_is_named_module_function_and_refused_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from controller.orchestration.hooks import load_hook
+    from topologies import InputError
+
+    assert load_hook("statistics:fmean")([1, 3]) == 2
+    for spec, word in [("nomodule_xyz:score", "cannot import nomodule_xyz"), ("statistics:nothing", "has no nothing"),
+                       ("score", "is not MODULE:FUNCTION"), ("math:pi", "is not a function")]:  # fmt: skip
+        with pytest.raises(InputError, match=word):
+            load_hook(spec)
+    srem = [sys.executable, "-c", "from srem.cli import main; main()", "run"]
+    f = tmp_path / "o.yaml"
+    f.write_text(yaml.safe_dump(GOOD))
+    for args, word in [
+        (
+            ["--emulate", "--orchestration", str(f), "--risk", "nomodule_xyz:score"],
+            "cannot import nomodule_xyz",
+        ),
+        (["--emulate", "--risk", "prediction.hook:psutil"], "add --orchestration"),
+        (["--risk", "prediction.hook:psutil"], "add --emulate"),
+    ]:
+        p = subprocess.run(
+            [*srem, *args, "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120
+        )
+        assert p.returncode == 2 and word in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+        assert not (tmp_path / "o").exists()  # nothing started
+    ctl = [
+        sys.executable,
+        "-c",
+        "from srem.cli import main; main()",
+        "control",
+        "--fabric",
+        str(tmp_path / "none.json"),
+    ]
+    for args, word in [(["--risk", "prediction.hook:psutil"], "add --orchestration"),
+                       (["--orchestration", str(f), "--risk", "score"], "is not MODULE:FUNCTION")]:  # fmt: skip
+        p = subprocess.run([*ctl, *args], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and word in p.stderr, p.stderr

@@ -67,6 +67,13 @@ def control(
             "service:); its JSON lines, intervals and timeline.png go to --out. Default: off."
         ),
     ] = None,
+    risk: Annotated[
+        str | None,
+        typer.Option(
+            help="--orchestration: the failure-risk hook, MODULE:FUNCTION (e.g. prediction.hook:psutil); "
+            "default: none."
+        ),
+    ] = None,
 ) -> None:
     """The controller's loop on the fabric srem deploy holds: every interval, read the
     switches' counters, ask the agent for a placement, apply it make-before-break to the
@@ -78,6 +85,7 @@ def control(
     from controller.fabric.servers import ServerNFs
     from controller.fabric.switches import Fabric
     from controller.loop.step import Controller, control_loop
+    from controller.orchestration.hooks import load_hook
     from controller.program.dayplan import chains_of, nfs_of, placement_state
     from controller.program.flows import plan_replay
     from controller.program.pipeline import fabric_pipeline
@@ -93,6 +101,9 @@ def control(
         raise InputError("--steps", str(steps), "must be at least 1")
     if read_workers < 1:
         raise InputError("--read-workers", str(read_workers), "must be at least 1")
+    if risk is not None and orchestration is None:
+        raise InputError("--risk", risk, "acts on the orchestration loop: add --orchestration")
+    hook = load_hook(risk) if risk else None
     dep, s, problem, fab = load_deployment(fabric)
     a = make_agent(agent, problem, seed, milp_time_limit, model)
     dep.check_running(fabric)
@@ -108,7 +119,9 @@ def control(
         )
 
     underlay = {n: fabric_entities(fab, index, n) for n in fab.switches}
-    make_orch = _orchestration(orchestration, fab, day.n_chains, dep, index, out) if orchestration else None
+    make_orch = (
+        _orchestration(orchestration, fab, day.n_chains, dep, index, out, hook) if orchestration else None
+    )
     fab_conn = Fabric(dict(dep.switches), pipeline, read_workers=read_workers)
     orch = make_orch(fab_conn) if make_orch else None
     servers = ServerNFs.attach({n: h.nf for n, h in dep.servers.items()})
@@ -180,7 +193,7 @@ def control(
     _write(out, doc, results)
 
 
-def _orchestration(path: Path, fab, n_chains: int, dep, index, out: Path):
+def _orchestration(path: Path, fab, n_chains: int, dep, index, out: Path, risk=None):
     """The orchestration YAML checked against the deployed fabric (one line when wrong);
     returns a function that wires the loop to the controller's Fabric."""
     from controller.orchestration.service import load_for_fabric
@@ -195,7 +208,7 @@ def _orchestration(path: Path, fab, n_chains: int, dep, index, out: Path):
     out.mkdir(parents=True, exist_ok=True)
     log = (out / "orchestration.jsonl").open("w")
     (out / "orchestration").mkdir(exist_ok=True)
-    return lambda fabric: wire(svc, cfg, fab, index, fabric, hosts, out / "orchestration", log)
+    return lambda fabric: wire(svc, cfg, fab, index, fabric, hosts, out / "orchestration", log, risk=risk)
 
 
 def _finish(orch, out: Path, doc: dict) -> None:

@@ -27,6 +27,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from topologies import InputError
+
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 orch = typer.Typer(help="Stateful NFs between placement intervals: state, moves, the orchestration loop.")
 Control = Annotated[Path, typer.Option(help="Control socket of a running `srem nf-host --control`.")]
@@ -253,20 +255,12 @@ def run(
 def _risk_hook(spec: str, opt: str = "--risk"):
     """The function named MODULE:FUNCTION (the prediction package's `score`, the migration
     package's `plan`)."""
-    import importlib
+    from controller.orchestration.hooks import load_hook
 
-    mod, _, fn = spec.partition(":")
-    if not mod or not fn:
-        raise _fail(f"{opt}: {spec!r} is not MODULE:FUNCTION")
     try:
-        f = getattr(importlib.import_module(mod), fn)
-    except ImportError as e:
-        raise _fail(f"{opt}: cannot import {mod}: {e}") from None
-    except AttributeError:
-        raise _fail(f"{opt}: {mod} has no {fn}") from None
-    if not callable(f):
-        raise _fail(f"{opt}: {spec} is not a function")
-    return f
+        return load_hook(spec, opt)
+    except InputError as e:
+        raise _fail(str(e)) from None
 
 
 def load_setup(path: Path) -> dict:
