@@ -37,7 +37,7 @@ import typer
 
 from controller.fabric.servers import ServerNFs
 from placement.model.workload import Day, Problem
-from prediction.policy import Policy, touching
+from prediction.policy import DEFAULT_POLICIES, Policy, touching
 from prediction.sim_config import SimConfig
 from prediction.simulate import World, classify_moves, draw_world, slot_placements
 from topologies import InputError
@@ -101,14 +101,7 @@ class ReplaySetup:
     day: int = 0
     step: int = 1  # 12:00 in the paper's day
     agent: str = "greedy"
-    policies: tuple[str, ...] = (
-        "none",
-        "reactive",
-        "proactive-0.5",
-        "proactive-0.7",
-        "proactive-0.9",
-        "oracle",
-    )
+    policies: tuple[str, ...] = DEFAULT_POLICIES
     slots: int = 16
     per_slot: int = 8  # monitoring intervals per slot: 40 s of the data set's time
     seconds_per_slot: float = 2.0

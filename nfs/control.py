@@ -17,7 +17,7 @@ NF `nf` (its id); the answer is {"ok": true, ...} or {"ok": false, "error": "one
     {"op": "narrow", "nf": 7, "move": "m1", "flows": [flow, ...]}  -> {"ok", "count"}
     {"op": "forget", "nf": 7, "flows": [flow, ...]}       -> {"ok", "count"}
     {"op": "held",   "nf": 7, "move": "m1"}               -> {"ok", "buffered", "seen"}
-    {"op": "take",   "nf": 7, "move": "m1"}               -> {"ok", "frames": [hex, ...]}
+    {"op": "take",   "nf": 7, "move": "m1", "end": false} -> {"ok", "frames": [hex, ...]}  (end: the hold goes too)
     {"op": "inject", "nf": 7, "frames": [hex, ...]}       -> {"ok", "count"}
     {"op": "release","nf": 7, "move": "m1", "drop": false} -> {"ok", "count"}
 
@@ -220,7 +220,10 @@ class ControlServer:
         if op == "held":
             return nf.held(move)
         if op == "take":
-            return {"frames": [f.hex() for f in nf.take(move)]}
+            end = req.get("end", False)
+            if not isinstance(end, bool):
+                raise ControlError(f"end must be true or false, not {end!r}")
+            return {"frames": [f.hex() for f in nf.take(move, end=end)]}
         if op == "inject":
             frames = req.get("frames")
             if not isinstance(frames, list) or len(frames) > MAX_FRAMES:

@@ -258,12 +258,16 @@ class StatefulNF:
             self.release(m)
         return len(stale)
 
-    def take(self, move: str) -> list[bytes]:
-        """The frames held so far (the hold stays: later ones are held too)."""
+    def take(self, move: str, end: bool = False) -> list[bytes]:
+        """The frames held so far. The hold stays (later ones are held too), or with `end`
+        it goes in the same step: no frame can arrive between the last take and the end
+        of the hold and be lost, as with a take followed by a dropping release."""
         with self.lock:
             h = self._hold(move)
             frames = list(h.buffer)
             h.buffer.clear()
+            if end:
+                del self.holds[move]
             return frames
 
     def held(self, move: str) -> dict:

@@ -221,6 +221,41 @@ class SwitchConnection:
             for x in self.read([e])
         }
 
+    def packet_out(self, payloads: Iterable[bytes], **metadata: int) -> None:
+        """Frames sent on the session's stream as P4Runtime packet-outs, with the named
+        fields of the pipeline's @controller_header("packet_out") (e.g. egress_port=0),
+        each encoded in its P4Info width. An unknown field or a value too wide is refused
+        before anything is sent."""
+        if self._closed or self._broken:
+            raise P4RuntimeError(f"packet-out on {self.address}", None, "the stream is closed")
+        header = next(
+            (h for h in self.index().p4info.controller_packet_metadata if h.preamble.name == "packet_out"),
+            None,
+        )
+        if header is None:
+            raise P4RuntimeError(f"packet-out on {self.address}", None, 'no @controller_header("packet_out")')
+        fields = {m.name: m for m in header.metadata}
+        md = []
+        for name, value in metadata.items():
+            m = fields.get(name)
+            if m is None:
+                raise P4RuntimeError(
+                    f"packet-out on {self.address}",
+                    None,
+                    f"packet_out has no field {name!r} ({', '.join(fields)})",
+                )
+            if not 0 <= value < 1 << m.bitwidth:
+                raise P4RuntimeError(
+                    f"packet-out on {self.address}", None, f"{name} = {value} does not fit {m.bitwidth} bits"
+                )
+            md.append((m.id, value.to_bytes((m.bitwidth + 7) // 8, "big")))
+        for payload in payloads:
+            msg = R.StreamMessageRequest()
+            msg.packet.payload = payload
+            for mid, value in md:
+                msg.packet.metadata.add(metadata_id=mid, value=value)
+            self._requests.put(msg)
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

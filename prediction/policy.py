@@ -31,6 +31,8 @@ from placement.model.step import evaluate
 from placement.model.workload import Day, Problem
 
 KINDS = ("none", "reactive", "proactive", "oracle")
+# Every policy a comparison shows by default: the three thresholds the paper reports.
+DEFAULT_POLICIES = ("none", "reactive", "proactive-0.5", "proactive-0.7", "proactive-0.9", "oracle")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from topologies import InputError
 
 from .config import read_yaml
-from .policy import Policy
+from .policy import DEFAULT_POLICIES, Policy
 
 MODELS = ("honest", "honest-psutil")
 
@@ -20,14 +20,7 @@ class SimConfig:
 
     scenario: str = "paper"  # a bundled scenario's name or a scenario YAML
     agents: tuple[str, ...] = ("greedy", "mpc")
-    policies: tuple[str, ...] = (
-        "none",
-        "reactive",
-        "proactive-0.5",
-        "proactive-0.7",
-        "proactive-0.9",
-        "oracle",
-    )
+    policies: tuple[str, ...] = DEFAULT_POLICIES
     days: int = 10  # test days 0..days-1, each with its own failure draw
     seed: int = 0  # the failures' and the monitoring rows' seed
     interval_s: float = 5.0  # one monitoring interval (the data set's)

@@ -148,6 +148,13 @@ def test_a_new_flow_is_mapped_on_its_first_packet_loses_nothing_and_its_replies_
     # the switch punted only until the entries were there (counted by the switch and by us alike)
     assert c.counter_read("nat_punts").get(7, (0, 0))[0] == nat.alloc.punted
     print("first flow:", nat.alloc.to_dict(), "reordered", late)
+    # packet-out fields are the P4Info's, in its widths: a wrong one is refused before sending
+    from p4rt.errors import P4RuntimeError
+
+    with pytest.raises(P4RuntimeError, match="packet_out has no field 'port'"):
+        c.packet_out([b"x"], port=1)
+    with pytest.raises(P4RuntimeError, match="512 does not fit 9 bits"):
+        c.packet_out([b"x"], egress_port=512)
 
 
 def test_a_second_flow_gets_another_port_and_both_keep_theirs(lm):

@@ -150,6 +150,7 @@ def test_get_put_delete_move_a_mapping_between_two_hosts(channel, tmp_path):
         ({"op": "put", "nf": 8, "records": "all"}, "must be a list"),
         ({"op": "delete", "nf": 7}, "needs a filter"),
         ({"op": "take", "nf": 7, "move": "nope"}, "holds nothing"),
+        ({"op": "take", "nf": 7, "move": "m", "end": "yes"}, "end must be true or false"),
         ({"op": "inject", "nf": 7, "frames": ["zz"]}, "hex"),
     ],
 )
@@ -240,6 +241,19 @@ def test_hold_take_inject_release_keep_arrival_order(channel):
     assert client.call("inject", nf=7, frames=frames)["count"] == 5
     assert client.call("release", nf=7, move="m")["count"] == 1
     assert [ip_of(f).id for f in sent] == [0, 1, 2, 3, 4, 9]
+
+
+def test_take_with_end_hands_over_the_rest_and_stops_holding_in_one_step(channel):
+    host, client, _sent, _ = channel
+    client.call("hold", nf=7, move="m", filter={"src": "10.0.1.1"})
+    for k in range(3):
+        host.process(frame("10.0.1.1", "10.0.2.2", 1000, 80, ident=k))
+    frames = client.call("take", nf=7, move="m", end=True)["frames"]
+    assert [IP(bytes.fromhex(f)[22:]).id for f in frames] == [0, 1, 2]
+    # The hold is gone: a later packet is processed at once (not held, not dropped).
+    assert host.process(frame("10.0.1.1", "10.0.2.2", 1000, 80, ident=7)) is not None
+    with pytest.raises(ControlError, match="holds nothing"):
+        client.call("held", nf=7, move="m")
 
 
 def test_hold_overflow_is_bounded_and_counted(host):

@@ -90,15 +90,18 @@ def _planner(v: Any, where: str) -> PlannerConfig:
     return PlannerConfig(kind, model, sla)
 
 
-def _section(d: dict, key: str, where: str, fields: tuple[str, ...]) -> dict:
+def _section(d: dict, key: str, where: str, fields: tuple[str, ...], sep: str = ".") -> dict:
+    """The mapping d[key] (empty when absent), with no field outside `fields`; errors name
+    it as where + sep + key."""
     v = d.get(key, {})
     if v is None:
         return {}
+    name = f"{where}{sep}{key}"
     if not isinstance(v, dict):
-        raise ConfigError(f"{where}.{key}: expected a mapping of {', '.join(fields)}")
+        raise ConfigError(f"{name}: expected a mapping of {', '.join(fields)}")
     extra = sorted(set(v) - set(fields))
     if extra:
-        raise ConfigError(f"{where}.{key}: unknown field {extra[0]!r} (fields: {', '.join(fields)})")
+        raise ConfigError(f"{name}: unknown field {extra[0]!r} (fields: {', '.join(fields)})")
     return v
 
 

@@ -44,6 +44,7 @@ from nfs.control import ControlError
 from nfs.flows import Flow
 from p4rt.client import SwitchConnection
 from p4rt.entities import TableWrite, Ternary
+from p4rt.errors import P4RuntimeError
 
 log = logging.getLogger("srem.lmalloc")
 
@@ -75,16 +76,11 @@ def _header_ids(conn: SwitchConnection, name: str) -> dict[str, int]:
 
 
 def packet_out(conn: SwitchConnection, frames: list[bytes], egress_port: int = 0) -> None:
-    """Send frames by P4Runtime packet-out; egress_port 0: through the pipeline.
-    (p4rt's client has no packet-out call yet: the request goes on its stream directly.)"""
-    from p4.v1 import p4runtime_pb2 as R
-
-    port_id = _header_ids(conn, "packet_out")["egress_port"]
-    for f in frames:
-        m = R.StreamMessageRequest()
-        m.packet.payload = f
-        m.packet.metadata.add(metadata_id=port_id, value=egress_port.to_bytes(2, "big"))
-        conn._requests.put(m)  # the session's one stream
+    """Send frames by P4Runtime packet-out; egress_port 0: through the pipeline."""
+    try:
+        conn.packet_out(frames, egress_port=egress_port)
+    except P4RuntimeError as e:
+        raise ControlError(str(e)) from None
 
 
 class Punts:
@@ -208,7 +204,6 @@ class AllocatingLmNat(LmNat):
 
     def on_punts(self, frames: list[bytes]) -> None:
         """One batch of punted frames, in arrival order: allocate, write, re-inject."""
-        from p4rt.errors import P4RuntimeError
 
         with self.lock:
             self.alloc.punted += len(frames)
@@ -262,7 +257,6 @@ class AllocatingLmNat(LmNat):
             self.alloc.reinjected += len(back)
 
     def _drop_written(self, flows: dict[Flow, int]) -> None:
-        from p4rt.errors import P4RuntimeError
 
         for f, p in flows.items():
             for w in self._entries(f, p):
@@ -276,7 +270,6 @@ class AllocatingLmNat(LmNat):
 
     def _expire(self) -> None:
         """Remove the refuse entries whose time is up: the flow's next packet asks again."""
-        from p4rt.errors import P4RuntimeError
 
         now = time.monotonic()
         with self.lock:  # a put may remove a refused flow meanwhile
@@ -308,7 +301,6 @@ class AllocatingLmNat(LmNat):
         return out
 
     def _remove_refused(self, f: Flow) -> None:
-        from p4rt.errors import P4RuntimeError
 
         with contextlib.suppress(P4RuntimeError):
             self.conn.insert([self._refuse_entry(f)], "DELETE")
@@ -326,7 +318,6 @@ class AllocatingLmNat(LmNat):
 
     def close(self) -> None:
         """Stop allocating (the nat_alloc entries go; mappings stay, as LmNat's)."""
-        from p4rt.errors import P4RuntimeError
 
         self.punts.handlers.pop((PUNT_NAT_MISS, self.nf), None)
         with self.lock, contextlib.suppress(P4RuntimeError):

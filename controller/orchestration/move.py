@@ -276,12 +276,14 @@ def move(
         try:
             stats: dict = {}
             if held:
-                late = s.call("take", nf=src.nf, move=mid)["frames"]
+                # One step: what S still holds is handed over and the hold ends together, so
+                # nothing arriving in between is dropped. A packet reaching S after it (and
+                # before the forget) is translated by S with the state it still has.
+                late = s.call("take", nf=src.nf, move=mid, end=True)["frames"]
                 if late:
                     res.late = len(late)
                     d.call("inject", nf=dst.nf, frames=readdress(late, dst))
                 stats = {n["id"]: n for n in s.call("stats")["nfs"]}
-                s.call("release", nf=src.nf, move=mid, drop=True)
             s.call("forget", nf=src.nf, flows=[r["flow"] for r in recs])
             res.overflow = stats.get(src.nf, {}).get("hold_overflow", 0)
             if guarantee == "order-preserving":

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from controller.orchestration.config import ConfigError, OrchestrationConfig, _num
+from controller.orchestration.config import ConfigError, OrchestrationConfig, _num, _section
 from controller.orchestration.config import parse as parse_config
 from nfs.stateful import STATEFUL_KINDS, StateError, make_stateful
 from topologies import InputError
@@ -92,16 +92,6 @@ class Service:
                                   f"(servers: {', '.join(sorted(servers))})")  # fmt: skip
 
 
-def _block(d: dict, key: str, where: str, fields: tuple[str, ...]) -> dict:
-    v = d.get(key) or {}
-    if not isinstance(v, dict):
-        raise ConfigError(f"{where}{key}: expected a mapping of {', '.join(fields)}")
-    extra = sorted(set(v) - set(fields))
-    if extra:
-        raise ConfigError(f"{where}{key}: unknown field {extra[0]!r} (fields: {', '.join(fields)})")
-    return v
-
-
 def _ints(v: Any, where: str, lo: int, hi: int) -> tuple[int, ...]:
     if not isinstance(v, list) or not v:
         raise ConfigError(f"{where}: expected a non-empty list of integers")
@@ -113,7 +103,7 @@ def parse(d: Any, where: str = "") -> Service:
     is config.parse's)."""
     if not isinstance(d, dict) or not isinstance(d.get("service"), dict):
         raise ConfigError(f"{where}service: missing (the orchestrated NF: nf, src, dst, slots)")
-    s = _block(d, "service", where, ("nf", "src", "dst", "dport", "slots", "start", "spi_base"))
+    s = _section(d, "service", where, ("nf", "src", "dst", "dport", "slots", "start", "spi_base"), sep="")
     w = f"{where}service"
     for k in ("nf", "src", "dst", "slots"):
         if k not in s:
@@ -137,7 +127,7 @@ def parse(d: Any, where: str = "") -> Service:
     for k in ("src", "dst"):
         if not isinstance(s[k], str):
             raise ConfigError(f"{w}.{k}: a server name")
-    t = _block(d, "traffic", where, ("flows", "sport", "pps", "surges"))
+    t = _section(d, "traffic", where, ("flows", "sport", "pps", "surges"), sep="")
     tw = f"{where}traffic"
     n = int(_num(t.get("flows", 8), f"{tw}.flows", 1, 1000, True))
     sport = int(_num(t.get("sport", 20000), f"{tw}.sport", 1024, 65535 - n, True))
