@@ -31,6 +31,10 @@ def train_cmd(
     ] = 24,
     seed: Annotated[int, typer.Option()] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
+    teacher: Annotated[
+        str, typer.Option(help="mpc, or mpc-oracle (privileged: sees the training day's future rates).")
+    ] = "mpc",
+    max_updates: Annotated[int, typer.Option(help="Gradient steps per iteration at most.")] = 600,
 ) -> None:
     """Imitate mpc, DAgger-style, on a distribution of training scenarios (seeds >= 1000)."""
     from placement.gnn.train import TrainConfig, train
@@ -39,11 +43,21 @@ def train_cmd(
                     ("--scenarios", scenarios)):  # fmt: skip
         if v < 1:
             raise InputError(name, str(v), "must be at least 1")
+    if teacher not in ("mpc", "mpc-oracle"):
+        raise InputError("--teacher", teacher, "must be mpc or mpc-oracle")
+    if max_updates < 1:
+        raise InputError("--max-updates", str(max_updates), "must be at least 1")
     if resume and not (out / "last.pt").exists():
         raise InputError(str(out / "last.pt"), "checkpoint", "nothing to resume")
     t0 = time.perf_counter()
     cfg = TrainConfig(
-        iterations=iterations, days_per_iteration=days, epochs=epochs, scenarios=scenarios, seed=seed
+        iterations=iterations,
+        days_per_iteration=days,
+        epochs=epochs,
+        scenarios=scenarios,
+        seed=seed,
+        teacher=teacher,
+        max_updates=max_updates,
     )
     train(cfg, out, resume=resume)
     console.print(f"wrote {out / 'policy.pt'} (for --agent gnn --model) in {time.perf_counter() - t0:.0f} s")

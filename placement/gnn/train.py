@@ -39,6 +39,7 @@ from placement.model.constraints import feasible_hosts
 from placement.model.simulate import DayRun
 from placement.model.workload import Problem, build_problem
 from placement.mpc.agent import MpcAgent
+from placement.mpc.oracle import OracleMpcAgent
 
 FIRST_TRAIN_SEED = 1000  # evaluation scenarios use seeds below this
 
@@ -55,6 +56,9 @@ class TrainConfig:
     scenarios: int = 24  # size of the training distribution
     kinds: tuple[str, ...] = ("fattree-k2", "paper", "fattree-k4")
     loads: tuple[float, ...] = (0.6, 1.0, 1.4)  # factors on the working-hours rates
+    # Who labels: "mpc", or "mpc-oracle" (mpc that sees the day's true future rates:
+    # privileged, possible only here because training days are generated).
+    teacher: str = "mpc"
 
 
 def training_scenarios(cfg: TrainConfig) -> list[sc.Scenario]:
@@ -77,6 +81,14 @@ def training_scenarios(cfg: TrainConfig) -> list[sc.Scenario]:
             )
         )
     return out
+
+
+def make_teacher(name: str) -> MpcAgent:
+    if name == "mpc":
+        return MpcAgent()
+    if name == "mpc-oracle":
+        return OracleMpcAgent()
+    raise ValueError(f"unknown teacher {name!r}; known: mpc, mpc-oracle")
 
 
 @dataclass
@@ -146,7 +158,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, net: GnnConfig | No
         rng.setstate(ck["rng"])
         np_rng.bit_generator.state = ck["np_rng"]
     problems = problems if problems is not None else [build_problem(s) for s in training_scenarios(cfg)]
-    teacher = MpcAgent()
+    teacher = make_teacher(cfg.teacher)
     agent = GnnAgent(policy)
     writer = SummaryWriter(str(out / "tb"))
     bar = tqdm(

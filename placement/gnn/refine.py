@@ -1,0 +1,55 @@
+"""`gnn-refine`: the GNN policy proposes, a small step-model search picks.
+
+What is learned and what is search, plainly:
+- learned (the GNN policy file): for every instance, a ranking of its hosts; the
+  policy's own joint answer (its argmax under the dynamic filter) is one start;
+- search (`mpc`'s local search, unchanged in kind): starting from the best of
+  holding, greedy's, LAG's and the policy's answer, move one instance at a time
+  to the host that most improves `mpc`'s value (the step model with a persistence
+  forecast), but each instance is tried only on its `top` best-ranked hosts that
+  storage allows (plus its host in every start), not on all ~24-220 of them.
+
+So every decision costs about (top / feasible hosts) of `mpc`'s step-model
+evaluations plus one policy forward pass. It sees what `mpc` sees (state, the
+step's rates and deadlines), no future; deterministic for a policy file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from placement.gnn.graph import encode
+from placement.gnn.policy import GnnPolicy, choose
+from placement.model.simulate import DayRun
+from placement.mpc.agent import MpcAgent
+
+
+@dataclass
+class GuidedAgent(MpcAgent):
+    policy: GnnPolicy | None = None
+    top: int = 3  # hosts per instance the search may try, by the policy's ranking
+    baseline_starts: bool = True  # also start from greedy's and LAG's answers (as mpc)
+    name: str = "gnn-refine"
+
+    def decide(self, run: DayRun) -> np.ndarray:
+        assert self.policy is not None, "GuidedAgent needs a policy"
+        with torch.no_grad():
+            self._logits = self.policy(encode(run)).numpy()
+        order = np.argsort(-run.demand(), kind="stable")
+        self._proposal = choose(self._logits, run, order)
+        return super().decide(run)
+
+    def starts(self, run: DayRun) -> list[np.ndarray]:
+        base = super().starts(run) if self.baseline_starts else [run.placement.copy()]
+        return [*base, self._proposal.copy()]
+
+    def candidates(self, run: DayRun, placement: np.ndarray, i: int, starts: list[np.ndarray]) -> np.ndarray:
+        hosts = np.flatnonzero(run.mask(placement)[i])
+        score = self._logits[i, hosts]
+        keep = np.zeros(len(hosts), dtype=bool)
+        keep[np.argsort(-score, kind="stable")[: self.top]] = True
+        keep |= np.isin(hosts, [int(p[i]) for p in starts])
+        return hosts[keep]
