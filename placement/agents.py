@@ -10,7 +10,7 @@ from placement.model.simulate import Agent
 from placement.model.workload import Problem
 from topologies import InputError
 
-NAMES = ("mpc", "random", "lag", "greedy", "greedy-hold", "milp", "milp-day")
+NAMES = ("mpc", "random", "lag", "greedy", "greedy-hold", "milp", "milp-day", "mpc-forecast")
 # Learned agents that read a policy file (a shipped one by default).
 POLICY_AGENTS = ("gnn", "gnn-refine", "mfg", "srem", "ddqn-cm")
 # Teachers that read the day's future (training only): refused as agents, in one line.
@@ -24,6 +24,11 @@ def make_agent(
         from placement.mpc.agent import MpcAgent
 
         return MpcAgent()
+    if name == "mpc-forecast":  # mpc with the learned rate forecast (placement/mpc/forecast.py)
+        from placement.mpc.forecast import ForecastMpcAgent
+        from placement.mpc.forecast import load as load_forecast
+
+        return ForecastMpcAgent(forecast=load_forecast(), horizon=0)
     if name == "random":
         return RandomAgent(seed)
     if name == "lag":
@@ -75,8 +80,12 @@ def policy_agent(name: str, model: Path | None, seed: int = 0):
     if name == "gnn-refine":
         from placement.gnn.policy import load
         from placement.gnn.refine import GuidedAgent
+        from placement.mpc.forecast import load as load_forecast
 
-        return GuidedAgent(policy=load(model or DEFAULT_MODELS["gnn-refine"]))
+        # The whole rest of the day forecast (horizon 0): measured best on validation days.
+        return GuidedAgent(
+            policy=load(model or DEFAULT_MODELS["gnn-refine"]), forecast=load_forecast(), horizon=0
+        )
     from placement.mfg.sremgame import MfgAgent, load
 
     return MfgAgent(load(model or DEFAULT_MODELS["mfg"]), seed=seed)

@@ -4,6 +4,7 @@ gnn-refine (the policy ranks hosts, mpc's step-model search picks among its top 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import random
 import subprocess
@@ -25,6 +26,9 @@ from placement.model.constraints import storage_violations
 from placement.model.simulate import DayRun, run_day
 from placement.model.workload import build_problem
 from placement.mpc.agent import MpcAgent
+from placement.mpc.forecast import fit as fit_forecast
+from placement.mpc.forecast import load as load_forecast
+from placement.mpc.forecast import save as save_forecast
 from placement.mpc.oracle import OracleMpcAgent
 from topologies import InputError
 
@@ -80,7 +84,7 @@ def test_only_the_oracle_reads_the_future(tiny, shipped) -> None:
     changed = 0
     for seed in range(4):
         other = future_scrambled(run, seed)
-        for agent in (MpcAgent(), GuidedAgent(policy=shipped)):
+        for agent in (MpcAgent(), make_agent("gnn-refine", tiny), make_agent("mpc-forecast", tiny)):
             assert np.array_equal(agent.decide(run), agent.decide(other)), (agent.name, seed)
         changed += not np.array_equal(OracleMpcAgent().decide(run), OracleMpcAgent().decide(other))
     assert changed >= 1
@@ -141,7 +145,8 @@ def test_refine_runs_on_other_sizes_and_never_picks_a_masked_host(shipped) -> No
 
 
 def test_refine_is_deterministic_and_reproducible(tiny, shipped) -> None:
-    a = run_day(tiny, tiny.day("test", 2), GuidedAgent(policy=shipped))
+    agent = GuidedAgent(policy=shipped, forecast=load_forecast(), horizon=0)
+    a = run_day(tiny, tiny.day("test", 2), agent)
     b = run_day(tiny, tiny.day("test", 2), make_agent("gnn-refine", tiny))
     assert [r.reward for r in a] == [r.reward for r in b]
 
@@ -159,3 +164,43 @@ def test_train_command_refuses_an_unknown_teacher(tmp_path) -> None:
     register(app)
     r = CliRunner().invoke(app, ["gnn", "train", "--teacher", "milp", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--teacher" in r.output and r.output.strip().count("\n") == 0
+
+
+def test_forecast_learns_the_diurnal_day_and_reads_no_future(tiny, tmp_path) -> None:
+    fc = fit_forecast([tiny], 10)
+    hours = [int(h) for h in tiny.day("train", 0).hours]
+    w = tiny.scenario.workload
+    for h, n in itertools.pairwise(hours):
+        s = fc.steps[(h, n)]
+        if (h < w.working_until) == (n < w.working_until):  # same phase: the shape's ratio
+            assert s.rate_b == pytest.approx(1.0, abs=0.05)
+            assert math.exp(s.rate_a) == pytest.approx(w.shape[n] / w.shape[h], rel=0.1)
+        else:  # working -> evening: the evening level, whatever the working rate was
+            assert abs(s.rate_b) < 0.05
+            lo, hi = w.evening.rate_mbps
+            assert lo < math.exp(s.rate_a) < hi
+    day = tiny.day("test", 0)
+    run = DayRun(tiny, day)
+    run.apply(run.placement)
+    a = fc.future_day(day, run.t, 0)
+    b = fc.future_day(future_scrambled(run, 0).day, run.t, 0)
+    assert np.array_equal(a.rate, b.rate) and np.array_equal(a.deadline, b.deadline)
+    assert np.array_equal(a.rate[: run.t + 1], day.rate[: run.t + 1])
+    path = tmp_path / "fc.yaml"
+    save_forecast(fc, path)
+    assert load_forecast(path).steps == fc.steps
+
+
+def test_bad_forecast_files_are_one_line(tmp_path) -> None:
+    good = load_forecast()  # the shipped one reads
+    assert good.steps
+    cases = {"missing": tmp_path / "none.yaml", "text": tmp_path / "t.yaml", "nan": tmp_path / "n.yaml",
+             "fields": tmp_path / "f.yaml"}  # fmt: skip
+    cases["text"].write_text("just: [text\n")
+    cases["nan"].write_text("format: srem-rate-forecast\nsteps:\n- {hour: 10, next: 12, rate_a: .nan, "
+                            "rate_b: 1, dl_a: 0, dl_b: 1}\n")  # fmt: skip
+    cases["fields"].write_text("format: srem-rate-forecast\nsteps:\n- {hour: 10, next: 12}\n")
+    for why, path in cases.items():
+        with pytest.raises(InputError) as e:
+            load_forecast(path)
+        assert "\n" not in str(e.value) and str(path) in str(e.value), why

@@ -94,9 +94,32 @@ def finetune_cmd(
     console.print(f"wrote {out / 'policy.pt'} (the best on validation days)")
 
 
+@one_line
+def forecast_cmd(
+    out: Annotated[Path, typer.Option(help="The forecast file (YAML).")] = Path(
+        "placement/mpc/models/forecast.yaml"
+    ),
+    scenarios: Annotated[int, typer.Option(help="Training scenarios (as `gnn train`).")] = 48,
+    days: Annotated[int, typer.Option(help="Train days of each scenario.")] = 20,
+) -> None:
+    """Fit mpc-forecast's rate forecast on training scenarios' train days (seeds >= 1000)."""
+    from placement.gnn.train import TrainConfig, training_scenarios
+    from placement.model.workload import build_problem
+    from placement.mpc.forecast import fit, save
+
+    for name, v in (("--scenarios", scenarios), ("--days", days)):
+        if v < 1:
+            raise InputError(name, str(v), "must be at least 1")
+    problems = [build_problem(s) for s in training_scenarios(TrainConfig(scenarios=scenarios))]
+    fc = fit(problems, days)
+    save(fc, out)
+    console.print(f"wrote {out}: {len(fc.steps)} hour pairs from {len(problems)} scenarios × {days} days")
+
+
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(help="The GNN placement policy (imitation of mpc).", no_args_is_help=True)
     sub.command("train")(train_cmd)
     sub.command("finetune")(finetune_cmd)
     sub.command("check")(check_cmd)
+    sub.command("forecast")(forecast_cmd)
     app.add_typer(sub, name="gnn")

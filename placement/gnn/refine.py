@@ -3,11 +3,13 @@
 What is learned and what is search, plainly:
 - learned (the GNN policy file): for every instance, a ranking of its hosts; the
   policy's own joint answer (its argmax under the dynamic filter) is one start;
-- search (`mpc`'s local search, unchanged in kind): starting from the best of
-  holding, greedy's, LAG's and the policy's answer, move one instance at a time
+- search (`mpc`'s local search, unchanged in kind): starting from the better of
+  holding and the policy's answer, move one instance at a time
   to the host that most improves `mpc`'s value (the step model with a persistence
   forecast), but each instance is tried only on its `top` best-ranked hosts that
-  storage allows (plus its host in every start), not on all ~24-220 of them.
+  storage allows (plus its host in every start), not on all ~24-220 of them;
+- learned, optionally (`forecast`): the value's persistence forecast replaced by
+  `mpc-forecast`'s regression of the next step's rates and deadlines.
 
 So every decision costs about (top / feasible hosts) of `mpc`'s step-model
 evaluations plus one policy forward pass. It sees what `mpc` sees (state, the
@@ -24,14 +26,16 @@ import torch
 from placement.gnn.graph import encode
 from placement.gnn.policy import GnnPolicy, choose
 from placement.model.simulate import DayRun
-from placement.mpc.agent import MpcAgent
+from placement.mpc.forecast import ForecastMpcAgent
 
 
 @dataclass
-class GuidedAgent(MpcAgent):
+class GuidedAgent(ForecastMpcAgent):
     policy: GnnPolicy | None = None
     top: int = 3  # hosts per instance the search may try, by the policy's ranking
-    baseline_starts: bool = True  # also start from greedy's and LAG's answers (as mpc)
+    # Also start from greedy's and LAG's answers, as mpc does: off by default, since on
+    # validation days it cost 30 % more time for no gain (docs/agent21.md).
+    baseline_starts: bool = False
     name: str = "gnn-refine"
 
     def decide(self, run: DayRun) -> np.ndarray:

@@ -23,6 +23,7 @@ import numpy as np
 
 from placement.model.simulate import DayRun
 from placement.model.step import evaluate
+from placement.model.workload import Day
 from placement.mpc.agent import MpcAgent
 
 PRIVILEGED = ("mpc-oracle",)  # agents that read the day's future: teachers, never test-time agents
@@ -34,17 +35,24 @@ class OracleMpcAgent(MpcAgent):
     name: str = "mpc-oracle"
 
     def value(self, run: DayRun, p: np.ndarray) -> float:
-        now = evaluate(run.problem, run.day, run.t, p, run.placement, run.arc_util)
-        if not now.feasible:
-            return -np.inf
-        last = run.day.n_steps if self.horizon <= 0 else min(run.day.n_steps, run.t + 1 + self.horizon)
-        if run.t + 1 >= last:
-            return now.reward
-        util = now.arc_load / run.problem.sub.arc_bw
-        # Steps beyond the horizon (if any) repeat the last step seen, as mpc's persistence.
-        rest = run.day.n_steps - last
-        v = now.reward
-        for s in range(run.t + 1, last):
-            kept = evaluate(run.problem, run.day, s, p, p, util)
-            v += self.beta * kept.reward * (1 + (rest if s == last - 1 else 0))
-        return v
+        return lookahead_value(run, run.day, p, self.horizon, self.beta)
+
+
+def lookahead_value(run: DayRun, future: Day, p: np.ndarray, horizon: int, beta: float = 1.0) -> float:
+    """Reward of moving to p now (the state's own step) plus keeping p for the rest of
+    the day, the next `horizon` steps (0: all) scored on `future`'s rates and deadlines
+    and the steps beyond the horizon repeating the last one scored (persistence)."""
+    now = evaluate(run.problem, run.day, run.t, p, run.placement, run.arc_util)
+    if not now.feasible:
+        return -np.inf
+    T = run.day.n_steps
+    last = T if horizon <= 0 else min(T, run.t + 1 + horizon)
+    if run.t + 1 >= last:
+        return now.reward
+    util = now.arc_load / run.problem.sub.arc_bw
+    rest = T - last
+    v = now.reward
+    for s in range(run.t + 1, last):
+        kept = evaluate(run.problem, future, s, p, p, util)
+        v += beta * kept.reward * (1 + (rest if s == last - 1 else 0))
+    return v
