@@ -204,3 +204,15 @@ def test_bad_forecast_files_are_one_line(tmp_path) -> None:
         with pytest.raises(InputError) as e:
             load_forecast(path)
         assert "\n" not in str(e.value) and str(path) in str(e.value), why
+
+
+def test_forecast_command_fits_and_refuses_bad_options(tmp_path) -> None:
+    app = typer.Typer()
+    register(app)
+    r = CliRunner().invoke(app, ["gnn", "forecast", "--scenarios", "0", "--out", str(tmp_path / "f.yaml")])
+    assert r.exit_code == 2 and "--scenarios" in r.output and r.output.strip().count("\n") == 0
+    r = CliRunner().invoke(
+        app, ["gnn", "forecast", "--scenarios", "3", "--days", "2", "--out", str(tmp_path / "f.yaml")]
+    )
+    assert r.exit_code == 0, r.output
+    assert load_forecast(tmp_path / "f.yaml").steps

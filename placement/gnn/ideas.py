@@ -6,6 +6,8 @@ decision time (ms per step, one thread, this machine under its load).
     python -m placement.gnn.ideas oracle  --out docs/agent21/oracle.md
     python -m placement.gnn.ideas forecast --out docs/agent21/forecast.md
     python -m placement.gnn.ideas refine  --policy P.pt --out docs/agent21/refine.md
+    python -m placement.gnn.ideas variants --out docs/agent21/variants.md
+    python -m placement.gnn.ideas students --policy A.pt --policy B.pt --out docs/agent21/students.md
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from placement.mpc.agent import MpcAgent
 from placement.mpc.forecast import ForecastMpcAgent
 from placement.mpc.forecast import load as load_forecast
 from placement.mpc.oracle import OracleMpcAgent
+
+DEFAULT_POLICY = Path(__file__).resolve().parent / "models" / "gnn.pt"
 
 
 def validation_problems(n: int) -> list:
@@ -76,7 +80,7 @@ def table(rewards: dict[str, list[float]], ms: dict[str, float], baseline: str =
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("oracle", "forecast", "refine"))
+    ap.add_argument("what", choices=("oracle", "forecast", "refine", "variants", "students"))
     ap.add_argument("--scenarios", type=int, default=12)
     ap.add_argument("--days", type=int, default=3, help="test days per scenario")
     ap.add_argument("--policy", type=Path, action="append", help="gnn policy file(s) (refine)")
@@ -94,15 +98,34 @@ def main() -> None:
         agents["mpc-oracle, next step only (privileged)"] = OracleMpcAgent(horizon=1)
         agents["mpc-forecast"] = ForecastMpcAgent(forecast=fc)
         agents["mpc-forecast, whole day chained"] = ForecastMpcAgent(forecast=fc, horizon=0)
+    elif a.what == "students":  # which policy file: plain, and under gnn-refine's search
+        fc = load_forecast()
+        for path in a.policy or [DEFAULT_POLICY]:
+            pol, tag = load(path), path.stem
+            agents[f"gnn [{tag}]"] = GnnAgent(pol)
+            agents[f"gnn-refine [{tag}]"] = GuidedAgent(policy=pol, forecast=fc, horizon=0)
+    elif a.what == "variants":  # gnn-refine's settings, on the shipped gnn policy
+        fc, pol = load_forecast(), load(a.policy[0] if a.policy else DEFAULT_POLICY)
+        g = lambda **kw: GuidedAgent(policy=pol, forecast=fc, **kw)
+        agents["top-3, whole day forecast, greedy/LAG starts"] = g(top=3, horizon=0, baseline_starts=True)
+        agents["top-3, whole day forecast (gnn-refine as shipped)"] = g(top=3, horizon=0)
+        agents["top-3, next-step forecast, greedy/LAG starts"] = g(top=3, horizon=1, baseline_starts=True)
+        agents["top-2, whole day forecast, greedy/LAG starts"] = g(top=2, horizon=0, baseline_starts=True)
+        agents["top-3, whole day forecast, greedy/LAG starts, 1 sweep"] = g(
+            top=3, horizon=0, baseline_starts=True, sweeps=1
+        )
     else:
         fc = load_forecast()
-        for path in a.policy or [Path(__file__).resolve().parent / "models" / "gnn.pt"]:
+        for path in a.policy or [DEFAULT_POLICY]:
             pol, tag = load(path), path.stem
             agents[f"gnn [{tag}]"] = GnnAgent(pol)
             for top in (3, 5):
-                agents[f"policy top-{top} + mpc search [{tag}]"] = GuidedAgent(policy=pol, top=top)
+                # As first measured: greedy's and LAG's answers among the starts, as mpc.
+                agents[f"policy top-{top} + mpc search [{tag}]"] = GuidedAgent(
+                    policy=pol, top=top, baseline_starts=True
+                )
                 agents[f"policy top-{top} + mpc-forecast search [{tag}]"] = GuidedAgent(
-                    policy=pol, top=top, forecast=fc, horizon=0
+                    policy=pol, top=top, forecast=fc, horizon=0, baseline_starts=True
                 )
     rewards, ms = play(problems, a.days, agents)
     load_avg = os.getloadavg()[0]
