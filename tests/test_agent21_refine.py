@@ -216,3 +216,24 @@ def test_forecast_command_fits_and_refuses_bad_options(tmp_path) -> None:
     )
     assert r.exit_code == 0, r.output
     assert load_forecast(tmp_path / "f.yaml").steps
+
+
+def test_refine_per_kind_keeps_each_kinds_best_host(tiny, shipped) -> None:
+    run = DayRun(tiny, tiny.day("test", 0))
+    agent = GuidedAgent(policy=shipped, top=1, per_kind=1)
+    agent.decide(run)
+    kind = tiny.sub.host_kind
+    for i in range(tiny.cat.n_instances):
+        allowed = np.flatnonzero(run.mask()[i])
+        hosts = agent.candidates(run, run.placement, i, agent.starts(run))
+        assert set(kind[allowed]) == set(kind[hosts])  # every kind the filters allow is tried
+        for k in set(kind[allowed]):
+            of = allowed[kind[allowed] == k]
+            assert of[np.argmax(agent._logits[i, of])] in hosts
+
+
+def test_train_command_refuses_unknown_kinds(tmp_path) -> None:
+    app = typer.Typer()
+    register(app)
+    r = CliRunner().invoke(app, ["gnn", "train", "--kinds", "paper,ring", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "ring" in r.output and r.output.strip().count("\n") == 0

@@ -35,6 +35,9 @@ def train_cmd(
         str, typer.Option(help="mpc, or mpc-oracle (privileged: sees the training day's future rates).")
     ] = "mpc",
     max_updates: Annotated[int, typer.Option(help="Gradient steps per iteration at most.")] = 600,
+    kinds: Annotated[
+        str, typer.Option(help="Substrate kinds, comma-separated: paper, fattree-kK, tea (TEA's EM).")
+    ] = "fattree-k2,paper,fattree-k4",
 ) -> None:
     """Imitate mpc, DAgger-style, on a distribution of training scenarios (seeds >= 1000)."""
     from placement.gnn.train import TrainConfig, train
@@ -47,6 +50,12 @@ def train_cmd(
         raise InputError("--teacher", teacher, "must be mpc or mpc-oracle")
     if max_updates < 1:
         raise InputError("--max-updates", str(max_updates), "must be at least 1")
+    kind_list = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    for k in kind_list:
+        if not (k in ("paper", "tea") or (k.startswith("fattree-k") and k[len("fattree-k") :].isdigit())):
+            raise InputError("--kinds", k, "must be paper, tea or fattree-kK")
+    if not kind_list:
+        raise InputError("--kinds", kinds, "names no substrate kind")
     if resume and not (out / "last.pt").exists():
         raise InputError(str(out / "last.pt"), "checkpoint", "nothing to resume")
     t0 = time.perf_counter()

@@ -7,12 +7,14 @@ decision time (ms per step, one thread, this machine under its load).
     python -m placement.gnn.ideas forecast --out docs/agent21/forecast.md
     python -m placement.gnn.ideas refine  --policy P.pt --out docs/agent21/refine.md
     python -m placement.gnn.ideas variants --out docs/agent21/variants.md
+    python -m placement.gnn.ideas tea --scenarios 6 --policy A.pt --out docs/agent21/tea.md
     python -m placement.gnn.ideas students --policy A.pt --policy B.pt --out docs/agent21/students.md
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -24,6 +26,7 @@ from tqdm import tqdm
 from placement.gnn.policy import GnnAgent, load
 from placement.gnn.refine import GuidedAgent
 from placement.gnn.train import TrainConfig, training_scenarios
+from placement.model import scenario as sc
 from placement.model.simulate import DayRun
 from placement.model.workload import build_problem
 from placement.mpc.agent import MpcAgent
@@ -38,6 +41,15 @@ def validation_problems(n: int) -> list:
     """n training scenarios spread over kinds and loads (every other one of the default 24)."""
     scs = training_scenarios(TrainConfig())
     return [build_problem(s) for s in (scs[::2] + scs[1::2])[:n]]
+
+
+def tea_problems(n: int) -> list:
+    """The bundled TEA calibration (EM cheap but slow) redrawn with training seeds
+    1000.. (the held-out `tea` is seed 7)."""
+    tea = sc.load("tea")
+    return [
+        build_problem(dataclasses.replace(tea, seed=1000 + j, name=f"tea-seed{1000 + j}")) for j in range(n)
+    ]
 
 
 def play(problems: list, days: int, agents: dict) -> tuple[dict[str, list[float]], dict[str, float]]:
@@ -80,7 +92,7 @@ def table(rewards: dict[str, list[float]], ms: dict[str, float], baseline: str =
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("oracle", "forecast", "refine", "variants", "students"))
+    ap.add_argument("what", choices=("oracle", "forecast", "refine", "variants", "students", "tea"))
     ap.add_argument("--scenarios", type=int, default=12)
     ap.add_argument("--days", type=int, default=3, help="test days per scenario")
     ap.add_argument("--policy", type=Path, action="append", help="gnn policy file(s) (refine)")
@@ -88,7 +100,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    problems = validation_problems(a.scenarios)
+    problems = validation_problems(a.scenarios) if a.what != "tea" else []
     agents: dict = {"mpc": MpcAgent()}
     if a.what == "oracle":
         agents["mpc-oracle (privileged)"] = OracleMpcAgent()
@@ -104,6 +116,16 @@ def main() -> None:
             pol, tag = load(path), path.stem
             agents[f"gnn [{tag}]"] = GnnAgent(pol)
             agents[f"gnn-refine [{tag}]"] = GuidedAgent(policy=pol, forecast=fc, horizon=0)
+    elif a.what == "tea":  # gnn-refine's candidate sets, on TEA-calibrated validation scenarios
+        fc = load_forecast()
+        for path in a.policy or [DEFAULT_POLICY]:
+            pol, tag = load(path), path.stem
+            g = lambda pol=pol, **kw: GuidedAgent(policy=pol, forecast=fc, horizon=0, **kw)
+            agents[f"gnn [{tag}]"] = GnnAgent(pol)
+            agents[f"top-3 [{tag}]"] = g()
+            agents[f"top-3, greedy/LAG starts [{tag}]"] = g(baseline_starts=True)
+            agents[f"top-3 + best per kind [{tag}]"] = g(per_kind=1)
+            agents[f"top-3 + best per kind, greedy/LAG starts [{tag}]"] = g(per_kind=1, baseline_starts=True)
     elif a.what == "variants":  # gnn-refine's settings, on the shipped gnn policy
         fc, pol = load_forecast(), load(a.policy[0] if a.policy else DEFAULT_POLICY)
         g = lambda **kw: GuidedAgent(policy=pol, forecast=fc, **kw)
@@ -127,9 +149,12 @@ def main() -> None:
                 agents[f"policy top-{top} + mpc-forecast search [{tag}]"] = GuidedAgent(
                     policy=pol, top=top, forecast=fc, horizon=0, baseline_starts=True
                 )
+    if a.what == "tea":
+        problems = tea_problems(a.scenarios)
     rewards, ms = play(problems, a.days, agents)
     load_avg = os.getloadavg()[0]
-    text = (f"{len(problems)} training scenarios × {a.days} test days, "
+    kind = "TEA-calibrated validation" if a.what == "tea" else "training"
+    text = (f"{len(problems)} {kind} scenarios × {a.days} test days, "
             f"{time.perf_counter() - t0:.0f} s, load average {load_avg:.1f}\n\n{table(rewards, ms)}\n")  # fmt: skip
     print(text)
     if a.out:

@@ -36,6 +36,7 @@ class GuidedAgent(ForecastMpcAgent):
     # Also start from greedy's and LAG's answers, as mpc does: off by default, since on
     # validation days it cost 30 % more time for no gain (docs/agent21.md).
     baseline_starts: bool = False
+    per_kind: int = 0  # also the policy's best `per_kind` hosts of each kind (server, LM, EM)
     name: str = "gnn-refine"
 
     def decide(self, run: DayRun) -> np.ndarray:
@@ -55,5 +56,12 @@ class GuidedAgent(ForecastMpcAgent):
         score = self._logits[i, hosts]
         keep = np.zeros(len(hosts), dtype=bool)
         keep[np.argsort(-score, kind="stable")[: self.top]] = True
+        if self.per_kind:
+            # A policy biased against a whole kind (e.g. on a substrate whose EM is priced
+            # or timed outside its training ranges) still leaves the search each kind's best.
+            kinds = run.problem.sub.host_kind[hosts]
+            for k in np.unique(kinds):
+                of = np.flatnonzero(kinds == k)
+                keep[of[np.argsort(-score[of], kind="stable")[: self.per_kind]]] = True
         keep |= np.isin(hosts, [int(p[i]) for p in starts])
         return hosts[keep]

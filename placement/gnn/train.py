@@ -54,7 +54,7 @@ class TrainConfig:
     seed: int = 0
     beta_decay: float = 0.5  # teacher's share of the acting, per iteration
     scenarios: int = 24  # size of the training distribution
-    kinds: tuple[str, ...] = ("fattree-k2", "paper", "fattree-k4")
+    kinds: tuple[str, ...] = ("fattree-k2", "paper", "fattree-k4")  # also: "tea", fattree-kK
     loads: tuple[float, ...] = (0.6, 1.0, 1.4)  # factors on the working-hours rates
     # Who labels: "mpc", or "mpc-oracle" (mpc that sees the day's true future rates:
     # privileged, possible only here because training days are generated).
@@ -63,11 +63,12 @@ class TrainConfig:
 
 def training_scenarios(cfg: TrainConfig) -> list[sc.Scenario]:
     """The training distribution, fixed by the config (never an evaluation seed)."""
-    base = sc.default()
     out = []
     for j in range(cfg.scenarios):
         kind, load = cfg.kinds[j % len(cfg.kinds)], cfg.loads[(j // len(cfg.kinds)) % len(cfg.loads)]
         seed = FIRST_TRAIN_SEED + j
+        # "tea": the bundled TEA calibration (EM cheap but slow) redrawn with a training seed.
+        base = sc.load("tea") if kind == "tea" else sc.default()
         topo = base.topology
         if kind.startswith("fattree-k"):
             topo = dataclasses.replace(topo, builder="fattree", k=int(kind[len("fattree-k") :]))
