@@ -118,7 +118,7 @@ def test_imitation_reproduces_the_oracle_on_its_training_states(tiny) -> None:
 
 def test_refine_tries_only_the_policys_top_hosts(tiny, shipped) -> None:
     run = DayRun(tiny, tiny.day("test", 0))
-    agent = GuidedAgent(policy=shipped, top=2)
+    agent = GuidedAgent(policy=shipped, top=2, per_kind=0)
     agent.decide(run)  # sets the policy's ranking for this state
     starts = agent.starts(run)
     for i in range(tiny.cat.n_instances):
