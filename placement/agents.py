@@ -10,9 +10,11 @@ from placement.model.simulate import Agent
 from placement.model.workload import Problem
 from topologies import InputError
 
-NAMES = ("mpc", "random", "lag", "greedy", "greedy-hold", "milp", "milp-day")
+NAMES = ("mpc", "random", "lag", "greedy", "greedy-hold", "milp", "milp-day", "mpc-forecast")
 # Learned agents that read a policy file (a shipped one by default).
-POLICY_AGENTS = ("gnn", "mfg", "srem", "ddqn-cm")
+POLICY_AGENTS = ("gnn", "gnn-refine", "mfg", "srem", "ddqn-cm")
+# Teachers that read the day's future (training only): refused as agents, in one line.
+PRIVILEGED = ("mpc-oracle",)
 
 
 def make_agent(
@@ -22,6 +24,11 @@ def make_agent(
         from placement.mpc.agent import MpcAgent
 
         return MpcAgent()
+    if name == "mpc-forecast":  # mpc with the learned rate forecast (placement/mpc/forecast.py)
+        from placement.mpc.forecast import ForecastMpcAgent
+        from placement.mpc.forecast import load as load_forecast
+
+        return ForecastMpcAgent(forecast=load_forecast(), horizon=0)
     if name == "random":
         return RandomAgent(seed)
     if name == "lag":
@@ -38,8 +45,12 @@ def make_agent(
         from placement.milp.day import MilpDayAgent
 
         return MilpDayAgent(time_limit=day_time_limit)
-    if name in ("gnn", "mfg"):  # one shipped policy for every substrate of the ranges
+    if name in ("gnn", "gnn-refine", "mfg"):  # one shipped policy for every substrate of the ranges
         return policy_agent(name, None, seed)
+    if name in PRIVILEGED:
+        raise ValueError(
+            f"{name} is a privileged training teacher (it reads the day's future rates), not a test-time agent"
+        )
     raise ValueError(f"unknown agent {name!r}; known: {', '.join(NAMES + POLICY_AGENTS)}")
 
 
@@ -52,6 +63,8 @@ DEFAULT_MODELS = {
     "ddqn-cm": MODELS / "ddqn-cm.pt",
     # The GNN policy serves any substrate of the scenario ranges: no scenario-hash refusal.
     "gnn": Path(__file__).resolve().parent / "gnn" / "models" / "gnn.pt",
+    # gnn-refine: a gnn policy ranks hosts, mpc's step-model search picks among its top ones.
+    "gnn-refine": Path(__file__).resolve().parent / "gnn" / "models" / "gnn.pt",
     # The mean-field actor-critic on SR-EM (placement/mfg/sremtrain.py): likewise.
     "mfg": Path(__file__).resolve().parent / "mfg" / "models" / "mfg-srem.pt",
 }
@@ -64,6 +77,15 @@ def policy_agent(name: str, model: Path | None, seed: int = 0):
         from placement.gnn.policy import GnnAgent, load
 
         return GnnAgent(load(model or DEFAULT_MODELS["gnn"]))
+    if name == "gnn-refine":
+        from placement.gnn.policy import load
+        from placement.gnn.refine import GuidedAgent
+        from placement.mpc.forecast import load as load_forecast
+
+        # The whole rest of the day forecast (horizon 0): measured best on validation days.
+        return GuidedAgent(
+            policy=load(model or DEFAULT_MODELS["gnn-refine"]), forecast=load_forecast(), horizon=0
+        )
     from placement.mfg.sremgame import MfgAgent, load
 
     return MfgAgent(load(model or DEFAULT_MODELS["mfg"]), seed=seed)
@@ -77,7 +99,7 @@ def agent_or_error(
         raise InputError(
             "--model", str(model), f"agent '{name}' takes no model (only {', '.join(DEFAULT_MODELS)} do)"
         )
-    if name in ("gnn", "mfg"):
+    if name in ("gnn", "gnn-refine", "mfg"):
         return policy_agent(name, model, seed)
     if name in ("srem", "ddqn-cm"):
         a = trained(problem, model, name)

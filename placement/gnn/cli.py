@@ -31,6 +31,13 @@ def train_cmd(
     ] = 24,
     seed: Annotated[int, typer.Option()] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
+    teacher: Annotated[
+        str, typer.Option(help="mpc, or mpc-oracle (privileged: sees the training day's future rates).")
+    ] = "mpc",
+    max_updates: Annotated[int, typer.Option(help="Gradient steps per iteration at most.")] = 600,
+    kinds: Annotated[
+        str, typer.Option(help="Substrate kinds, comma-separated: paper, fattree-kK, tea (TEA's EM).")
+    ] = "fattree-k2,paper,fattree-k4",
 ) -> None:
     """Imitate mpc, DAgger-style, on a distribution of training scenarios (seeds >= 1000)."""
     from placement.gnn.train import TrainConfig, train
@@ -39,11 +46,27 @@ def train_cmd(
                     ("--scenarios", scenarios)):  # fmt: skip
         if v < 1:
             raise InputError(name, str(v), "must be at least 1")
+    if teacher not in ("mpc", "mpc-oracle"):
+        raise InputError("--teacher", teacher, "must be mpc or mpc-oracle")
+    if max_updates < 1:
+        raise InputError("--max-updates", str(max_updates), "must be at least 1")
+    kind_list = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    for k in kind_list:
+        if not (k in ("paper", "tea") or (k.startswith("fattree-k") and k[len("fattree-k") :].isdigit())):
+            raise InputError("--kinds", k, "must be paper, tea or fattree-kK")
+    if not kind_list:
+        raise InputError("--kinds", kinds, "names no substrate kind")
     if resume and not (out / "last.pt").exists():
         raise InputError(str(out / "last.pt"), "checkpoint", "nothing to resume")
     t0 = time.perf_counter()
     cfg = TrainConfig(
-        iterations=iterations, days_per_iteration=days, epochs=epochs, scenarios=scenarios, seed=seed
+        iterations=iterations,
+        days_per_iteration=days,
+        epochs=epochs,
+        scenarios=scenarios,
+        seed=seed,
+        teacher=teacher,
+        max_updates=max_updates,
     )
     train(cfg, out, resume=resume)
     console.print(f"wrote {out / 'policy.pt'} (for --agent gnn --model) in {time.perf_counter() - t0:.0f} s")
@@ -80,9 +103,32 @@ def finetune_cmd(
     console.print(f"wrote {out / 'policy.pt'} (the best on validation days)")
 
 
+@one_line
+def forecast_cmd(
+    out: Annotated[Path, typer.Option(help="The forecast file (YAML).")] = Path(
+        "placement/mpc/models/forecast.yaml"
+    ),
+    scenarios: Annotated[int, typer.Option(help="Training scenarios (as `gnn train`).")] = 48,
+    days: Annotated[int, typer.Option(help="Train days of each scenario.")] = 20,
+) -> None:
+    """Fit mpc-forecast's rate forecast on training scenarios' train days (seeds >= 1000)."""
+    from placement.gnn.train import TrainConfig, training_scenarios
+    from placement.model.workload import build_problem
+    from placement.mpc.forecast import fit, save
+
+    for name, v in (("--scenarios", scenarios), ("--days", days)):
+        if v < 1:
+            raise InputError(name, str(v), "must be at least 1")
+    problems = [build_problem(s) for s in training_scenarios(TrainConfig(scenarios=scenarios))]
+    fc = fit(problems, days)
+    save(fc, out)
+    console.print(f"wrote {out}: {len(fc.steps)} hour pairs from {len(problems)} scenarios × {days} days")
+
+
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(help="The GNN placement policy (imitation of mpc).", no_args_is_help=True)
     sub.command("train")(train_cmd)
     sub.command("finetune")(finetune_cmd)
     sub.command("check")(check_cmd)
+    sub.command("forecast")(forecast_cmd)
     app.add_typer(sub, name="gnn")

@@ -39,6 +39,7 @@ from placement.model.constraints import feasible_hosts
 from placement.model.simulate import DayRun
 from placement.model.workload import Problem, build_problem
 from placement.mpc.agent import MpcAgent
+from placement.mpc.oracle import OracleMpcAgent
 
 FIRST_TRAIN_SEED = 1000  # evaluation scenarios use seeds below this
 
@@ -53,17 +54,21 @@ class TrainConfig:
     seed: int = 0
     beta_decay: float = 0.5  # teacher's share of the acting, per iteration
     scenarios: int = 24  # size of the training distribution
-    kinds: tuple[str, ...] = ("fattree-k2", "paper", "fattree-k4")
+    kinds: tuple[str, ...] = ("fattree-k2", "paper", "fattree-k4")  # also: "tea", fattree-kK
     loads: tuple[float, ...] = (0.6, 1.0, 1.4)  # factors on the working-hours rates
+    # Who labels: "mpc", or "mpc-oracle" (mpc that sees the day's true future rates:
+    # privileged, possible only here because training days are generated).
+    teacher: str = "mpc"
 
 
 def training_scenarios(cfg: TrainConfig) -> list[sc.Scenario]:
     """The training distribution, fixed by the config (never an evaluation seed)."""
-    base = sc.default()
     out = []
     for j in range(cfg.scenarios):
         kind, load = cfg.kinds[j % len(cfg.kinds)], cfg.loads[(j // len(cfg.kinds)) % len(cfg.loads)]
         seed = FIRST_TRAIN_SEED + j
+        # "tea": the bundled TEA calibration (EM cheap but slow) redrawn with a training seed.
+        base = sc.load("tea") if kind == "tea" else sc.default()
         topo = base.topology
         if kind.startswith("fattree-k"):
             topo = dataclasses.replace(topo, builder="fattree", k=int(kind[len("fattree-k") :]))
@@ -77,6 +82,14 @@ def training_scenarios(cfg: TrainConfig) -> list[sc.Scenario]:
             )
         )
     return out
+
+
+def make_teacher(name: str) -> MpcAgent:
+    if name == "mpc":
+        return MpcAgent()
+    if name == "mpc-oracle":
+        return OracleMpcAgent()
+    raise ValueError(f"unknown teacher {name!r}; known: mpc, mpc-oracle")
 
 
 @dataclass
@@ -146,7 +159,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, net: GnnConfig | No
         rng.setstate(ck["rng"])
         np_rng.bit_generator.state = ck["np_rng"]
     problems = problems if problems is not None else [build_problem(s) for s in training_scenarios(cfg)]
-    teacher = MpcAgent()
+    teacher = make_teacher(cfg.teacher)
     agent = GnnAgent(policy)
     writer = SummaryWriter(str(out / "tb"))
     bar = tqdm(

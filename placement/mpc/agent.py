@@ -61,8 +61,12 @@ class MpcAgent:
         kept = evaluate(run.problem, run.day, run.t, p, p, util)
         return now.reward + self.beta * left * kept.reward
 
+    def starts(self, run: DayRun) -> list[np.ndarray]:
+        """Where the search starts: holding, greedy's and LAG's answers (a subclass may add)."""
+        return [run.placement.copy(), GreedyAgent().decide(run), LagAgent().decide(run)]
+
     def decide(self, run: DayRun) -> np.ndarray:
-        starts = [run.placement.copy(), GreedyAgent().decide(run), LagAgent().decide(run)]
+        starts = self.starts(run)
         scored = [(self.value(run, p), k) for k, p in enumerate(starts)]
         best_v, k = max(scored)
         best = starts[k].copy()

@@ -1,4 +1,4 @@
-"""Decision time of the GNN policy against greedy, LAG and mpc, one thread, same run.
+"""Decision time of the GNN policy (and gnn-refine) against greedy, LAG and mpc, one thread, same run.
 
     python -m tests.benchmarks.bench_gnn          # BENCH_GNN_DAYS=2 (days per scenario)
 
@@ -27,7 +27,7 @@ from placement.model.workload import build_problem
 DATA = DEFAULT_MODEL.parent.parent / "data"
 SCENARIOS = {"paper-seed11": DATA / "paper-seed11.yaml", "fattree-k4": DATA / "fattree-k4.yaml",
              "fattree-k8": "fattree-k8"}  # fmt: skip
-AGENTS = ("gnn", "greedy", "lag", "mpc")
+AGENTS = ("gnn", "gnn-refine", "greedy", "lag", "mpc")
 
 
 def decision_ms(problem, agent, days: int) -> list[float]:

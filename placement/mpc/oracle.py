@@ -1,0 +1,58 @@
+"""A privileged teacher: `mpc` that sees the true rates of the rest of the day.
+
+It scores a candidate placement `p` at step t as
+
+    V(p) = r_t(p | previous)  +  sum over s > t of  r_s(p | p)
+
+where r_s uses the day's *actual* rates and deadlines of step s (mpc uses step t's
+for every s: its persistence forecast). The day's traffic is generated, so these
+rates exist while training; a deployed agent never has them. It is therefore a
+teacher for imitation only: `srem run/eval --agent mpc-oracle` is refused
+(`placement/agents.py`), and every table that shows it labels it privileged.
+
+The search (starts, sweeps, candidate pruning, budget) is `mpc`'s, unchanged;
+only the value differs. Future steps are routed on the link load of step t
+(as `mpc` does), so the forecast is exact in rates and deadlines, not in routing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from placement.model.simulate import DayRun
+from placement.model.step import evaluate
+from placement.model.workload import Day
+from placement.mpc.agent import MpcAgent
+
+PRIVILEGED = ("mpc-oracle",)  # agents that read the day's future: teachers, never test-time agents
+
+
+@dataclass
+class OracleMpcAgent(MpcAgent):
+    horizon: int = 0  # future steps seen (0: the rest of the day)
+    name: str = "mpc-oracle"
+
+    def value(self, run: DayRun, p: np.ndarray) -> float:
+        return lookahead_value(run, run.day, p, self.horizon, self.beta)
+
+
+def lookahead_value(run: DayRun, future: Day, p: np.ndarray, horizon: int, beta: float = 1.0) -> float:
+    """Reward of moving to p now (the state's own step) plus keeping p for the rest of
+    the day, the next `horizon` steps (0: all) scored on `future`'s rates and deadlines
+    and the steps beyond the horizon repeating the last one scored (persistence)."""
+    now = evaluate(run.problem, run.day, run.t, p, run.placement, run.arc_util)
+    if not now.feasible:
+        return -np.inf
+    T = run.day.n_steps
+    last = T if horizon <= 0 else min(T, run.t + 1 + horizon)
+    if run.t + 1 >= last:
+        return now.reward
+    util = now.arc_load / run.problem.sub.arc_bw
+    rest = T - last
+    v = now.reward
+    for s in range(run.t + 1, last):
+        kept = evaluate(run.problem, future, s, p, p, util)
+        v += beta * kept.reward * (1 + (rest if s == last - 1 else 0))
+    return v
