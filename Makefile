@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= results
 EPISODES ?= 6000
 
-.PHONY: setup emulation-deps run test bench lint eval model figures heldout prediction prediction-figures mfg-model mfg-srem-model mfg-figures migration-figures migration-loop-figures gnn-model gnn-eval bmv2-figures orch-day tofino-report clean
+.PHONY: setup emulation-deps run test bench lint eval model figures heldout prediction prediction-figures mfg-model mfg-srem-model mfg-figures migration-figures migration-loop-figures gnn-model gnn-eval gnn-forecast agent21-heldout bmv2-figures orch-day tofino-report clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -71,7 +71,7 @@ heldout: $(STAMP)
 	  --scenarios seed:31,seed:32,fattree-k4:31,tea --train-seeds 0 --episodes 1000 --instances 30 \
 	  --milp-instances 1 --milp-time-limit 10 --milp-day-time-limit 120
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/srem figures --out docs/figures \
-	  --scenarios fattree-k8:31 --agents mpc,gnn,mfg,lag,greedy,greedy-hold,random --instances 6
+	  --scenarios fattree-k8:31 --agents mpc,mpc-forecast,gnn-refine,gnn,mfg,lag,greedy,greedy-hold,random --instances 6
 
 # Every agent on the paper scenario's test days (the MILPs on 3 of them).
 eval: $(STAMP)
@@ -120,6 +120,17 @@ tofino-report: $(STAMP)
 gnn-model: $(STAMP)
 	$(BIN)/srem gnn train --out runs/gnn
 	cp runs/gnn/policy.pt placement/gnn/models/gnn.pt
+gnn-forecast: $(STAMP)
+	$(BIN)/srem gnn forecast --out placement/mpc/models/forecast.yaml
+# docs/agent21.md's held-out tables: gnn-refine and mpc-forecast against mpc (about 11 min)
+agent21-heldout: $(STAMP)
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/srem figures --out docs/agent21/heldout-v2 \
+	  --scenarios seed:31,seed:32,fattree-k4:31,tea --agents gnn-refine,mpc --instances 30 --workers 1
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/srem figures --out docs/agent21/heldout-v2 \
+	  --scenarios fattree-k8:31 --agents gnn-refine,mpc --instances 3 --workers 1
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/srem figures --out docs/agent21/heldout-k8f \
+	  --scenarios fattree-k8:31 --agents mpc-forecast,mpc --instances 3 --workers 1
+	$(BIN)/python -m placement.gnn.heldout docs/agent21/heldout-v2/*/eval.json
 gnn-eval: $(STAMP)
 	for s in paper-seed11 paper-seed12 paper-seed13 fattree-k4; do \
 	  $(BIN)/srem eval --scenario placement/gnn/data/$$s.yaml --agents gnn,mpc,greedy,lag,random \

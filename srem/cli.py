@@ -41,14 +41,18 @@ app = typer.Typer(help="Place and re-place VNFs over servers and P4 switch memor
 def run(
     scenario: ScenarioOpt = None,
     agent: Annotated[
-        str, typer.Option(help=f"mpc (default), gnn, mfg, srem, ddqn-cm or one of: {', '.join(NAMES[1:])}.")
+        str,
+        typer.Option(
+            help=f"mpc (default), gnn, gnn-refine, mfg, srem, ddqn-cm or one of: {', '.join(NAMES[1:])}."
+        ),
     ] = "mpc",
     seed: Annotated[int, typer.Option(help="Seed of the agent's randomness.")] = 0,
     day: Annotated[int, typer.Option(help="Which day of the test set.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Write results.json and plots here.")] = None,
     milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
     model: Annotated[
-        Path | None, typer.Option(help="Policy for --agent gnn, mfg, srem or ddqn-cm (default: shipped).")
+        Path | None,
+        typer.Option(help="Policy for --agent gnn, gnn-refine, mfg, srem or ddqn-cm (default: shipped)."),
     ] = None,
     emulate: Annotated[
         bool,

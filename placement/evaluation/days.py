@@ -16,6 +16,8 @@ from placement.model.workload import Problem
 # Every agent srem has, in table order (`srem eval`'s default list).
 ALL_AGENTS = (
     "mpc",
+    "mpc-forecast",
+    "gnn-refine",
     "gnn",
     "mfg",
     "srem",
