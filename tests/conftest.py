@@ -90,6 +90,19 @@ def small_scenario(chains: int = 10, types: int = 2, per_type: int = 1, seed: in
     return sc.from_dict(d, "small")
 
 
+def fattree(k: int, seed: int) -> sc.Scenario:
+    """The paper's ranges on a k-ary fat-tree, drawn with `seed`."""
+    base = sc.default()
+    topo = dataclasses.replace(base.topology, builder="fattree", k=k)
+    return dataclasses.replace(base, name=f"k{k}-{seed}", seed=seed, topology=topo)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A k=2 fat-tree problem (seed 5): the learned agents' smallest substrate."""
+    return build_problem(fattree(2, 5))
+
+
 def k2_scenario() -> sc.Scenario:
     """The paper's scenario on a k=2 fat-tree (5 switches, 2 servers) with 6 chains: the
     emulation tests' fabric, small enough for a 2-core machine."""

@@ -30,20 +30,10 @@ from placement.mpc.forecast import fit as fit_forecast
 from placement.mpc.forecast import load as load_forecast
 from placement.mpc.forecast import save as save_forecast
 from placement.mpc.oracle import OracleMpcAgent
+from tests.conftest import fattree
 from topologies import InputError
 
 torch.set_num_threads(1)
-
-
-def fattree(k: int, seed: int) -> sc.Scenario:
-    base = sc.default()
-    topo = dataclasses.replace(base.topology, builder="fattree", k=k)
-    return dataclasses.replace(base, name=f"k{k}-{seed}", seed=seed, topology=topo)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return build_problem(fattree(2, 5))
 
 
 @pytest.fixture(scope="module")

@@ -24,21 +24,11 @@ from placement.model.constraints import storage_violations
 from placement.model.simulate import DayRun, run_day
 from placement.model.workload import build_problem
 from placement.mpc.agent import MpcAgent
+from tests.conftest import fattree
 from topologies import InputError
 
 SHIPPED = DEFAULT_MODELS["gnn"]
 torch.set_num_threads(1)  # the CI machine is shared; and results stay reproducible
-
-
-def fattree(k: int, seed: int) -> sc.Scenario:
-    base = sc.default()
-    topo = dataclasses.replace(base.topology, builder="fattree", k=k)
-    return dataclasses.replace(base, name=f"k{k}-{seed}", seed=seed, topology=topo)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return build_problem(fattree(2, 5))
 
 
 @pytest.fixture(scope="module")
