@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_migration
 	$(BIN)/python -m tests.benchmarks.bench_migration --meters
 	$(BIN)/python -m tests.benchmarks.bench_gnn
+	$(BIN)/python -m tests.benchmarks.bench_training
 
 # Trains the shipped policies (srem: hybrid filtered DQN; ddqn-cm: the baseline), seeded.
 model: $(STAMP)

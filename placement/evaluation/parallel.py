@@ -43,7 +43,7 @@ def run_days_parallel(
     With one worker and no address it is `run_days` itself, in this process."""
     if workers <= 1 and address is None:
         return run_days(problem, agent, split, days, progress)
-    ray = _ray(workers, address)
+    ray = ray_session(workers, address)
     task = ray.remote(num_cpus=1)(_one_day)
     shared = ray.put(problem)
     pending = {task.remote(shared, copy.deepcopy(agent), split, d): k for k, d in enumerate(days)}
@@ -63,7 +63,8 @@ def run_days_parallel(
     return out
 
 
-def _ray(workers: int, address: str | None):
+def ray_session(workers: int, address: str | None):
+    """Ray, started locally with `workers` CPUs or joined at `address`, once per process."""
     import ray
 
     if not ray.is_initialized():

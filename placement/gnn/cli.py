@@ -38,8 +38,19 @@ def train_cmd(
     kinds: Annotated[
         str, typer.Option(help="Substrate kinds, comma-separated: paper, fattree-kK, tea (TEA's EM).")
     ] = "fattree-k2,paper,fattree-k4",
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Roll each iteration's days out on a local Ray with this many workers (1: serial)."
+        ),
+    ] = 1,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Roll the days out on the Ray cluster at this address (ray://host:10001)."),
+    ] = None,
 ) -> None:
-    """Imitate mpc, DAgger-style, on a distribution of training scenarios (seeds >= 1000)."""
+    """Imitate mpc, DAgger-style, on a distribution of training scenarios (seeds >= 1000).
+    A Ray run collects the same states and labels as a serial one for the same seed."""
     from placement.gnn.train import TrainConfig, train
 
     for name, v in (("--iterations", iterations), ("--days", days), ("--epochs", epochs),
@@ -56,6 +67,8 @@ def train_cmd(
             raise InputError("--kinds", k, "must be paper, tea or fattree-kK")
     if not kind_list:
         raise InputError("--kinds", kinds, "names no substrate kind")
+    if workers < 1:
+        raise InputError("--workers", str(workers), "must be at least 1")
     if resume and not (out / "last.pt").exists():
         raise InputError(str(out / "last.pt"), "checkpoint", "nothing to resume")
     t0 = time.perf_counter()
@@ -67,8 +80,9 @@ def train_cmd(
         seed=seed,
         teacher=teacher,
         max_updates=max_updates,
+        kinds=kind_list,
     )
-    train(cfg, out, resume=resume)
+    train(cfg, out, resume=resume, workers=workers, address=ray_address)
     console.print(f"wrote {out / 'policy.pt'} (for --agent gnn --model) in {time.perf_counter() - t0:.0f} s")
 
 

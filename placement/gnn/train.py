@@ -15,7 +15,10 @@ Read top to bottom:
    get no gradient.
 
 Seeded and reproducible on one thread; checkpoints every iteration (`last.pt` +
-the collected states) and resumes from them; TensorBoard logs in OUT/tb.
+the collected states) and resumes from them; TensorBoard logs in OUT/tb. An
+iteration's days can roll out on Ray (`workers`, or a cluster `address`): the driver
+draws every day's scenario, day and per-step coins from the one random stream first,
+so a Ray run collects exactly the states and labels a serial run does.
 """
 
 from __future__ import annotations
@@ -108,6 +111,65 @@ def label(run: DayRun, teacher: MpcAgent) -> tuple[Sample, np.ndarray]:
     return s, want
 
 
+@dataclass(frozen=True)
+class Draw:
+    """One day of an iteration, drawn by the driver: the scenario, the train day, and one
+    coin per step (the teacher acts where coin < beta)."""
+
+    problem: int
+    day: int
+    coins: tuple[float, ...]
+
+
+def draw_days(n: int, problems: list[Problem], np_rng: np.random.Generator) -> list[Draw]:
+    """n days in the order a serial rollout used to draw them from np_rng (same stream)."""
+    out = []
+    for _ in range(n):
+        p = int(np_rng.integers(len(problems)))
+        d = int(np_rng.integers(problems[p].n_days("train")))
+        steps = problems[p].day("train", d).n_steps
+        out.append(Draw(p, d, tuple(float(np_rng.random()) for _ in range(steps))))
+    return out
+
+
+def roll_out(problem: Problem, draw: Draw, policy: GnnPolicy, teacher: MpcAgent, beta: float) -> list[Sample]:
+    """Play one training day, every visited state labelled by the teacher."""
+    agent = GnnAgent(policy)
+    run = DayRun(problem, problem.day("train", draw.day))
+    out = []
+    for coin in draw.coins:
+        s, want = label(run, teacher)
+        out.append(s)
+        run.apply(want if coin < beta else agent.decide(run))
+    return out
+
+
+def _roll_out_remote(problems: list[Problem], draw: Draw, state: dict, net: dict, training: bool,
+                     teacher: str, beta: float) -> list[Sample]:  # fmt: skip
+    """roll_out in a Ray worker: the policy rebuilt from its weights, in the driver's mode."""
+    torch.set_num_threads(1)
+    policy = GnnPolicy(GnnConfig(**net))
+    policy.load_state_dict(state)
+    policy.train(training)
+    return roll_out(problems[draw.problem], draw, policy, make_teacher(teacher), beta)
+
+
+def roll_out_all(problems: list[Problem], draws: list[Draw], policy: GnnPolicy, teacher: str, beta: float,
+                 workers: int = 1, address: str | None = None, shared=None) -> list[Sample]:  # fmt: skip
+    """Every drawn day, in draw order: here, or on Ray (`shared`: the problems already put)."""
+    if workers <= 1 and address is None:
+        t = make_teacher(teacher)
+        return [s for d in draws for s in roll_out(problems[d.problem], d, policy, t, beta)]
+    from placement.evaluation.parallel import ray_session
+
+    ray = ray_session(workers, address)
+    task = ray.remote(num_cpus=1)(_roll_out_remote)
+    shared = shared if shared is not None else ray.put(problems)
+    state = ray.put({k: v.detach().clone() for k, v in policy.state_dict().items()})
+    refs = [task.remote(shared, d, state, asdict(policy.cfg), policy.training, teacher, beta) for d in draws]
+    return [s for r in ray.get(refs) for s in r]
+
+
 def loss_and_agreement(policy: GnnPolicy, s: Sample) -> tuple[torch.Tensor, float]:
     logits = masked_logits(policy(s.state), s.allowed)
     logp = torch.log_softmax(logits, dim=1)
@@ -138,7 +200,7 @@ def fit(policy: GnnPolicy, opt: torch.optim.Optimizer, data: list[Sample], updat
 
 
 def train(cfg: TrainConfig, out: Path, resume: bool = False, net: GnnConfig | None = None,
-          problems: list[Problem] | None = None) -> GnnPolicy:  # fmt: skip
+          problems: list[Problem] | None = None, workers: int = 1, address: str | None = None) -> GnnPolicy:  # fmt: skip
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -159,8 +221,12 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, net: GnnConfig | No
         rng.setstate(ck["rng"])
         np_rng.bit_generator.state = ck["np_rng"]
     problems = problems if problems is not None else [build_problem(s) for s in training_scenarios(cfg)]
-    teacher = make_teacher(cfg.teacher)
-    agent = GnnAgent(policy)
+    make_teacher(cfg.teacher)  # an unknown teacher is refused before anything runs
+    shared = None
+    if workers > 1 or address is not None:
+        from placement.evaluation.parallel import ray_session
+
+        shared = ray_session(workers, address).put(problems)
     writer = SummaryWriter(str(out / "tb"))
     bar = tqdm(
         range(start, cfg.iterations), desc="dagger", initial=start, total=cfg.iterations, mininterval=2.0
@@ -168,14 +234,8 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, net: GnnConfig | No
     for it in bar:
         beta = cfg.beta_decay**it
         t0 = time.perf_counter()
-        fresh: list[Sample] = []
-        for _ in range(cfg.days_per_iteration):
-            problem = problems[int(np_rng.integers(len(problems)))]
-            run = DayRun(problem, problem.day("train", int(np_rng.integers(problem.n_days("train")))))
-            while not run.done:
-                s, want = label(run, teacher)
-                fresh.append(s)
-                run.apply(want if np_rng.random() < beta else agent.decide(run))
+        draws = draw_days(cfg.days_per_iteration, problems, np_rng)
+        fresh = roll_out_all(problems, draws, policy, cfg.teacher, beta, workers, address, shared)
         # Agreement on the new states before learning from them: how the policy does
         # where it now leads itself (the DAgger measure of progress).
         held = agreement(policy, fresh)
