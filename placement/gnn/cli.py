@@ -27,8 +27,8 @@ def train_cmd(
     ] = 8,
     epochs: Annotated[int, typer.Option(help="Passes over the collected states after each iteration.")] = 3,
     scenarios: Annotated[
-        int, typer.Option(help="Training scenarios (paper ranges, k=2/k=4 trees, 3 loads).")
-    ] = 24,
+        int, typer.Option(help="Training scenarios (paper ranges, k=2/k=4 trees, TEA, 3 loads).")
+    ] = 32,
     seed: Annotated[int, typer.Option()] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     teacher: Annotated[
@@ -37,7 +37,7 @@ def train_cmd(
     max_updates: Annotated[int, typer.Option(help="Gradient steps per iteration at most.")] = 600,
     kinds: Annotated[
         str, typer.Option(help="Substrate kinds, comma-separated: paper, fattree-kK, tea (TEA's EM).")
-    ] = "fattree-k2,paper,fattree-k4",
+    ] = "fattree-k2,paper,fattree-k4,tea",
     workers: Annotated[
         int,
         typer.Option(

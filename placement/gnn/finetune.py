@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from placement.gnn.graph import encode
 from placement.gnn.policy import GnnAgent, GnnPolicy, save
-from placement.gnn.train import TrainConfig, training_scenarios
+from placement.gnn.train import FIRST_DISTRIBUTION, training_scenarios
 from placement.model.constraints import feasible_hosts
 from placement.model.simulate import DayRun, run_day
 from placement.model.workload import build_problem
@@ -72,7 +72,7 @@ def finetune(policy: GnnPolicy, cfg: FinetuneConfig, out: Path, problems: list |
     rng = random.Random(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     if problems is None:
-        problems = [build_problem(s) for s in training_scenarios(TrainConfig())]
+        problems = [build_problem(s) for s in training_scenarios(FIRST_DISTRIBUTION)]
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     writer = SummaryWriter(str(out / "tb"))
     best = validate(policy, problems, cfg.validation_days)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from placement.gnn.policy import GnnAgent, load
 from placement.gnn.refine import GuidedAgent
-from placement.gnn.train import TrainConfig, training_scenarios
+from placement.gnn.train import FIRST_DISTRIBUTION, training_scenarios
 from placement.model import scenario as sc
 from placement.model.simulate import DayRun
 from placement.model.workload import build_problem
@@ -43,7 +43,7 @@ DEFAULT_POLICY = Path(__file__).resolve().parent / "models" / "gnn.pt"
 
 def validation_problems(n: int) -> list:
     """n training scenarios spread over kinds and loads (every other one of the default 24)."""
-    scs = training_scenarios(TrainConfig())
+    scs = training_scenarios(FIRST_DISTRIBUTION)
     return [build_problem(s) for s in (scs[::2] + scs[1::2])[:n]]
 
 
