@@ -202,6 +202,10 @@ class Emac:
     placed: dict[int, Placement] = field(default_factory=dict)
     epoch: int = 0
     cache_size: int = 1024
+    # Cut the READ clone by its clone session (packet_length_bytes): a Tofino switch, which
+    # has no truncate(). BMv2's P4Runtime server refuses the field ("Error when creating
+    # clone session"), and v1model targets cut the clone with truncate() in egress.
+    session_cut: bool = False
 
     # -- the switch side ------------------------------------------------------------------------
     def _endpoint(self) -> TableWrite:
@@ -227,7 +231,7 @@ class Emac:
                 writes.append(p.config)
                 writes += [_vip_write(nf, v, n) for v, n in sorted(p.vips().items())]
         out = [R.Entity(table_entry=index.entry(w)) for w in writes]
-        out += [clone_session(100 + qp, srv.port) for qp, srv in sorted(self.servers.items())]
+        out += [read_session(qp, srv.port, self.session_cut) for qp, srv in sorted(self.servers.items())]
         return out
 
     def start(self, cache_size: int | None = None) -> None:
@@ -275,7 +279,7 @@ class Emac:
         self.client.write(
             [
                 update("INSERT", self.client.index().entry(self._qp(qp, server))),
-                update("INSERT", clone_session(100 + qp, server.port)),
+                update("INSERT", read_session(qp, server.port, self.session_cut)),
             ]
         )
         self.servers[qp] = server
@@ -515,6 +519,20 @@ def _backend_counts(nf: int, kind: str, keys: list[FlowKey]) -> dict[tuple[int, 
         return lb_backend_counts(keys)
     except ValueError as e:
         raise EmacError(f"NF {nf}: {e}") from None
+
+
+# The READ request's length on the wire: Ethernet, IPv4, UDP, BTH, RETH, ICRC.
+READ_BYTES = 14 + 20 + 8 + 12 + 16 + 4
+
+
+def read_session(qp: int, port: int, cut: bool = False) -> R.Entity:
+    """QP `qp`'s clone session (100 + qp) to its memory server's port; with `cut`, the clone
+    is cut to the READ request's 74 bytes by the session (packet_length_bytes): Tofino has no
+    truncate() (p4src/README.md). v1model targets cut it with truncate() in egress."""
+    e = clone_session(100 + qp, port)
+    if cut:
+        e.packet_replication_engine_entry.clone_session_entry.packet_length_bytes = READ_BYTES
+    return e
 
 
 def _vip_write(nf: int, vip: tuple[int, int, int], n: int) -> TableWrite:

@@ -52,6 +52,7 @@ from emac.lbslot import MAX_BACKENDS
 SLOTS = 4
 SLOT_BYTES = 40
 BUCKET_BYTES = SLOTS * SLOT_BYTES
+MAX_BUCKETS = 1 << 24  # a table of at most 2.5 GiB: the switch computes its offsets in 32 bits
 ACT_NAT = 1
 ACT_LB = 2
 
@@ -144,6 +145,9 @@ class EmTable:
     def __post_init__(self) -> None:
         if self.buckets < 1 or self.buckets & (self.buckets - 1):
             raise ValueError(f"buckets must be a power of two, not {self.buckets}")
+        if self.buckets > MAX_BUCKETS:
+            # The switch computes bucket * 160 in 32 bits (p4src/em.p4, EmRead).
+            raise ValueError(f"buckets must be at most {MAX_BUCKETS} (2^24), not {self.buckets}")
         if not 1 <= self.nf <= 255:
             raise ValueError(f"NF id {self.nf} is outside 1..255")
 

@@ -95,10 +95,11 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     register<bit<32>>(MAILBOX) mb_epoch;
     register<bit<32>>(MAILBOX) mb_cidx;
     register<bit<32>>(MAILBOX) mb_ts;
-    register<bit<32>>(N_QP) next_psn;       // 8w0 ++ psn
+    // The next PSN of each QP, counted on 32 bits (the PSN is its low 24: it wraps as RoCE's).
+    register<bit<32>>(N_QP) next_psn;
     // Per QP: when (us, never 0) a wait on it last timed out; 0 while the server answers.
-    // A QP marked down sends misses to the fallback at once (each still sends a READ, as a
-    // probe); any checked answer from the server clears the mark.
+    // A QP marked down sends misses to the fallback (each still sends a READ, as a probe);
+    // any checked answer from the server clears the mark.
     register<bit<32>>(N_QP) qp_down;
     // READ round trips as a histogram: cell b counts fetches of [2^b, 2^(b+1)) us (cell 0
     // also 0 us). A counter, not a register the controller reads: PI's P4Runtime server
@@ -112,10 +113,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     bit<16> tag3 = 0;
     bit<32> now = 0;
     bit<32> epoch = 0;
-    bit<32> mask = 0;
-    bit<1> issue = 0;
-    bit<24> psn = 0;
-    bit<32> mslot = 0;
+    bit<32> h16 = 0;   // the key's hash: the cache index is its low bits
 
     action em_set(bit<64> base, bit<32> bucketMask, bit<32> rkey, bit<8> qp, bit<24> srvQpn,
                   bit<32> srvIp, bit<48> srvMac, bit<32> myIp, bit<48> myMac, bit<9> loopPort,
@@ -124,6 +122,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         meta.srvQpn = srvQpn; meta.rdDstIp = srvIp; meta.rdDstMac = srvMac; meta.rdSrcIp = myIp;
         meta.rdSrcMac = myMac; meta.loopPort = loopPort; meta.boundUs = boundUs; meta.retryUs = retryUs;
         meta.fallbackDetour = detour; meta.detourPort = detourPort; meta.detourMac = detourMac;
+        meta.qpIdx = (bit<32>) qp;
     }
     table em_config {
         key = { meta.nfId : exact; }
@@ -132,7 +131,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         size = 256;
     }
     // Responses are accepted only from a memory server to one of our QPs.
-    action qp_ok(bit<8> qp) { meta.qp = qp; }
+    action qp_ok(bit<8> qp) { meta.qp = qp; meta.qpIdx = (bit<32>) qp; }
     table em_qp {
         key = { hdr.ipv4.src : exact; hdr.bth.dqpn : exact; }
         actions = { qp_ok; NoAction; }
@@ -140,9 +139,11 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         size = 64;
     }
 
+    // The key's cache index is computed here, in a table's action of its own: Tofino takes
+    // a register index as a plain field, not as an expression computed in the same step.
     action cache_set(bit<32> indexMask, bit<32> flushEpoch) {
-        mask = indexMask;
         epoch = flushEpoch;
+        meta.cacheIdx = h16 & indexMask;
     }
     table em_cache {
         key = { }
@@ -157,175 +158,258 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         meta.done = 1;
     }
 
+    // The QP's next PSN, read and incremented in one action (one stateful-ALU access).
+    action take_psn() {
+        bit<32> np;
+        next_psn.read(np, meta.qpIdx);
+        next_psn.write(meta.qpIdx, np + 1);
+        meta.rdPsn = np[23:0];
+    }
+
+    // The bucket's address, base + bucket * 160, one operation per step (a Tofino action
+    // runs in one stage): bucket * 128 and * 32, their sum (32 bits: at most 2^24
+    // buckets, emac/layout.py), then the 64-bit sum.
+    bit<32> bucket = 0;
+    bit<32> off7 = 0;
+    bit<32> off5 = 0;
+    bit<64> off = 0;
+    action va_shift() { off7 = bucket << 7; off5 = bucket << 5; }
+    @hidden table em_va_shift { key = { } actions = { va_shift; } default_action = va_shift(); size = 1; }
+    action va_offset() { off = 32w0 ++ (off7 + off5); }
+    @hidden table em_va_offset { key = { } actions = { va_offset; } default_action = va_offset(); size = 1; }
+    action va_sum() { meta.rdVa = meta.emBase + off; }
+    @hidden table em_va_sum { key = { } actions = { va_sum; } default_action = va_sum(); size = 1; }
+    // A READ's round trip to its cell: floor(log2(us)) from the highest bit set (0 and 1 us:
+    // cell 0), as a constant ternary table: one lookup, no chain of shifts in one step.
+    action hist_count(bit<32> cell) { fetch_hist.count(cell); }
+    @hidden table em_hist {
+        key = { meta.rtt : ternary; }
+        actions = { hist_count; }
+        const default_action = hist_count(0);
+        const entries = {
+            32w0x80000000 &&& 32w0x80000000 : hist_count(31);
+            32w0x40000000 &&& 32w0xC0000000 : hist_count(30);
+            32w0x20000000 &&& 32w0xE0000000 : hist_count(29);
+            32w0x10000000 &&& 32w0xF0000000 : hist_count(28);
+            32w0x08000000 &&& 32w0xF8000000 : hist_count(27);
+            32w0x04000000 &&& 32w0xFC000000 : hist_count(26);
+            32w0x02000000 &&& 32w0xFE000000 : hist_count(25);
+            32w0x01000000 &&& 32w0xFF000000 : hist_count(24);
+            32w0x00800000 &&& 32w0xFF800000 : hist_count(23);
+            32w0x00400000 &&& 32w0xFFC00000 : hist_count(22);
+            32w0x00200000 &&& 32w0xFFE00000 : hist_count(21);
+            32w0x00100000 &&& 32w0xFFF00000 : hist_count(20);
+            32w0x00080000 &&& 32w0xFFF80000 : hist_count(19);
+            32w0x00040000 &&& 32w0xFFFC0000 : hist_count(18);
+            32w0x00020000 &&& 32w0xFFFE0000 : hist_count(17);
+            32w0x00010000 &&& 32w0xFFFF0000 : hist_count(16);
+            32w0x00008000 &&& 32w0xFFFF8000 : hist_count(15);
+            32w0x00004000 &&& 32w0xFFFFC000 : hist_count(14);
+            32w0x00002000 &&& 32w0xFFFFE000 : hist_count(13);
+            32w0x00001000 &&& 32w0xFFFFF000 : hist_count(12);
+            32w0x00000800 &&& 32w0xFFFFF800 : hist_count(11);
+            32w0x00000400 &&& 32w0xFFFFFC00 : hist_count(10);
+            32w0x00000200 &&& 32w0xFFFFFE00 : hist_count(9);
+            32w0x00000100 &&& 32w0xFFFFFF00 : hist_count(8);
+            32w0x00000080 &&& 32w0xFFFFFF80 : hist_count(7);
+            32w0x00000040 &&& 32w0xFFFFFFC0 : hist_count(6);
+            32w0x00000020 &&& 32w0xFFFFFFE0 : hist_count(5);
+            32w0x00000010 &&& 32w0xFFFFFFF0 : hist_count(4);
+            32w0x00000008 &&& 32w0xFFFFFFF8 : hist_count(3);
+            32w0x00000004 &&& 32w0xFFFFFFFC : hist_count(2);
+            32w0x00000002 &&& 32w0xFFFFFFFE : hist_count(1);
+        }
+        size = 32;
+    }
+
     apply {
         now = sm.ingress_global_timestamp[31:0];
+        // (A response has no key: its h16 is unused; hashing before em_cache lets its action
+        // compute the cache index.)
+        hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
+             meta.kSport, meta.kDport }, 32w65536);
         em_cache.apply();
         if (hdr.bth.isValid()) {
             // ---- a READ response (or NAK) for this switch -------------------------------------
+            // One if/else chain, each register written at most once on any path: a Tofino
+            // register takes one stateful-ALU access per packet.
             mark_to_drop(sm);
+            bit<8> newSt = MB_EMPTY;   // what the PSN's mailbox becomes (EMPTY: unchanged)
+            bit<1> answered = 0;       // a checked answer from the server: the QP is up
             if (!em_qp.apply().hit) {
                 rdma_stats.count(RS_BAD_QP);
-                return;
-            }
-            mslot = (bit<32>) hdr.bth.psn & (MAILBOX - 1);
-            bit<32> owner;
-            mb_psn.read(owner, mslot);
-            if (hdr.bth.opcode == OP_ACKNOWLEDGE) {
-                // An ACK/NAK (no data): checked like a response, then a NAK is acted on.
-                bit<32> ackCrc;
-                hash(ackCrc, HashAlgorithm.crc32, 32w0, {
-                    64w0xFFFFFFFFFFFFFFFF,
-                    hdr.ipv4.version, hdr.ipv4.ihl, 8w0xFF, hdr.ipv4.totalLen, hdr.ipv4.id, hdr.ipv4.flags,
-                    hdr.ipv4.frag, 8w0xFF, hdr.ipv4.proto, 16w0xFFFF, hdr.ipv4.src, hdr.ipv4.dst,
-                    hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 16w0xFFFF,
-                    hdr.bth.opcode, hdr.bth.se, hdr.bth.m, hdr.bth.pad, hdr.bth.tver, hdr.bth.pkey,
-                    1w1, 1w1, 6w0x3F, hdr.bth.dqpn, hdr.bth.ackreq, hdr.bth.resv7, hdr.bth.psn,
-                    hdr.aeth.syndrome, hdr.aeth.msn
-                }, 64w4294967296);
-                if (!hdr.icrc.isValid() || hdr.udp.len != 8 + 12 + 4 + 4) {
-                    rdma_stats.count(RS_BAD_LEN);
-                } else if (hdr.icrc.v != ackCrc[7:0] ++ ackCrc[15:8] ++ ackCrc[23:16] ++ ackCrc[31:24]) {
-                    rdma_stats.count(RS_BAD_ICRC);
-                } else if (hdr.aeth.syndrome[7:5] == 3) {
-                    rdma_stats.count(RS_NAK);
-                    qp_down.write((bit<32>) meta.qp, 0);   // the server answers
-                    if (hdr.aeth.syndrome == 0x60) {
-                        // PSN sequence error: the BTH carries the PSN the responder expects.
-                        next_psn.write((bit<32>) meta.qp, 8w0 ++ hdr.bth.psn);
-                    } else if (owner == 7w0 ++ 1w1 ++ hdr.bth.psn) {
-                        mb_status.write(mslot, MB_FAILED);
+            } else {
+                meta.mslot = 24w0 ++ hdr.bth.psn[7:0];   // psn mod MAILBOX
+                bit<32> owner;
+                mb_psn.read(owner, meta.mslot);
+                if (hdr.bth.opcode == OP_ACKNOWLEDGE) {
+                    // An ACK/NAK (no data): checked like a response, then a NAK is acted on.
+                    bit<32> ackCrc;
+                    hash(ackCrc, HashAlgorithm.crc32, 32w0, {
+                        64w0xFFFFFFFFFFFFFFFF,
+                        hdr.ipv4.version, hdr.ipv4.ihl, 8w0xFF, hdr.ipv4.totalLen, hdr.ipv4.id, hdr.ipv4.flags,
+                        hdr.ipv4.frag, 8w0xFF, hdr.ipv4.proto, 16w0xFFFF, hdr.ipv4.src, hdr.ipv4.dst,
+                        hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 16w0xFFFF,
+                        hdr.bth.opcode, hdr.bth.se, hdr.bth.m, hdr.bth.pad, hdr.bth.tver, hdr.bth.pkey,
+                        1w1, 1w1, 6w0x3F, hdr.bth.dqpn, hdr.bth.ackreq, hdr.bth.resv7, hdr.bth.psn,
+                        hdr.aeth.syndrome, hdr.aeth.msn
+                    }, 64w4294967296);
+                    if (!hdr.icrc.isValid() || hdr.udp.len != 8 + 12 + 4 + 4) {
+                        rdma_stats.count(RS_BAD_LEN);
+                    } else if (hdr.icrc.v != ackCrc[7:0] ++ ackCrc[15:8] ++ ackCrc[23:16] ++ ackCrc[31:24]) {
+                        rdma_stats.count(RS_BAD_ICRC);
+                    } else if (hdr.aeth.syndrome[7:5] == 3) {
+                        rdma_stats.count(RS_NAK);
+                        answered = 1;
+                        if (hdr.aeth.syndrome == 0x60) {
+                            // PSN sequence error: the BTH carries the PSN the responder expects.
+                            next_psn.write(meta.qpIdx, 8w0 ++ hdr.bth.psn);
+                        } else if (owner == 7w0 ++ 1w1 ++ hdr.bth.psn) {
+                            newSt = MB_FAILED;
+                        }
+                    } else {
+                        rdma_stats.count(RS_BAD_LEN);   // an ACK answers no READ
                     }
+                } else if (owner != 7w0 ++ 1w1 ++ hdr.bth.psn) {
+                    rdma_stats.count(RS_BAD_PSN);
+                } else if (!hdr.icrc.isValid() || !hdr.slot[3].isValid()
+                           || hdr.bth.opcode != OP_READ_RESPONSE_ONLY) {
+                    rdma_stats.count(RS_BAD_LEN);
                 } else {
-                    rdma_stats.count(RS_BAD_LEN);   // an ACK answers no READ
-                }
-                return;
-            }
-            if (owner != 7w0 ++ 1w1 ++ hdr.bth.psn) {
-                rdma_stats.count(RS_BAD_PSN);
-                return;
-            }
-            if (!hdr.icrc.isValid() || !hdr.slot[3].isValid() || hdr.bth.opcode != OP_READ_RESPONSE_ONLY) {
-                rdma_stats.count(RS_BAD_LEN);
-                return;
-            }
-            bit<32> crc;
-            hash(crc, HashAlgorithm.crc32, 32w0, {
-                64w0xFFFFFFFFFFFFFFFF,
-                hdr.ipv4.version, hdr.ipv4.ihl, 8w0xFF, hdr.ipv4.totalLen, hdr.ipv4.id, hdr.ipv4.flags,
-                hdr.ipv4.frag, 8w0xFF, hdr.ipv4.proto, 16w0xFFFF, hdr.ipv4.src, hdr.ipv4.dst,
-                hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 16w0xFFFF,
-                hdr.bth.opcode, hdr.bth.se, hdr.bth.m, hdr.bth.pad, hdr.bth.tver, hdr.bth.pkey,
-                1w1, 1w1, 6w0x3F, hdr.bth.dqpn, hdr.bth.ackreq, hdr.bth.resv7, hdr.bth.psn,
-                hdr.aeth.syndrome, hdr.aeth.msn,
-                hdr.slot[0].verHead, hdr.slot[0].nf, hdr.slot[0].src, hdr.slot[0].dst, hdr.slot[0].proto,
-                hdr.slot[0].sport, hdr.slot[0].dport, hdr.slot[0].act, hdr.slot[0].data, hdr.slot[0].pad,
-                hdr.slot[0].verTail,
-                hdr.slot[1].verHead, hdr.slot[1].nf, hdr.slot[1].src, hdr.slot[1].dst, hdr.slot[1].proto,
-                hdr.slot[1].sport, hdr.slot[1].dport, hdr.slot[1].act, hdr.slot[1].data, hdr.slot[1].pad,
-                hdr.slot[1].verTail,
-                hdr.slot[2].verHead, hdr.slot[2].nf, hdr.slot[2].src, hdr.slot[2].dst, hdr.slot[2].proto,
-                hdr.slot[2].sport, hdr.slot[2].dport, hdr.slot[2].act, hdr.slot[2].data, hdr.slot[2].pad,
-                hdr.slot[2].verTail,
-                hdr.slot[3].verHead, hdr.slot[3].nf, hdr.slot[3].src, hdr.slot[3].dst, hdr.slot[3].proto,
-                hdr.slot[3].sport, hdr.slot[3].dport, hdr.slot[3].act, hdr.slot[3].data, hdr.slot[3].pad,
-                hdr.slot[3].verTail
-            }, 64w4294967296);
-            if (hdr.icrc.v != crc[7:0] ++ crc[15:8] ++ crc[23:16] ++ crc[31:24]) {
-                rdma_stats.count(RS_BAD_ICRC);
-                return;
-            }
-            rdma_stats.count(RS_RESP_OK);
-            qp_down.write((bit<32>) meta.qp, 0);   // the server answers
-            bit<32> t;
-            mb_ts.read(t, mslot);
-            bit<32> lat = now - t;
-            // floor(log2(lat)) by halving the range five times
-            bit<32> v = lat;
-            bit<32> bin = 0;
-            if (v[31:16] != 0) { bin = bin + 16; v = v >> 16; }
-            if (v[15:8] != 0) { bin = bin + 8; v = v >> 8; }
-            if (v[7:4] != 0) { bin = bin + 4; v = v >> 4; }
-            if (v[3:2] != 0) { bin = bin + 2; v = v >> 2; }
-            if (v[1:1] != 0) { bin = bin + 1; }
-            fetch_hist.count(bin);
-            bit<32> want0;
-            bit<32> want1;
-            bit<32> want2;
-            bit<16> want3;
-            mb_tag0.read(want0, mslot);
-            mb_tag1.read(want1, mslot);
-            mb_tag2.read(want2, mslot);
-            mb_tag3.read(want3, mslot);
-            // The entry of the key asked for, if the bucket holds it (versions at both ends equal).
-            bit<8> st = MB_NOT_FOUND;
-            bit<8> act = 0;
-            bit<96> data = 0;
-            if (hdr.slot[0].src == want0 && hdr.slot[0].dst == want1
-                    && hdr.slot[0].nf ++ hdr.slot[0].proto ++ hdr.slot[0].sport == want2
-                    && hdr.slot[0].dport == want3) {
-                st = (hdr.slot[0].verHead == hdr.slot[0].verTail) ? MB_FOUND : MB_RETRY;
-                act = hdr.slot[0].act; data = hdr.slot[0].data;
-            } else if (hdr.slot[1].src == want0 && hdr.slot[1].dst == want1
-                    && hdr.slot[1].nf ++ hdr.slot[1].proto ++ hdr.slot[1].sport == want2
-                    && hdr.slot[1].dport == want3) {
-                st = (hdr.slot[1].verHead == hdr.slot[1].verTail) ? MB_FOUND : MB_RETRY;
-                act = hdr.slot[1].act; data = hdr.slot[1].data;
-            } else if (hdr.slot[2].src == want0 && hdr.slot[2].dst == want1
-                    && hdr.slot[2].nf ++ hdr.slot[2].proto ++ hdr.slot[2].sport == want2
-                    && hdr.slot[2].dport == want3) {
-                st = (hdr.slot[2].verHead == hdr.slot[2].verTail) ? MB_FOUND : MB_RETRY;
-                act = hdr.slot[2].act; data = hdr.slot[2].data;
-            } else if (hdr.slot[3].src == want0 && hdr.slot[3].dst == want1
-                    && hdr.slot[3].nf ++ hdr.slot[3].proto ++ hdr.slot[3].sport == want2
-                    && hdr.slot[3].dport == want3) {
-                st = (hdr.slot[3].verHead == hdr.slot[3].verTail) ? MB_FOUND : MB_RETRY;
-                act = hdr.slot[3].act; data = hdr.slot[3].data;
-            }
-            if (st == MB_RETRY) {
-                rdma_stats.count(RS_TORN);
-            } else if (st == MB_NOT_FOUND) {
-                rdma_stats.count(RS_NOT_FOUND);
-            }
-            mb_status.write(mslot, st);
-            mb_act.write(mslot, act);
-            mb_data0.write(mslot, data[95:64]);
-            mb_data1.write(mslot, data[63:32]);
-            mb_data2.write(mslot, data[31:0]);
-            if (st != MB_RETRY) {
-                // Offer the entry (or its absence) to the cache, unless a flush came since the READ.
-                bit<32> e;
-                mb_epoch.read(e, mslot);
-                if (e == epoch) {
-                    bit<32> ci;
-                    mb_cidx.read(ci, mslot);
-                    c_tag0.write(ci, want0);
-                    c_tag1.write(ci, want1);
-                    c_tag2.write(ci, want2);
-                    c_tag3.write(ci, want3);
-                    c_epoch.write(ci, epoch);
-                    c_act.write(ci, act);
-                    c_data0.write(ci, data[95:64]);
-                    c_data1.write(ci, data[63:32]);
-                    c_data2.write(ci, data[31:0]);
+#ifndef __TARGET_TOFINO__
+                    // The ICRC over the whole response (about 190 bytes). Tofino: more than one
+                    // hash unit takes, so it is left to the NIC and the Ethernet FCS (README).
+                    bit<32> crc;
+                    hash(crc, HashAlgorithm.crc32, 32w0, {
+                        64w0xFFFFFFFFFFFFFFFF,
+                        hdr.ipv4.version, hdr.ipv4.ihl, 8w0xFF, hdr.ipv4.totalLen, hdr.ipv4.id, hdr.ipv4.flags,
+                        hdr.ipv4.frag, 8w0xFF, hdr.ipv4.proto, 16w0xFFFF, hdr.ipv4.src, hdr.ipv4.dst,
+                        hdr.udp.sport, hdr.udp.dport, hdr.udp.len, 16w0xFFFF,
+                        hdr.bth.opcode, hdr.bth.se, hdr.bth.m, hdr.bth.pad, hdr.bth.tver, hdr.bth.pkey,
+                        1w1, 1w1, 6w0x3F, hdr.bth.dqpn, hdr.bth.ackreq, hdr.bth.resv7, hdr.bth.psn,
+                        hdr.aeth.syndrome, hdr.aeth.msn,
+                        hdr.slot[0].verHead, hdr.slot[0].nf, hdr.slot[0].src, hdr.slot[0].dst, hdr.slot[0].proto,
+                        hdr.slot[0].sport, hdr.slot[0].dport, hdr.slot[0].act, hdr.slot[0].data, hdr.slot[0].pad,
+                        hdr.slot[0].verTail,
+                        hdr.slot[1].verHead, hdr.slot[1].nf, hdr.slot[1].src, hdr.slot[1].dst, hdr.slot[1].proto,
+                        hdr.slot[1].sport, hdr.slot[1].dport, hdr.slot[1].act, hdr.slot[1].data, hdr.slot[1].pad,
+                        hdr.slot[1].verTail,
+                        hdr.slot[2].verHead, hdr.slot[2].nf, hdr.slot[2].src, hdr.slot[2].dst, hdr.slot[2].proto,
+                        hdr.slot[2].sport, hdr.slot[2].dport, hdr.slot[2].act, hdr.slot[2].data, hdr.slot[2].pad,
+                        hdr.slot[2].verTail,
+                        hdr.slot[3].verHead, hdr.slot[3].nf, hdr.slot[3].src, hdr.slot[3].dst, hdr.slot[3].proto,
+                        hdr.slot[3].sport, hdr.slot[3].dport, hdr.slot[3].act, hdr.slot[3].data, hdr.slot[3].pad,
+                        hdr.slot[3].verTail
+                    }, 64w4294967296);
+                    bool icrcBad = hdr.icrc.v != crc[7:0] ++ crc[15:8] ++ crc[23:16] ++ crc[31:24];
+#else
+                    bool icrcBad = false;
+#endif
+                    if (icrcBad) {
+                        rdma_stats.count(RS_BAD_ICRC);
+                    } else {
+                        rdma_stats.count(RS_RESP_OK);
+                        answered = 1;
+                        bit<32> t;
+                        mb_ts.read(t, meta.mslot);
+                        meta.rtt = now - t;
+                        em_hist.apply();
+                        bit<32> want0;
+                        bit<32> want1;
+                        bit<32> want2;
+                        bit<16> want3;
+                        mb_tag0.read(want0, meta.mslot);
+                        mb_tag1.read(want1, meta.mslot);
+                        mb_tag2.read(want2, meta.mslot);
+                        mb_tag3.read(want3, meta.mslot);
+                        // The entry of the key asked for, if the bucket holds it (versions at
+                        // both ends equal, else torn: read again).
+                        bit<8> st = MB_NOT_FOUND;
+                        bit<8> act = 0;
+                        bit<96> data = 0;
+                        bool same = false;
+                        // The four slots' matches side by side, then the first that matches.
+                        bool m0 = hdr.slot[0].src == want0 && hdr.slot[0].dst == want1
+                                && hdr.slot[0].nf ++ hdr.slot[0].proto ++ hdr.slot[0].sport == want2
+                                && hdr.slot[0].dport == want3;
+                        bool m1 = hdr.slot[1].src == want0 && hdr.slot[1].dst == want1
+                                && hdr.slot[1].nf ++ hdr.slot[1].proto ++ hdr.slot[1].sport == want2
+                                && hdr.slot[1].dport == want3;
+                        bool m2 = hdr.slot[2].src == want0 && hdr.slot[2].dst == want1
+                                && hdr.slot[2].nf ++ hdr.slot[2].proto ++ hdr.slot[2].sport == want2
+                                && hdr.slot[2].dport == want3;
+                        bool m3 = hdr.slot[3].src == want0 && hdr.slot[3].dst == want1
+                                && hdr.slot[3].nf ++ hdr.slot[3].proto ++ hdr.slot[3].sport == want2
+                                && hdr.slot[3].dport == want3;
+                        if (m0) {
+                            st = MB_FOUND; same = hdr.slot[0].verHead == hdr.slot[0].verTail;
+                            act = hdr.slot[0].act; data = hdr.slot[0].data;
+                        } else if (m1) {
+                            st = MB_FOUND; same = hdr.slot[1].verHead == hdr.slot[1].verTail;
+                            act = hdr.slot[1].act; data = hdr.slot[1].data;
+                        } else if (m2) {
+                            st = MB_FOUND; same = hdr.slot[2].verHead == hdr.slot[2].verTail;
+                            act = hdr.slot[2].act; data = hdr.slot[2].data;
+                        } else if (m3) {
+                            st = MB_FOUND; same = hdr.slot[3].verHead == hdr.slot[3].verTail;
+                            act = hdr.slot[3].act; data = hdr.slot[3].data;
+                        }
+                        if (st == MB_FOUND && !same) {
+                            st = MB_RETRY;
+                            rdma_stats.count(RS_TORN);
+                        } else if (st == MB_NOT_FOUND) {
+                            rdma_stats.count(RS_NOT_FOUND);
+                        }
+                        newSt = st;
+                        mb_act.write(meta.mslot, act);
+                        mb_data0.write(meta.mslot, data[95:64]);
+                        mb_data1.write(meta.mslot, data[63:32]);
+                        mb_data2.write(meta.mslot, data[31:0]);
+                        if (st != MB_RETRY) {
+                            // Offer the entry (or its absence) to the cache, unless a flush came
+                            // since the READ.
+                            bit<32> e;
+                            mb_epoch.read(e, meta.mslot);
+                            if (e == epoch) {
+                                mb_cidx.read(meta.cacheIdx, meta.mslot);
+                                c_tag0.write(meta.cacheIdx, want0);
+                                c_tag1.write(meta.cacheIdx, want1);
+                                c_tag2.write(meta.cacheIdx, want2);
+                                c_tag3.write(meta.cacheIdx, want3);
+                                c_epoch.write(meta.cacheIdx, epoch);
+                                c_act.write(meta.cacheIdx, act);
+                                c_data0.write(meta.cacheIdx, data[95:64]);
+                                c_data1.write(meta.cacheIdx, data[63:32]);
+                                c_data2.write(meta.cacheIdx, data[31:0]);
+                            }
+                        }
+                    }
                 }
             }
-            return;
-        } else {
-
+            if (answered == 1) {
+                qp_down.write(meta.qpIdx, 0);   // the server answers
+            }
+            if (newSt != MB_EMPTY) {
+                mb_status.write(meta.mslot, newSt);
+            }
+        } else if (!em_config.apply().hit) {
             // ---- a lookup for the NF meta.nfId, placed in EM ------------------------------------
-            if (!em_config.apply().hit) {
-                meta.nfDrop = 1;   // no EM configured for this NF: never guess an action
-                rdma_stats.count(RS_FALLBACK);
-                return;
-            }
+            meta.nfDrop = 1;   // no EM configured for this NF: never guess an action
+            rdma_stats.count(RS_FALLBACK);
+        } else {
             tag0 = meta.kSrc;
             tag1 = meta.kDst;
             tag2 = meta.nfId ++ meta.kProto ++ meta.kSport;
             tag3 = meta.kDport;
-            bit<32> h16;
-            hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
-                 meta.kSport, meta.kDport }, 32w65536);
-            meta.cacheIdx = h16 & mask;
+            // The bucket's address, in every lookup pass (only a READ's clone uses it): beside
+            // the cache lookup rather than after it, which saves Tofino three dependent stages.
+            bit<32> h32;
+            hash(h32, HashAlgorithm.crc32, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
+                 meta.kSport, meta.kDport }, 64w4294967296);
+            bucket = h32 & meta.emMask;
+            em_va_shift.apply();
+            em_va_offset.apply();
+            em_va_sum.apply();
             bit<32> ct0;
             bit<32> ct1;
             bit<32> ct2;
@@ -336,6 +420,10 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             c_tag2.read(ct2, meta.cacheIdx);
             c_tag3.read(ct3, meta.cacheIdx);
             c_epoch.read(ce, meta.cacheIdx);
+            // A READ takes two passes (p4src/README.md, Tofino): the pass that reads the mailbox
+            // or the in-flight registers and decides to read sets hdr.wait.issue and loops; the
+            // next pass (the issue pass) sends the READ and touches only what a READ writes.
+            // On Tofino a register is accessed once per pass; every target runs the same.
             if (ct0 == tag0 && ct1 == tag1 && ct2 == tag2 && ct3 == tag3 && ce == epoch && epoch != 0) {
                 if (!hdr.wait.isValid()) { rdma_stats.count(RS_HIT); }   // a waiting packet was a miss already
                 bit<8> a;
@@ -347,47 +435,80 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 c_data1.read(d1, meta.cacheIdx);
                 c_data2.read(d2, meta.cacheIdx);
                 resolved(a, d0 ++ d1 ++ d2);
+            } else if (hdr.wait.isValid() && hdr.wait.issue == 1) {
+                // ---- the issue pass: the READ decided on the previous pass ----
+                rdma_stats.count(RS_READ);
+                take_psn();
+                meta.mslot = 24w0 ++ meta.rdPsn[7:0];
+                mb_psn.write(meta.mslot, 7w0 ++ 1w1 ++ meta.rdPsn);
+                mb_tag0.write(meta.mslot, tag0);
+                mb_tag1.write(meta.mslot, tag1);
+                mb_tag2.write(meta.mslot, tag2);
+                mb_tag3.write(meta.mslot, tag3);
+                mb_status.write(meta.mslot, MB_WAITING);
+                mb_epoch.write(meta.mslot, epoch);
+                mb_cidx.write(meta.mslot, meta.cacheIdx);
+                mb_ts.write(meta.mslot, now);
+                p_tag0.write(meta.cacheIdx, tag0);
+                p_tag1.write(meta.cacheIdx, tag1);
+                p_tag2.write(meta.cacheIdx, tag2);
+                p_tag3.write(meta.cacheIdx, tag3);
+                p_ts.write(meta.cacheIdx, now);
+                p_psn.write(meta.cacheIdx, 8w0 ++ meta.rdPsn);
+                meta.rdRkey = meta.rkey;
+                meta.rdQpn = meta.srvQpn;
+                meta.makeRead = 1;
+                hdr.wait.psn = meta.rdPsn;
+                hdr.wait.reads = hdr.wait.reads + 1;
+                hdr.wait.issue = 0;
+                meta.session = 32w100 + meta.qpIdx;   // one clone session per QP
+                clone_preserving_field_list(CloneType.I2E, meta.session, 1);
+                if (hdr.wait.down == 1) {
+                    meta.emFallback = 1;   // a probe of a QP marked down: the packet does not wait
+                } else {
+                    meta.emWait = 1;
+                }
             } else if (hdr.wait.isValid()) {
+                // ---- a waiting packet: its PSN's mailbox ----
                 rdma_stats.count(RS_WAIT_PASS);
-                psn = hdr.wait.psn;
-                mslot = (bit<32>) psn & (MAILBOX - 1);
+                meta.mslot = 24w0 ++ hdr.wait.psn[7:0];
                 bit<32> wOwner;
                 bit<8> wSt = MB_EMPTY;
-                bit<32> wT;
+                bit<32> wT = 0;
                 bit<32> wTag0;
                 bit<32> wTag1;
                 bit<32> wTag2;
                 bit<16> wTag3;
-                mb_psn.read(wOwner, mslot);
-                mb_tag0.read(wTag0, mslot);
-                mb_tag1.read(wTag1, mslot);
-                mb_tag2.read(wTag2, mslot);
-                mb_tag3.read(wTag3, mslot);
+                mb_psn.read(wOwner, meta.mslot);
+                mb_tag0.read(wTag0, meta.mslot);
+                mb_tag1.read(wTag1, meta.mslot);
+                mb_tag2.read(wTag2, meta.mslot);
+                mb_tag3.read(wTag3, meta.mslot);
                 // The slot must still be this packet's READ: after a PSN resync (a sequence NAK)
                 // the same PSN may have been issued again for another key.
-                if (wOwner == 7w0 ++ 1w1 ++ psn && wTag0 == tag0 && wTag1 == tag1 && wTag2 == tag2
-                        && wTag3 == tag3) {
-                    mb_status.read(wSt, mslot);
-                    mb_ts.read(wT, mslot);
+                if (wOwner == 7w0 ++ 1w1 ++ hdr.wait.psn && wTag0 == tag0 && wTag1 == tag1
+                        && wTag2 == tag2 && wTag3 == tag3) {
+                    mb_status.read(wSt, meta.mslot);
+                    mb_ts.read(wT, meta.mslot);
                 }
                 if (wSt == MB_FOUND || wSt == MB_NOT_FOUND) {
                     bit<8> wA;
                     bit<32> wD0;
                     bit<32> wD1;
                     bit<32> wD2;
-                    mb_act.read(wA, mslot);
-                    mb_data0.read(wD0, mslot);
-                    mb_data1.read(wD1, mslot);
-                    mb_data2.read(wD2, mslot);
+                    mb_act.read(wA, meta.mslot);
+                    mb_data0.read(wD0, meta.mslot);
+                    mb_data1.read(wD1, meta.mslot);
+                    mb_data2.read(wD2, meta.mslot);
                     resolved(wA, wD0 ++ wD1 ++ wD2);
                 } else if (wSt == MB_FAILED) {
                     meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
                 } else if (now - hdr.wait.t0 > meta.boundUs || hdr.wait.reads >= 8) {
                     meta.emFallback = 1;
-                    qp_down.write((bit<32>) meta.qp, now | 1);
+                    qp_down.write(meta.qpIdx, now | 1);
                 } else {
-                    // Unanswered, or the entry was torn: read again once retryUs have passed.
-                    if (wSt == MB_EMPTY || now - wT > meta.retryUs) { issue = 1; }
+                    // Unanswered, or the entry was torn: read again (next pass) once retryUs have passed.
+                    if (wSt == MB_EMPTY || now - wT > meta.retryUs) { hdr.wait.issue = 1; }
                     meta.emWait = 1;
                 }
             } else if (now == 0) {
@@ -396,8 +517,8 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 // packet comes back through a port, timestamped, and misses then.
                 sm.egress_spec = meta.loopPort;
                 meta.routed = 1;
-                return;
             } else {
+                // ---- a miss: share a READ in flight for the same key, or decide to read ----
                 rdma_stats.count(RS_MISS);
                 bit<32> pt0;
                 bit<32> pt1;
@@ -409,71 +530,46 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 p_tag2.read(pt2, meta.cacheIdx);
                 p_tag3.read(pt3, meta.cacheIdx);
                 p_ts.read(pts, meta.cacheIdx);
-                issue = 1;
-                if (pt0 == tag0 && pt1 == tag1 && pt2 == tag2 && pt3 == tag3 && now - pts < meta.retryUs) {
-                    // A READ for this key may be in flight: wait for it if it left after the last
-                    // flush and is still unanswered (an answered or older one may be stale).
-                    bit<32> pp;
-                    p_psn.read(pp, meta.cacheIdx);
-                    psn = pp[23:0];
-                    mslot = (bit<32>) psn & (MAILBOX - 1);
-                    bit<32> pOwner;
-                    bit<32> pEpoch;
-                    bit<8> pSt;
-                    mb_psn.read(pOwner, mslot);
-                    mb_epoch.read(pEpoch, mslot);
-                    mb_status.read(pSt, mslot);
-                    if (pOwner == 7w0 ++ 1w1 ++ psn && pEpoch == epoch && pSt == MB_WAITING) { issue = 0; }
+                bit<8> issue = 1;   // 0: share the READ in flight
+                // The in-flight READ's PSN and its mailbox are read beside the tags (reads change
+                // nothing), then one condition decides: fewer dependent steps on Tofino.
+                bit<32> pp;
+                p_psn.read(pp, meta.cacheIdx);
+                bit<24> psn = pp[23:0];
+                meta.mslot = 24w0 ++ psn[7:0];
+                bit<32> pOwner;
+                bit<32> pEpoch;
+                bit<8> pSt;
+                mb_psn.read(pOwner, meta.mslot);
+                mb_epoch.read(pEpoch, meta.mslot);
+                mb_status.read(pSt, meta.mslot);
+                // A READ for this key may be in flight: wait for it if it left after the last
+                // flush and is still unanswered (an answered or older one may be stale).
+                if (pt0 == tag0 && pt1 == tag1 && pt2 == tag2 && pt3 == tag3 && now - pts < meta.retryUs
+                        && pOwner == 7w0 ++ 1w1 ++ psn && pEpoch == epoch && pSt == MB_WAITING) {
+                    issue = 0;
+                } else {
+                    psn = 0;
                 }
                 bit<32> downTs;
-                qp_down.read(downTs, (bit<32>) meta.qp);
+                qp_down.read(downTs, meta.qpIdx);
+                hdr.wait.setValid();
+                hdr.wait.t0 = now;
+                hdr.wait.issue = issue;
+                hdr.wait.down = 0;
+                hdr.wait.reads = 0;
+                hdr.wait.psn = psn;
+                hdr.wait.etherType = hdr.ethernet.etherType;
+                hdr.ethernet.etherType = ETH_WAIT;
                 if (downTs != 0) {
-                    meta.emFallback = 1;   // the server is not answering: no wait, only a probe READ
+                    // The server is not answering: no wait; a READ still goes, as a probe, from
+                    // the issue pass, which then takes the fallback.
+                    hdr.wait.down = 1;
+                    if (issue == 0) { meta.emFallback = 1; } else { meta.emWait = 1; }
                 } else {
                     meta.emWait = 1;
                 }
-                hdr.wait.setValid();
-                hdr.wait.t0 = now;
-                hdr.wait.reads = 0;
-                hdr.wait.etherType = hdr.ethernet.etherType;
-                hdr.ethernet.etherType = ETH_WAIT;
             }
-            if (issue == 1) {
-                rdma_stats.count(RS_READ);
-                bit<32> np;
-                next_psn.read(np, (bit<32>) meta.qp);
-                psn = np[23:0];
-                next_psn.write((bit<32>) meta.qp, 8w0 ++ (psn + 1));
-                mslot = (bit<32>) psn & (MAILBOX - 1);
-                mb_psn.write(mslot, 7w0 ++ 1w1 ++ psn);
-                mb_tag0.write(mslot, tag0);
-                mb_tag1.write(mslot, tag1);
-                mb_tag2.write(mslot, tag2);
-                mb_tag3.write(mslot, tag3);
-                mb_status.write(mslot, MB_WAITING);
-                mb_epoch.write(mslot, epoch);
-                mb_cidx.write(mslot, meta.cacheIdx);
-                mb_ts.write(mslot, now);
-                p_tag0.write(meta.cacheIdx, tag0);
-                p_tag1.write(meta.cacheIdx, tag1);
-                p_tag2.write(meta.cacheIdx, tag2);
-                p_tag3.write(meta.cacheIdx, tag3);
-                p_ts.write(meta.cacheIdx, now);
-                p_psn.write(meta.cacheIdx, 8w0 ++ psn);
-                bit<32> h32;
-                hash(h32, HashAlgorithm.crc32, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
-                     meta.kSport, meta.kDport }, 64w4294967296);
-                bit<64> bucket = (bit<64>) (h32 & meta.emMask);
-                meta.rdVa = meta.emBase + (bucket << 7) + (bucket << 5);   // bucket * 160 bytes
-                meta.rdPsn = psn;
-                meta.rdRkey = meta.rkey;
-                meta.rdQpn = meta.srvQpn;
-                meta.makeRead = 1;
-                hdr.wait.reads = hdr.wait.reads + 1;
-                bit<32> session = 32w100 + (bit<32>) meta.qp;   // one clone session per QP
-                clone_preserving_field_list(CloneType.I2E, session, 1);
-            }
-            if (hdr.wait.isValid()) { hdr.wait.psn = psn; }
             if (meta.emWait == 1) {
                 sm.egress_spec = meta.loopPort;     // round the loopback port, then look again
                 meta.routed = 1;

@@ -86,8 +86,10 @@ header packet_out_t { bit<9> egress_port; bit<7> _pad; }
 header ethernet_t { bit<48> dst; bit<48> src; bit<16> etherType; }
 
 /* A packet waiting for an RDMA READ loops through the loopback port with this shim:
-   when it first waited (us), how many READs it issued, which PSN answers it. */
-header wait_t { bit<32> t0; bit<8> reads; bit<24> psn; bit<16> etherType; }
+   when it first waited (us), whether its next pass sends a READ (issue) and whether that
+   READ is a probe of a QP marked down (down: the packet then takes the fallback), how many
+   READs it issued, which PSN answers it. */
+header wait_t { bit<32> t0; bit<8> reads; bit<24> psn; bit<8> issue; bit<8> down; bit<16> etherType; }
 
 /* NSH base header + service path header (MD type 2, no context headers). */
 header nsh_t {
@@ -174,6 +176,12 @@ struct meta_t {
     bit<16> kSport;
     bit<16> kDport;
     bit<32> cacheIdx;
+    // Register and counter indices, each computed into a field of its own (Tofino takes a
+    // plain field as an index, not an expression)
+    bit<32> qpIdx;          // meta.qp
+    bit<32> mslot;          // a PSN's mailbox: psn mod MAILBOX
+    bit<32> rtt;            // a READ's round trip (us): fetch_hist's cell is floor(log2)
+    bit<32> session;        // the READ's clone session: 100 + QP
     bit<8> emAct;
     bit<96> emData;
     bit<8> qp;

@@ -72,6 +72,9 @@ def test_overflow_is_refused_and_nothing_is_recorded():
 def test_table_sizes_are_checked():
     with pytest.raises(ValueError, match="power of two"):
         EmTable(1, 6)
+    EmTable(1, 1 << 24)  # 2.5 GiB: the most whose offsets the switch computes in 32 bits
+    with pytest.raises(ValueError, match="at most 16777216"):
+        EmTable(1, 1 << 25)
     with pytest.raises(ValueError, match=r"1\.\.255"):
         EmTable(0, 8)
     with pytest.raises(ValueError, match="12"):

@@ -13,7 +13,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +102,71 @@ def compile_tofino(
     build = resources(out_dir / "pipe", program.stem, target, arch)
     build.warnings = [ln for ln in lines if "warning" in ln.lower()]
     return build
+
+
+STAGES = {"tofino": 12, "tofino2": 20}  # MAU stages per pipe
+# The compiler's table dependency graph (with -g): one dump per pass over the program, each
+# table under the earliest stage its dependencies allow.
+_DEP_STAGE = re.compile(r"^ Stage #(\d+)$", re.M)
+
+
+def dependency_stages(
+    program: Path,
+    out_dir: Path,
+    target: str = "tofino",
+    arch: str = "v1model",
+    defines: dict[str, str] | None = None,
+    timeout: float = 600.0,
+) -> int:
+    """How many MAU stages the program's chain of dependent tables needs, from bf-p4c's own
+    table dependency graph: a lower bound on the stages, known before PHV allocation and
+    table placement (which, for a program that cannot fit, search for a long time before
+    they give up). Runs bf-p4c until it has written the graph, then stops it. A refusal
+    before that is a P4Error, as in compile_tofino."""
+    if target not in TARGETS or arch not in TARGETS[target]:
+        raise P4Error(None, f"unknown Tofino target/arch {target}/{arch}")
+    exe = find()
+    if exe is None:
+        raise P4Error(None, 'bf-p4c is not installed (eval "$(../shared/bfp4c/setup)" where it is shipped)')
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logs = out_dir / "pipe" / "logs"
+    cmd = [exe, "--target", target, "--arch", arch, "-g", "-o", str(out_dir)]
+    cmd += [f"-D{k}={v}" for k, v in (defines or {}).items()] + [str(program)]
+    err = out_dir / "bf-p4c.stderr"
+    with open(err, "w") as f:
+        # A session of its own, so that stopping it stops the compiler it runs (p4c-barefoot).
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    graph = logs / "table_dependency_graph.log"
+    try:
+        # The graph is complete once PHV allocation (the next pass) has started its log and the
+        # graph's log has stopped growing (the compiler writes it in pieces).
+        size, still = -1, 0
+        while p.poll() is None and still < 6:
+            if time.monotonic() > deadline:
+                raise P4Error(None, f"bf-p4c wrote no dependency graph for {program.name} in {timeout:.0f} s")
+            time.sleep(0.5)
+            if (logs / "phv_allocation_0.log").exists():
+                n = graph.stat().st_size if graph.exists() else 0
+                size, still = n, still + 1 if n == size else 0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait()
+    text = graph.read_text() if graph.exists() else ""
+    if p.returncode not in (None, 0, -signal.SIGTERM) or not text:
+        lines = [ln for ln in err.read_text().splitlines() if not _NOISE.match(ln)]
+        said = [ln for ln in lines if "error" in ln.lower() and not _SUMMARY.match(ln)]
+        raise P4Error(
+            None, f"bf-p4c refused {program.name} for {target}/{arch}:\n" + "\n".join(said or lines[-5:])
+        )
+    # The last complete stage list (it ends with a blank line): the graph after the
+    # compiler's own merging of tables and conditions, the one it places.
+    dumps = [d[: d.index("\n\n")] for d in text.split("MIN STAGE INFO")[1:] if "\n\n" in d]
+    stages = [int(n) for n in _DEP_STAGE.findall(dumps[-1])] if dumps else []
+    if not stages:
+        raise P4Error(None, f"bf-p4c's dependency graph of {program.name} lists no stages ({graph})")
+    return 1 + max(stages)
 
 
 def resources(pipe: Path, program: str, target: str, arch: str) -> TofinoBuild:
