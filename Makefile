@@ -123,7 +123,7 @@ gnn-model: $(STAMP)
 	cp runs/gnn/policy.pt placement/gnn/models/gnn.pt
 gnn-forecast: $(STAMP)
 	$(BIN)/srem gnn forecast --out placement/mpc/models/forecast.yaml
-# docs/agent21.md's held-out tables: gnn-refine and mpc-forecast against mpc (about 11 min)
+# docs/agent21.md's held-out tables: gnn-refine and mpc-forecast against mpc (about 13 min)
 agent21-heldout: $(STAMP)
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/srem figures --out docs/agent21/heldout-v2 \
 	  --scenarios seed:31,seed:32,fattree-k4:31,tea --agents gnn-refine,mpc --instances 30 --workers 1
@@ -132,6 +132,9 @@ agent21-heldout: $(STAMP)
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/srem figures --out docs/agent21/heldout-k8f \
 	  --scenarios fattree-k8:31 --agents mpc-forecast,mpc --instances 3 --workers 1
 	$(BIN)/python -m placement.gnn.heldout docs/agent21/heldout-v2/*/eval.json
+	mkdir -p runs && git show 6a93f3f:placement/gnn/models/gnn.pt > runs/gnn-before-tea.pt
+	$(BIN)/python -m placement.gnn.repolicy --policy placement/gnn/models/gnn.pt --old runs/gnn-before-tea.pt \
+	  --refine tea seed:31 seed:32 fattree-k4:31 fattree-k8:31
 gnn-eval: $(STAMP)
 	for s in paper-seed11 paper-seed12 paper-seed13 fattree-k4; do \
 	  $(BIN)/srem eval --scenario placement/gnn/data/$$s.yaml --agents gnn,mpc,greedy,lag,random \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import pickle
 import random
@@ -208,3 +209,21 @@ def test_a_ray_rollout_collects_what_a_serial_one_does(tmp_path: Path) -> None:
         torch.equal(s.target, t.target) and torch.equal(s.allowed, t.allowed)
         for s, t in zip(a, b, strict=True)
     )
+
+
+def test_repolicy_pairs_a_new_policy_with_committed_days_and_refuses_the_wrong_old_one(tmp_path, capsys):
+    from placement.evaluation.figures import scenario_of
+    from placement.gnn.repolicy import day_rewards, main
+
+    s = scenario_of("seed:31")
+    problem = build_problem(s)
+    days = day_rewards(problem, SHIPPED, [0, 1])
+    (tmp_path / s.name).mkdir()
+    (tmp_path / s.name / "eval.json").write_text(json.dumps({"day_rewards": {"mpc": days, "gnn": days}}))
+    main(["--policy", str(SHIPPED), "--old", str(SHIPPED), "--figures", str(tmp_path), "seed:31"])
+    assert f"| {s.name} | 2 | +0.000 ± 0.000 | +0.000 ± 0.000 |" in capsys.readouterr().out
+    other = tmp_path / "other.pt"
+    torch.manual_seed(3)
+    save(GnnPolicy(GnnConfig(hidden=8, layers=1)), other)
+    with pytest.raises(SystemExit, match="--old does not give the committed gnn day rewards"):
+        main(["--policy", str(SHIPPED), "--old", str(other), "--figures", str(tmp_path), "seed:31"])
