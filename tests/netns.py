@@ -64,3 +64,19 @@ def in_netns(ns: str, fn):
     if "error" in out:
         raise out["error"]
     return out["value"]
+
+
+def raw_pair(ns: str, tx: str, rx: str, timeout: float = 0.2):
+    """Two raw packet sockets inside `ns`: one to send on interface `tx`, one to receive
+    on `rx` (every protocol, `timeout` s per read)."""
+    import socket
+
+    def socks():
+        a = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+        a.bind((tx, 0))
+        b = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+        b.bind((rx, 0))
+        b.settimeout(timeout)
+        return a, b
+
+    return in_netns(ns, socks)

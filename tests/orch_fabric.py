@@ -4,7 +4,6 @@ SPIs 5-7) where `srem nf-host --control` instances of the stateful NAT run, a se
 (port 1) and a receiver h2 (port 2, 10.0.2.2)."""
 
 import contextlib
-import socket
 import struct
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from scapy.all import IP, UDP, Ether, raw
 
 from controller.orchestration.move import Instance
 from controller.orchestration.steering import ClassifierSteering
-from tests.netns import in_netns, veth_namespace
+from tests.netns import raw_pair, veth_namespace
 
 SREM = str(Path(sys.executable).parent / "srem")
 SW, H1, H2 = "02:00:00:00:aa:01", "02:00:00:00:01:01", "02:00:00:00:02:02"
@@ -131,15 +130,7 @@ class Traffic:
         self.dport, self.reverse = dport, reverse
         self.rate, self.stop, self.sent, self.got = rate, threading.Event(), 0, []
 
-        def socks():
-            a = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-            a.bind(("h2" if reverse else "h1", 0))
-            b = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-            b.bind(("h1" if reverse else "h2", 0))
-            b.settimeout(0.2)
-            return a, b
-
-        self.tx, self.rx = in_netns(ns, socks)
+        self.tx, self.rx = raw_pair(ns, "h2" if reverse else "h1", "h1" if reverse else "h2")
         self.threads = [threading.Thread(target=self._send), threading.Thread(target=self._recv)]
 
     def _send(self) -> None:

@@ -14,7 +14,7 @@ from scapy.contrib.nsh import NSH
 from scapy.contrib.roce import AETH, BTH
 
 from emac.roce import AETH_ACK, NAK_REMOTE_ACCESS, Endpoint, payload_of, read_request, write_only
-from tests.netns import in_netns, sh, veth_namespace
+from tests.netns import in_netns, raw_pair, sh, veth_namespace
 
 SREM = str(Path(sys.executable).parent / "srem")
 
@@ -169,7 +169,6 @@ def wait_line(p: subprocess.Popen, timeout: float) -> bool:
 def test_chain_fw_lm_nat_em_lb_server_over_veths_with_srem_processes(netns, tmp_path):
     """One srem switch process (ports on veths, a veth pair as its loopback cable), srem
     memserver and srem nf processes; the controller side (P4Runtime, EMAC) from here."""
-    import socket
     import time
 
     from emac.api import Emac, MemoryServer, RawTransport, RdmaClient
@@ -251,15 +250,7 @@ def test_chain_fw_lm_nat_em_lb_server_over_veths_with_srem_processes(netns, tmp_
             hop(252, "sff_end", {}),
         ])  # fmt: skip
 
-        def hosts():
-            a = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-            a.bind(("h1", 0))
-            b = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-            b.bind(("h2", 0))
-            b.settimeout(0.5)
-            return a, b
-
-        h1, h2 = in_netns(netns, hosts)
+        h1, h2 = raw_pair(netns, "h1", "h2", timeout=0.5)
         frames = [
             Ether(src=h1_mac, dst=sw_mac)
             / IP(src="10.0.1.1", dst="10.0.2.100", id=k)

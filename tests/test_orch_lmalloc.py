@@ -5,7 +5,6 @@ the controller, which maps the flow, writes the entries and sends the packets ba
 
 import contextlib
 import itertools
-import socket
 import subprocess
 import time
 
@@ -13,7 +12,7 @@ import pytest
 from scapy.all import IP, UDP, Ether, raw
 
 from tests.differential import real_tool
-from tests.netns import in_netns, veth_namespace
+from tests.netns import raw_pair, veth_namespace
 from tests.orch_fabric import H1, H2, LM_SPI, SREM, SW, Traffic, mac, stop
 
 PUBLIC, INSIDE = "198.51.100.1", "10.0.1.0/24"
@@ -99,15 +98,7 @@ def lost_and_late(t: Traffic) -> tuple[set[int], int]:
 def replies(ns, to: list[tuple[int, int]], expect: int = 1) -> list[tuple[str, int, int]]:
     """h2 (10.0.2.2:9000) answers PUBLIC:port for each (port, tag); what h1 gets: (dst, dport, tag)."""
 
-    def socks():
-        tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-        tx.bind(("h2", 0))
-        rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-        rx.bind(("h1", 0))
-        rx.settimeout(0.2)
-        return tx, rx
-
-    tx, rx = in_netns(ns, socks)
+    tx, rx = raw_pair(ns, "h2", "h1")
     got = []
     try:
         for port, tag in to:

@@ -26,8 +26,6 @@ from placement.model.step import evaluate
 from placement.model.workload import Day
 from placement.mpc.agent import MpcAgent
 
-PRIVILEGED = ("mpc-oracle",)  # agents that read the day's future: teachers, never test-time agents
-
 
 @dataclass
 class OracleMpcAgent(MpcAgent):

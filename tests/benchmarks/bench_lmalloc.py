@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import struct
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from scapy.all import IP, UDP, Ether, raw
 
-from tests.netns import in_netns
+from tests.netns import raw_pair
 from tests.orch_fabric import H1, SW
 from tests.test_orch_lmalloc import INSIDE, PUBLIC, lm_switch
 
@@ -28,15 +27,7 @@ from tests.test_orch_lmalloc import INSIDE, PUBLIC, lm_switch
 def one_round(ns: str, flows: int, pps: float) -> tuple[dict[int, float], int]:
     """Packet i of flow i (sport 10000 + i) at `pps`; one-way delay (ms) of each delivered one."""
 
-    def socks():
-        tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-        tx.bind(("h1", 0))
-        rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-        rx.bind(("h2", 0))
-        rx.settimeout(0.2)
-        return tx, rx
-
-    tx, rx = in_netns(ns, socks)
+    tx, rx = raw_pair(ns, "h1", "h2")
     got: dict[int, float] = {}
     done = threading.Event()
 
