@@ -18,7 +18,7 @@ import numpy as np
 import typer
 
 from placement.evaluation import results
-from placement.evaluation.days import Evaluation, evaluate_agents
+from placement.evaluation.days import ALL_AGENTS, Evaluation, evaluate_agents
 from placement.model import scenario as sc
 from placement.model.workload import build_problem
 from topologies import InputError
@@ -181,9 +181,7 @@ def register(app: typer.Typer) -> None:
                 "name or a YAML file."
             ),
         ] = "paper,seed:11,seed:12,seed:13,fattree-k4,tea",
-        agents: Annotated[str, typer.Option(help="Comma-separated agents.")] = (
-            "mpc,gnn,mfg,srem,ddqn-cm,lag,greedy,greedy-hold,random,milp,milp-day"
-        ),
+        agents: Annotated[str, typer.Option(help="Comma-separated agents.")] = ",".join(ALL_AGENTS),
         train_seeds: Annotated[str, typer.Option(help="Training seeds of srem (spread).")] = "0,1,2",
         episodes: Annotated[int, typer.Option(help="Training days per learned policy.")] = 6000,
         instances: Annotated[int, typer.Option(help="Test days per scenario.")] = 300,
