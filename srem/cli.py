@@ -43,9 +43,10 @@ def run(
     agent: Annotated[
         str,
         typer.Option(
-            help=f"mpc (default), gnn, gnn-refine, mfg, srem, ddqn-cm or one of: {', '.join(NAMES[1:])}."
+            help="mpc-forecast (default: the best day reward on every held-out scenario of "
+            f"docs/results.md), gnn, gnn-refine, mfg, srem, ddqn-cm or one of: {', '.join(NAMES)}."
         ),
-    ] = "mpc",
+    ] = "mpc-forecast",
     seed: Annotated[int, typer.Option(help="Seed of the agent's randomness.")] = 0,
     day: Annotated[int, typer.Option(help="Which day of the test set.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Write results.json and plots here.")] = None,

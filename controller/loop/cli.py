@@ -49,8 +49,11 @@ def control(
     make_agent: Callable,
     fabric: FabricOpt = FABRIC_FILE,
     agent: Annotated[
-        str, typer.Option(help="mpc (default), srem, ddqn-cm or a baseline, as for srem run.")
-    ] = "mpc",
+        str,
+        typer.Option(
+            help="mpc-forecast (default), mpc, gnn-refine, srem, ddqn-cm or a baseline, as for srem run."
+        ),
+    ] = "mpc-forecast",
     seed: Annotated[int, typer.Option(help="Seed of the agent's randomness.")] = 0,
     model: Annotated[Path | None, typer.Option(help="Policy for --agent srem or ddqn-cm.")] = None,
     milp_time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve.")] = 30.0,
