@@ -1,0 +1,248 @@
+"""`step.evaluate`'s reward for K placements at once, for the step-model search.
+
+`mpc` scores every candidate host of an instance with two `evaluate` calls (moving
+now, then keeping the placement); the candidates of one instance differ only in that
+instance, and evaluating them one by one spends most of its time in numpy's per-call
+overhead on small arrays. Here the same computation runs with a leading K axis.
+
+It is `evaluate`, restated, not a model of its own: every quantity is computed with
+the same operations in the same order, so the rewards come out bit for bit equal
+(tested against `evaluate` on random feasible and infeasible placements):
+- sums run over the last, contiguous axis, as in `evaluate` (numpy's pairwise sum
+  groups a row of a 2-D array exactly as it groups the 1-D row);
+- sums over a masked subset (`x[mask].sum()`) are taken per placement on the
+  compressed slice, since zero-filling would regroup the pairwise sum;
+- routes come from the same `PathTable` lookup (the argmin of summed arc weights);
+- admission takes `evaluate`'s fast path (nobody rejected when every resource holds
+  all its uses) on batched totals summed in the same order, and calls `admit` itself
+  for the placements where a resource overflows.
+
+Only what the search reads comes back: feasibility, reward and arc load. Routing,
+the only costly part that does not depend on the step's rates, is done once by
+`Routed` and shared by every step scored with the same link weights (the
+forecasting agents score one placement on every remaining step of the day).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from placement.model import cost as C
+from placement.model import delay as D
+from placement.model.constraints import EPS, admit
+from placement.model.domain import HostKind
+from placement.model.paths import PathTable
+from placement.model.step import cost_reference
+from placement.model.workload import Day, Problem
+
+
+def storage_ok(problem: Problem, placements: np.ndarray) -> np.ndarray:
+    """[K] True where a placement breaks no storage or RDMA-table limit
+    (`storage_violations` is empty), for valid host ids."""
+    sub, cat = problem.sub, problem.cat
+    K = len(placements)
+    H, W = sub.n_hosts, sub.n_switches
+    rows = np.arange(K)[:, None]
+    need = cat.need[cat.inst_type[None, :], placements]
+    used = np.bincount((rows * H + placements).ravel(), weights=need.ravel(), minlength=K * H).reshape(K, H)
+    ok = ~(used > sub.host_capacity + EPS).any(1)
+    em = sub.host_kind[placements] == HostKind.EM
+    kk, ii = np.nonzero(em)
+    sw = sub.host_node[placements[kk, ii]]
+    rt = np.bincount(kk * W + sw, weights=cat.rt_mb[cat.inst_type[ii]], minlength=K * W).reshape(K, W)
+    return ok & ~(rt > sub.rt_capacity + EPS).any(1)
+
+
+def choose_paths(paths: PathTable, pairs: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Path id per entry of `pairs` [K, n] under arc weights [K, A+1] (one per placement)
+    or [1, A+1] (shared): `PathTable.choose`'s argmin of summed arc weights."""
+    K = len(pairs)
+    paths.ensure(pairs.ravel())
+    rows = paths.pair_row[pairs]  # [K, n]
+    chosen = paths.cand[rows, 0]
+    # Only pairs with several min-hop paths have a choice to weigh; each (weight row,
+    # pair row) once, found with a mark per registered row rather than a sort.
+    multi = paths.cand_valid[:, 1] if paths.cand_valid.shape[1] > 1 else np.zeros(len(paths.cand), bool)
+    if len(weight) == 1:
+        seen = np.zeros(len(paths.cand), dtype=bool)
+        seen[rows] = True
+        uu = np.flatnonzero(seen & multi)
+        kk = np.zeros(len(uu), dtype=np.int64)
+    else:
+        seen = np.zeros((K, len(paths.cand)), dtype=bool)
+        seen[np.arange(K)[:, None], rows] = True
+        kk, uu = np.nonzero(seen & multi)
+    if len(uu):
+        cand = paths.cand[uu]  # [E, P]
+        # Summed per path as `choose` sums it, for the real paths only (padding: inf).
+        ev, pv = np.nonzero(paths.cand_valid[uu])
+        w = np.full(cand.shape, np.inf)
+        w[ev, pv] = weight.ravel()[kk[ev, None] * weight.shape[1] + paths.parcs[cand[ev, pv]]].sum(-1)
+        best = np.zeros(seen.shape, dtype=np.int64)
+        best[(uu,) if len(weight) == 1 else (kk, uu)] = cand[np.arange(len(uu)), w.argmin(1)]
+        pick = multi[rows]
+        chosen[pick] = best[rows[pick]] if len(weight) == 1 else best[np.nonzero(pick)[0], rows[pick]]
+    return chosen
+
+
+@dataclass
+class Routed:
+    """K placements applied after `previous`, routed on link weights: everything of a
+    step that does not depend on its rates and deadlines."""
+
+    placements: np.ndarray  # [K, I]
+    moved: np.ndarray  # [K, I]
+    to_server: np.ndarray  # [K, I]
+    to_switch: np.ndarray  # [K, I]
+    seg: np.ndarray  # [K, R, L+1] path of every segment of every chain
+    mig: np.ndarray  # [K, I] migration path of every instance
+
+
+def route(problem: Problem, day: Day, placements: np.ndarray, previous: np.ndarray, arc_util) -> Routed:
+    """`previous` is [I] or [K, I]; `arc_util` is [A] (one weight for all) or [K, A]."""
+    sub, paths = problem.sub, problem.paths
+    N = sub.n_nodes
+    p = placements
+    K = len(p)
+    R, L = day.assign.shape
+    previous = np.broadcast_to(previous, p.shape)
+    kind = sub.host_kind[p]
+    node = sub.host_node[p]
+    valid = day.assign >= 0
+    inst = np.where(valid, day.assign, 0)
+    seq = np.empty((K, R, L + 2), dtype=np.int64)
+    seq[:, :, 0] = day.src
+    seq[:, :, 1:-1] = np.where(valid, node[:, inst], day.dst[:, None])
+    seq[:, :, -1] = day.dst
+    moved = p != previous
+    pairs = np.concatenate(
+        [(seq[:, :, :-1] * N + seq[:, :, 1:]).reshape(K, -1), sub.host_node[previous] * N + node], axis=1
+    )
+    util = np.atleast_2d(arc_util)
+    weight = np.minimum(util, 1.0) + paths.tiebreak  # `PathTable.arc_weight`, per row
+    chosen = choose_paths(paths, pairs, np.concatenate([weight, np.zeros((len(util), 1))], axis=1))
+    return Routed(
+        placements=p,
+        moved=moved,
+        to_server=moved & (kind == HostKind.SERVER),
+        to_switch=moved & (kind != HostKind.SERVER),
+        seg=chosen[:, : R * (L + 1)].reshape(K, R, L + 1),
+        mig=chosen[:, R * (L + 1) :],
+    )
+
+
+def _masked_sums(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """values[k][mask[k]].sum() for every row k, summed as numpy sums the 1-D slice: a
+    full row as the row (same pairwise grouping), one element as itself, none as 0, and
+    any other row on its compressed slice."""
+    values = np.broadcast_to(values, mask.shape)
+    count = mask.sum(1)
+    out = np.where(count == mask.shape[1], values.sum(-1), 0.0)
+    one = np.flatnonzero(count == 1)
+    out[one] = values[one, mask[one].argmax(1)]
+    for k in np.flatnonzero((count > 1) & (count < mask.shape[1])).tolist():
+        out[k] = values[k][mask[k]].sum()
+    return out
+
+
+@dataclass
+class Scored:
+    reward: np.ndarray  # [K]
+    arc_load: np.ndarray  # [K, A] Mbps of admitted traffic
+
+
+def score(problem: Problem, day: Day, t: int, r: Routed) -> Scored:
+    """Rewards of the routed placements at step `t` of `day` (all storage-feasible)."""
+    sub, cat, paths = problem.sub, problem.cat, problem.paths
+    obj = problem.scenario.objective
+    N, I, A = sub.n_nodes, cat.n_instances, sub.n_arcs
+    p, seg, mig = r.placements, r.seg, r.mig
+    K = len(p)
+    R, L = day.assign.shape
+    itype = cat.inst_type
+    node = sub.host_node[p]
+    valid = day.assign >= 0
+    inst = np.where(valid, day.assign, 0)
+    krow = np.arange(K)[:, None]
+
+    mig_ms = D.transfer_ms(cat.server_mb[itype], paths.path_bottleneck[mig])
+    ks, iis = np.nonzero(r.to_switch)
+    prog_mb = np.bincount(ks * N + node[ks, iis], weights=cat.switch_mb[itype[iis]], minlength=K * N).reshape(
+        K, N
+    )
+    prog_ms = D.transfer_ms(prog_mb, sub.controller_bw)
+    inst_rc = np.where(r.to_server, mig_ms, 0.0) + np.where(r.to_switch, prog_ms[krow, node], 0.0)
+    rate = day.rate[t]
+    recon = np.where(valid, inst_rc[:, inst], 0.0).max(-1)
+    ctype = np.where(valid, day.chain_types, 0)
+    proc = np.where(valid, cat.ms_per_mb[ctype, p[:, inst]], 0.0).sum(-1)
+    delay = D.request_delay(
+        recon,
+        D.processing_ms(rate, proc),
+        D.transmission_ms(rate, paths.path_tx[seg].sum(-1), paths.path_prop[seg].sum(-1)),
+    )
+    on_time = delay <= day.deadline[t] + EPS  # [K, R]
+
+    arcs = paths.parcs[seg].reshape(K, R, -1)
+    use_i = valid & on_time[:, :, None]
+    use_a = (arcs != paths.dummy_arc) & on_time[:, :, None]
+    # np.nonzero's order (row-major), from the flat indices: cheaper than 3-D nonzero.
+    fi, fa = np.flatnonzero(use_i), np.flatnonzero(use_a)
+    ki, ri, res_i = fi // (R * L), fi // L % R, np.broadcast_to(day.assign, use_i.shape).ravel()[fi]
+    ka, ra, res_a = fa // use_a[0].size, fa // use_a.shape[2] % R, arcs.ravel()[fa]
+    cap_i = cat.capacity[itype, p]  # [K, I]
+    # admit's fast path, per placement: totals in request order (admit sums them so).
+    tot_i = np.bincount(ki * I + res_i, weights=rate[ri], minlength=K * I).reshape(K, I)
+    tot_a = np.bincount(ka * A + res_a, weights=rate[ra], minlength=K * A).reshape(K, A)
+    full_i, full_a = tot_i > cap_i * (1 + EPS) + EPS, tot_a > sub.arc_bw * (1 + EPS) + EPS
+    over = full_i.any(1) | full_a.any(1)
+    accepted = on_time.copy()
+    if over.any():
+        # `admit` turns requests away only on overflowing resources, and decides that
+        # from their uses alone: handing it just those uses gives the same rejections.
+        si, sa = np.flatnonzero(full_i[ki, res_i]), np.flatnonzero(full_a[ka, res_a])
+        bi, ba = np.searchsorted(ki[si], np.arange(K + 1)), np.searchsorted(ka[sa], np.arange(K + 1))
+        for k in np.flatnonzero(over).tolist():
+            ui, ua = si[bi[k] : bi[k + 1]], sa[ba[k] : ba[k + 1]]
+            rejected = admit(
+                np.concatenate([ri[ui], ra[ua]]),
+                np.concatenate([res_i[ui], I + res_a[ua]]),
+                np.concatenate([rate[ri[ui]], rate[ra[ua]]]),
+                np.concatenate([cap_i[k], sub.arc_bw]),
+            )
+            accepted[k, rejected] = False
+        arc_load = np.bincount(ka * A + res_a, weights=rate[ra] * accepted[ka, ra], minlength=K * A).reshape(
+            K, A
+        )
+    else:  # every request on time is admitted: the load is the totals (same sums)
+        arc_load = tot_a
+    it = C.it_cost(cat.need[itype, p], sub.host_unit_cost[p]).sum(-1)
+    bw = _masked_sums(C.bandwidth_cost(rate, paths.path_cost[seg].sum(-1)), accepted)
+    if r.moved.any():
+        rc = _masked_sums(C.migration_cost(cat.server_mb[itype], paths.path_cost[mig]), r.to_server)
+        rc = rc + _masked_sums(
+            np.broadcast_to(C.programming_cost(cat.switch_mb[itype], sub.controller_cost), p.shape),
+            r.to_switch,
+        )
+    else:  # every sum is over nothing
+        rc = np.zeros(K)
+    total = C.total_cost(it, bw, rc, obj)
+    norm = total / cost_reference(problem, day, t)
+    ar = accepted.sum(-1) / R
+    reward = obj.omega_ar * ar - obj.omega_cost * norm
+    return Scored(reward=reward, arc_load=arc_load)
+
+
+def evaluate_batch(
+    problem: Problem, day: Day, t: int, placements: np.ndarray, previous: np.ndarray, arc_util: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(feasible [K], reward [K], arc load [K, A]) of every row of `placements` [K, I],
+    as `evaluate(problem, day, t, placements[k], previous, arc_util)` gives them: a row
+    that breaks storage keeps `previous` (its load) and earns 0."""
+    placements = np.asarray(placements, dtype=np.int64)
+    ok = storage_ok(problem, placements)
+    p = np.where(ok[:, None], placements, previous)  # nothing half-applied, as in `evaluate`
+    s = score(problem, day, t, route(problem, day, p, previous, arc_util))
+    return ok, np.where(ok, s.reward, 0.0), s.arc_load
