@@ -202,17 +202,23 @@ def score(problem: Problem, day: Day, t: int, r: Routed) -> Scored:
     if over.any():
         # `admit` turns requests away only on overflowing resources, and decides that
         # from their uses alone: handing it just those uses gives the same rejections.
-        si, sa = np.flatnonzero(full_i[ki, res_i]), np.flatnonzero(full_a[ka, res_a])
-        bi, ba = np.searchsorted(ki[si], np.arange(K + 1)), np.searchsorted(ka[sa], np.arange(K + 1))
-        for k in np.flatnonzero(over).tolist():
-            ui, ua = si[bi[k] : bi[k + 1]], sa[ba[k] : ba[k + 1]]
-            rejected = admit(
-                np.concatenate([ri[ui], ra[ua]]),
-                np.concatenate([res_i[ui], I + res_a[ua]]),
-                np.concatenate([rate[ri[ui]], rate[ra[ua]]]),
-                np.concatenate([cap_i[k], sub.arc_bw]),
-            )
-            accepted[k, rejected] = False
+        # One call for every overflowing placement: each gets its own request and resource
+        # ids (placement j's are offset by j), so they never meet, and `admit`'s pass in
+        # request order does each placement's pass in turn, as separate calls would.
+        ks = np.flatnonzero(over)
+        slot = np.full(K, -1)
+        slot[ks] = np.arange(len(ks))
+        si = np.flatnonzero(full_i[ki, res_i])
+        sa = np.flatnonzero(full_a[ka, res_a])
+        ji, ja = slot[ki[si]], slot[ka[sa]]
+        n_res = I + A
+        rejected = admit(
+            np.concatenate([ji * R + ri[si], ja * R + ra[sa]]),
+            np.concatenate([ji * n_res + res_i[si], ja * n_res + I + res_a[sa]]),
+            np.concatenate([rate[ri[si]], rate[ra[sa]]]),
+            np.concatenate([cap_i[ks], np.broadcast_to(sub.arc_bw, (len(ks), A))], axis=1).ravel(),
+        )
+        accepted[ks[rejected // R], rejected % R] = False
         arc_load = np.bincount(ka * A + res_a, weights=rate[ra] * accepted[ka, ra], minlength=K * A).reshape(
             K, A
         )
