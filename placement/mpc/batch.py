@@ -55,35 +55,50 @@ def storage_ok(problem: Problem, placements: np.ndarray) -> np.ndarray:
     return ok & ~(rt > sub.rt_capacity + EPS).any(1)
 
 
+def _argmin_paths(paths: PathTable, rows: np.ndarray, weight: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The path `PathTable.choose` picks for pair row rows[e] under weight[k[e]]: the first
+    of its candidates with the least summed arc weight (summed as `choose` sums it)."""
+    cand = paths.cand[rows]  # [E, P]
+    ev, pv = np.nonzero(paths.cand_valid[rows])  # real paths only; padding: inf
+    w = np.full(cand.shape, np.inf)
+    w[ev, pv] = weight.ravel()[k[ev, None] * weight.shape[1] + paths.parcs[cand[ev, pv]]].sum(-1)
+    return cand[np.arange(len(rows)), w.argmin(1)]
+
+
 def choose_paths(paths: PathTable, pairs: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Path id per entry of `pairs` [K, n] under arc weights [K, A+1] (one per placement)
-    or [1, A+1] (shared): `PathTable.choose`'s argmin of summed arc weights."""
+    or [1, A+1] (shared): `PathTable.choose`'s choice, made once per pair where no arc of
+    its paths weighs differently between placements, per placement where one does."""
     K = len(pairs)
     paths.ensure(pairs.ravel())
     rows = paths.pair_row[pairs]  # [K, n]
     chosen = paths.cand[rows, 0]
-    # Only pairs with several min-hop paths have a choice to weigh; each (weight row,
-    # pair row) once, found with a mark per registered row rather than a sort.
-    multi = paths.cand_valid[:, 1] if paths.cand_valid.shape[1] > 1 else np.zeros(len(paths.cand), bool)
-    if len(weight) == 1:
-        seen = np.zeros(len(paths.cand), dtype=bool)
-        seen[rows] = True
-        uu = np.flatnonzero(seen & multi)
-        kk = np.zeros(len(uu), dtype=np.int64)
-    else:
-        seen = np.zeros((K, len(paths.cand)), dtype=bool)
-        seen[np.arange(K)[:, None], rows] = True
-        kk, uu = np.nonzero(seen & multi)
-    if len(uu):
-        cand = paths.cand[uu]  # [E, P]
-        # Summed per path as `choose` sums it, for the real paths only (padding: inf).
-        ev, pv = np.nonzero(paths.cand_valid[uu])
-        w = np.full(cand.shape, np.inf)
-        w[ev, pv] = weight.ravel()[kk[ev, None] * weight.shape[1] + paths.parcs[cand[ev, pv]]].sum(-1)
-        best = np.zeros(seen.shape, dtype=np.int64)
-        best[(uu,) if len(weight) == 1 else (kk, uu)] = cand[np.arange(len(uu)), w.argmin(1)]
-        pick = multi[rows]
-        chosen[pick] = best[rows[pick]] if len(weight) == 1 else best[np.nonzero(pick)[0], rows[pick]]
+    # Only pairs with several min-hop paths have a choice to weigh (distinct rows found
+    # with a mark per registered row rather than a sort).
+    n_rows = len(paths.cand)
+    multi = paths.cand_valid[:, 1] if paths.cand_valid.shape[1] > 1 else np.zeros(n_rows, bool)
+    seen = np.zeros(n_rows, dtype=bool)
+    seen[rows] = True
+    used = np.flatnonzero(seen & multi)
+    if not len(used):
+        return chosen
+    own = np.zeros(n_rows, dtype=bool)
+    if len(weight) > 1:
+        varies = (weight != weight[0]).any(0)
+        own[used] = varies[paths.parcs[paths.cand[used]]].any((1, 2))
+    once = used[~own[used]]
+    pick = multi[rows]
+    best = np.zeros(n_rows, dtype=np.int64)
+    best[once] = _argmin_paths(paths, once, weight, np.zeros(len(once), dtype=np.int64))
+    chosen[pick] = best[rows[pick]]
+    if own.any():  # each (placement, pair row) whose paths' weights differ between placements
+        mine = np.zeros((K, n_rows), dtype=bool)
+        mine[np.arange(K)[:, None], rows] = True
+        kk, uu = np.nonzero(mine & own)
+        per = np.zeros((K, n_rows), dtype=np.int64)
+        per[kk, uu] = _argmin_paths(paths, uu, weight, kk)
+        at = own[rows]
+        chosen[at] = per[np.nonzero(at)[0], rows[at]]
     return chosen
 
 
@@ -98,6 +113,7 @@ class Routed:
     to_switch: np.ndarray  # [K, I]
     seg: np.ndarray  # [K, R, L+1] path of every segment of every chain
     mig: np.ndarray  # [K, I] migration path of every instance
+    fixed: Fixed | None = None  # filled by the first `score`
 
 
 def route(problem: Problem, day: Day, placements: np.ndarray, previous: np.ndarray, arc_util) -> Routed:
@@ -153,11 +169,31 @@ class Scored:
     arc_load: np.ndarray  # [K, A] Mbps of admitted traffic
 
 
-def score(problem: Problem, day: Day, t: int, r: Routed) -> Scored:
-    """Rewards of the routed placements at step `t` of `day` (all storage-feasible)."""
+@dataclass
+class Fixed:
+    """What a step's rates and deadlines do not change, per routed placement."""
+
+    recon: np.ndarray  # [K, R] ms of reconfiguration before the request is served
+    proc: np.ndarray  # [K, R] ms per MB of processing along the chain
+    tx: np.ndarray  # [K, R] ms per MB of transmission along the chain's paths
+    prop: np.ndarray  # [K, R] ms of propagation
+    path_cost: np.ndarray  # [K, R] cost per MB along the chain's paths
+    cap_i: np.ndarray  # [K, I] Mbps each instance serves on its host
+    it: np.ndarray  # [K] storage cost
+    rc: np.ndarray  # [K] reconfiguration cost
+    # Every use of an instance and of an arc, in np.nonzero's (placement, request, ...)
+    # order, with its resource: what admission and the link load are summed over.
+    ki: np.ndarray
+    ri: np.ndarray
+    res_i: np.ndarray
+    ka: np.ndarray
+    ra: np.ndarray
+    res_a: np.ndarray
+
+
+def fixed(problem: Problem, day: Day, r: Routed) -> Fixed:
     sub, cat, paths = problem.sub, problem.cat, problem.paths
-    obj = problem.scenario.objective
-    N, I, A = sub.n_nodes, cat.n_instances, sub.n_arcs
+    N = sub.n_nodes
     p, seg, mig = r.placements, r.seg, r.mig
     K = len(p)
     R, L = day.assign.shape
@@ -165,38 +201,72 @@ def score(problem: Problem, day: Day, t: int, r: Routed) -> Scored:
     node = sub.host_node[p]
     valid = day.assign >= 0
     inst = np.where(valid, day.assign, 0)
-    krow = np.arange(K)[:, None]
 
     mig_ms = D.transfer_ms(cat.server_mb[itype], paths.path_bottleneck[mig])
     ks, iis = np.nonzero(r.to_switch)
-    prog_mb = np.bincount(ks * N + node[ks, iis], weights=cat.switch_mb[itype[iis]], minlength=K * N).reshape(
-        K, N
+    prog_mb = np.bincount(ks * N + node[ks, iis], weights=cat.switch_mb[itype[iis]], minlength=K * N)
+    prog_ms = D.transfer_ms(prog_mb.reshape(K, N), sub.controller_bw)
+    inst_rc = np.where(r.to_server, mig_ms, 0.0) + np.where(
+        r.to_switch, prog_ms[np.arange(K)[:, None], node], 0.0
     )
-    prog_ms = D.transfer_ms(prog_mb, sub.controller_bw)
-    inst_rc = np.where(r.to_server, mig_ms, 0.0) + np.where(r.to_switch, prog_ms[krow, node], 0.0)
-    rate = day.rate[t]
-    recon = np.where(valid, inst_rc[:, inst], 0.0).max(-1)
     ctype = np.where(valid, day.chain_types, 0)
-    proc = np.where(valid, cat.ms_per_mb[ctype, p[:, inst]], 0.0).sum(-1)
-    delay = D.request_delay(
-        recon,
-        D.processing_ms(rate, proc),
-        D.transmission_ms(rate, paths.path_tx[seg].sum(-1), paths.path_prop[seg].sum(-1)),
+    if r.moved.any():
+        rc = _masked_sums(C.migration_cost(cat.server_mb[itype], paths.path_cost[mig]), r.to_server)
+        rc = rc + _masked_sums(
+            np.broadcast_to(C.programming_cost(cat.switch_mb[itype], sub.controller_cost), p.shape),
+            r.to_switch,
+        )
+    else:  # every sum is over nothing
+        rc = np.zeros(K)
+    # Uses in np.nonzero's (placement, request, position) order; arc uses in (placement,
+    # request, segment, hop) order, as a padded [K, R, (L+1) * width] arc array lists them.
+    r_i = np.nonzero(valid)[0]
+    sid = seg.ravel()
+    on_path = paths.parcs[sid]
+    hops = paths.path_hops[sid]
+    ka = np.repeat(np.arange(K), hops.reshape(K, -1).sum(1))
+    ra = np.repeat(np.tile(np.repeat(np.arange(R), L + 1), K), hops)
+    return Fixed(
+        recon=np.where(valid, inst_rc[:, inst], 0.0).max(-1),
+        proc=np.where(valid, cat.ms_per_mb[ctype, p[:, inst]], 0.0).sum(-1),
+        tx=paths.path_tx[seg].sum(-1),
+        prop=paths.path_prop[seg].sum(-1),
+        path_cost=paths.path_cost[seg].sum(-1),
+        cap_i=cat.capacity[itype, p],
+        it=C.it_cost(cat.need[itype, p], sub.host_unit_cost[p]).sum(-1),
+        rc=rc,
+        ki=np.repeat(np.arange(K), len(r_i)),
+        ri=np.tile(r_i, K),
+        res_i=np.tile(day.assign[valid], K),
+        ka=ka,
+        ra=ra,
+        res_a=on_path[on_path != paths.dummy_arc],
     )
+
+
+def score(problem: Problem, day: Day, t: int, r: Routed) -> Scored:
+    """Rewards of the routed placements at step `t` of `day` (all storage-feasible)."""
+    sub, cat = problem.sub, problem.cat
+    obj = problem.scenario.objective
+    I, A = cat.n_instances, sub.n_arcs
+    K = len(r.placements)
+    R = day.assign.shape[0]
+    if r.fixed is None:  # once per routing: a forecasting agent scores it on many steps
+        r.fixed = fixed(problem, day, r)
+    f = r.fixed
+    rate = day.rate[t]
+    delay = D.request_delay(f.recon, D.processing_ms(rate, f.proc), D.transmission_ms(rate, f.tx, f.prop))
     on_time = delay <= day.deadline[t] + EPS  # [K, R]
 
-    arcs = paths.parcs[seg].reshape(K, R, -1)
-    use_i = valid & on_time[:, :, None]
-    use_a = (arcs != paths.dummy_arc) & on_time[:, :, None]
-    # np.nonzero's order (row-major), from the flat indices: cheaper than 3-D nonzero.
-    fi, fa = np.flatnonzero(use_i), np.flatnonzero(use_a)
-    ki, ri, res_i = fi // (R * L), fi // L % R, np.broadcast_to(day.assign, use_i.shape).ravel()[fi]
-    ka, ra, res_a = fa // use_a[0].size, fa // use_a.shape[2] % R, arcs.ravel()[fa]
-    cap_i = cat.capacity[itype, p]  # [K, I]
+    # The uses of the requests on time (the order kept).
+    flat = on_time.ravel()
+    on_i, on_a = np.flatnonzero(flat[f.ki * R + f.ri]), np.flatnonzero(flat[f.ka * R + f.ra])
+    ki, ri, res_i = f.ki[on_i], f.ri[on_i], f.res_i[on_i]
+    ka, ra, res_a = f.ka[on_a], f.ra[on_a], f.res_a[on_a]
     # admit's fast path, per placement: totals in request order (admit sums them so).
     tot_i = np.bincount(ki * I + res_i, weights=rate[ri], minlength=K * I).reshape(K, I)
     tot_a = np.bincount(ka * A + res_a, weights=rate[ra], minlength=K * A).reshape(K, A)
-    full_i, full_a = tot_i > cap_i * (1 + EPS) + EPS, tot_a > sub.arc_bw * (1 + EPS) + EPS
+    full_i, full_a = tot_i > f.cap_i * (1 + EPS) + EPS, tot_a > sub.arc_bw * (1 + EPS) + EPS
     over = full_i.any(1) | full_a.any(1)
     accepted = on_time.copy()
     if over.any():
@@ -216,25 +286,15 @@ def score(problem: Problem, day: Day, t: int, r: Routed) -> Scored:
             np.concatenate([ji * R + ri[si], ja * R + ra[sa]]),
             np.concatenate([ji * n_res + res_i[si], ja * n_res + I + res_a[sa]]),
             np.concatenate([rate[ri[si]], rate[ra[sa]]]),
-            np.concatenate([cap_i[ks], np.broadcast_to(sub.arc_bw, (len(ks), A))], axis=1).ravel(),
+            np.concatenate([f.cap_i[ks], np.broadcast_to(sub.arc_bw, (len(ks), A))], axis=1).ravel(),
         )
         accepted[ks[rejected // R], rejected % R] = False
-        arc_load = np.bincount(ka * A + res_a, weights=rate[ra] * accepted[ka, ra], minlength=K * A).reshape(
-            K, A
-        )
+        arc_load = np.bincount(ka * A + res_a, weights=rate[ra] * accepted[ka, ra], minlength=K * A)
+        arc_load = arc_load.reshape(K, A)
     else:  # every request on time is admitted: the load is the totals (same sums)
         arc_load = tot_a
-    it = C.it_cost(cat.need[itype, p], sub.host_unit_cost[p]).sum(-1)
-    bw = _masked_sums(C.bandwidth_cost(rate, paths.path_cost[seg].sum(-1)), accepted)
-    if r.moved.any():
-        rc = _masked_sums(C.migration_cost(cat.server_mb[itype], paths.path_cost[mig]), r.to_server)
-        rc = rc + _masked_sums(
-            np.broadcast_to(C.programming_cost(cat.switch_mb[itype], sub.controller_cost), p.shape),
-            r.to_switch,
-        )
-    else:  # every sum is over nothing
-        rc = np.zeros(K)
-    total = C.total_cost(it, bw, rc, obj)
+    bw = _masked_sums(C.bandwidth_cost(rate, f.path_cost), accepted)
+    total = C.total_cost(f.it, bw, f.rc, obj)
     norm = total / cost_reference(problem, day, t)
     ar = accepted.sum(-1) / R
     reward = obj.omega_ar * ar - obj.omega_cost * norm

@@ -1,0 +1,98 @@
+"""`python -m tests.benchmarks.bench_mpc`: the step-model search, serial against batched
+(issue 21), for `mpc`, `mpc-forecast` and `gnn-refine` on the paper's tree, a k=4 and a
+k=8 fat-tree, one thread, as ratios in the same run.
+
+Every agent decides the same steps of test day 0 (the run follows `mpc`'s placements).
+At each step each agent first decides once untimed (so that both searches find the
+substrate's paths already enumerated), then serially (`batched=False`, the search as
+it was) and batched, timed; the two answers must be equal (the `same` column). Median
+over the steps. `BENCH_MPC_STEPS` (default 3) sets the steps per scenario,
+`BENCH_MPC_K8=0` leaves k=8 out (its serial `mpc-forecast` takes ~10 s a step).
+The load average is printed beside every table: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from placement.agents import agent_or_error
+from placement.model.simulate import DayRun
+from placement.model.workload import build_problem
+from tests.benchmarks.bench_agents import scenarios
+
+AGENTS = ("mpc", "mpc-forecast", "gnn-refine")
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    console = Console()
+    steps = int(os.environ.get("BENCH_MPC_STEPS", "3"))
+    out: dict = {}
+    for label, s in scenarios().items():
+        if label == "fattree-k8" and os.environ.get("BENCH_MPC_K8", "1") == "0":
+            continue
+        problem = build_problem(s)
+        run = DayRun(problem, problem.day("test", 0))
+        fast = {n: agent_or_error(n, problem, 0, 30.0) for n in AGENTS}
+        slow = {n: dataclasses.replace(a, batched=False) for n, a in fast.items()}
+        times = {n: {"serial": [], "batched": []} for n in AGENTS}
+        same = dict.fromkeys(AGENTS, True)
+        before = load()
+        for _ in range(min(steps, run.day.n_steps)):
+            for n in AGENTS:
+                fast[n].decide(run)  # warm: paths enumerated, forecast fitted
+                t0 = time.perf_counter()
+                a = slow[n].decide(run)
+                t1 = time.perf_counter()
+                b = fast[n].decide(run)
+                t2 = time.perf_counter()
+                times[n]["serial"].append(t1 - t0)
+                times[n]["batched"].append(t2 - t1)
+                same[n] &= bool(np.array_equal(a, b))
+            run.apply(fast["mpc"].decide(run))
+        t = Table(
+            title=f"{label}: {problem.sub.n_hosts} hosts, {problem.cat.n_instances} instances, "
+            f"{problem.day('test', 0).n_chains} chains; decision ms, median of {len(times['mpc']['serial'])} "
+            f"steps (load average {before} -> {load()})"
+        )
+        for h in ("agent", "serial ms", "batched ms", "speed-up", "same decisions"):
+            t.add_column(h, justify="right")
+        rows = {}
+        for n in AGENTS:
+            ser, bat = (float(np.median(times[n][k])) for k in ("serial", "batched"))
+            rows[n] = {
+                "serial_ms": 1000 * ser,
+                "batched_ms": 1000 * bat,
+                "speedup": ser / bat,
+                "same": same[n],
+            }
+            t.add_row(
+                n, f"{1000 * ser:.1f}", f"{1000 * bat:.1f}", f"{ser / bat:.2f}×", "yes" if same[n] else "NO"
+            )
+        console.print(t)
+        out[label] = {"load_average": [before, load()], "agents": rows}
+    path = Path("results/bench/mpc.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+    console.print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
