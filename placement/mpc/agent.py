@@ -98,7 +98,8 @@ class MpcAgent:
         best = starts[k].copy()
         order = np.argsort(-run.demand(), kind="stable")
         if self.batched:
-            return self._sweep_batched(run, best, best_v, order, starts)
+            known = {p.tobytes(): v for v, p in zip((v for v, _ in scored), starts, strict=True)}
+            return self._sweep_batched(run, best, best_v, order, starts, known)
         budget = self.max_scored
         for _ in range(self.sweeps):
             improved = False
@@ -121,10 +122,20 @@ class MpcAgent:
         return best
 
     def _sweep_batched(
-        self, run: DayRun, best: np.ndarray, best_v: float, order: np.ndarray, starts: list[np.ndarray]
+        self,
+        run: DayRun,
+        best: np.ndarray,
+        best_v: float,
+        order: np.ndarray,
+        starts: list[np.ndarray],
+        known: dict[bytes, float],
     ) -> np.ndarray:
         """`decide`'s sweeps with each instance's candidates scored in one batch; the accept
-        rule and the budget are replayed on the values exactly as the serial loop applies them."""
+        rule and the budget are replayed on the values exactly as the serial loop applies them.
+
+        A placement's value is a function of the placement alone within a decision, so the
+        values already computed (`known`: the starts', then every batch's) are looked up,
+        not computed again: a second sweep meets many of the first one's placements."""
         budget = self.max_scored
         for _ in range(self.sweeps):
             improved = False
@@ -133,7 +144,12 @@ class MpcAgent:
                 # At most budget + 1 of them can be reached (one may be the host in place).
                 batch = np.repeat(best[None, :], min(len(hosts), max(budget, 0) + 1), axis=0)
                 batch[:, i] = hosts[: len(batch)]
-                values = self.values(run, batch).tolist()
+                keys = [row.tobytes() for row in batch]
+                todo = [j for j, key in enumerate(keys) if key not in known]
+                if todo:
+                    for j, v in zip(todo, self.values(run, batch[todo]).tolist(), strict=True):
+                        known[keys[j]] = v
+                values = [known[key] for key in keys]
                 cur = placed = best[i]
                 for h, v in zip(hosts[: len(batch)].tolist(), values, strict=True):
                     if h == cur:  # the host in place, until another is accepted: not scored
