@@ -169,11 +169,21 @@ class MpcAgent:
                 break
         return best
 
+    def mask(self, run: DayRun, placement: np.ndarray) -> np.ndarray:
+        """`run.mask(placement)`, kept for the last placement asked: the instances of one
+        sweep ask it for the same placement until a move is accepted. It depends on the
+        problem and the placement only (the problem is held, so `is` is safe)."""
+        key = placement.tobytes()
+        if getattr(self, "_mask_of", None) is not run.problem or self._mask_key != key:
+            self._mask_of, self._mask_key, self._mask = run.problem, key, run.mask(placement)
+        return self._mask
+
     def candidates(self, run: DayRun, placement: np.ndarray, i: int, starts: list[np.ndarray]) -> np.ndarray:
         """Hosts instance i is tried on: every feasible one, or on large substrates the
         `max_candidates` nearest to where its requests come from and go to (see the
         module's docstring)."""
-        hosts = np.flatnonzero(run.mask(placement)[i])
+        # (The serial search, the benchmark's baseline, recomputes it as it always did.)
+        hosts = np.flatnonzero((self.mask(run, placement) if self.batched else run.mask(placement))[i])
         if len(hosts) <= self.max_candidates:
             return hosts
         sub, day = run.problem.sub, run.day
