@@ -9,6 +9,10 @@ it was) and batched, timed; the two answers must be equal (the `same` column). M
 over the steps. `BENCH_MPC_STEPS` (default 3) sets the steps per scenario,
 `BENCH_MPC_K8=0` leaves k=8 out (its serial `mpc-forecast` takes ~10 s a step).
 The load average is printed beside every table: the machine is shared.
+
+`python -m tests.benchmarks.bench_mpc profile` prints instead where the time of one
+decision goes (cProfile, the functions of most own time), serial and batched, per
+agent and scenario (`docs/agent21/profile.md`).
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import cProfile
 import dataclasses
+import io
 import json
+import pstats
+import sys
 import time
 from pathlib import Path
 
@@ -40,7 +48,38 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def profile(steps: int = 2, top: int = 8) -> None:
+    """Where `steps` decisions of each agent spend their time, serial and batched."""
+    torch.set_num_threads(1)
+    for label, s in scenarios().items():
+        problem = build_problem(s)
+        run = DayRun(problem, problem.day("test", 0))
+        for n in AGENTS:
+            fast = agent_or_error(n, problem, 0, 30.0)
+            fast.decide(run)  # warm: paths enumerated
+            for agent in (dataclasses.replace(fast, batched=False), fast):
+                pr = cProfile.Profile()
+                t0 = time.perf_counter()
+                pr.enable()
+                for _ in range(steps):
+                    agent.decide(run)
+                pr.disable()
+                ms = 1000 * (time.perf_counter() - t0) / steps
+                out = io.StringIO()
+                pstats.Stats(pr, stream=out).sort_stats("tottime").print_stats(top)
+                text = out.getvalue().splitlines()
+                body = [
+                    ln for ln in text[next(j for j, ln in enumerate(text) if "ncalls" in ln) :] if ln.strip()
+                ]
+                mode = "batched" if agent.batched else "serial"
+                print(f"\n### {label}, {n}, {mode}: {ms:.0f} ms a decision (profiled), load {load()}\n")
+                print("```\n" + "\n".join(ln.replace("/work/main/.venv/lib/python3.11/site-packages/", "")
+                      for ln in body) + "\n```")  # fmt: skip
+
+
 def main() -> None:
+    if sys.argv[1:] == ["profile"]:
+        return profile()
     torch.set_num_threads(1)
     console = Console()
     steps = int(os.environ.get("BENCH_MPC_STEPS", "3"))
