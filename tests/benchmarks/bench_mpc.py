@@ -5,9 +5,12 @@ k=8 fat-tree, one thread, as ratios in the same run.
 Every agent decides the same steps of test day 0 (the run follows `mpc`'s placements).
 At each step each agent first decides once untimed (so that both searches find the
 substrate's paths already enumerated), then serially (`batched=False`, the search as
-it was) and batched, timed; the two answers must be equal (the `same` column). Median
-over the steps. `BENCH_MPC_STEPS` (default 3) sets the steps per scenario,
-`BENCH_MPC_K8=0` leaves k=8 out (its serial `mpc-forecast` takes ~10 s a step).
+it was) and batched, timed; the two answers must be equal (the `same` column). Each
+timing is the least of `BENCH_MPC_REPEAT` (default 2; 1 on k=8) runs of the same
+decision (the machine is shared: the least is the one least preempted), and the table
+gives the median over the steps. `BENCH_MPC_STEPS` sets the steps per scenario (default:
+the whole day, 2 on k=8), `BENCH_MPC_K8=0` leaves k=8 out (its serial `mpc-forecast` takes
+~10-15 s a step).
 The load average is printed beside every table: the machine is shared.
 
 `python -m tests.benchmarks.bench_mpc profile` prints instead where the time of one
@@ -82,13 +85,15 @@ def main() -> None:
         return profile()
     torch.set_num_threads(1)
     console = Console()
-    steps = int(os.environ.get("BENCH_MPC_STEPS", "3"))
     out: dict = {}
     for label, s in scenarios().items():
         if label == "fattree-k8" and os.environ.get("BENCH_MPC_K8", "1") == "0":
             continue
         problem = build_problem(s)
         run = DayRun(problem, problem.day("test", 0))
+        k8 = label == "fattree-k8"
+        steps = int(os.environ.get("BENCH_MPC_STEPS", "2" if k8 else "99"))
+        repeat = int(os.environ.get("BENCH_MPC_REPEAT", "1" if k8 else "2"))
         fast = {n: agent_or_error(n, problem, 0, 30.0) for n in AGENTS}
         slow = {n: dataclasses.replace(a, batched=False) for n, a in fast.items()}
         times = {n: {"serial": [], "batched": []} for n in AGENTS}
@@ -96,20 +101,24 @@ def main() -> None:
         before = load()
         for _ in range(min(steps, run.day.n_steps)):
             for n in AGENTS:
-                fast[n].decide(run)  # warm: paths enumerated, forecast fitted
-                t0 = time.perf_counter()
-                a = slow[n].decide(run)
-                t1 = time.perf_counter()
-                b = fast[n].decide(run)
-                t2 = time.perf_counter()
-                times[n]["serial"].append(t1 - t0)
-                times[n]["batched"].append(t2 - t1)
-                same[n] &= bool(np.array_equal(a, b))
+                fast[n].decide(run)  # warm: paths enumerated
+                best = {"serial": np.inf, "batched": np.inf}
+                for _ in range(repeat):
+                    for mode, agent in (("serial", slow[n]), ("batched", fast[n])):
+                        t0 = time.perf_counter()
+                        got = agent.decide(run)
+                        best[mode] = min(best[mode], time.perf_counter() - t0)
+                        if mode == "serial":
+                            a = got
+                        else:
+                            same[n] &= bool(np.array_equal(a, got))
+                for mode, secs in best.items():
+                    times[n][mode].append(secs)
             run.apply(fast["mpc"].decide(run))
         t = Table(
             title=f"{label}: {problem.sub.n_hosts} hosts, {problem.cat.n_instances} instances, "
             f"{problem.day('test', 0).n_chains} chains; decision ms, median of {len(times['mpc']['serial'])} "
-            f"steps (load average {before} -> {load()})"
+            f"steps, least of {repeat} runs each (load average {before} -> {load()})"
         )
         for h in ("agent", "serial ms", "batched ms", "speed-up", "same decisions"):
             t.add_column(h, justify="right")
@@ -130,7 +139,24 @@ def main() -> None:
     path = Path("results/bench/mpc.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))
-    console.print(f"wrote {path}")
+    md = Path(os.environ.get("BENCH_MPC_MD", "results/bench/mpc.md"))
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text(markdown(out))
+    console.print(f"wrote {path} and {md}")
+
+
+def markdown(out: dict) -> str:
+    lines = [
+        "| scenario | agent | serial ms | batched ms | speed-up | same decisions | load average (1, 5, 15 min) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, res in out.items():
+        for n, r in res["agents"].items():
+            lines.append(
+                f"| {label} | {n} | {r['serial_ms']:.1f} | {r['batched_ms']:.1f} | {r['speedup']:.2f}× | "
+                f"{'yes' if r['same'] else 'NO'} | {res['load_average'][0]} → {res['load_average'][1]} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
