@@ -9,7 +9,11 @@ What is learned and what is search, plainly:
   tried only on its `top` best-ranked hosts that storage allows, its best-ranked
   host of each kind and its host in every start, not on all ~24-220 of them;
 - learned, optionally (`forecast`): the value's persistence forecast replaced by
-  `mpc-forecast`'s regression of the next step's rates and deadlines.
+  `mpc-forecast`'s regression of the next step's rates and deadlines;
+- search, optionally (`search="steepest"`): instead of `mpc`'s instance-by-instance
+  sweeps, the policy's answer and its every single-instance move to a candidate host
+  scored as one batch, the best row taken, `sweeps` rounds at most (fewer, larger
+  batches; the speed/quality frontier of these knobs is in docs/agent21.md).
 
 So every decision costs about (top / feasible hosts) of `mpc`'s step-model
 evaluations plus one policy forward pass. It sees what `mpc` sees (state, the
