@@ -124,3 +124,21 @@ def test_budget_cut_returns_the_serial_placement(paper):
     day = paper.day("test", 2)
     for budget in (1, 5, 23, 24, 47):
         replay(paper, day, MpcAgent(max_scored=budget), MpcAgent(max_scored=budget, batched=False))
+
+
+@pytest.mark.parametrize("kind", ["mpc", "mpc-forecast"])
+def test_values_below_a_floor_are_only_left_out_when_they_cannot_exceed_it(paper, kind):
+    a = agents(kind)
+    run, rng = DayRun(paper, paper.day("test", 3)), np.random.default_rng(2)
+    pruned = 0
+    for _ in range(3):
+        P = random_placements(run, rng, 30)
+        exact = np.array([a.value(run, p) for p in P])
+        floor = float(np.quantile(exact[np.isfinite(exact)], 0.9))
+        got = a.values(run, P, floor=floor)
+        kept = np.isfinite(got)
+        assert np.array_equal(got[kept], exact[kept])  # computed rows: bit for bit
+        assert (exact[~kept] <= floor).all()  # left out: could not have beaten the floor
+        pruned += int((~kept & np.isfinite(exact)).sum())
+        run.apply(a.decide(run))
+    assert pruned > 0  # the bound does leave rows out

@@ -36,9 +36,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from placement.baselines.heuristics import GreedyAgent, LagAgent
+from placement.model import cost as C
 from placement.model.paths import hop_matrix
 from placement.model.simulate import DayRun
-from placement.model.step import evaluate
+from placement.model.step import cost_reference, evaluate
+from placement.model.workload import Day
 from placement.mpc.batch import Routed, route, score, storage_ok
 
 
@@ -63,26 +65,50 @@ class MpcAgent:
         kept = evaluate(run.problem, run.day, run.t, p, p, util)
         return now.reward + self.beta * left * kept.reward
 
-    def values(self, run: DayRun, placements: np.ndarray) -> np.ndarray:
-        """`value` of every row of `placements` [K, I], bit for bit, in one batch."""
+    def values(self, run: DayRun, placements: np.ndarray, floor: float = -np.inf) -> np.ndarray:
+        """`value` of every row of `placements` [K, I], bit for bit, in one batch; except
+        that a row whose value cannot exceed `floor` may come back as -inf.
+
+        That bound spares the kept placement's routing and scoring: a kept step's reward is
+        at most its acceptance at 1 and its cost at the storage cost alone (no bandwidth, no
+        move), and each float operation of the value is monotone in it, so the value with
+        that reward in its place is at least the value itself."""
         placements = np.asarray(placements, dtype=np.int64)
         out = np.full(len(placements), -np.inf)
         ok = storage_ok(run.problem, placements)
         if not ok.any():
             return out
         p = placements[ok]
-        now = score(run.problem, run.day, run.t, route(run.problem, run.day, p, run.placement, run.arc_util))
-        out[ok] = self.rest(run, p, now.reward, now.arc_load / run.problem.sub.arc_bw)
+        routed = route(run.problem, run.day, p, run.placement, run.arc_util)
+        now = score(run.problem, run.day, run.t, routed)
+        util = now.arc_load / run.problem.sub.arc_bw
+        live = np.ones(len(p), dtype=bool)
+        obj = run.problem.scenario.objective
+        signs = (obj.omega_ar, obj.omega_cost, obj.alpha_it, obj.alpha_bw, obj.alpha_rc)
+        if floor > -np.inf and min(signs) >= 0 and routed.fixed is not None:
+            it = routed.fixed.it
+
+            def best_kept(day: Day, s: int) -> np.ndarray:
+                norm = C.total_cost(it, 0.0, 0.0, obj) / cost_reference(run.problem, day, s)
+                return obj.omega_ar * 1.0 - obj.omega_cost * norm
+
+            live = self.rest(run, p, now.reward, util, kept=best_kept) > floor
+        if live.any():
+            rows = np.flatnonzero(ok)
+            out[rows[live]] = self.rest(run, p[live], now.reward[live], util[live])
         return out
 
-    def rest(self, run: DayRun, p: np.ndarray, now: np.ndarray, util: np.ndarray) -> np.ndarray:
+    def rest(self, run: DayRun, p: np.ndarray, now: np.ndarray, util: np.ndarray, kept=None) -> np.ndarray:
         """Batched value of feasible placements p [K, I] given the reward of moving to them
-        now and the link utilisation that leaves [K, A]: persistence, as `value`."""
+        now and the link utilisation that leaves [K, A]: persistence, as `value`.
+        `kept(day, s)`: the kept placements' reward at step s (default: routed and scored)."""
         left = run.day.n_steps - run.t - 1
         if left == 0 or self.beta == 0.0:
             return now
-        kept = score(run.problem, run.day, run.t, kept_routes(run, p, util))
-        return now + self.beta * left * kept.reward
+        if kept is None:
+            routed = kept_routes(run, p, util)
+            kept = lambda day, s: score(run.problem, day, s, routed).reward
+        return now + self.beta * left * kept(run.day, run.t)
 
     def starts(self, run: DayRun) -> list[np.ndarray]:
         """Where the search starts: holding, greedy's and LAG's answers (a subclass may add)."""
@@ -147,7 +173,10 @@ class MpcAgent:
                 keys = [row.tobytes() for row in batch]
                 todo = [j for j, key in enumerate(keys) if key not in known]
                 if todo:
-                    for j, v in zip(todo, self.values(run, batch[todo]).tolist(), strict=True):
+                    # Rows that cannot beat the best are not accepted whatever their exact value,
+                    # now or later in the decision (the best only rises): -inf stands for them.
+                    got = self.values(run, batch[todo], floor=best_v + 1e-12)
+                    for j, v in zip(todo, got.tolist(), strict=True):
                         known[keys[j]] = v
                 values = [known[key] for key in keys]
                 cur = placed = best[i]

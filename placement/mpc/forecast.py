@@ -137,10 +137,10 @@ class ForecastMpcAgent(MpcAgent):
             return super().value(run, p)
         return lookahead_value(run, self.future(run), p, self.horizon, self.beta)
 
-    def rest(self, run: DayRun, p: np.ndarray, now: np.ndarray, util: np.ndarray) -> np.ndarray:
+    def rest(self, run: DayRun, p: np.ndarray, now: np.ndarray, util: np.ndarray, kept=None) -> np.ndarray:
         if self.forecast is None:
-            return super().rest(run, p, now, util)
-        return lookahead_rest(run, self.future(run), p, now, util, self.horizon, self.beta)
+            return super().rest(run, p, now, util, kept)
+        return lookahead_rest(run, self.future(run), p, now, util, self.horizon, self.beta, kept)
 
     def future(self, run: DayRun) -> Day:
         """One forecast per decision, not per candidate (the day is held, so `is` is safe)."""
