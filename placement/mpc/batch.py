@@ -65,6 +65,30 @@ def _argmin_paths(paths: PathTable, rows: np.ndarray, weight: np.ndarray, k: np.
     return cand[np.arange(len(rows)), w.argmin(1)]
 
 
+# (id(PathTable), weights) -> (that PathTable, path per row, -1: not chosen yet). The table
+# itself is held so that its id cannot be reused by another while the entry lives.
+_MEMO: dict[tuple[int, bytes], tuple[PathTable, np.ndarray]] = {}
+MEMO_SIZE = 4
+
+
+def _memo(paths: PathTable, weight: np.ndarray, n_rows: int) -> np.ndarray:
+    """The paths already chosen per pair row under these exact weights (-1 where none yet):
+    every batch of a decision routes its step on the same link load, as `PathTable`'s own
+    memo notes. The same weights choose the same paths, so it is exact."""
+    key = (id(paths), weight.tobytes())
+    hit = _MEMO.get(key)
+    if hit is None or hit[0] is not paths:
+        while len(_MEMO) >= MEMO_SIZE:
+            del _MEMO[next(iter(_MEMO))]  # the oldest
+        best = np.full(n_rows, -1, dtype=np.int64)
+    else:
+        best = hit[1]
+        if len(best) < n_rows:  # rows registered since
+            best = np.concatenate([best, np.full(n_rows - len(best), -1, dtype=np.int64)])
+    _MEMO[key] = (paths, best)
+    return best
+
+
 def choose_paths(paths: PathTable, pairs: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Path id per entry of `pairs` [K, n] under arc weights [K, A+1] (one per placement)
     or [1, A+1] (shared): `PathTable.choose`'s choice, made once per pair where no arc of
@@ -88,8 +112,9 @@ def choose_paths(paths: PathTable, pairs: np.ndarray, weight: np.ndarray) -> np.
         own[used] = varies[paths.parcs[paths.cand[used]]].any((1, 2))
     once = used[~own[used]]
     pick = multi[rows]
-    best = np.zeros(n_rows, dtype=np.int64)
-    best[once] = _argmin_paths(paths, once, weight, np.zeros(len(once), dtype=np.int64))
+    best = _memo(paths, weight[0], n_rows)
+    todo = once[best[once] < 0]
+    best[todo] = _argmin_paths(paths, todo, weight, np.zeros(len(todo), dtype=np.int64))
     chosen[pick] = best[rows[pick]]
     if own.any():  # each (placement, pair row) whose paths' weights differ between placements
         mine = np.zeros((K, n_rows), dtype=bool)
