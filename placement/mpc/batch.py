@@ -20,7 +20,8 @@ the same operations in the same order, so the rewards come out bit for bit equal
 Only what the search reads comes back: feasibility, reward and arc load. Routing,
 the only costly part that does not depend on the step's rates, is done once by
 `Routed` and shared by every step scored with the same link weights (the
-forecasting agents score one placement on every remaining step of the day).
+forecasting agents score one placement on every remaining step of the day); the
+paths chosen under one weight vector are kept for the next batches of a decision.
 """
 
 from __future__ import annotations
