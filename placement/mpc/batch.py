@@ -113,8 +113,11 @@ def choose_paths(paths: PathTable, pairs: np.ndarray, weight: np.ndarray) -> np.
         own[used] = varies[paths.parcs[paths.cand[used]]].any((1, 2))
     once = used[~own[used]]
     pick = multi[rows]
-    best = _memo(paths, weight[0], n_rows)
-    todo = once[best[once] < 0]
+    if len(weight) == 1:  # the step's own link load: the same in every batch of a decision
+        best = _memo(paths, weight[0], n_rows)
+        todo = once[best[once] < 0]
+    else:
+        best, todo = np.zeros(n_rows, dtype=np.int64), once
     best[todo] = _argmin_paths(paths, todo, weight, np.zeros(len(todo), dtype=np.int64))
     chosen[pick] = best[rows[pick]]
     if own.any():  # each (placement, pair row) whose paths' weights differ between placements
