@@ -33,7 +33,7 @@ from sklearn.linear_model import LinearRegression
 from placement.model.simulate import DayRun
 from placement.model.workload import Day, Problem
 from placement.mpc.agent import MpcAgent
-from placement.mpc.oracle import lookahead_value
+from placement.mpc.oracle import lookahead_rest, lookahead_value
 from topologies import InputError
 
 FORMAT = "srem-rate-forecast"
@@ -135,8 +135,16 @@ class ForecastMpcAgent(MpcAgent):
     def value(self, run: DayRun, p: np.ndarray) -> float:
         if self.forecast is None:  # no forecast: mpc's persistence, unchanged
             return super().value(run, p)
-        # One forecast per decision, not per candidate (the day is held, so `is` is safe).
+        return lookahead_value(run, self.future(run), p, self.horizon, self.beta)
+
+    def rest(self, run: DayRun, p: np.ndarray, now: np.ndarray, util: np.ndarray, kept=None) -> np.ndarray:
+        if self.forecast is None:
+            return super().rest(run, p, now, util, kept)
+        return lookahead_rest(run, self.future(run), p, now, util, self.horizon, self.beta, kept)
+
+    def future(self, run: DayRun) -> Day:
+        """One forecast per decision, not per candidate (the day is held, so `is` is safe)."""
         if getattr(self, "_day", None) is not run.day or self._t != run.t:
             self._day, self._t = run.day, run.t
             self._future = self.forecast.future_day(run.day, run.t, self.horizon)
-        return lookahead_value(run, self._future, p, self.horizon, self.beta)
+        return self._future

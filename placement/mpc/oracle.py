@@ -24,7 +24,8 @@ import numpy as np
 from placement.model.simulate import DayRun
 from placement.model.step import evaluate
 from placement.model.workload import Day
-from placement.mpc.agent import MpcAgent
+from placement.mpc.agent import MpcAgent, kept_routes
+from placement.mpc.batch import score
 
 
 @dataclass
@@ -34,6 +35,9 @@ class OracleMpcAgent(MpcAgent):
 
     def value(self, run: DayRun, p: np.ndarray) -> float:
         return lookahead_value(run, run.day, p, self.horizon, self.beta)
+
+    def rest(self, run: DayRun, p: np.ndarray, now: np.ndarray, util: np.ndarray, kept=None) -> np.ndarray:
+        return lookahead_rest(run, run.day, p, now, util, self.horizon, self.beta, kept)
 
 
 def lookahead_value(run: DayRun, future: Day, p: np.ndarray, horizon: int, beta: float = 1.0) -> float:
@@ -53,4 +57,32 @@ def lookahead_value(run: DayRun, future: Day, p: np.ndarray, horizon: int, beta:
     for s in range(run.t + 1, last):
         kept = evaluate(run.problem, future, s, p, p, util)
         v += beta * kept.reward * (1 + (rest if s == last - 1 else 0))
+    return v
+
+
+def lookahead_rest(
+    run: DayRun,
+    future: Day,
+    p: np.ndarray,
+    now: np.ndarray,
+    util: np.ndarray,
+    horizon: int,
+    beta: float = 1.0,
+    kept=None,
+) -> np.ndarray:
+    """`lookahead_value` of feasible placements p [K, I], batched, given the reward of
+    moving to them now and the utilisation that leaves [K, A]. The kept placements are
+    routed once: every future step is scored on the same routes, as `evaluate` routes them.
+    `kept(day, s)`: the kept placements' reward at step s (default: routed and scored)."""
+    T = run.day.n_steps
+    last = T if horizon <= 0 else min(T, run.t + 1 + horizon)
+    if run.t + 1 >= last:
+        return now
+    rest = T - last
+    if kept is None:
+        routed = kept_routes(run, p, util)
+        kept = lambda day, s: score(run.problem, day, s, routed).reward
+    v = now
+    for s in range(run.t + 1, last):
+        v = v + beta * kept(future, s) * (1 + (rest if s == last - 1 else 0))
     return v
