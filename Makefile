@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 OUT     ?= results
 EPISODES ?= 6000
 
-.PHONY: setup emulation-deps run test bench lint eval model figures heldout prediction prediction-figures mfg-model mfg-srem-model mfg-figures migration-figures migration-loop-figures gnn-model gnn-eval gnn-forecast agent21-heldout bmv2-figures orch-day tofino-report clean
+.PHONY: setup emulation-deps run test bench lint eval model figures heldout prediction prediction-figures mfg-model mfg-srem-model mfg-figures migration-figures migration-loop-figures gnn-model gnn-eval gnn-forecast agent21-heldout agent21-fast bmv2-figures orch-day tofino-report clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_em
 	$(BIN)/python -m tests.benchmarks.bench_controller
 	$(BIN)/python -m tests.benchmarks.bench_agents
+	$(BIN)/python -m tests.benchmarks.bench_mpc
 	$(BIN)/python -m tests.benchmarks.bench_move
 	$(BIN)/python -m tests.benchmarks.bench_lmalloc
 	$(BIN)/python -m tests.benchmarks.bench_migration
@@ -135,6 +136,11 @@ agent21-heldout: $(STAMP)
 	mkdir -p runs && git show 6a93f3f:placement/gnn/models/gnn.pt > runs/gnn-before-tea.pt
 	$(BIN)/python -m placement.gnn.repolicy --policy placement/gnn/models/gnn.pt --old runs/gnn-before-tea.pt \
 	  --refine tea seed:31 seed:32 fattree-k4:31 fattree-k8:31
+# docs/agent21.md "The search made fast": benchmark, frontier, profile (about 5 min)
+agent21-fast: $(STAMP)
+	BENCH_MPC_MD=docs/agent21/bench-mpc.md nice -n 10 $(BIN)/python -m tests.benchmarks.bench_mpc
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m placement.mpc.frontier --days 5 --out docs/agent21/frontier.md
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m tests.benchmarks.bench_mpc profile > docs/agent21/profile.md
 gnn-eval: $(STAMP)
 	for s in paper-seed11 paper-seed12 paper-seed13 fattree-k4; do \
 	  $(BIN)/srem eval --scenario placement/gnn/data/$$s.yaml --agents gnn,mpc,greedy,lag,random \
