@@ -22,13 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from placement.gnn.policy import GnnAgent, load
 from placement.gnn.refine import GuidedAgent
 from placement.gnn.train import FIRST_DISTRIBUTION, training_scenarios
 from placement.model import scenario as sc
-from placement.model.simulate import DayRun
 from placement.model.workload import build_problem
 from placement.mpc.agent import MpcAgent
 from placement.mpc.forecast import ForecastMpcAgent
@@ -58,25 +56,10 @@ def tea_problems(n: int) -> list:
 
 def play(problems: list, days: int, agents: dict) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Every agent on the same days: day rewards per agent, mean ms per decision."""
-    rewards: dict[str, list[float]] = {k: [] for k in agents}
-    secs = dict.fromkeys(agents, 0.0)
-    steps = 0
-    bar = tqdm(total=len(problems) * days, desc="validation days", mininterval=2.0)
-    for p in problems:
-        for d in range(days):
-            day = p.day("test", d)
-            for name, agent in agents.items():
-                run, total = DayRun(p, day), 0.0
-                while not run.done:
-                    t0 = time.perf_counter()
-                    want = agent.decide(run)
-                    secs[name] += time.perf_counter() - t0
-                    total += run.apply(want).reward
-                rewards[name].append(total)
-            steps += day.n_steps
-            bar.update()
-    bar.close()
-    return rewards, {k: 1000 * v / steps for k, v in secs.items()}
+    from placement.mpc.frontier import play as play_days
+
+    rewards, ms = play_days(problems, days, agents)
+    return rewards, {k: float(np.mean(v)) for k, v in ms.items()}
 
 
 def table(rewards: dict[str, list[float]], ms: dict[str, float], baseline: str = "mpc") -> str:
