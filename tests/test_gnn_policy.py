@@ -78,7 +78,7 @@ def test_agent_days_respect_storage_on_every_step(tiny, policy) -> None:
         assert all(r.feasible for r in recs)
 
 
-@pytest.mark.parametrize("teacher", ["mpc", "mpc-oracle"])
+@pytest.mark.parametrize("teacher", ["mpc", "mpc-forecast", "mpc-oracle"])
 def test_imitation_reproduces_the_teacher_on_its_training_states(tiny, teacher) -> None:
     # Tiny case: 2 days of a k=2 fat-tree, every state labelled by the teacher (mpc, or
     # the privileged oracle); the policy learns them to at least 90 % agreement.

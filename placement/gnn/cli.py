@@ -32,7 +32,10 @@ def train_cmd(
     seed: Annotated[int, typer.Option()] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     teacher: Annotated[
-        str, typer.Option(help="mpc, or mpc-oracle (privileged: sees the training day's future rates).")
+        str,
+        typer.Option(
+            help="mpc, mpc-forecast, or mpc-oracle (privileged: sees the training day's future rates)."
+        ),
     ] = "mpc",
     max_updates: Annotated[int, typer.Option(help="Gradient steps per iteration at most.")] = 600,
     kinds: Annotated[
@@ -57,8 +60,8 @@ def train_cmd(
                     ("--scenarios", scenarios)):  # fmt: skip
         if v < 1:
             raise InputError(name, str(v), "must be at least 1")
-    if teacher not in ("mpc", "mpc-oracle"):
-        raise InputError("--teacher", teacher, "must be mpc or mpc-oracle")
+    if teacher not in ("mpc", "mpc-forecast", "mpc-oracle"):
+        raise InputError("--teacher", teacher, "must be mpc, mpc-forecast or mpc-oracle")
     if max_updates < 1:
         raise InputError("--max-updates", str(max_updates), "must be at least 1")
     kind_list = tuple(k.strip() for k in kinds.split(",") if k.strip())

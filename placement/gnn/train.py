@@ -99,7 +99,12 @@ def make_teacher(name: str) -> MpcAgent:
         return MpcAgent()
     if name == "mpc-oracle":
         return OracleMpcAgent()
-    raise ValueError(f"unknown teacher {name!r}; known: mpc, mpc-oracle")
+    if name == "mpc-forecast":  # the default agent: mpc with the forecast fitted on training days
+        from placement.mpc.forecast import ForecastMpcAgent
+        from placement.mpc.forecast import load as load_forecast
+
+        return ForecastMpcAgent(forecast=load_forecast(), horizon=0)
+    raise ValueError(f"unknown teacher {name!r}; known: mpc, mpc-forecast, mpc-oracle")
 
 
 @dataclass
