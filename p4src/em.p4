@@ -62,6 +62,9 @@ control EmKey(inout headers_t hdr, inout meta_t meta) {
             hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
                  meta.kSport, meta.kDport }, 32w65536);
             hdr.wait.setValid();
+            // The bucket's hash (emac/layout.py), for the READ's address in a later pass.
+            hash(hdr.wait.h32, HashAlgorithm.crc32, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
+                 meta.kSport, meta.kDport }, 64w4294967296);
             hdr.wait.t0 = 0;
             hdr.wait.reads = 0;
             hdr.wait.psn = 0;
@@ -71,8 +74,7 @@ control EmKey(inout headers_t hdr, inout meta_t meta) {
             hdr.wait.nf = meta.nfId;
             hdr.wait.kSrc = meta.kSrc;
             hdr.wait.kDst = meta.kDst;
-            hdr.wait.kProto = meta.kProto;
-            hdr.wait.kSport = meta.kSport;
+            hdr.wait.k2 = meta.nfId ++ meta.kProto ++ meta.kSport;
             hdr.wait.kDport = meta.kDport;
             hdr.wait.cidx = h16 & meta.cacheMask;
             hdr.wait.act = 0;
@@ -136,11 +138,6 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     // (BMv2) reads counters but not registers.
     counter(32w32, CounterType.packets) fetch_hist;
 
-    // The key tag in the registers' four parts.
-    bit<32> tag0 = 0;
-    bit<32> tag1 = 0;
-    bit<32> tag2 = 0;
-    bit<16> tag3 = 0;
     bit<32> now = 0;
 
     action em_set(bit<64> base, bit<32> bucketMask, bit<32> rkey, bit<8> qp, bit<24> srvQpn,
@@ -259,16 +256,9 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 meta.nfDrop = 1;
                 rdma_stats.count(RS_BAD_SHIM);
             } else {
-                tag0 = hdr.wait.kSrc;
-                tag1 = hdr.wait.kDst;
-                tag2 = hdr.wait.nf ++ hdr.wait.kProto ++ hdr.wait.kSport;
-                tag3 = hdr.wait.kDport;
                 // The bucket's address, in every lookup pass (only a READ's clone uses it), beside
-                // the cache lookup rather than after it.
-                bit<32> h32;
-                hash(h32, HashAlgorithm.crc32, 32w0, { hdr.wait.nf, hdr.wait.kSrc, hdr.wait.kDst,
-                     hdr.wait.kProto, hdr.wait.kSport, hdr.wait.kDport }, 64w4294967296);
-                bucket = h32 & meta.emMask;
+                // the cache lookup rather than after it; the key's hash came from the key pass.
+                bucket = hdr.wait.h32 & meta.emMask;
                 em_va_shift.apply();
                 em_va_offset.apply();
                 em_va_sum.apply();
@@ -276,10 +266,10 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                     // ---- the answer a waiting packet found in the mailbox (the pass before):
                     // offered to the cache unless a flush came since its READ left, and applied.
                     if (hdr.wait.epoch == meta.epoch) {
-                        c_tag0.write(hdr.wait.cidx, tag0);
-                        c_tag1.write(hdr.wait.cidx, tag1);
-                        c_tag2.write(hdr.wait.cidx, tag2);
-                        c_tag3.write(hdr.wait.cidx, tag3);
+                        c_tag0.write(hdr.wait.cidx, hdr.wait.kSrc);
+                        c_tag1.write(hdr.wait.cidx, hdr.wait.kDst);
+                        c_tag2.write(hdr.wait.cidx, hdr.wait.k2);
+                        c_tag3.write(hdr.wait.cidx, hdr.wait.kDport);
                         c_epoch.write(hdr.wait.cidx, meta.epoch);
                         c_act.write(hdr.wait.cidx, hdr.wait.act);
                         c_data0.write(hdr.wait.cidx, hdr.wait.data0);
@@ -303,7 +293,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                     // loops; the next pass (the issue pass) sends the READ and touches only what a
                     // READ writes. On Tofino a register is accessed once per pass; every target runs
                     // the same.
-                    if (ct0 == tag0 && ct1 == tag1 && ct2 == tag2 && ct3 == tag3 && ce == meta.epoch && meta.epoch != 0) {
+                    if (ct0 == hdr.wait.kSrc && ct1 == hdr.wait.kDst && ct2 == hdr.wait.k2 && ct3 == hdr.wait.kDport && ce == meta.epoch && meta.epoch != 0) {
                         if (hdr.wait.phase == PH_LOOKUP) { rdma_stats.count(RS_HIT); }   // a waiting packet was a miss already
                         bit<8> a;
                         bit<32> d0;
@@ -320,17 +310,17 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         take_psn();
                         meta.mslot = 24w0 ++ meta.rdPsn[7:0];
                         mb_psn.write(meta.mslot, 7w0 ++ 1w1 ++ meta.rdPsn);
-                        mb_tag0.write(meta.mslot, tag0);
-                        mb_tag1.write(meta.mslot, tag1);
-                        mb_tag2.write(meta.mslot, tag2);
-                        mb_tag3.write(meta.mslot, tag3);
+                        mb_tag0.write(meta.mslot, hdr.wait.kSrc);
+                        mb_tag1.write(meta.mslot, hdr.wait.kDst);
+                        mb_tag2.write(meta.mslot, hdr.wait.k2);
+                        mb_tag3.write(meta.mslot, hdr.wait.kDport);
                         mb_status.write(meta.mslot, MB_WAITING);
                         mb_epoch.write(meta.mslot, meta.epoch);
                         mb_ts.write(meta.mslot, now);
-                        p_tag0.write(hdr.wait.cidx, tag0);
-                        p_tag1.write(hdr.wait.cidx, tag1);
-                        p_tag2.write(hdr.wait.cidx, tag2);
-                        p_tag3.write(hdr.wait.cidx, tag3);
+                        p_tag0.write(hdr.wait.cidx, hdr.wait.kSrc);
+                        p_tag1.write(hdr.wait.cidx, hdr.wait.kDst);
+                        p_tag2.write(hdr.wait.cidx, hdr.wait.k2);
+                        p_tag3.write(hdr.wait.cidx, hdr.wait.kDport);
                         p_ts.write(hdr.wait.cidx, now);
                         p_psn.write(hdr.wait.cidx, 8w0 ++ meta.rdPsn);
                         meta.rdRkey = meta.rkey;
@@ -364,8 +354,8 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         mb_tag3.read(wTag3, meta.mslot);
                         // The slot must still be this packet's READ: after a PSN resync (a sequence
                         // NAK) the same PSN may have been issued again for another key.
-                        if (wOwner == 7w0 ++ 1w1 ++ hdr.wait.psn && wTag0 == tag0 && wTag1 == tag1
-                                && wTag2 == tag2 && wTag3 == tag3) {
+                        if (wOwner == 7w0 ++ 1w1 ++ hdr.wait.psn && wTag0 == hdr.wait.kSrc && wTag1 == hdr.wait.kDst
+                                && wTag2 == hdr.wait.k2 && wTag3 == hdr.wait.kDport) {
                             mb_status.read(wSt, meta.mslot);
                             mb_ts.read(wT, meta.mslot);
                         }
@@ -423,7 +413,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         mb_status.read(pSt, meta.mslot);
                         // A READ for this key may be in flight: wait for it if it left after the last
                         // flush and is still unanswered (an answered or older one may be stale).
-                        if (pt0 == tag0 && pt1 == tag1 && pt2 == tag2 && pt3 == tag3 && now - pts < meta.retryUs
+                        if (pt0 == hdr.wait.kSrc && pt1 == hdr.wait.kDst && pt2 == hdr.wait.k2 && pt3 == hdr.wait.kDport && now - pts < meta.retryUs
                                 && pOwner == 7w0 ++ 1w1 ++ psn && pEpoch == meta.epoch && pSt == MB_WAITING) {
                             issue = 0;
                         } else {

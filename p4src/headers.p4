@@ -96,7 +96,7 @@ header ethernet_t { bit<48> dst; bit<48> src; bit<16> etherType; }
    it to the cache and applies it). Every field a whole number of bytes (Tofino's PHV). */
 header wait_t {
     bit<32> t0; bit<8> reads; bit<24> psn; bit<8> issue; bit<8> down; bit<8> phase;
-    bit<8> nf; bit<32> kSrc; bit<32> kDst; bit<8> kProto; bit<16> kSport; bit<16> kDport; bit<32> cidx;
+    bit<8> nf; bit<32> kSrc; bit<32> kDst; bit<32> k2; bit<16> kDport; bit<32> cidx; bit<32> h32;   // k2: nf ++ proto ++ sport
     bit<8> act; bit<32> data0; bit<32> data1; bit<32> data2; bit<32> epoch;
     bit<16> etherType;
 }
