@@ -545,7 +545,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         bit<8> st = MB_NOT_FOUND;
                         bit<8> act = 0;
                         bit<96> data = 0;
-                        bool same = false;
+                        bool same = false;   // (set by ifs: Tofino refuses a bool assigned a comparison)
                         // The four slots' matches side by side, then the first that matches.
                         bool m0 = hdr.slot[0].src == want0 && hdr.slot[0].dst == want1
                                 && hdr.slot[0].nf ++ hdr.slot[0].proto ++ hdr.slot[0].sport == want2
@@ -560,16 +560,16 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                                 && hdr.slot[3].nf ++ hdr.slot[3].proto ++ hdr.slot[3].sport == want2
                                 && hdr.slot[3].dport == want3;
                         if (m0) {
-                            st = MB_FOUND; same = hdr.slot[0].verHead == hdr.slot[0].verTail;
+                            st = MB_FOUND; if (hdr.slot[0].verHead == hdr.slot[0].verTail) { same = true; }
                             act = hdr.slot[0].act; data = hdr.slot[0].data;
                         } else if (m1) {
-                            st = MB_FOUND; same = hdr.slot[1].verHead == hdr.slot[1].verTail;
+                            st = MB_FOUND; if (hdr.slot[1].verHead == hdr.slot[1].verTail) { same = true; }
                             act = hdr.slot[1].act; data = hdr.slot[1].data;
                         } else if (m2) {
-                            st = MB_FOUND; same = hdr.slot[2].verHead == hdr.slot[2].verTail;
+                            st = MB_FOUND; if (hdr.slot[2].verHead == hdr.slot[2].verTail) { same = true; }
                             act = hdr.slot[2].act; data = hdr.slot[2].data;
                         } else if (m3) {
-                            st = MB_FOUND; same = hdr.slot[3].verHead == hdr.slot[3].verTail;
+                            st = MB_FOUND; if (hdr.slot[3].verHead == hdr.slot[3].verTail) { same = true; }
                             act = hdr.slot[3].act; data = hdr.slot[3].data;
                         }
                         if (st == MB_FOUND && !same) {
