@@ -114,9 +114,9 @@ migration-loop-figures: $(STAMP)
 orch-day: $(STAMP)
 	$(BIN)/python -m emulation.orchreport
 
-# The fabric's Tofino build report in p4src/README.md (bf-p4c: eval "$$(../shared/bfp4c/setup)"; ~11 min: the whole fabric for 15 min at most).
+# The fabric's Tofino build report in p4src/README.md (bf-p4c: eval "$$(../shared/bfp4c/setup)"; ~3 min).
 tofino-report: $(STAMP)
-	$(BIN)/python -m controller.fabric.tofino --full 900
+	$(BIN)/python -m controller.fabric.tofino
 
 # The GNN policy (DAgger imitation of mpc, ~10 min) and docs/gnn/eval (~7 min).
 gnn-model: $(STAMP)
