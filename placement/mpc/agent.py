@@ -31,6 +31,7 @@ paper's tree (24 feasible hosts per instance) is searched in full as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,7 @@ from placement.model.paths import hop_matrix
 from placement.model.simulate import DayRun
 from placement.model.step import cost_reference, evaluate
 from placement.model.workload import Day
-from placement.mpc.batch import Routed, route, score, storage_ok
+from placement.mpc.batch import route, score, storage_ok
 
 
 @dataclass
@@ -105,9 +106,7 @@ class MpcAgent:
         left = run.day.n_steps - run.t - 1
         if left == 0 or self.beta == 0.0:
             return now
-        if kept is None:
-            routed = kept_routes(run, p, util)
-            kept = lambda day, s: score(run.problem, day, s, routed).reward
+        kept = kept or kept_rewards(run, p, util)
         return now + self.beta * left * kept(run.day, run.t)
 
     def starts(self, run: DayRun) -> list[np.ndarray]:
@@ -233,7 +232,8 @@ class MpcAgent:
         return hosts[keep]
 
 
-def kept_routes(run: DayRun, p: np.ndarray, util: np.ndarray) -> Routed:
-    """Placements p [K, I] kept (moved from themselves), routed on their own link
-    utilisation [K, A]: the same for every later step scored on them."""
-    return route(run.problem, run.day, p, p, util)
+def kept_rewards(run: DayRun, p: np.ndarray, util: np.ndarray) -> Callable[[Day, int], np.ndarray]:
+    """The reward at step s of `day` [K] of placements p [K, I] kept (moved from themselves),
+    routed once on their own link utilisation [K, A]: the same routes for every later step."""
+    routed = route(run.problem, run.day, p, p, util)
+    return lambda day, s: score(run.problem, day, s, routed).reward

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from placement.gnn.heldout import paired
+
 VALIDATION = ("seed:41", "seed:42", "seed:43", "fattree-k4:41", "tea:1000", "tea:1001")
 HELD_OUT = ("seed:31", "seed:32", "fattree-k4:31", "tea", "fattree-k8:31")
 
@@ -114,11 +116,6 @@ def play(probs: list, days: int, agents: dict) -> tuple[dict[str, list[float]], 
                     rewards[name].append(total)
                 bar.update()
     return rewards, ms
-
-
-def paired(a: list[float], b: list[float]) -> tuple[float, float]:
-    d = np.array(a) - np.array(b)
-    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
 
 
 def table(rewards: dict[str, list[float]], ms: dict[str, list[float]]) -> tuple[str, list[dict]]:

@@ -24,8 +24,7 @@ import numpy as np
 from placement.model.simulate import DayRun
 from placement.model.step import evaluate
 from placement.model.workload import Day
-from placement.mpc.agent import MpcAgent, kept_routes
-from placement.mpc.batch import score
+from placement.mpc.agent import MpcAgent, kept_rewards
 
 
 @dataclass
@@ -79,9 +78,7 @@ def lookahead_rest(
     if run.t + 1 >= last:
         return now
     rest = T - last
-    if kept is None:
-        routed = kept_routes(run, p, util)
-        kept = lambda day, s: score(run.problem, day, s, routed).reward
+    kept = kept or kept_rewards(run, p, util)
     v = now
     for s in range(run.t + 1, last):
         v = v + beta * kept(future, s) * (1 + (rest if s == last - 1 else 0))
