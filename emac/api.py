@@ -69,6 +69,7 @@ RDMA_STATS = (
     "fallback",
     "wait_pass",
     "bad_len",
+    "bad_shim",  # a wait shim from a port other than the loopback: dropped (p4src/README.md)
 )
 
 

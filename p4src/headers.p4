@@ -41,6 +41,7 @@ const bit<32> RS_NOT_FOUND = 9;
 const bit<32> RS_FALLBACK = 10;
 const bit<32> RS_WAIT_PASS = 11;
 const bit<32> RS_BAD_LEN = 12;
+const bit<32> RS_BAD_SHIM = 13;   // a wait shim from a port other than the loopback: dropped
 
 // Mailbox status
 const bit<8> MB_EMPTY = 0;
@@ -85,11 +86,23 @@ header packet_out_t { bit<9> egress_port; bit<7> _pad; }
 
 header ethernet_t { bit<48> dst; bit<48> src; bit<16> etherType; }
 
-/* A packet waiting for an RDMA READ loops through the loopback port with this shim:
-   when it first waited (us), whether its next pass sends a READ (issue) and whether that
-   READ is a probe of a QP marked down (down: the packet then takes the fallback), how many
-   READs it issued, which PSN answers it. */
-header wait_t { bit<32> t0; bit<8> reads; bit<24> psn; bit<8> issue; bit<8> down; bit<16> etherType; }
+/* A packet in its EM hop's passes carries this shim (p4src/README.md, the EM path in
+   passes): the key pass computes the lookup's key and cache index and recirculates with
+   them; each later pass starts from the shim rather than from the SFF and the key's tables.
+   phase: LOOKUP (look in the cache), WAITING (missed: when it first waited (us), whether its
+   next pass sends a READ (issue) and whether that READ is a probe of a QP marked down (down:
+   the packet then takes the fallback), how many READs it issued, which PSN answers it), or
+   FILL (the answer found in the mailbox, with the READ's flush epoch: the next pass writes
+   it to the cache and applies it). Every field a whole number of bytes (Tofino's PHV). */
+header wait_t {
+    bit<32> t0; bit<8> reads; bit<24> psn; bit<8> issue; bit<8> down; bit<8> phase;
+    bit<8> nf; bit<32> kSrc; bit<32> kDst; bit<32> k2; bit<16> kDport; bit<32> cidx; bit<32> h32;   // k2: nf ++ proto ++ sport
+    bit<8> act; bit<32> data0; bit<32> data1; bit<32> data2; bit<32> epoch;
+    bit<16> etherType;
+}
+const bit<8> PH_LOOKUP = 0;
+const bit<8> PH_WAITING = 1;
+const bit<8> PH_FILL = 2;
 
 /* NSH base header + service path header (MD type 2, no context headers). */
 header nsh_t {
@@ -167,6 +180,8 @@ struct meta_t {
     bit<1> natPunt;         // an LM NAT miss the controller allocates for: to the CPU port
     bit<1> emWait;          // the EM entry is not here yet: loop and look again
     bit<1> emFallback;      // the EM did not answer in time: the NF's fallback
+    bit<1> emPass;          // a later pass of an EM hop: arrived with the wait shim and NSH
+    bit<1> again;           // one more pass for the same hop (the EM key pass; a hop changed meanwhile)
     // EM lookup: the key the NF's EM table is read with (EmKey): the 5-tuple for a NAT,
     // (0, VIP, proto, flow slot, VIP port) for a load balancer
     bit<1> emLookup;
@@ -175,7 +190,8 @@ struct meta_t {
     bit<8> kProto;
     bit<16> kSport;
     bit<16> kDport;
-    bit<32> cacheIdx;
+    bit<32> cacheMask;      // the cache's size - 1 (em_cache)
+    bit<32> epoch;          // the cache's flush epoch (em_cache)
     // Register and counter indices, each computed into a field of its own (Tofino takes a
     // plain field as an index, not an expression)
     bit<32> qpIdx;          // meta.qp

@@ -656,3 +656,43 @@ def test_an_entry_deleted_from_em_stops_applying(em_net):
     emac.put(2, NEW)
     s1.ports[1].rx.put(pkt())
     assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.9", 49999)]
+
+
+def _shim(phase: int, cidx: int, epoch: int, data: bytes) -> bytes:
+    """The wait shim (p4src/headers.p4, wait_t) of the NAT's key, as a host could forge it."""
+    import struct
+
+    nf, src, dst = 2, bytes([10, 0, 1, 1]), bytes([10, 0, 2, 2])
+    return (
+        struct.pack("!IB", 0, 0) + bytes(3) + bytes([0, 0, phase, nf]) + src + dst
+        + bytes([nf, 6]) + struct.pack("!HHII", 1234, 80, cidx, 0)
+        + bytes([ACT_NAT]) + data + struct.pack("!IH", epoch, 0x894F)
+    )  # fmt: skip
+
+
+def test_a_cache_answer_from_a_host_port_is_dropped_and_the_cache_left_alone(em_net):
+    """The EM path's FILL pass (an answer a waiting packet found, written to the cache next pass)
+    is taken from a recirculation only: a host cannot hand the switch an entry for its cache."""
+    from p4target.switch.hashes import crc16
+
+    net, emac, _ = em_net
+    s1 = net.switches["S1"]
+    key = bytes([2]) + KEY.packed()  # the cache index, as the key pass computes it
+    cidx = crc16(key) & (emac.cache_size - 1)
+    bogus = nat_data("6.6.6.6", "10.0.2.2", 6666, 80)
+    nsh = bytes([0x0F, 0xC2, 0x02, 0x01, 0, 0, 10, 255])  # SPI 10, SI 255: the EM NAT's hop
+    inner = raw(IP(src="10.0.1.1", dst="10.0.2.2") / TCP(sport=1234, dport=80) / b"forged")
+    forged = (
+        raw(Ether(src=MAC["H1"], dst=MAC["S1"], type=0x88B5))
+        + _shim(2, cidx, emac.epoch, bogus)
+        + nsh
+        + inner
+    )
+    s1.ports[1].rx.put(forged)
+    assert received(net.hosts["H2"], 1, timeout=0.5) == []
+    assert emac.stats()["bad_shim"] == 1
+    # The flow's first packet still misses and reads the real entry: nothing was cached.
+    s1.ports[1].rx.put(pkt())
+    assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.1", 40000)]
+    st = emac.stats()
+    assert (st["miss"], st["read"], st["hit"]) == (1, 1, 0)
