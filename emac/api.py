@@ -69,7 +69,7 @@ RDMA_STATS = (
     "fallback",
     "wait_pass",
     "bad_len",
-    "bad_shim",  # a wait shim from a port other than the loopback: dropped (p4src/README.md)
+    "bad_shim",  # a wait shim from a host port, or an answer not recirculated: dropped (p4src/README.md)
 )
 
 
@@ -207,10 +207,17 @@ class Emac:
     # has no truncate(). BMv2's P4Runtime server refuses the field ("Error when creating
     # clone session"), and v1model targets cut the clone with truncate() in egress.
     session_cut: bool = False
+    # The port a packet sent out of `loop_port` comes back on (a veth pair's far end); None:
+    # the loop port reflects. A wait shim is taken from it and from a recirculation only.
+    loop_in: int | None = None
 
     # -- the switch side ------------------------------------------------------------------------
     def _endpoint(self) -> TableWrite:
         return TableWrite.of("rdma_endpoint", {"hdr.ipv4.dst": _ip(self.me.ip)}, "NoAction")
+
+    def _wait_port(self) -> TableWrite:
+        port = self.loop_port if self.loop_in is None else self.loop_in
+        return TableWrite.of("wait_port", {"sm.ingress_port": port}, "NoAction")
 
     def _qp(self, qp: int, server: MemoryServer) -> TableWrite:
         return TableWrite.of(
@@ -225,7 +232,7 @@ class Emac:
         `nfs`, the em_config of those tables only (the others are on their way out)."""
         index = self.client.index()
         keep = set(self.placed) if nfs is None else set(nfs)
-        writes = [self._endpoint()]
+        writes = [self._endpoint(), self._wait_port()]
         writes += [self._qp(qp, srv) for qp, srv in sorted(self.servers.items())]
         for nf, p in sorted(self.placed.items()):
             if nf in keep:
@@ -237,7 +244,7 @@ class Emac:
 
     def start(self, cache_size: int | None = None) -> None:
         """The switch's own RDMA address, and an empty cache of `cache_size` entries."""
-        self.client.insert([self._endpoint()])
+        self.client.insert([self._endpoint(), self._wait_port()])
         self.set_cache_size(cache_size or self.cache_size)
 
     def restore(self) -> None:

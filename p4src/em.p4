@@ -247,12 +247,17 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             // ---- a later pass of an EM hop: the lookup, from the key in the shim -----------------
             // It waits on no table of the hop's pass (SFF, the EM key): Tofino starts its chain of
             // dependent stages here again (p4src/README.md, the EM path in passes).
-            if (!em_config.apply().hit) {
+            if (meta.badShim == 1) {
+                // A shim from a host port (FabricIngress's wait_port): its key is the sender's
+                // choice. Dropped by the ingress after this.
+                meta.nfDrop = 1;
+                rdma_stats.count(RS_BAD_SHIM);
+            } else if (!em_config.apply().hit) {
                 meta.nfDrop = 1;   // no EM configured for this NF: never guess an action
                 rdma_stats.count(RS_FALLBACK);
             } else if (hdr.wait.phase == PH_FILL && !recirculated) {
-                // An answer for the cache is taken only from a recirculation, which no host can
-                // send: the waiting pass that finds it recirculates.
+                // An answer for the cache is taken only from a recirculation, which no host nor
+                // the loopback can send: the waiting pass that finds it recirculates.
                 meta.nfDrop = 1;
                 rdma_stats.count(RS_BAD_SHIM);
             } else {

@@ -51,16 +51,37 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         size = 16;
     }
 
+    // The ports a waiting packet comes back on from the loopback (the EMAC writes them: the
+    // loopback's far end, LOOP_IN, or the loop port itself where it reflects). A wait shim is
+    // taken from these and from a recirculation only: it carries the lookup's key, and a
+    // host must not choose the key whose cached answer is applied to its packet.
+    table wait_port {
+        key = { sm.ingress_port : exact; }
+        actions = { NoAction; }
+        default_action = NoAction();
+        size = 4;
+    }
+
     apply {
 #ifdef __TARGET_TOFINO__
         hdr.recirc.setInvalid();   // read by the parser (meta.hops); sent again only to recirculate
+        bool recirculated = sm.ingress_port == RECIRC_PORT;
+#else
+        bool recirculated = sm.instance_type == 4;   // v1model's PKT_INSTANCE_TYPE_RECIRC
 #endif
+        if (hdr.wait.isValid() && !recirculated) {
+            if (!wait_port.apply().hit) {
+                meta.badShim = 1;   // counted by the EM path, then dropped
+            }
+        }
         // A later pass of an EM hop (p4src/README.md, the EM path in passes): the lookup starts
         // from the key in the wait shim, as the packet arrived (before the SFF may end the chain).
         // (A metadata bit set by an if: a bool local would be replaced by its condition where
         // it is read, after the SFF, which may remove the NSH.)
         if (hdr.wait.isValid() && hdr.nsh.isValid()) {
             meta.emPass = 1;
+        } else if (meta.badShim == 1) {
+            meta.emPass = 1;   // no NSH: nothing to look up, but the EM path counts it
         } else if (hdr.wait.isValid()) {
             hdr.ethernet.etherType = hdr.wait.etherType;   // a shim without NSH: dropped
             hdr.wait.setInvalid();
@@ -94,6 +115,17 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         // A firewall or rate limiter placed in EM is served from its LM table (see README).
         bool inEm = meta.local == 1 && meta.hostKind == HOST_EM
                     && (meta.nfKind == NF_NAT || meta.nfKind == NF_LB);
+#ifndef __TARGET_TOFINO__
+        // BMv2 and srem's switch have no stages to run out of: the hop's key goes in the shim
+        // and the lookup follows in the same pass (an EM hit takes one pass, as an LM hit).
+        if (inEm && meta.emPass == 0 && !response) {
+            em_key.apply(hdr, meta);
+            if (meta.emLookup == 1) {
+                meta.again = 0;
+                meta.emPass = 1;
+            }
+        }
+#endif
         // The SFF still runs in a later pass of an EM hop, only to tell whether the hop is still
         // this NF in EM (sameHop): its tables and the EM key's are not on the lookup's path.
         bool sameHop = false;
@@ -105,7 +137,9 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
             em.apply(hdr, meta, sm, response);
 #endif
         } else if (inEm) {
+#ifdef __TARGET_TOFINO__
             em_key.apply(hdr, meta);   // the key pass: the key goes in the shim, the packet recirculates
+#endif
             if (meta.emLookup == 0) {
                 meta.done = 1;   // nothing to look up (LB: not a VIP): passes as in LM
             }
@@ -123,6 +157,10 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
             }
         }
         if (response) {
+            return;
+        }
+        if (meta.badShim == 1) {
+            mark_to_drop(sm);
             return;
         }
         if (meta.emPass == 1 && !sameHop) {

@@ -41,7 +41,7 @@ const bit<32> RS_NOT_FOUND = 9;
 const bit<32> RS_FALLBACK = 10;
 const bit<32> RS_WAIT_PASS = 11;
 const bit<32> RS_BAD_LEN = 12;
-const bit<32> RS_BAD_SHIM = 13;   // a wait shim from a port other than the loopback: dropped
+const bit<32> RS_BAD_SHIM = 13;   // a wait shim from a host port, or an answer not recirculated: dropped
 
 // Mailbox status
 const bit<8> MB_EMPTY = 0;
@@ -180,6 +180,7 @@ struct meta_t {
     bit<1> natPunt;         // an LM NAT miss the controller allocates for: to the CPU port
     bit<1> emWait;          // the EM entry is not here yet: loop and look again
     bit<1> emFallback;      // the EM did not answer in time: the NF's fallback
+    bit<1> badShim;         // a wait shim from neither a recirculation nor a wait_port
     bit<1> emPass;          // a later pass of an EM hop: arrived with the wait shim and NSH
     bit<1> again;           // one more pass for the same hop (the EM key pass; a hop changed meanwhile)
     // EM lookup: the key the NF's EM table is read with (EmKey): the 5-tuple for a NAT,

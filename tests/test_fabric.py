@@ -696,3 +696,26 @@ def test_a_cache_answer_from_a_host_port_is_dropped_and_the_cache_left_alone(em_
     assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.1", 40000)]
     st = emac.stats()
     assert (st["miss"], st["read"], st["hit"]) == (1, 1, 0)
+
+
+def test_a_lookup_pass_from_a_host_port_is_dropped_not_looked_up(em_net):
+    """A host that sends its packet behind a wait shim of its own, with another flow's key, does
+    not get that flow's cached answer: the switch takes the shim only from a recirculation or
+    its loopback (wait_port), and drops and counts any other."""
+    from p4target.switch.hashes import crc16
+
+    net, emac, _ = em_net
+    s1 = net.switches["S1"]
+    s1.ports[1].rx.put(pkt())  # KEY's answer is read and cached
+    assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.1", 40000)]
+    cidx = crc16(bytes([2]) + KEY.packed()) & (emac.cache_size - 1)
+    nsh = bytes([0x0F, 0xC2, 0x02, 0x01, 0, 0, 10, 255])  # SPI 10, SI 255: the EM NAT's hop
+    inner = raw(IP(src="10.0.1.1", dst="10.0.2.2") / TCP(sport=777, dport=80) / b"forged")
+    forged = raw(Ether(src=MAC["H1"], dst=MAC["S1"], type=0x88B5)) + _shim(0, cidx, 0, bytes(12)) + nsh + inner
+    s1.ports[1].rx.put(forged)
+    assert received(net.hosts["H2"], 1, timeout=0.5) == []
+    st = emac.stats()
+    assert (st["bad_shim"], st["hit"], st["read"]) == (1, 0, 1)
+    s1.ports[1].rx.put(pkt())  # the flow itself still hits
+    assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.1", 40000)]
+    assert emac.stats()["hit"] == 1
