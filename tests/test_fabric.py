@@ -711,7 +711,9 @@ def test_a_lookup_pass_from_a_host_port_is_dropped_not_looked_up(em_net):
     cidx = crc16(bytes([2]) + KEY.packed()) & (emac.cache_size - 1)
     nsh = bytes([0x0F, 0xC2, 0x02, 0x01, 0, 0, 10, 255])  # SPI 10, SI 255: the EM NAT's hop
     inner = raw(IP(src="10.0.1.1", dst="10.0.2.2") / TCP(sport=777, dport=80) / b"forged")
-    forged = raw(Ether(src=MAC["H1"], dst=MAC["S1"], type=0x88B5)) + _shim(0, cidx, 0, bytes(12)) + nsh + inner
+    forged = (
+        raw(Ether(src=MAC["H1"], dst=MAC["S1"], type=0x88B5)) + _shim(0, cidx, 0, bytes(12)) + nsh + inner
+    )
     s1.ports[1].rx.put(forged)
     assert received(net.hosts["H2"], 1, timeout=0.5) == []
     st = emac.stats()
