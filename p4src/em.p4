@@ -113,7 +113,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     register<bit<32>>(CACHE_MAX) p_tag2;
     register<bit<16>>(CACHE_MAX) p_tag3;
     register<bit<32>>(CACHE_MAX) p_ts;
-    register<bit<32>>(CACHE_MAX) p_psn;     // 8w0 ++ psn
+    register<bit<32>>(CACHE_MAX) p_psn;     // 8w1 ++ psn: the READ's owner tag (as mb_psn)
     // One mailbox per outstanding PSN (psn mod MAILBOX).
     register<bit<32>>(MAILBOX) mb_psn;      // 7w0 ++ 1 ++ psn while the slot belongs to psn
     register<bit<32>>(MAILBOX) mb_tag0;
@@ -140,12 +140,11 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
 
     bit<32> now = 0;
 
-    action em_set(bit<64> base, bit<32> bucketMask, bit<32> rkey, bit<8> qp, bit<24> srvQpn,
-                  bit<32> srvIp, bit<48> srvMac, bit<32> myIp, bit<48> myMac, bit<9> loopPort,
+    // The memory server's addresses and key are the QP's (EmRead's em_read_qp, in egress).
+    action em_set(bit<64> base, bit<32> bucketMask, bit<8> qp, bit<9> loopPort,
                   bit<32> boundUs, bit<32> retryUs, bit<1> detour, bit<9> detourPort, bit<48> detourMac) {
-        meta.emBase = base; meta.emMask = bucketMask; meta.rkey = rkey; meta.qp = qp;
-        meta.srvQpn = srvQpn; meta.rdDstIp = srvIp; meta.rdDstMac = srvMac; meta.rdSrcIp = myIp;
-        meta.rdSrcMac = myMac; meta.loopPort = loopPort; meta.boundUs = boundUs; meta.retryUs = retryUs;
+        meta.emBase = base; meta.emMask = bucketMask; meta.qp = qp;
+        meta.loopPort = loopPort; meta.boundUs = boundUs; meta.retryUs = retryUs;
         meta.fallbackDetour = detour; meta.detourPort = detourPort; meta.detourMac = detourMac;
         meta.qpIdx = (bit<32>) qp;
     }
@@ -178,6 +177,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         next_psn.read(np, meta.qpIdx);
         next_psn.write(meta.qpIdx, np + 1);
         meta.rdPsn = np[23:0];
+        meta.rdOwner = 8w1 ++ np[23:0];
     }
 
     // The bucket's address, base + bucket * 160, one operation per step (a Tofino action
@@ -314,7 +314,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         rdma_stats.count(RS_READ);
                         take_psn();
                         meta.mslot = 24w0 ++ meta.rdPsn[7:0];
-                        mb_psn.write(meta.mslot, 7w0 ++ 1w1 ++ meta.rdPsn);
+                        mb_psn.write(meta.mslot, meta.rdOwner);
                         mb_tag0.write(meta.mslot, hdr.wait.kSrc);
                         mb_tag1.write(meta.mslot, hdr.wait.kDst);
                         mb_tag2.write(meta.mslot, hdr.wait.k2);
@@ -327,11 +327,9 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         p_tag2.write(hdr.wait.cidx, hdr.wait.k2);
                         p_tag3.write(hdr.wait.cidx, hdr.wait.kDport);
                         p_ts.write(hdr.wait.cidx, now);
-                        p_psn.write(hdr.wait.cidx, 8w0 ++ meta.rdPsn);
-                        meta.rdRkey = meta.rkey;
-                        meta.rdQpn = meta.srvQpn;
+                        p_psn.write(hdr.wait.cidx, meta.rdOwner);
                         meta.makeRead = 1;
-                        hdr.wait.psn = meta.rdPsn;
+                        hdr.wait.psn = meta.rdOwner;
                         hdr.wait.reads = hdr.wait.reads + 1;
                         hdr.wait.issue = 0;
                         meta.session = 32w100 + meta.qpIdx;   // one clone session per QP
@@ -359,7 +357,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         mb_tag3.read(wTag3, meta.mslot);
                         // The slot must still be this packet's READ: after a PSN resync (a sequence
                         // NAK) the same PSN may have been issued again for another key.
-                        if (wOwner == 7w0 ++ 1w1 ++ hdr.wait.psn && wTag0 == hdr.wait.kSrc && wTag1 == hdr.wait.kDst
+                        if (wOwner == hdr.wait.psn && wTag0 == hdr.wait.kSrc && wTag1 == hdr.wait.kDst
                                 && wTag2 == hdr.wait.k2 && wTag3 == hdr.wait.kDport) {
                             mb_status.read(wSt, meta.mslot);
                             mb_ts.read(wT, meta.mslot);
@@ -408,8 +406,8 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         // change nothing), then one condition decides: fewer dependent steps on Tofino.
                         bit<32> pp;
                         p_psn.read(pp, hdr.wait.cidx);
-                        bit<24> psn = pp[23:0];
-                        meta.mslot = 24w0 ++ psn[7:0];
+                        bit<32> psn = pp;   // owner tags compared whole: no slices (Tofino's PHV)
+                        meta.mslot = 24w0 ++ pp[7:0];
                         bit<32> pOwner;
                         bit<32> pEpoch;
                         bit<8> pSt;
@@ -419,7 +417,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         // A READ for this key may be in flight: wait for it if it left after the last
                         // flush and is still unanswered (an answered or older one may be stale).
                         if (pt0 == hdr.wait.kSrc && pt1 == hdr.wait.kDst && pt2 == hdr.wait.k2 && pt3 == hdr.wait.kDport && now - pts < meta.retryUs
-                                && pOwner == 7w0 ++ 1w1 ++ psn && pEpoch == meta.epoch && pSt == MB_WAITING) {
+                                && pOwner == pp && pEpoch == meta.epoch && pSt == MB_WAITING) {
                             issue = 0;
                         } else {
                             psn = 0;
@@ -605,6 +603,19 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
 
 /* Egress: the ingress-to-egress clone of a missing packet becomes the RDMA READ request. */
 control EmRead(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    // The READ's addresses and key, by QP: written here in egress rather than carried from
+    // the ingress with the clone (PHV on Tofino: the clone carries the QP, PSN and address only).
+    action read_to(bit<32> rkey, bit<24> srvQpn, bit<32> srvIp, bit<48> srvMac, bit<32> myIp, bit<48> myMac) {
+        hdr.ethernet.dst = srvMac; hdr.ethernet.src = myMac;
+        hdr.ipv4.src = myIp; hdr.ipv4.dst = srvIp;
+        hdr.bth.dqpn = srvQpn; hdr.reth.rkey = rkey;
+    }
+    table em_read_qp {
+        key = { meta.qp : exact; }
+        actions = { read_to; NoAction; }
+        default_action = NoAction();
+        size = N_QP;
+    }
     apply {
         hdr.wait.setInvalid();
         hdr.nsh.setInvalid();
@@ -614,21 +625,21 @@ control EmRead(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         hdr.slot[1].setInvalid();
         hdr.slot[2].setInvalid();
         hdr.slot[3].setInvalid();
-        hdr.ethernet.dst = meta.rdDstMac;
-        hdr.ethernet.src = meta.rdSrcMac;
         hdr.ethernet.etherType = ETH_IPV4;
         hdr.ipv4.setValid();
         hdr.ipv4.version = 4; hdr.ipv4.ihl = 5; hdr.ipv4.tos = 0; hdr.ipv4.totalLen = 20 + 8 + 12 + 16 + 4;
         hdr.ipv4.id = 0; hdr.ipv4.flags = 2; hdr.ipv4.frag = 0; hdr.ipv4.ttl = 64; hdr.ipv4.proto = PROTO_UDP;
-        hdr.ipv4.src = meta.rdSrcIp; hdr.ipv4.dst = meta.rdDstIp;
         hdr.udp.setValid();
         hdr.udp.sport = 0xC000; hdr.udp.dport = ROCEV2_PORT; hdr.udp.len = 8 + 12 + 16 + 4; hdr.udp.csum = 0;
         hdr.bth.setValid();
         hdr.bth.opcode = OP_READ_REQUEST; hdr.bth.se = 0; hdr.bth.m = 0; hdr.bth.pad = 0; hdr.bth.tver = 0;
         hdr.bth.pkey = 0xFFFF; hdr.bth.fecn = 0; hdr.bth.becn = 0; hdr.bth.resv6 = 0;
-        hdr.bth.dqpn = meta.rdQpn; hdr.bth.ackreq = 0; hdr.bth.resv7 = 0; hdr.bth.psn = meta.rdPsn;
+        hdr.bth.ackreq = 0; hdr.bth.resv7 = 0; hdr.bth.psn = meta.rdPsn;
         hdr.reth.setValid();
-        hdr.reth.va = meta.rdVa; hdr.reth.rkey = meta.rdRkey; hdr.reth.len = EM_SLOTS * EM_SLOT_BYTES;
+        hdr.reth.va = meta.rdVa; hdr.reth.len = EM_SLOTS * EM_SLOT_BYTES;
+        if (!em_read_qp.apply().hit) {
+            mark_to_drop(sm);   // a QP the EMAC has not set up: no READ
+        }
         hdr.icrc.setValid();
         hash(meta.icrc, HashAlgorithm.crc32, 32w0, {
             64w0xFFFFFFFFFFFFFFFF,

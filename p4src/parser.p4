@@ -40,11 +40,28 @@ parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout s
     }
     state wait {
         pkt.extract(hdr.wait);
-        transition select(hdr.wait.etherType) { ETH_NSH: nsh; ETH_IPV4: ipv4; default: accept; }
+        transition select(hdr.wait.etherType) { ETH_NSH: nsh; ETH_IPV4: chained_ipv4; default: accept; }
     }
     state nsh {
         pkt.extract(hdr.nsh);
-        transition select(hdr.nsh.nextProto) { 1: ipv4; default: accept; }
+        transition select(hdr.nsh.nextProto) { 1: chained_ipv4; default: accept; }
+    }
+    // Behind NSH or the wait shim, the same IPv4 and L4 but never RoCEv2: an RDMA response
+    // comes bare. The EM path's bucket and the wait shim then never share a packet, and
+    // Tofino overlays them in the same PHV containers (p4src/README.md, Tofino).
+    state chained_ipv4 {
+        pkt.extract(hdr.ipv4);
+        transition select(hdr.ipv4.ihl, hdr.ipv4.frag, hdr.ipv4.proto) {
+            (5, 0, PROTO_TCP): tcp;
+            (5, 0, PROTO_UDP): chained_udp;
+            default: accept;
+        }
+    }
+    state chained_udp {
+        pkt.extract(hdr.udp);
+        meta.sport = hdr.udp.sport;
+        meta.dport = hdr.udp.dport;
+        transition accept;
     }
     state ipv4 {
         pkt.extract(hdr.ipv4);

@@ -365,10 +365,9 @@ def test_a_nak_for_a_bad_rkey_takes_the_fallback_at_once(em_net):
     s1 = net.switches["S1"]
     p = emac.placed[2]
     # The switch's copy of the rkey is wrong: the server refuses the READ (remote access NAK).
-    s1.client.insert(
-        [TableWrite.of("em_config", {"meta.nfId": 2}, "em_set", _em_params(emac, p, rkey=p.server.rkey + 1))],
-        "MODIFY",
-    )
+    ok = emac._read_qp(p.qp, p.server)
+    wrong = TableWrite.of(ok.table, dict(ok.match), ok.action, {**dict(ok.params), "rkey": p.server.rkey + 1})
+    s1.client.insert([wrong], "MODIFY")
     t0 = time.monotonic()
     s1.ports[1].rx.put(pkt())
     deadline = t0 + 3
@@ -380,15 +379,10 @@ def test_a_nak_for_a_bad_rkey_takes_the_fallback_at_once(em_net):
     assert received(net.hosts["H2"], 1, timeout=0.2) == []  # a counted drop, never a wrong action
 
 
-def _em_params(emac, p, rkey: int, detour: tuple[int, str] | None = None) -> dict:
-    import ipaddress
-
-    ip = lambda a: int(ipaddress.IPv4Address(a))
+def _em_params(emac, p, detour: tuple[int, str] | None = None) -> dict:
     mac = lambda m: int(m.replace(":", ""), 16)
     return {
-        "base": p.base, "bucketMask": p.table.buckets - 1, "rkey": rkey, "qp": p.qp, "srvQpn": MS.qpn,
-        "srvIp": ip(MS.ip), "srvMac": mac(MS.mac), "myIp": ip(S1_RDMA.ip), "myMac": mac(S1_RDMA.mac),
-        "loopPort": emac.loop_port, "boundUs": emac.bound_us, "retryUs": emac.retry_us,
+        "base": p.base, "bucketMask": p.table.buckets - 1, "qp": p.qp, "loopPort": emac.loop_port, "boundUs": emac.bound_us, "retryUs": emac.retry_us,
         "detour": int(detour is not None), "detourPort": detour[0] if detour else 0,
         "detourMac": mac(detour[1]) if detour else 0,
     }  # fmt: skip
@@ -419,7 +413,7 @@ def test_memory_server_killed_mid_flow_falls_back_within_the_bound(em_net, detou
                     "em_config",
                     {"meta.nfId": 2},
                     "em_set",
-                    _em_params(emac, p, p.server.rkey, (2, MAC["S2"])),
+                    _em_params(emac, p, (2, MAC["S2"])),
                 )
             ],
             "MODIFY",
@@ -664,7 +658,7 @@ def _shim(phase: int, cidx: int, epoch: int, data: bytes) -> bytes:
 
     nf, src, dst = 2, bytes([10, 0, 1, 1]), bytes([10, 0, 2, 2])
     return (
-        struct.pack("!IB", 0, 0) + bytes(3) + bytes([0, 0, phase, nf]) + src + dst
+        struct.pack("!IB", 0, 0) + bytes(4) + bytes([0, 0, phase, nf]) + src + dst
         + bytes([nf, 6]) + struct.pack("!HHII", 1234, 80, cidx, 0)
         + bytes([ACT_NAT]) + data + struct.pack("!IH", epoch, 0x894F)
     )  # fmt: skip
