@@ -176,7 +176,6 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         bit<32> np;
         next_psn.read(np, meta.qpIdx);
         next_psn.write(meta.qpIdx, np + 1);
-        meta.rdPsn = np[23:0];
         meta.rdOwner = 8w1 ++ np[23:0];
     }
 
@@ -313,7 +312,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         // ---- the issue pass: the READ decided on the previous pass ----
                         rdma_stats.count(RS_READ);
                         take_psn();
-                        meta.mslot = 24w0 ++ meta.rdPsn[7:0];
+                        meta.mslot = 24w0 ++ meta.rdOwner[7:0];
                         mb_psn.write(meta.mslot, meta.rdOwner);
                         mb_tag0.write(meta.mslot, hdr.wait.kSrc);
                         mb_tag1.write(meta.mslot, hdr.wait.kDst);
@@ -634,7 +633,7 @@ control EmRead(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         hdr.bth.setValid();
         hdr.bth.opcode = OP_READ_REQUEST; hdr.bth.se = 0; hdr.bth.m = 0; hdr.bth.pad = 0; hdr.bth.tver = 0;
         hdr.bth.pkey = 0xFFFF; hdr.bth.fecn = 0; hdr.bth.becn = 0; hdr.bth.resv6 = 0;
-        hdr.bth.ackreq = 0; hdr.bth.resv7 = 0; hdr.bth.psn = meta.rdPsn;
+        hdr.bth.ackreq = 0; hdr.bth.resv7 = 0; hdr.bth.psn = meta.rdOwner[23:0];
         hdr.reth.setValid();
         hdr.reth.va = meta.rdVa; hdr.reth.len = EM_SLOTS * EM_SLOT_BYTES;
         if (!em_read_qp.apply().hit) {

@@ -146,9 +146,9 @@ header recirc_t { bit<8> hops; }
 #endif
 
 #ifdef __TARGET_TOFINO__
-// An RDMA response (its bucket) never comes behind the wait shim or NSH (FabricParser's
-// chained states), and the ingress sets the shim valid only behind NSH (the EM key pass):
-// they may share PHV containers.
+// An RDMA response (its bucket) never comes behind the wait shim or NSH (FabricParser reads
+// RoCEv2 only under a bare Ethernet/IPv4), and the ingress sets the shim valid only behind NSH
+// (the EM key pass): they may share PHV containers.
 @pa_mutually_exclusive("ingress", "hdr.wait", "hdr.slot[0]")
 @pa_mutually_exclusive("ingress", "hdr.wait", "hdr.slot[1]")
 @pa_mutually_exclusive("ingress", "hdr.wait", "hdr.slot[2]")
@@ -263,8 +263,9 @@ struct meta_t {
     bit<48> detourMac;
     // READ request built from an I2E clone in egress
     @field_list(1) bit<1> makeRead;
-    @field_list(1) bit<24> rdPsn;
-    bit<32> rdOwner;        // 8w1 ++ rdPsn: who holds the PSN's mailbox (mb_psn, p_psn)
+    // 8w1 ++ the READ's PSN: who holds the PSN's mailbox (mb_psn, p_psn), and the BTH's PSN
+    // (32 bits whole: Tofino bridges it in one container)
+    @field_list(1) bit<32> rdOwner;
     @field_list(1) bit<64> rdVa;
     bit<32> icrc;
     // Local hops done in this switch (kept across recirculations): a bound on the loop.

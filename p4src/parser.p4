@@ -40,28 +40,11 @@ parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout s
     }
     state wait {
         pkt.extract(hdr.wait);
-        transition select(hdr.wait.etherType) { ETH_NSH: nsh; ETH_IPV4: chained_ipv4; default: accept; }
+        transition select(hdr.wait.etherType) { ETH_NSH: nsh; ETH_IPV4: ipv4; default: accept; }
     }
     state nsh {
         pkt.extract(hdr.nsh);
-        transition select(hdr.nsh.nextProto) { 1: chained_ipv4; default: accept; }
-    }
-    // Behind NSH or the wait shim, the same IPv4 and L4 but never RoCEv2: an RDMA response
-    // comes bare. The EM path's bucket and the wait shim then never share a packet, and
-    // Tofino overlays them in the same PHV containers (p4src/README.md, Tofino).
-    state chained_ipv4 {
-        pkt.extract(hdr.ipv4);
-        transition select(hdr.ipv4.ihl, hdr.ipv4.frag, hdr.ipv4.proto) {
-            (5, 0, PROTO_TCP): tcp;
-            (5, 0, PROTO_UDP): chained_udp;
-            default: accept;
-        }
-    }
-    state chained_udp {
-        pkt.extract(hdr.udp);
-        meta.sport = hdr.udp.sport;
-        meta.dport = hdr.udp.dport;
-        transition accept;
+        transition select(hdr.nsh.nextProto) { 1: ipv4; default: accept; }
     }
     state ipv4 {
         pkt.extract(hdr.ipv4);
@@ -77,6 +60,8 @@ parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout s
         meta.dport = hdr.tcp.dport;
         transition accept;
     }
+    // Each header is extracted in one state only: Tofino 2 copies a header extracted in
+    // several for its egress deparser, past its 128 bits of egress validity containers.
     state udp {
         pkt.extract(hdr.udp);
         meta.sport = hdr.udp.sport;
@@ -84,25 +69,28 @@ parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout s
 #ifdef FABRIC_NO_EM
         transition accept;   // a measurement build without the EM path (p4src/README.md)
 #else
-        transition select(hdr.udp.dport) { ROCEV2_PORT: bth; default: accept; }
+        // RoCEv2 only bare, never behind NSH or the wait shim (an RDMA response comes bare):
+        // the EM path's bucket shares no packet with the shim or NSH, and Tofino overlays
+        // them in the same PHV containers (headers.p4; p4src/README.md, Tofino).
+        transition select(hdr.udp.dport, hdr.ethernet.etherType) { (ROCEV2_PORT, ETH_IPV4): bth; default: accept; }
 #endif
     }
+    // What the EM path reads: a READ response (one bucket) and an ACK/NAK. Anything else on
+    // RoCEv2 (a READ request between hosts, say) is forwarded as payload.
     state bth {
         pkt.extract(hdr.bth);
         transition select(hdr.bth.opcode) {
-            OP_READ_REQUEST: reth;
-            OP_READ_RESPONSE_ONLY: read_response;
-            OP_ACKNOWLEDGE: ack;
+            OP_READ_RESPONSE_ONLY: aeth;
+            OP_ACKNOWLEDGE: aeth;
             default: accept;
         }
     }
-    state reth { pkt.extract(hdr.reth); pkt.extract(hdr.icrc); transition accept; }
-    state ack { pkt.extract(hdr.aeth); pkt.extract(hdr.icrc); transition accept; }
-    state read_response {
+    state aeth {
         pkt.extract(hdr.aeth);
         // A response the fabric asked for carries exactly one bucket; anything else is counted bad.
-        transition select(hdr.udp.len) {
-            8 + 12 + 4 + EM_SLOTS * EM_SLOT_BYTES + 4: bucket;
+        transition select(hdr.bth.opcode, hdr.udp.len) {
+            (OP_ACKNOWLEDGE, _): icrc;
+            (OP_READ_RESPONSE_ONLY, 8 + 12 + 4 + EM_SLOTS * EM_SLOT_BYTES + 4): bucket;
             default: accept;
         }
     }
@@ -112,6 +100,9 @@ parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout s
         pkt.extract(hdr.slot[1]);
         pkt.extract(hdr.slot[2]);
         pkt.extract(hdr.slot[3]);
+        transition icrc;
+    }
+    state icrc {
         pkt.extract(hdr.icrc);
         transition accept;
     }
