@@ -69,11 +69,13 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
 #else
         bool recirculated = sm.instance_type == 4;   // v1model's PKT_INSTANCE_TYPE_RECIRC
 #endif
+#ifndef FABRIC_NO_EM
         if (hdr.wait.isValid() && !recirculated) {
             if (!wait_port.apply().hit) {
                 meta.badShim = 1;   // counted by the EM path, then dropped
             }
         }
+#endif
         // A later pass of an EM hop (p4src/README.md, the EM path in passes): the lookup starts
         // from the key in the wait shim, as the packet arrived (before the SFF may end the chain).
         // (A metadata bit set by an if: a bool local would be replaced by its condition where
@@ -159,10 +161,12 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         if (response) {
             return;
         }
+#ifndef FABRIC_NO_EM
         if (meta.badShim == 1) {
             mark_to_drop(sm);
             return;
         }
+#endif
         if (meta.emPass == 1 && !sameHop) {
             // The hop changed while the packet was in its EM passes (moved to LM, say): it drops
             // what this pass found and takes the hop afresh in the next pass.
