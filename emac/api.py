@@ -3,8 +3,8 @@
 One `Emac` per switch. It writes the EM layout into a memory server's region with RDMA
 WRITEs over its own RC queue pair (`RdmaClient`), and drives the switch's EM path over
 the controller's P4Runtime session with that switch (`p4rt.client.SwitchConnection`):
-the NF's EM configuration (em_config), the QPs it accepts responses on (em_qp), the clone
-session that carries READ requests to the server, the RDMA-table cache (size, flush) and
+the NF's EM configuration (em_config), the QPs it accepts responses on (em_qp), each QP's
+READ addresses and key (em_read_qp), the clone session that carries READ requests to the server, the RDMA-table cache (size, flush) and
 the counters.
 
 The switch-side entries are the EMAC's part of the switch's desired state: `entities()`
@@ -69,6 +69,7 @@ RDMA_STATS = (
     "fallback",
     "wait_pass",
     "bad_len",
+    "bad_shim",  # a wait shim from a host port, or an answer not recirculated: dropped (p4src/README.md)
 )
 
 
@@ -206,10 +207,17 @@ class Emac:
     # has no truncate(). BMv2's P4Runtime server refuses the field ("Error when creating
     # clone session"), and v1model targets cut the clone with truncate() in egress.
     session_cut: bool = False
+    # The port a packet sent out of `loop_port` comes back on (a veth pair's far end); None:
+    # the loop port reflects. A wait shim is taken from it and from a recirculation only.
+    loop_in: int | None = None
 
     # -- the switch side ------------------------------------------------------------------------
     def _endpoint(self) -> TableWrite:
         return TableWrite.of("rdma_endpoint", {"hdr.ipv4.dst": _ip(self.me.ip)}, "NoAction")
+
+    def _wait_port(self) -> TableWrite:
+        port = self.loop_port if self.loop_in is None else self.loop_in
+        return TableWrite.of("wait_port", {"sm.ingress_port": port}, "NoAction")
 
     def _qp(self, qp: int, server: MemoryServer) -> TableWrite:
         return TableWrite.of(
@@ -219,13 +227,29 @@ class Emac:
             {"qp": qp},
         )
 
+    def _read_qp(self, qp: int, server: MemoryServer) -> TableWrite:
+        return TableWrite.of(
+            "em_read_qp",
+            {"meta.qp": qp},
+            "read_to",
+            {
+                "rkey": server.rkey,
+                "srvQpn": server.endpoint.qpn,
+                "srvIp": _ip(server.endpoint.ip),
+                "srvMac": _mac(server.endpoint.mac),
+                "myIp": _ip(self.me.ip),
+                "myMac": _mac(self.me.mac),
+            },
+        )
+
     def entities(self, nfs: Iterable[int] | None = None) -> list[R.Entity]:
         """The switch entries the EMAC owns, as part of the switch's desired state: with
         `nfs`, the em_config of those tables only (the others are on their way out)."""
         index = self.client.index()
         keep = set(self.placed) if nfs is None else set(nfs)
-        writes = [self._endpoint()]
-        writes += [self._qp(qp, srv) for qp, srv in sorted(self.servers.items())]
+        writes = [self._endpoint(), self._wait_port()]
+        for qp, srv in sorted(self.servers.items()):
+            writes += [self._qp(qp, srv), self._read_qp(qp, srv)]
         for nf, p in sorted(self.placed.items()):
             if nf in keep:
                 writes.append(p.config)
@@ -236,7 +260,7 @@ class Emac:
 
     def start(self, cache_size: int | None = None) -> None:
         """The switch's own RDMA address, and an empty cache of `cache_size` entries."""
-        self.client.insert([self._endpoint()])
+        self.client.insert([self._endpoint(), self._wait_port()])
         self.set_cache_size(cache_size or self.cache_size)
 
     def restore(self) -> None:
@@ -279,6 +303,7 @@ class Emac:
         self.client.write(
             [
                 update("INSERT", self.client.index().entry(self._qp(qp, server))),
+                update("INSERT", self.client.index().entry(self._read_qp(qp, server))),
                 update("INSERT", read_session(qp, server.port, self.session_cut)),
             ]
         )
@@ -327,7 +352,7 @@ class Emac:
         except (BucketFull, EmacError) as e:
             raise EmacError(f"NF {nf}: {e}") from None
         srv.writer.write(base, srv.rkey, image)
-        p = Placement(nf, srv, qp, table, base, self._config(nf, srv, qp, base, buckets, fallback), kind)
+        p = Placement(nf, srv, qp, table, base, self._config(nf, qp, base, buckets, fallback), kind)
         self.placed[nf] = p
         return p
 
@@ -352,7 +377,7 @@ class Emac:
         return p
 
     def _config(
-        self, nf: int, srv: MemoryServer, qp: int, base: int, buckets: int, fallback: tuple[int, str] | None
+        self, nf: int, qp: int, base: int, buckets: int, fallback: tuple[int, str] | None
     ) -> TableWrite:
         port, mac = fallback if fallback else (0, "00:00:00:00:00:00")
         return TableWrite.of(
@@ -362,13 +387,7 @@ class Emac:
             {
                 "base": base,
                 "bucketMask": buckets - 1,
-                "rkey": srv.rkey,
                 "qp": qp,
-                "srvQpn": srv.endpoint.qpn,
-                "srvIp": _ip(srv.endpoint.ip),
-                "srvMac": _mac(srv.endpoint.mac),
-                "myIp": _ip(self.me.ip),
-                "myMac": _mac(self.me.mac),
                 "loopPort": self.loop_port,
                 "boundUs": self.bound_us,
                 "retryUs": self.retry_us,
@@ -391,7 +410,7 @@ class Emac:
         )
         table = EmTable.from_image(nf, buckets, image)
         _backend_counts(nf, kind, list(table.slots))
-        p = Placement(nf, srv, qp, table, base, self._config(nf, srv, qp, base, buckets, None), kind)
+        p = Placement(nf, srv, qp, table, base, self._config(nf, qp, base, buckets, None), kind)
         self.placed[nf] = p
         return p
 

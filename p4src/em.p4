@@ -27,6 +27,7 @@
 control EmKey(inout headers_t hdr, inout meta_t meta) {
     LbSlot() slot;
     bool found = false;
+    bit<32> h16 = 0;   // the key's hash: the cache index is its low bits
     action lb_em_n(bit<32> n) {
         meta.lbN = n;
     }
@@ -54,10 +55,42 @@ control EmKey(inout headers_t hdr, inout meta_t meta) {
                 }
             }
         }
+#ifndef FABRIC_NO_EM
+        if (meta.emLookup == 1) {
+            // ---- the EM hop's key pass: the key and its cache index go in the shim, and the
+            // packet recirculates; the lookup starts from them next pass ------------------------
+            hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
+                 meta.kSport, meta.kDport }, 32w65536);
+            hdr.wait.setValid();
+            // The bucket's hash (emac/layout.py), for the READ's address in a later pass.
+            hash(hdr.wait.h32, HashAlgorithm.crc32, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
+                 meta.kSport, meta.kDport }, 64w4294967296);
+            hdr.wait.t0 = 0;
+            hdr.wait.reads = 0;
+            hdr.wait.psn = 0;
+            hdr.wait.issue = 0;
+            hdr.wait.down = 0;
+            hdr.wait.phase = PH_LOOKUP;
+            hdr.wait.nf = meta.nfId;
+            hdr.wait.kSrc = meta.kSrc;
+            hdr.wait.kDst = meta.kDst;
+            hdr.wait.k2 = meta.nfId ++ meta.kProto ++ meta.kSport;
+            hdr.wait.kDport = meta.kDport;
+            hdr.wait.cidx = h16 & meta.cacheMask;
+            hdr.wait.act = 0;
+            hdr.wait.data0 = 0;
+            hdr.wait.data1 = 0;
+            hdr.wait.data2 = 0;
+            hdr.wait.epoch = 0;
+            hdr.wait.etherType = hdr.ethernet.etherType;
+            hdr.ethernet.etherType = ETH_WAIT;
+            meta.again = 1;
+        }
+#endif
     }
 }
 
-control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm, in bool response) {
     counter(32w16, CounterType.packets) rdma_stats;
     // Registers hold 8, 16 or 32 bits (Tofino's stateful ALUs): a 112-bit key tag is four
     // registers (kSrc; kDst; nf ++ kProto ++ kSport; kDport), 96 bits of action data three.
@@ -80,7 +113,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     register<bit<32>>(CACHE_MAX) p_tag2;
     register<bit<16>>(CACHE_MAX) p_tag3;
     register<bit<32>>(CACHE_MAX) p_ts;
-    register<bit<32>>(CACHE_MAX) p_psn;     // 8w0 ++ psn
+    register<bit<32>>(CACHE_MAX) p_psn;     // 8w1 ++ psn: the READ's owner tag (as mb_psn)
     // One mailbox per outstanding PSN (psn mod MAILBOX).
     register<bit<32>>(MAILBOX) mb_psn;      // 7w0 ++ 1 ++ psn while the slot belongs to psn
     register<bit<32>>(MAILBOX) mb_tag0;
@@ -92,8 +125,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     register<bit<32>>(MAILBOX) mb_data0;
     register<bit<32>>(MAILBOX) mb_data1;
     register<bit<32>>(MAILBOX) mb_data2;
-    register<bit<32>>(MAILBOX) mb_epoch;
-    register<bit<32>>(MAILBOX) mb_cidx;
+    register<bit<32>>(MAILBOX) mb_epoch;    // the cache's flush epoch when the READ left
     register<bit<32>>(MAILBOX) mb_ts;
     // The next PSN of each QP, counted on 32 bits (the PSN is its low 24: it wraps as RoCE's).
     register<bit<32>>(N_QP) next_psn;
@@ -106,26 +138,20 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     // (BMv2) reads counters but not registers.
     counter(32w32, CounterType.packets) fetch_hist;
 
-    // The key tag in the registers' four parts.
-    bit<32> tag0 = 0;
-    bit<32> tag1 = 0;
-    bit<32> tag2 = 0;
-    bit<16> tag3 = 0;
     bit<32> now = 0;
-    bit<32> epoch = 0;
-    bit<32> h16 = 0;   // the key's hash: the cache index is its low bits
 
-    action em_set(bit<64> base, bit<32> bucketMask, bit<32> rkey, bit<8> qp, bit<24> srvQpn,
-                  bit<32> srvIp, bit<48> srvMac, bit<32> myIp, bit<48> myMac, bit<9> loopPort,
+    // The memory server's addresses and key are the QP's (EmRead's em_read_qp, in egress).
+    action em_set(bit<64> base, bit<32> bucketMask, bit<8> qp, bit<9> loopPort,
                   bit<32> boundUs, bit<32> retryUs, bit<1> detour, bit<9> detourPort, bit<48> detourMac) {
-        meta.emBase = base; meta.emMask = bucketMask; meta.rkey = rkey; meta.qp = qp;
-        meta.srvQpn = srvQpn; meta.rdDstIp = srvIp; meta.rdDstMac = srvMac; meta.rdSrcIp = myIp;
-        meta.rdSrcMac = myMac; meta.loopPort = loopPort; meta.boundUs = boundUs; meta.retryUs = retryUs;
+        meta.emBase = base; meta.emMask = bucketMask; meta.qp = qp;
+        meta.loopPort = loopPort; meta.boundUs = boundUs; meta.retryUs = retryUs;
         meta.fallbackDetour = detour; meta.detourPort = detourPort; meta.detourMac = detourMac;
         meta.qpIdx = (bit<32>) qp;
     }
     table em_config {
-        key = { meta.nfId : exact; }
+        // Keyed by the shim's NF (a later pass of the hop), under the name the controller
+        // writes: the lookup waits on no table of the hop's pass.
+        key = { hdr.wait.nf : exact @name("meta.nfId"); }
         actions = { em_set; NoAction; }
         default_action = NoAction();
         size = 256;
@@ -139,19 +165,6 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         size = 64;
     }
 
-    // The key's cache index is computed here, in a table's action of its own: Tofino takes
-    // a register index as a plain field, not as an expression computed in the same step.
-    action cache_set(bit<32> indexMask, bit<32> flushEpoch) {
-        epoch = flushEpoch;
-        meta.cacheIdx = h16 & indexMask;
-    }
-    table em_cache {
-        key = { }
-        actions = { cache_set; }
-        default_action = cache_set(0, 0);
-        size = 1;
-    }
-
     action resolved(bit<8> act, bit<96> data) {
         meta.emAct = act;
         meta.emData = data;
@@ -163,7 +176,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         bit<32> np;
         next_psn.read(np, meta.qpIdx);
         next_psn.write(meta.qpIdx, np + 1);
-        meta.rdPsn = np[23:0];
+        meta.rdOwner = 8w1 ++ np[23:0];
     }
 
     // The bucket's address, base + bucket * 160, one operation per step (a Tofino action
@@ -224,12 +237,219 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
 
     apply {
         now = sm.ingress_global_timestamp[31:0];
-        // (A response has no key: its h16 is unused; hashing before em_cache lets its action
-        // compute the cache index.)
-        hash(h16, HashAlgorithm.crc16, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
-             meta.kSport, meta.kDport }, 32w65536);
-        em_cache.apply();
-        if (hdr.bth.isValid()) {
+#ifdef __TARGET_TOFINO__
+        bool recirculated = sm.ingress_port == RECIRC_PORT;
+#else
+        bool recirculated = sm.instance_type == 4;   // recirculated (v1model's PKT_INSTANCE_TYPE_RECIRC)
+#endif
+        if (meta.emPass == 1) {
+            // ---- a later pass of an EM hop: the lookup, from the key in the shim -----------------
+            // It waits on no table of the hop's pass (SFF, the EM key): Tofino starts its chain of
+            // dependent stages here again (p4src/README.md, the EM path in passes).
+            if (meta.badShim == 1) {
+                // A shim from a host port (FabricIngress's wait_port): its key is the sender's
+                // choice. Dropped by the ingress after this.
+                meta.nfDrop = 1;
+                rdma_stats.count(RS_BAD_SHIM);
+            } else if (!em_config.apply().hit) {
+                meta.nfDrop = 1;   // no EM configured for this NF: never guess an action
+                rdma_stats.count(RS_FALLBACK);
+            } else if (hdr.wait.phase == PH_FILL && !recirculated) {
+                // An answer for the cache is taken only from a recirculation, which no host nor
+                // the loopback can send: the waiting pass that finds it recirculates.
+                meta.nfDrop = 1;
+                rdma_stats.count(RS_BAD_SHIM);
+            } else {
+                // The bucket's address, in every lookup pass (only a READ's clone uses it), beside
+                // the cache lookup rather than after it; the key's hash came from the key pass.
+                bucket = hdr.wait.h32 & meta.emMask;
+                em_va_shift.apply();
+                em_va_offset.apply();
+                em_va_sum.apply();
+                if (hdr.wait.phase == PH_FILL) {
+                    // ---- the answer a waiting packet found in the mailbox (the pass before):
+                    // offered to the cache unless a flush came since its READ left, and applied.
+                    if (hdr.wait.epoch == meta.epoch) {
+                        c_tag0.write(hdr.wait.cidx, hdr.wait.kSrc);
+                        c_tag1.write(hdr.wait.cidx, hdr.wait.kDst);
+                        c_tag2.write(hdr.wait.cidx, hdr.wait.k2);
+                        c_tag3.write(hdr.wait.cidx, hdr.wait.kDport);
+                        c_epoch.write(hdr.wait.cidx, meta.epoch);
+                        c_act.write(hdr.wait.cidx, hdr.wait.act);
+                        c_data0.write(hdr.wait.cidx, hdr.wait.data0);
+                        c_data1.write(hdr.wait.cidx, hdr.wait.data1);
+                        c_data2.write(hdr.wait.cidx, hdr.wait.data2);
+                    }
+                    resolved(hdr.wait.act, hdr.wait.data0 ++ hdr.wait.data1 ++ hdr.wait.data2);
+                } else {
+                    bit<32> ct0;
+                    bit<32> ct1;
+                    bit<32> ct2;
+                    bit<16> ct3;
+                    bit<32> ce;
+                    c_tag0.read(ct0, hdr.wait.cidx);
+                    c_tag1.read(ct1, hdr.wait.cidx);
+                    c_tag2.read(ct2, hdr.wait.cidx);
+                    c_tag3.read(ct3, hdr.wait.cidx);
+                    c_epoch.read(ce, hdr.wait.cidx);
+                    // A READ takes two passes (p4src/README.md, Tofino): the pass that reads the
+                    // mailbox or the in-flight registers and decides to read sets hdr.wait.issue and
+                    // loops; the next pass (the issue pass) sends the READ and touches only what a
+                    // READ writes. On Tofino a register is accessed once per pass; every target runs
+                    // the same.
+                    if (ct0 == hdr.wait.kSrc && ct1 == hdr.wait.kDst && ct2 == hdr.wait.k2 && ct3 == hdr.wait.kDport && ce == meta.epoch && meta.epoch != 0) {
+                        if (hdr.wait.phase == PH_LOOKUP) { rdma_stats.count(RS_HIT); }   // a waiting packet was a miss already
+                        bit<8> a;
+                        bit<32> d0;
+                        bit<32> d1;
+                        bit<32> d2;
+                        c_act.read(a, hdr.wait.cidx);
+                        c_data0.read(d0, hdr.wait.cidx);
+                        c_data1.read(d1, hdr.wait.cidx);
+                        c_data2.read(d2, hdr.wait.cidx);
+                        resolved(a, d0 ++ d1 ++ d2);
+                    } else if (hdr.wait.phase == PH_WAITING && hdr.wait.issue == 1) {
+                        // ---- the issue pass: the READ decided on the previous pass ----
+                        rdma_stats.count(RS_READ);
+                        take_psn();
+                        meta.mslot = 24w0 ++ meta.rdOwner[7:0];
+                        mb_psn.write(meta.mslot, meta.rdOwner);
+                        mb_tag0.write(meta.mslot, hdr.wait.kSrc);
+                        mb_tag1.write(meta.mslot, hdr.wait.kDst);
+                        mb_tag2.write(meta.mslot, hdr.wait.k2);
+                        mb_tag3.write(meta.mslot, hdr.wait.kDport);
+                        mb_status.write(meta.mslot, MB_WAITING);
+                        mb_epoch.write(meta.mslot, meta.epoch);
+                        mb_ts.write(meta.mslot, now);
+                        p_tag0.write(hdr.wait.cidx, hdr.wait.kSrc);
+                        p_tag1.write(hdr.wait.cidx, hdr.wait.kDst);
+                        p_tag2.write(hdr.wait.cidx, hdr.wait.k2);
+                        p_tag3.write(hdr.wait.cidx, hdr.wait.kDport);
+                        p_ts.write(hdr.wait.cidx, now);
+                        p_psn.write(hdr.wait.cidx, meta.rdOwner);
+                        meta.makeRead = 1;
+                        hdr.wait.psn = meta.rdOwner;
+                        hdr.wait.reads = hdr.wait.reads + 1;
+                        hdr.wait.issue = 0;
+                        meta.session = 32w100 + meta.qpIdx;   // one clone session per QP
+                        clone_preserving_field_list(CloneType.I2E, meta.session, 1);
+                        if (hdr.wait.down == 1) {
+                            meta.emFallback = 1;   // a probe of a QP marked down: the packet does not wait
+                        } else {
+                            meta.emWait = 1;
+                        }
+                    } else if (hdr.wait.phase == PH_WAITING) {
+                        // ---- a waiting packet: its PSN's mailbox ----
+                        rdma_stats.count(RS_WAIT_PASS);
+                        meta.mslot = 24w0 ++ hdr.wait.psn[7:0];
+                        bit<32> wOwner;
+                        bit<8> wSt = MB_EMPTY;
+                        bit<32> wT = 0;
+                        bit<32> wTag0;
+                        bit<32> wTag1;
+                        bit<32> wTag2;
+                        bit<16> wTag3;
+                        mb_psn.read(wOwner, meta.mslot);
+                        mb_tag0.read(wTag0, meta.mslot);
+                        mb_tag1.read(wTag1, meta.mslot);
+                        mb_tag2.read(wTag2, meta.mslot);
+                        mb_tag3.read(wTag3, meta.mslot);
+                        // The slot must still be this packet's READ: after a PSN resync (a sequence
+                        // NAK) the same PSN may have been issued again for another key.
+                        if (wOwner == hdr.wait.psn && wTag0 == hdr.wait.kSrc && wTag1 == hdr.wait.kDst
+                                && wTag2 == hdr.wait.k2 && wTag3 == hdr.wait.kDport) {
+                            mb_status.read(wSt, meta.mslot);
+                            mb_ts.read(wT, meta.mslot);
+                        }
+                        if (wSt == MB_FOUND || wSt == MB_NOT_FOUND) {
+                            // The answer goes with the packet: its next pass fills the cache and
+                            // applies it (the cache's registers come before the mailbox's).
+                            mb_act.read(hdr.wait.act, meta.mslot);
+                            mb_data0.read(hdr.wait.data0, meta.mslot);
+                            mb_data1.read(hdr.wait.data1, meta.mslot);
+                            mb_data2.read(hdr.wait.data2, meta.mslot);
+                            mb_epoch.read(hdr.wait.epoch, meta.mslot);
+                            hdr.wait.phase = PH_FILL;
+                            meta.again = 1;   // recirculated, not looped: see the FILL check above
+                        } else if (wSt == MB_FAILED) {
+                            meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
+                        } else if (now - hdr.wait.t0 > meta.boundUs || hdr.wait.reads >= 8) {
+                            meta.emFallback = 1;
+                            qp_down.write(meta.qpIdx, now | 1);
+                        } else {
+                            // Unanswered, or the entry was torn: read again (next pass) once retryUs
+                            // have passed.
+                            if (wSt == MB_EMPTY || now - wT > meta.retryUs) { hdr.wait.issue = 1; }
+                            meta.emWait = 1;
+                        }
+                    } else if (now == 0) {
+                        // No clock to time a READ by: BMv2 leaves ingress_global_timestamp 0 on a
+                        // recirculated packet (the key pass recirculates). Round the loopback once
+                        // first; the packet comes back through a port, timestamped, and misses then.
+                        meta.emWait = 1;
+                    } else {
+                        // ---- a miss: share a READ in flight for the same key, or decide to read ----
+                        rdma_stats.count(RS_MISS);
+                        bit<32> pt0;
+                        bit<32> pt1;
+                        bit<32> pt2;
+                        bit<16> pt3;
+                        bit<32> pts;
+                        p_tag0.read(pt0, hdr.wait.cidx);
+                        p_tag1.read(pt1, hdr.wait.cidx);
+                        p_tag2.read(pt2, hdr.wait.cidx);
+                        p_tag3.read(pt3, hdr.wait.cidx);
+                        p_ts.read(pts, hdr.wait.cidx);
+                        bit<8> issue = 1;   // 0: share the READ in flight
+                        // The in-flight READ's PSN and its mailbox are read beside the tags (reads
+                        // change nothing), then one condition decides: fewer dependent steps on Tofino.
+                        bit<32> pp;
+                        p_psn.read(pp, hdr.wait.cidx);
+                        bit<32> psn = pp;   // owner tags compared whole: no slices (Tofino's PHV)
+                        meta.mslot = 24w0 ++ pp[7:0];
+                        bit<32> pOwner;
+                        bit<32> pEpoch;
+                        bit<8> pSt;
+                        mb_psn.read(pOwner, meta.mslot);
+                        mb_epoch.read(pEpoch, meta.mslot);
+                        mb_status.read(pSt, meta.mslot);
+                        // A READ for this key may be in flight: wait for it if it left after the last
+                        // flush and is still unanswered (an answered or older one may be stale).
+                        if (pt0 == hdr.wait.kSrc && pt1 == hdr.wait.kDst && pt2 == hdr.wait.k2 && pt3 == hdr.wait.kDport && now - pts < meta.retryUs
+                                && pOwner == pp && pEpoch == meta.epoch && pSt == MB_WAITING) {
+                            issue = 0;
+                        } else {
+                            psn = 0;
+                        }
+                        bit<32> downTs;
+                        qp_down.read(downTs, meta.qpIdx);
+                        hdr.wait.phase = PH_WAITING;
+                        hdr.wait.t0 = now;
+                        hdr.wait.issue = issue;
+                        hdr.wait.down = 0;
+                        hdr.wait.reads = 0;
+                        hdr.wait.psn = psn;
+                        if (downTs != 0) {
+                            // The server is not answering: no wait; a READ still goes, as a probe,
+                            // from the issue pass, which then takes the fallback.
+                            hdr.wait.down = 1;
+                            if (issue == 0) { meta.emFallback = 1; } else { meta.emWait = 1; }
+                        } else {
+                            meta.emWait = 1;
+                        }
+                    }
+                }
+                if (meta.emWait == 1) {
+                    sm.egress_spec = meta.loopPort;     // round the loopback port, then look again
+                    meta.routed = 1;
+                }
+                if (meta.emFallback == 1) { rdma_stats.count(RS_FALLBACK); }
+            }
+            if (meta.emWait == 0 && meta.again == 0) {
+                hdr.ethernet.etherType = hdr.wait.etherType;   // the hop's EM passes are over
+                hdr.wait.setInvalid();
+            }
+        } else if (response) {
             // ---- a READ response (or NAK) for this switch -------------------------------------
             // One if/else chain, each register written at most once on any path: a Tofino
             // register takes one stateful-ALU access per packet.
@@ -327,7 +547,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         bit<8> st = MB_NOT_FOUND;
                         bit<8> act = 0;
                         bit<96> data = 0;
-                        bool same = false;
+                        bool same = false;   // (set by ifs: Tofino refuses a bool assigned a comparison)
                         // The four slots' matches side by side, then the first that matches.
                         bool m0 = hdr.slot[0].src == want0 && hdr.slot[0].dst == want1
                                 && hdr.slot[0].nf ++ hdr.slot[0].proto ++ hdr.slot[0].sport == want2
@@ -342,16 +562,16 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                                 && hdr.slot[3].nf ++ hdr.slot[3].proto ++ hdr.slot[3].sport == want2
                                 && hdr.slot[3].dport == want3;
                         if (m0) {
-                            st = MB_FOUND; same = hdr.slot[0].verHead == hdr.slot[0].verTail;
+                            st = MB_FOUND; if (hdr.slot[0].verHead == hdr.slot[0].verTail) { same = true; }
                             act = hdr.slot[0].act; data = hdr.slot[0].data;
                         } else if (m1) {
-                            st = MB_FOUND; same = hdr.slot[1].verHead == hdr.slot[1].verTail;
+                            st = MB_FOUND; if (hdr.slot[1].verHead == hdr.slot[1].verTail) { same = true; }
                             act = hdr.slot[1].act; data = hdr.slot[1].data;
                         } else if (m2) {
-                            st = MB_FOUND; same = hdr.slot[2].verHead == hdr.slot[2].verTail;
+                            st = MB_FOUND; if (hdr.slot[2].verHead == hdr.slot[2].verTail) { same = true; }
                             act = hdr.slot[2].act; data = hdr.slot[2].data;
                         } else if (m3) {
-                            st = MB_FOUND; same = hdr.slot[3].verHead == hdr.slot[3].verTail;
+                            st = MB_FOUND; if (hdr.slot[3].verHead == hdr.slot[3].verTail) { same = true; }
                             act = hdr.slot[3].act; data = hdr.slot[3].data;
                         }
                         if (st == MB_FOUND && !same) {
@@ -360,29 +580,13 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         } else if (st == MB_NOT_FOUND) {
                             rdma_stats.count(RS_NOT_FOUND);
                         }
+                        // The mailbox only: the waiting packet that finds the answer carries it
+                        // to the cache on its next pass (registers in one order on every path).
                         newSt = st;
                         mb_act.write(meta.mslot, act);
                         mb_data0.write(meta.mslot, data[95:64]);
                         mb_data1.write(meta.mslot, data[63:32]);
                         mb_data2.write(meta.mslot, data[31:0]);
-                        if (st != MB_RETRY) {
-                            // Offer the entry (or its absence) to the cache, unless a flush came
-                            // since the READ.
-                            bit<32> e;
-                            mb_epoch.read(e, meta.mslot);
-                            if (e == epoch) {
-                                mb_cidx.read(meta.cacheIdx, meta.mslot);
-                                c_tag0.write(meta.cacheIdx, want0);
-                                c_tag1.write(meta.cacheIdx, want1);
-                                c_tag2.write(meta.cacheIdx, want2);
-                                c_tag3.write(meta.cacheIdx, want3);
-                                c_epoch.write(meta.cacheIdx, epoch);
-                                c_act.write(meta.cacheIdx, act);
-                                c_data0.write(meta.cacheIdx, data[95:64]);
-                                c_data1.write(meta.cacheIdx, data[63:32]);
-                                c_data2.write(meta.cacheIdx, data[31:0]);
-                            }
-                        }
                     }
                 }
             }
@@ -392,198 +596,25 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             if (newSt != MB_EMPTY) {
                 mb_status.write(meta.mslot, newSt);
             }
-        } else if (!em_config.apply().hit) {
-            // ---- a lookup for the NF meta.nfId, placed in EM ------------------------------------
-            meta.nfDrop = 1;   // no EM configured for this NF: never guess an action
-            rdma_stats.count(RS_FALLBACK);
-        } else {
-            tag0 = meta.kSrc;
-            tag1 = meta.kDst;
-            tag2 = meta.nfId ++ meta.kProto ++ meta.kSport;
-            tag3 = meta.kDport;
-            // The bucket's address, in every lookup pass (only a READ's clone uses it): beside
-            // the cache lookup rather than after it, which saves Tofino three dependent stages.
-            bit<32> h32;
-            hash(h32, HashAlgorithm.crc32, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
-                 meta.kSport, meta.kDport }, 64w4294967296);
-            bucket = h32 & meta.emMask;
-            em_va_shift.apply();
-            em_va_offset.apply();
-            em_va_sum.apply();
-            bit<32> ct0;
-            bit<32> ct1;
-            bit<32> ct2;
-            bit<16> ct3;
-            bit<32> ce;
-            c_tag0.read(ct0, meta.cacheIdx);
-            c_tag1.read(ct1, meta.cacheIdx);
-            c_tag2.read(ct2, meta.cacheIdx);
-            c_tag3.read(ct3, meta.cacheIdx);
-            c_epoch.read(ce, meta.cacheIdx);
-            // A READ takes two passes (p4src/README.md, Tofino): the pass that reads the mailbox
-            // or the in-flight registers and decides to read sets hdr.wait.issue and loops; the
-            // next pass (the issue pass) sends the READ and touches only what a READ writes.
-            // On Tofino a register is accessed once per pass; every target runs the same.
-            if (ct0 == tag0 && ct1 == tag1 && ct2 == tag2 && ct3 == tag3 && ce == epoch && epoch != 0) {
-                if (!hdr.wait.isValid()) { rdma_stats.count(RS_HIT); }   // a waiting packet was a miss already
-                bit<8> a;
-                bit<32> d0;
-                bit<32> d1;
-                bit<32> d2;
-                c_act.read(a, meta.cacheIdx);
-                c_data0.read(d0, meta.cacheIdx);
-                c_data1.read(d1, meta.cacheIdx);
-                c_data2.read(d2, meta.cacheIdx);
-                resolved(a, d0 ++ d1 ++ d2);
-            } else if (hdr.wait.isValid() && hdr.wait.issue == 1) {
-                // ---- the issue pass: the READ decided on the previous pass ----
-                rdma_stats.count(RS_READ);
-                take_psn();
-                meta.mslot = 24w0 ++ meta.rdPsn[7:0];
-                mb_psn.write(meta.mslot, 7w0 ++ 1w1 ++ meta.rdPsn);
-                mb_tag0.write(meta.mslot, tag0);
-                mb_tag1.write(meta.mslot, tag1);
-                mb_tag2.write(meta.mslot, tag2);
-                mb_tag3.write(meta.mslot, tag3);
-                mb_status.write(meta.mslot, MB_WAITING);
-                mb_epoch.write(meta.mslot, epoch);
-                mb_cidx.write(meta.mslot, meta.cacheIdx);
-                mb_ts.write(meta.mslot, now);
-                p_tag0.write(meta.cacheIdx, tag0);
-                p_tag1.write(meta.cacheIdx, tag1);
-                p_tag2.write(meta.cacheIdx, tag2);
-                p_tag3.write(meta.cacheIdx, tag3);
-                p_ts.write(meta.cacheIdx, now);
-                p_psn.write(meta.cacheIdx, 8w0 ++ meta.rdPsn);
-                meta.rdRkey = meta.rkey;
-                meta.rdQpn = meta.srvQpn;
-                meta.makeRead = 1;
-                hdr.wait.psn = meta.rdPsn;
-                hdr.wait.reads = hdr.wait.reads + 1;
-                hdr.wait.issue = 0;
-                meta.session = 32w100 + meta.qpIdx;   // one clone session per QP
-                clone_preserving_field_list(CloneType.I2E, meta.session, 1);
-                if (hdr.wait.down == 1) {
-                    meta.emFallback = 1;   // a probe of a QP marked down: the packet does not wait
-                } else {
-                    meta.emWait = 1;
-                }
-            } else if (hdr.wait.isValid()) {
-                // ---- a waiting packet: its PSN's mailbox ----
-                rdma_stats.count(RS_WAIT_PASS);
-                meta.mslot = 24w0 ++ hdr.wait.psn[7:0];
-                bit<32> wOwner;
-                bit<8> wSt = MB_EMPTY;
-                bit<32> wT = 0;
-                bit<32> wTag0;
-                bit<32> wTag1;
-                bit<32> wTag2;
-                bit<16> wTag3;
-                mb_psn.read(wOwner, meta.mslot);
-                mb_tag0.read(wTag0, meta.mslot);
-                mb_tag1.read(wTag1, meta.mslot);
-                mb_tag2.read(wTag2, meta.mslot);
-                mb_tag3.read(wTag3, meta.mslot);
-                // The slot must still be this packet's READ: after a PSN resync (a sequence NAK)
-                // the same PSN may have been issued again for another key.
-                if (wOwner == 7w0 ++ 1w1 ++ hdr.wait.psn && wTag0 == tag0 && wTag1 == tag1
-                        && wTag2 == tag2 && wTag3 == tag3) {
-                    mb_status.read(wSt, meta.mslot);
-                    mb_ts.read(wT, meta.mslot);
-                }
-                if (wSt == MB_FOUND || wSt == MB_NOT_FOUND) {
-                    bit<8> wA;
-                    bit<32> wD0;
-                    bit<32> wD1;
-                    bit<32> wD2;
-                    mb_act.read(wA, meta.mslot);
-                    mb_data0.read(wD0, meta.mslot);
-                    mb_data1.read(wD1, meta.mslot);
-                    mb_data2.read(wD2, meta.mslot);
-                    resolved(wA, wD0 ++ wD1 ++ wD2);
-                } else if (wSt == MB_FAILED) {
-                    meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
-                } else if (now - hdr.wait.t0 > meta.boundUs || hdr.wait.reads >= 8) {
-                    meta.emFallback = 1;
-                    qp_down.write(meta.qpIdx, now | 1);
-                } else {
-                    // Unanswered, or the entry was torn: read again (next pass) once retryUs have passed.
-                    if (wSt == MB_EMPTY || now - wT > meta.retryUs) { hdr.wait.issue = 1; }
-                    meta.emWait = 1;
-                }
-            } else if (now == 0) {
-                // No clock to time a READ by: BMv2 leaves ingress_global_timestamp 0 on a
-                // recirculated packet (a hop after a local NF). Round the loopback once first; the
-                // packet comes back through a port, timestamped, and misses then.
-                sm.egress_spec = meta.loopPort;
-                meta.routed = 1;
-            } else {
-                // ---- a miss: share a READ in flight for the same key, or decide to read ----
-                rdma_stats.count(RS_MISS);
-                bit<32> pt0;
-                bit<32> pt1;
-                bit<32> pt2;
-                bit<16> pt3;
-                bit<32> pts;
-                p_tag0.read(pt0, meta.cacheIdx);
-                p_tag1.read(pt1, meta.cacheIdx);
-                p_tag2.read(pt2, meta.cacheIdx);
-                p_tag3.read(pt3, meta.cacheIdx);
-                p_ts.read(pts, meta.cacheIdx);
-                bit<8> issue = 1;   // 0: share the READ in flight
-                // The in-flight READ's PSN and its mailbox are read beside the tags (reads change
-                // nothing), then one condition decides: fewer dependent steps on Tofino.
-                bit<32> pp;
-                p_psn.read(pp, meta.cacheIdx);
-                bit<24> psn = pp[23:0];
-                meta.mslot = 24w0 ++ psn[7:0];
-                bit<32> pOwner;
-                bit<32> pEpoch;
-                bit<8> pSt;
-                mb_psn.read(pOwner, meta.mslot);
-                mb_epoch.read(pEpoch, meta.mslot);
-                mb_status.read(pSt, meta.mslot);
-                // A READ for this key may be in flight: wait for it if it left after the last
-                // flush and is still unanswered (an answered or older one may be stale).
-                if (pt0 == tag0 && pt1 == tag1 && pt2 == tag2 && pt3 == tag3 && now - pts < meta.retryUs
-                        && pOwner == 7w0 ++ 1w1 ++ psn && pEpoch == epoch && pSt == MB_WAITING) {
-                    issue = 0;
-                } else {
-                    psn = 0;
-                }
-                bit<32> downTs;
-                qp_down.read(downTs, meta.qpIdx);
-                hdr.wait.setValid();
-                hdr.wait.t0 = now;
-                hdr.wait.issue = issue;
-                hdr.wait.down = 0;
-                hdr.wait.reads = 0;
-                hdr.wait.psn = psn;
-                hdr.wait.etherType = hdr.ethernet.etherType;
-                hdr.ethernet.etherType = ETH_WAIT;
-                if (downTs != 0) {
-                    // The server is not answering: no wait; a READ still goes, as a probe, from
-                    // the issue pass, which then takes the fallback.
-                    hdr.wait.down = 1;
-                    if (issue == 0) { meta.emFallback = 1; } else { meta.emWait = 1; }
-                } else {
-                    meta.emWait = 1;
-                }
-            }
-            if (meta.emWait == 1) {
-                sm.egress_spec = meta.loopPort;     // round the loopback port, then look again
-                meta.routed = 1;
-            } else if (hdr.wait.isValid()) {
-                hdr.ethernet.etherType = hdr.wait.etherType;
-                hdr.wait.setInvalid();
-            }
-            if (meta.emFallback == 1) { rdma_stats.count(RS_FALLBACK); }
         }
     }
 }
 
 /* Egress: the ingress-to-egress clone of a missing packet becomes the RDMA READ request. */
 control EmRead(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
+    // The READ's addresses and key, by QP: written here in egress rather than carried from
+    // the ingress with the clone (PHV on Tofino: the clone carries the QP, PSN and address only).
+    action read_to(bit<32> rkey, bit<24> srvQpn, bit<32> srvIp, bit<48> srvMac, bit<32> myIp, bit<48> myMac) {
+        hdr.ethernet.dst = srvMac; hdr.ethernet.src = myMac;
+        hdr.ipv4.src = myIp; hdr.ipv4.dst = srvIp;
+        hdr.bth.dqpn = srvQpn; hdr.reth.rkey = rkey;
+    }
+    table em_read_qp {
+        key = { meta.qp : exact; }
+        actions = { read_to; NoAction; }
+        default_action = NoAction();
+        size = N_QP;
+    }
     apply {
         hdr.wait.setInvalid();
         hdr.nsh.setInvalid();
@@ -593,21 +624,21 @@ control EmRead(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         hdr.slot[1].setInvalid();
         hdr.slot[2].setInvalid();
         hdr.slot[3].setInvalid();
-        hdr.ethernet.dst = meta.rdDstMac;
-        hdr.ethernet.src = meta.rdSrcMac;
         hdr.ethernet.etherType = ETH_IPV4;
         hdr.ipv4.setValid();
         hdr.ipv4.version = 4; hdr.ipv4.ihl = 5; hdr.ipv4.tos = 0; hdr.ipv4.totalLen = 20 + 8 + 12 + 16 + 4;
         hdr.ipv4.id = 0; hdr.ipv4.flags = 2; hdr.ipv4.frag = 0; hdr.ipv4.ttl = 64; hdr.ipv4.proto = PROTO_UDP;
-        hdr.ipv4.src = meta.rdSrcIp; hdr.ipv4.dst = meta.rdDstIp;
         hdr.udp.setValid();
         hdr.udp.sport = 0xC000; hdr.udp.dport = ROCEV2_PORT; hdr.udp.len = 8 + 12 + 16 + 4; hdr.udp.csum = 0;
         hdr.bth.setValid();
         hdr.bth.opcode = OP_READ_REQUEST; hdr.bth.se = 0; hdr.bth.m = 0; hdr.bth.pad = 0; hdr.bth.tver = 0;
         hdr.bth.pkey = 0xFFFF; hdr.bth.fecn = 0; hdr.bth.becn = 0; hdr.bth.resv6 = 0;
-        hdr.bth.dqpn = meta.rdQpn; hdr.bth.ackreq = 0; hdr.bth.resv7 = 0; hdr.bth.psn = meta.rdPsn;
+        hdr.bth.ackreq = 0; hdr.bth.resv7 = 0; hdr.bth.psn = meta.rdOwner[23:0];
         hdr.reth.setValid();
-        hdr.reth.va = meta.rdVa; hdr.reth.rkey = meta.rdRkey; hdr.reth.len = EM_SLOTS * EM_SLOT_BYTES;
+        hdr.reth.va = meta.rdVa; hdr.reth.len = EM_SLOTS * EM_SLOT_BYTES;
+        if (!em_read_qp.apply().hit) {
+            mark_to_drop(sm);   // a QP the EMAC has not set up: no READ
+        }
         hdr.icrc.setValid();
         hash(meta.icrc, HashAlgorithm.crc32, 32w0, {
             64w0xFFFFFFFFFFFFFFFF,

@@ -28,6 +28,21 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
     NatRewrite() em_nat;
     LbRewrite() em_lb;
 
+    // The EM cache's settings (the EMAC writes its default action): mask = cache size - 1 (a
+    // power of two); epoch + 1 empties the cache; epoch 0 (the default until the EMAC sets it)
+    // never hits. Action data, not registers: PI's P4Runtime server (BMv2) does not write
+    // registers. Applied first in every pass: it waits for nothing.
+    action cache_set(bit<32> indexMask, bit<32> flushEpoch) {
+        meta.epoch = flushEpoch;
+        meta.cacheMask = indexMask;
+    }
+    table em_cache {
+        key = { }
+        actions = { cache_set; }
+        default_action = cache_set(0, 0);
+        size = 1;
+    }
+
     // This switch's own RDMA address: responses to it go to the EM path.
     table rdma_endpoint {
         key = { hdr.ipv4.dst : exact; }
@@ -36,10 +51,48 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         size = 16;
     }
 
+    // The ports a waiting packet comes back on from the loopback (the EMAC writes them: the
+    // loopback's far end, LOOP_IN, or the loop port itself where it reflects). A wait shim is
+    // taken from these and from a recirculation only: it carries the lookup's key, and a
+    // host must not choose the key whose cached answer is applied to its packet.
+    table wait_port {
+        key = { sm.ingress_port : exact; }
+        actions = { NoAction; }
+        default_action = NoAction();
+        size = 4;
+    }
+
     apply {
 #ifdef __TARGET_TOFINO__
         hdr.recirc.setInvalid();   // read by the parser (meta.hops); sent again only to recirculate
+        bool recirculated = sm.ingress_port == RECIRC_PORT;
+#else
+        bool recirculated = sm.instance_type == 4;   // v1model's PKT_INSTANCE_TYPE_RECIRC
 #endif
+#ifndef FABRIC_NO_EM
+        if (hdr.wait.isValid() && !recirculated) {
+            if (!wait_port.apply().hit) {
+                meta.badShim = 1;   // counted by the EM path, then dropped
+            }
+        }
+#endif
+        // A later pass of an EM hop (p4src/README.md, the EM path in passes): the lookup starts
+        // from the key in the wait shim, as the packet arrived (before the SFF may end the chain).
+        // (A metadata bit set by an if: a bool local would be replaced by its condition where
+        // it is read, after the SFF, which may remove the NSH.)
+        if (hdr.wait.isValid() && hdr.nsh.isValid()) {
+            meta.emPass = 1;
+        } else if (meta.badShim == 1) {
+            meta.emPass = 1;   // no NSH: nothing to look up, but the EM path counts it
+        } else if (hdr.wait.isValid()) {
+            hdr.ethernet.etherType = hdr.wait.etherType;   // a shim without NSH: dropped
+            hdr.wait.setInvalid();
+        }
+        // (Before the packet-out's return: nothing after waits for that.)
+        bool response = false;
+        if (hdr.bth.isValid() && !hdr.nsh.isValid()) {
+            response = rdma_endpoint.apply().hit;
+        }
         if (hdr.packet_out.isValid()) {
             // From the controller: out of the port it names, or (0) through the pipeline.
             hdr.packet_out.setInvalid();
@@ -48,12 +101,9 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
                 return;
             }
         }
+        em_cache.apply();
         if (hdr.ipv4.isValid()) {
             meta.l4len = hdr.ipv4.totalLen - 20;
-        }
-        bool response = false;
-        if (hdr.bth.isValid() && !hdr.nsh.isValid()) {
-            response = rdma_endpoint.apply().hit;
         }
         // (A response has a BTH and no NSH: neither table sees it, and neither waits for
         // rdma_endpoint, so Tofino can look them up in the same stages.)
@@ -67,14 +117,36 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         // A firewall or rate limiter placed in EM is served from its LM table (see README).
         bool inEm = meta.local == 1 && meta.hostKind == HOST_EM
                     && (meta.nfKind == NF_NAT || meta.nfKind == NF_LB);
-        if (inEm) {
+#ifndef __TARGET_TOFINO__
+        // BMv2 and srem's switch have no stages to run out of: the hop's key goes in the shim
+        // and the lookup follows in the same pass (an EM hit takes one pass, as an LM hit).
+        if (inEm && meta.emPass == 0 && !response) {
             em_key.apply(hdr, meta);
+            if (meta.emLookup == 1) {
+                meta.again = 0;
+                meta.emPass = 1;
+            }
+        }
+#endif
+        // The SFF still runs in a later pass of an EM hop, only to tell whether the hop is still
+        // this NF in EM (sameHop): its tables and the EM key's are not on the lookup's path.
+        bool sameHop = false;
+        if (inEm && meta.nfId == hdr.wait.nf) { sameHop = true; }
+        // One if/else for the EM path (a response, or a later pass of an EM hop), the EM key
+        // pass and the LM NFs: Tofino sees them exclusive, and places them in the same stages.
+        if (meta.emPass == 1 || response) {
+#ifndef FABRIC_NO_EM
+            em.apply(hdr, meta, sm, response);
+#endif
+        } else if (inEm) {
+#ifdef __TARGET_TOFINO__
+            em_key.apply(hdr, meta);   // the key pass: the key goes in the shim, the packet recirculates
+#endif
             if (meta.emLookup == 0) {
                 meta.done = 1;   // nothing to look up (LB: not a VIP): passes as in LM
             }
         } else if (meta.local == 1) {
-            // An NF in LM, in the other branch of the same if as the EM key, so that Tofino
-            // may place both in the same stages.
+            // An NF in LM.
             meta.done = 1;
             if (meta.nfKind == NF_FIREWALL) {
                 firewall.apply(hdr, meta);
@@ -86,17 +158,35 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
                 ratelimit.apply(hdr, meta);
             }
         }
-        if (response || (inEm && meta.emLookup == 1)) {
-#ifndef FABRIC_NO_EM
-            em.apply(hdr, meta, sm);
-#endif
-        }
-        if (hdr.wait.isValid() && meta.emWait == 0 && !response) {
-            // A packet that no longer waits for EM (its hop changed meanwhile) drops the shim.
-            hdr.ethernet.etherType = hdr.wait.etherType;
-            hdr.wait.setInvalid();
-        }
         if (response) {
+            return;
+        }
+#ifndef FABRIC_NO_EM
+        if (meta.badShim == 1) {
+            mark_to_drop(sm);
+            return;
+        }
+#endif
+        if (meta.emPass == 1 && !sameHop) {
+            // The hop changed while the packet was in its EM passes (moved to LM, say): it drops
+            // what this pass found and takes the hop afresh in the next pass.
+            if (meta.emWait == 1 || meta.again == 1) {   // (else the EM path dropped the shim already)
+                hdr.ethernet.etherType = hdr.wait.etherType;
+                hdr.wait.setInvalid();
+            }
+            meta.again = 1;
+        }
+        if (meta.again == 1 && hdr.nsh.isValid()) {
+            // One more pass for the same hop (the EM key pass, a hop that changed):
+            // NSH unchanged, no hop counted.
+            meta.recirc = 1;
+#ifdef __TARGET_TOFINO__
+            sm.egress_spec = RECIRC_PORT;
+            hdr.recirc.setValid();
+            hdr.recirc.hops = meta.hops;
+#else
+            sm.egress_spec = 0;
+#endif
             return;
         }
         if (hdr.nsh.isValid()) {

@@ -41,6 +41,7 @@ const bit<32> RS_NOT_FOUND = 9;
 const bit<32> RS_FALLBACK = 10;
 const bit<32> RS_WAIT_PASS = 11;
 const bit<32> RS_BAD_LEN = 12;
+const bit<32> RS_BAD_SHIM = 13;   // a wait shim from a host port, or an answer not recirculated: dropped
 
 // Mailbox status
 const bit<8> MB_EMPTY = 0;
@@ -85,11 +86,23 @@ header packet_out_t { bit<9> egress_port; bit<7> _pad; }
 
 header ethernet_t { bit<48> dst; bit<48> src; bit<16> etherType; }
 
-/* A packet waiting for an RDMA READ loops through the loopback port with this shim:
-   when it first waited (us), whether its next pass sends a READ (issue) and whether that
-   READ is a probe of a QP marked down (down: the packet then takes the fallback), how many
-   READs it issued, which PSN answers it. */
-header wait_t { bit<32> t0; bit<8> reads; bit<24> psn; bit<8> issue; bit<8> down; bit<16> etherType; }
+/* A packet in its EM hop's passes carries this shim (p4src/README.md, the EM path in
+   passes): the key pass computes the lookup's key and cache index and recirculates with
+   them; each later pass starts from the shim rather than from the SFF and the key's tables.
+   phase: LOOKUP (look in the cache), WAITING (missed: when it first waited (us), whether its
+   next pass sends a READ (issue) and whether that READ is a probe of a QP marked down (down:
+   the packet then takes the fallback), how many READs it issued, which PSN answers it), or
+   FILL (the answer found in the mailbox, with the READ's flush epoch: the next pass writes
+   it to the cache and applies it). Every field a whole number of bytes (Tofino's PHV). */
+header wait_t {
+    bit<32> t0; bit<8> reads; bit<32> psn; bit<8> issue; bit<8> down; bit<8> phase;   // psn: the READ's owner tag, 8w1 ++ PSN
+    bit<8> nf; bit<32> kSrc; bit<32> kDst; bit<32> k2; bit<16> kDport; bit<32> cidx; bit<32> h32;   // k2: nf ++ proto ++ sport
+    bit<8> act; bit<32> data0; bit<32> data1; bit<32> data2; bit<32> epoch;
+    bit<16> etherType;
+}
+const bit<8> PH_LOOKUP = 0;
+const bit<8> PH_WAITING = 1;
+const bit<8> PH_FILL = 2;
 
 /* NSH base header + service path header (MD type 2, no context headers). */
 header nsh_t {
@@ -132,6 +145,56 @@ header recirc_t { bit<8> hops; }
 #endif
 #endif
 
+#ifdef __TARGET_TOFINO__
+// An RDMA response (its bucket) never comes behind the wait shim or NSH (FabricParser reads
+// RoCEv2 only under a bare Ethernet/IPv4), and the ingress sets the shim valid only behind NSH
+// (the EM key pass): they may share PHV containers.
+@pa_mutually_exclusive("ingress", "hdr.wait", "hdr.slot[0]")
+@pa_mutually_exclusive("ingress", "hdr.wait", "hdr.slot[1]")
+@pa_mutually_exclusive("ingress", "hdr.wait", "hdr.slot[2]")
+@pa_mutually_exclusive("ingress", "hdr.wait", "hdr.slot[3]")
+@pa_mutually_exclusive("ingress", "hdr.nsh", "hdr.slot[0]")
+@pa_mutually_exclusive("ingress", "hdr.nsh", "hdr.slot[1]")
+@pa_mutually_exclusive("ingress", "hdr.nsh", "hdr.slot[2]")
+@pa_mutually_exclusive("ingress", "hdr.nsh", "hdr.slot[3]")
+// EmPath's lookup passes and a response are one if/else, and a response never has the shim:
+// the lookup's locals (the instance's name `em`, then the local's) may share them too.
+#define EM_NOT_WITH_BUCKET(f) \
+    @pa_mutually_exclusive("ingress", f, "hdr.slot[0]") @pa_mutually_exclusive("ingress", f, "hdr.slot[1]") \
+    @pa_mutually_exclusive("ingress", f, "hdr.slot[2]") @pa_mutually_exclusive("ingress", f, "hdr.slot[3]")
+EM_NOT_WITH_BUCKET("em_a")
+EM_NOT_WITH_BUCKET("em_ce")
+EM_NOT_WITH_BUCKET("em_ct0")
+EM_NOT_WITH_BUCKET("em_ct1")
+EM_NOT_WITH_BUCKET("em_ct2")
+EM_NOT_WITH_BUCKET("em_ct3")
+EM_NOT_WITH_BUCKET("em_d0")
+EM_NOT_WITH_BUCKET("em_d1")
+EM_NOT_WITH_BUCKET("em_d2")
+EM_NOT_WITH_BUCKET("em_downTs")
+EM_NOT_WITH_BUCKET("em_issue")
+EM_NOT_WITH_BUCKET("em_pEpoch")
+EM_NOT_WITH_BUCKET("em_pOwner")
+EM_NOT_WITH_BUCKET("em_pSt")
+EM_NOT_WITH_BUCKET("em_pp")
+EM_NOT_WITH_BUCKET("em_psn")
+EM_NOT_WITH_BUCKET("em_pt0")
+EM_NOT_WITH_BUCKET("em_pt1")
+EM_NOT_WITH_BUCKET("em_pt2")
+EM_NOT_WITH_BUCKET("em_pt3")
+EM_NOT_WITH_BUCKET("em_pts")
+EM_NOT_WITH_BUCKET("em_wOwner")
+EM_NOT_WITH_BUCKET("em_wSt")
+EM_NOT_WITH_BUCKET("em_wT")
+EM_NOT_WITH_BUCKET("em_wTag0")
+EM_NOT_WITH_BUCKET("em_wTag1")
+EM_NOT_WITH_BUCKET("em_wTag2")
+EM_NOT_WITH_BUCKET("em_wTag3")
+EM_NOT_WITH_BUCKET("em_bucket")
+EM_NOT_WITH_BUCKET("em_off")
+EM_NOT_WITH_BUCKET("em_off5")
+EM_NOT_WITH_BUCKET("em_off7")
+#endif
 struct headers_t {
     packet_in_t packet_in;
     packet_out_t packet_out;
@@ -167,6 +230,9 @@ struct meta_t {
     bit<1> natPunt;         // an LM NAT miss the controller allocates for: to the CPU port
     bit<1> emWait;          // the EM entry is not here yet: loop and look again
     bit<1> emFallback;      // the EM did not answer in time: the NF's fallback
+    bit<1> badShim;         // a wait shim from neither a recirculation nor a wait_port
+    bit<1> emPass;          // a later pass of an EM hop: arrived with the wait shim and NSH
+    bit<1> again;           // one more pass for the same hop (the EM key pass; a hop changed meanwhile)
     // EM lookup: the key the NF's EM table is read with (EmKey): the 5-tuple for a NAT,
     // (0, VIP, proto, flow slot, VIP port) for a load balancer
     bit<1> emLookup;
@@ -175,7 +241,8 @@ struct meta_t {
     bit<8> kProto;
     bit<16> kSport;
     bit<16> kDport;
-    bit<32> cacheIdx;
+    bit<32> cacheMask;      // the cache's size - 1 (em_cache)
+    bit<32> epoch;          // the cache's flush epoch (em_cache)
     // Register and counter indices, each computed into a field of its own (Tofino takes a
     // plain field as an index, not an expression)
     bit<32> qpIdx;          // meta.qp
@@ -184,13 +251,10 @@ struct meta_t {
     bit<32> session;        // the READ's clone session: 100 + QP
     bit<8> emAct;
     bit<96> emData;
-    bit<8> qp;
+    @field_list(1) bit<8> qp;   // the READ's QP (EmRead's em_read_qp)
     // EM configuration of the NF (em_config)
     bit<64> emBase;
     bit<32> emMask;
-    bit<32> rkey;
-    bit<24> srvQpn;
-    bit<24> myQpn;
     bit<32> boundUs;
     bit<32> retryUs;
     bit<9> loopPort;
@@ -199,14 +263,10 @@ struct meta_t {
     bit<48> detourMac;
     // READ request built from an I2E clone in egress
     @field_list(1) bit<1> makeRead;
-    @field_list(1) bit<24> rdPsn;
+    // 8w1 ++ the READ's PSN: who holds the PSN's mailbox (mb_psn, p_psn), and the BTH's PSN
+    // (32 bits whole: Tofino bridges it in one container)
+    @field_list(1) bit<32> rdOwner;
     @field_list(1) bit<64> rdVa;
-    @field_list(1) bit<32> rdRkey;
-    @field_list(1) bit<24> rdQpn;
-    @field_list(1) bit<32> rdSrcIp;
-    @field_list(1) bit<32> rdDstIp;
-    @field_list(1) bit<48> rdSrcMac;
-    @field_list(1) bit<48> rdDstMac;
     bit<32> icrc;
     // Local hops done in this switch (kept across recirculations): a bound on the loop.
     @field_list(2) bit<8> hops;

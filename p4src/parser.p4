@@ -60,6 +60,8 @@ parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout s
         meta.dport = hdr.tcp.dport;
         transition accept;
     }
+    // Each header is extracted in one state only: Tofino 2 copies a header extracted in
+    // several for its egress deparser, past its 128 bits of egress validity containers.
     state udp {
         pkt.extract(hdr.udp);
         meta.sport = hdr.udp.sport;
@@ -67,25 +69,28 @@ parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout s
 #ifdef FABRIC_NO_EM
         transition accept;   // a measurement build without the EM path (p4src/README.md)
 #else
-        transition select(hdr.udp.dport) { ROCEV2_PORT: bth; default: accept; }
+        // RoCEv2 only bare, never behind NSH or the wait shim (an RDMA response comes bare):
+        // the EM path's bucket shares no packet with the shim or NSH, and Tofino overlays
+        // them in the same PHV containers (headers.p4; p4src/README.md, Tofino).
+        transition select(hdr.udp.dport, hdr.ethernet.etherType) { (ROCEV2_PORT, ETH_IPV4): bth; default: accept; }
 #endif
     }
+    // What the EM path reads: a READ response (one bucket) and an ACK/NAK. Anything else on
+    // RoCEv2 (a READ request between hosts, say) is forwarded as payload.
     state bth {
         pkt.extract(hdr.bth);
         transition select(hdr.bth.opcode) {
-            OP_READ_REQUEST: reth;
-            OP_READ_RESPONSE_ONLY: read_response;
-            OP_ACKNOWLEDGE: ack;
+            OP_READ_RESPONSE_ONLY: aeth;
+            OP_ACKNOWLEDGE: aeth;
             default: accept;
         }
     }
-    state reth { pkt.extract(hdr.reth); pkt.extract(hdr.icrc); transition accept; }
-    state ack { pkt.extract(hdr.aeth); pkt.extract(hdr.icrc); transition accept; }
-    state read_response {
+    state aeth {
         pkt.extract(hdr.aeth);
         // A response the fabric asked for carries exactly one bucket; anything else is counted bad.
-        transition select(hdr.udp.len) {
-            8 + 12 + 4 + EM_SLOTS * EM_SLOT_BYTES + 4: bucket;
+        transition select(hdr.bth.opcode, hdr.udp.len) {
+            (OP_ACKNOWLEDGE, _): icrc;
+            (OP_READ_RESPONSE_ONLY, 8 + 12 + 4 + EM_SLOTS * EM_SLOT_BYTES + 4): bucket;
             default: accept;
         }
     }
@@ -95,6 +100,9 @@ parser FabricParser(packet_in pkt, out headers_t hdr, inout meta_t meta, inout s
         pkt.extract(hdr.slot[1]);
         pkt.extract(hdr.slot[2]);
         pkt.extract(hdr.slot[3]);
+        transition icrc;
+    }
+    state icrc {
         pkt.extract(hdr.icrc);
         transition accept;
     }

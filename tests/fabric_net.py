@@ -81,6 +81,7 @@ class Net:
     handlers: dict[str, Callable[[bytes], list[bytes]] | None] = field(default_factory=dict)
 
     def add_switch(self, name: str, device_id: int, ports: list[int]) -> Sw:
+        json_bytes, p4info = fabric()  # first: a P4 error leaves no server running
         r = Runner(device_id)
         qp = {n: QueuePort(n) for n in ports}
         for p in qp.values():
@@ -89,7 +90,6 @@ class Net:
         server, _service, port = serve(r, "127.0.0.1:0")
         r.start()
         c = SwitchConnection(f"127.0.0.1:{port}", device_id)
-        json_bytes, p4info = fabric()
         c.set_pipeline(p4info, json_bytes)
         sw = Sw(name, r, qp, server, c)
         self.switches[name] = sw
@@ -186,6 +186,14 @@ def two_switches(cache_size: int = 1024, bound_us: int = 200_000, retry_us: int 
 
     Returns (net, emac, responder)."""
     net = Net()
+    try:  # a setup that fails (a P4 error) stops what it started: its servers would keep pytest alive
+        return _two_switches(net, cache_size, bound_us, retry_us)
+    except BaseException:
+        net.close()
+        raise
+
+
+def _two_switches(net: Net, cache_size: int, bound_us: int, retry_us: int):
     s1 = net.add_switch("S1", 1, [1, 2, 4])
     s2 = net.add_switch("S2", 2, [1, 2, 3, 5])
     net.link(s1.ports[2], s2.ports[2])

@@ -365,10 +365,9 @@ def test_a_nak_for_a_bad_rkey_takes_the_fallback_at_once(em_net):
     s1 = net.switches["S1"]
     p = emac.placed[2]
     # The switch's copy of the rkey is wrong: the server refuses the READ (remote access NAK).
-    s1.client.insert(
-        [TableWrite.of("em_config", {"meta.nfId": 2}, "em_set", _em_params(emac, p, rkey=p.server.rkey + 1))],
-        "MODIFY",
-    )
+    ok = emac._read_qp(p.qp, p.server)
+    wrong = TableWrite.of(ok.table, dict(ok.match), ok.action, {**dict(ok.params), "rkey": p.server.rkey + 1})
+    s1.client.insert([wrong], "MODIFY")
     t0 = time.monotonic()
     s1.ports[1].rx.put(pkt())
     deadline = t0 + 3
@@ -380,15 +379,10 @@ def test_a_nak_for_a_bad_rkey_takes_the_fallback_at_once(em_net):
     assert received(net.hosts["H2"], 1, timeout=0.2) == []  # a counted drop, never a wrong action
 
 
-def _em_params(emac, p, rkey: int, detour: tuple[int, str] | None = None) -> dict:
-    import ipaddress
-
-    ip = lambda a: int(ipaddress.IPv4Address(a))
+def _em_params(emac, p, detour: tuple[int, str] | None = None) -> dict:
     mac = lambda m: int(m.replace(":", ""), 16)
     return {
-        "base": p.base, "bucketMask": p.table.buckets - 1, "rkey": rkey, "qp": p.qp, "srvQpn": MS.qpn,
-        "srvIp": ip(MS.ip), "srvMac": mac(MS.mac), "myIp": ip(S1_RDMA.ip), "myMac": mac(S1_RDMA.mac),
-        "loopPort": emac.loop_port, "boundUs": emac.bound_us, "retryUs": emac.retry_us,
+        "base": p.base, "bucketMask": p.table.buckets - 1, "qp": p.qp, "loopPort": emac.loop_port, "boundUs": emac.bound_us, "retryUs": emac.retry_us,
         "detour": int(detour is not None), "detourPort": detour[0] if detour else 0,
         "detourMac": mac(detour[1]) if detour else 0,
     }  # fmt: skip
@@ -419,7 +413,7 @@ def test_memory_server_killed_mid_flow_falls_back_within_the_bound(em_net, detou
                     "em_config",
                     {"meta.nfId": 2},
                     "em_set",
-                    _em_params(emac, p, p.server.rkey, (2, MAC["S2"])),
+                    _em_params(emac, p, (2, MAC["S2"])),
                 )
             ],
             "MODIFY",
@@ -656,3 +650,68 @@ def test_an_entry_deleted_from_em_stops_applying(em_net):
     emac.put(2, NEW)
     s1.ports[1].rx.put(pkt())
     assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.9", 49999)]
+
+
+def _shim(phase: int, cidx: int, epoch: int, data: bytes) -> bytes:
+    """The wait shim (p4src/headers.p4, wait_t) of the NAT's key, as a host could forge it."""
+    import struct
+
+    nf, src, dst = 2, bytes([10, 0, 1, 1]), bytes([10, 0, 2, 2])
+    return (
+        struct.pack("!IB", 0, 0) + bytes(4) + bytes([0, 0, phase, nf]) + src + dst
+        + bytes([nf, 6]) + struct.pack("!HHII", 1234, 80, cidx, 0)
+        + bytes([ACT_NAT]) + data + struct.pack("!IH", epoch, 0x894F)
+    )  # fmt: skip
+
+
+def test_a_cache_answer_from_a_host_port_is_dropped_and_the_cache_left_alone(em_net):
+    """The EM path's FILL pass (an answer a waiting packet found, written to the cache next pass)
+    is taken from a recirculation only: a host cannot hand the switch an entry for its cache."""
+    from p4target.switch.hashes import crc16
+
+    net, emac, _ = em_net
+    s1 = net.switches["S1"]
+    key = bytes([2]) + KEY.packed()  # the cache index, as the key pass computes it
+    cidx = crc16(key) & (emac.cache_size - 1)
+    bogus = nat_data("6.6.6.6", "10.0.2.2", 6666, 80)
+    nsh = bytes([0x0F, 0xC2, 0x02, 0x01, 0, 0, 10, 255])  # SPI 10, SI 255: the EM NAT's hop
+    inner = raw(IP(src="10.0.1.1", dst="10.0.2.2") / TCP(sport=1234, dport=80) / b"forged")
+    forged = (
+        raw(Ether(src=MAC["H1"], dst=MAC["S1"], type=0x88B5))
+        + _shim(2, cidx, emac.epoch, bogus)
+        + nsh
+        + inner
+    )
+    s1.ports[1].rx.put(forged)
+    assert received(net.hosts["H2"], 1, timeout=0.5) == []
+    assert emac.stats()["bad_shim"] == 1
+    # The flow's first packet still misses and reads the real entry: nothing was cached.
+    s1.ports[1].rx.put(pkt())
+    assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.1", 40000)]
+    st = emac.stats()
+    assert (st["miss"], st["read"], st["hit"]) == (1, 1, 0)
+
+
+def test_a_lookup_pass_from_a_host_port_is_dropped_not_looked_up(em_net):
+    """A host that sends its packet behind a wait shim of its own, with another flow's key, does
+    not get that flow's cached answer: the switch takes the shim only from a recirculation or
+    its loopback (wait_port), and drops and counts any other."""
+    from p4target.switch.hashes import crc16
+
+    net, emac, _ = em_net
+    s1 = net.switches["S1"]
+    s1.ports[1].rx.put(pkt())  # KEY's answer is read and cached
+    assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.1", 40000)]
+    cidx = crc16(bytes([2]) + KEY.packed()) & (emac.cache_size - 1)
+    nsh = bytes([0x0F, 0xC2, 0x02, 0x01, 0, 0, 10, 255])  # SPI 10, SI 255: the EM NAT's hop
+    inner = raw(IP(src="10.0.1.1", dst="10.0.2.2") / TCP(sport=777, dport=80) / b"forged")
+    forged = (
+        raw(Ether(src=MAC["H1"], dst=MAC["S1"], type=0x88B5)) + _shim(0, cidx, 0, bytes(12)) + nsh + inner
+    )
+    s1.ports[1].rx.put(forged)
+    assert received(net.hosts["H2"], 1, timeout=0.5) == []
+    st = emac.stats()
+    assert (st["bad_shim"], st["hit"], st["read"]) == (1, 0, 1)
+    s1.ports[1].rx.put(pkt())  # the flow itself still hits
+    assert [translated(f) for f in received(net.hosts["H2"], 1)] == [("198.51.100.1", 40000)]
+    assert emac.stats()["hit"] == 1

@@ -229,7 +229,7 @@ def test_chain_fw_lm_nat_em_lb_server_over_veths_with_srem_processes(netns, tmp_
         )
         c.insert(lm_writes(nfs[1]))
         transport = in_netns(netns, lambda: RawTransport("p4", emac_ep, timeout=1.0))
-        emac = Emac(c, me, loop_port=9, bound_us=3_000_000, retry_us=1_000_000)
+        emac = Emac(c, me, loop_port=9, bound_us=3_000_000, retry_us=1_000_000, loop_in=10)
         emac.start(64)
         for _ in range(30):  # the memory server may still be starting: a READ shows it is up
             try:

@@ -169,3 +169,12 @@ def test_function_like_macros_expand_with_nested_calls():
     prog = parse_text(src, "m.p4")
     consts = {d.name: A.show(d.value) for d in prog.decls if isinstance(d, A.ConstDecl)}
     assert consts["C"] == "(((1 + 2) + (1 + 2)) + 0)" and consts["TWICE"] == "3"
+
+
+def test_a_backslash_at_a_line_end_continues_a_define():
+    """cpp's line splicing: a #define's body may run over several lines, and the lines after
+    it keep their own numbers."""
+    src = "#define SUM(a, b) \\\n    ((a) + \\\n     (b))\nconst bit<8> C = SUM(1, 2);\nconst bit<8> D = 4;\n"
+    prog = parse_text(src, "m.p4")
+    consts = {d.name: d for d in prog.decls if isinstance(d, A.ConstDecl)}
+    assert A.show(consts["C"].value) == "(1 + 2)" and consts["D"].loc.line == 5

@@ -98,17 +98,23 @@ def test_the_fabric_without_its_em_path_compiles_and_fits_its_bounds(fabric, chi
 
 
 # -- the whole fabric, its EM path included ------------------------------------------------------
-# How deep its tables depend on each other on Tofino 2 (bf-p4c's table dependency graph; the
-# chip has 20 stages). 26 now (p4src/README.md): the EM path's register accesses pass bf-p4c's
-# checks (one access per register per pass, plain-field indices, one-stage actions), and what
-# is left is its depth. When this drops to 20 or less, compile it whole and bound its figures.
-WHOLE_TOFINO2_DEPTH = (21, 26)
+# How deep its tables depend on each other (bf-p4c's table dependency graph). Tofino 2: 18 of
+# its 20 stages since the EM path runs in passes of its own (p4src/README.md), 26 before. A whole
+# compile is not tested: bf-p4c's PHV allocation searched it for 15 minutes without a verdict
+# (twice), beyond CI's budget; the depth, a minute's work, is what a change can break here.
+WHOLE_TOFINO2_DEPTH = (15, 20)
 
 
-def test_the_whole_fabric_passes_the_register_checks_but_is_too_deep_for_tofino2(tmp_path):
-    need = tofino.dependency_stages(ROOT / "p4src/fabric.p4", tmp_path, "tofino2")
+def test_the_whole_fabrics_dependency_chain_fits_tofino2s_stages(tmp_path):
+    from controller.fabric.tofino import compile_one
+
+    a = compile_one("tofino2", "fabric", tmp_path)  # the report's measurement, no whole compile
     lo, hi = WHOLE_TOFINO2_DEPTH
-    assert lo <= need <= hi, f"the whole fabric needs {need} dependent stages on tofino2 (README: 26)"
+    assert a.build is None and a.stages_needed is not None, a.error
+    assert lo <= a.stages_needed <= hi, (
+        f"the whole fabric needs {a.stages_needed} dependent stages (README: 18)"
+    )
+    assert f"fits ({a.stages_needed} of 20 stages)" in a.error and "--full" in a.error
 
 
 def test_the_whole_fabric_stops_at_tofinos_egress_parser_depth(tmp_path):
@@ -117,3 +123,16 @@ def test_the_whole_fabric_stops_at_tofinos_egress_parser_depth(tmp_path):
     with pytest.raises(P4Error) as e:
         tofino.dependency_stages(ROOT / "p4src/fabric.p4", tmp_path, "tofino")
     assert "longest path through parser" in str(e.value) and "maximum parse depth (160B)" in str(e.value)
+
+
+def test_an_unfinished_compile_says_where_phv_allocation_was(tmp_path):
+    """What a timed-out whole compile reports, from bf-p4c's PHV allocation log."""
+    assert tofino.phv_progress(tmp_path) == ""
+    (tmp_path / "phv_allocation_0.log").write_text(
+        "allocation(default_alloc_config): Try allocation for the 1th time\n"
+        "allocation(default_alloc_config): Failed: After 1 tries, failure code 2\n"
+        "allocation(less_fragment_alloc_config): Try allocation for the 1th time\n"
+    )
+    assert tofino.phv_progress(tmp_path) == (
+        "PHV allocation failed default_alloc_config, still searching less_fragment_alloc_config"
+    )

@@ -33,7 +33,7 @@ from emac.api import Emac, EmacError, MemoryServer, RawTransport, RdmaClient
 from emac.layout import SLOTS, BucketFull, EmTable, Entry
 from emac.roce import Endpoint
 from nfs.entries import NF, em_entries
-from topologies.addressing import LOOP_OUT, MEM_PORT, EmAddresses, em_addresses
+from topologies.addressing import LOOP_IN, LOOP_OUT, MEM_PORT, EmAddresses, em_addresses
 
 SWITCH_QPN, SERVER_QPN, EMAC_QPN = 0x100, 0x200, 0x300
 BASE, RKEY = 0x4000_0000, 0x5EED
@@ -91,6 +91,7 @@ class EmFabric:
             bound_us=self.bound_us,
             retry_us=self.retry_us,
             cache_size=self.cache_size,
+            loop_in=LOOP_IN,
         )
         running = self.recover and self._answers(writer)
         if not running:

@@ -2,11 +2,12 @@
 both chips, and what it uses of them, written into p4src/README.md between two markers.
 
     python -m controller.fabric.tofino            # compiles 4 builds, rewrites the README section
+    python -m controller.fabric.tofino --full 900 # the whole fabric compiled too where its depth fits
     python -m controller.fabric.tofino --check    # exit 1 if the README section is out of date
 
 Two builds per chip: the fabric as BMv2 and srem's switch run it, and the measurement build
-`-DFABRIC_NO_EM` (the fabric without its EM path: the whole one does not fit yet, and the
-report says where bf-p4c stops or how many dependent stages it needs). Figures come from the compiler's own output (context.json,
+`-DFABRIC_NO_EM` (the fabric without its EM path: the whole one does not compile yet, and
+the report says where bf-p4c stops and how many dependent stages it needs). Figures come from the compiler's own output (context.json,
 resources.json); nothing here runs the binaries (no Tofino model is available): compiled,
 not run. LM entries per NF: bytes per entry of each LM table as the compiler packed it,
 against the model's `lm_mb` and `vnfs.switch_mb` (the paper scenario).
@@ -67,33 +68,49 @@ class TableUse:
         return (self.sram * SRAM_BYTES + self.tcam * TCAM_BYTES) / self.entries
 
 
-def compile_one(chip: str, variant: str, out: Path) -> Attempt:
+def compile_one(chip: str, variant: str, out: Path, full_timeout: float = 0) -> Attempt:
     """A build, or where bf-p4c stops. The whole fabric is first measured by its table
     dependency graph: a chain deeper than the chip's stages cannot be placed, and bf-p4c
     searches PHV allocations and placements for the better part of an hour before it says
-    so; the graph says it in under a minute."""
+    so; the graph says it in under a minute. Where the chain fits, the whole compile runs only
+    with `full_timeout` seconds (0: not run): bf-p4c's PHV allocation searches it for longer
+    than a report should wait (p4src/README.md)."""
     t0 = time.monotonic()
+    need = None
     try:
         if not VARIANTS[variant]:
             need = tofino.dependency_stages(FABRIC, out / "deps", chip)
-            if need > tofino.STAGES[chip]:
+            n = tofino.STAGES[chip]
+            if need > n:
                 why = (
                     f"does not fit: its tables depend on each other {need} stages deep (bf-p4c's "
-                    f"table dependency graph), the chip has {tofino.STAGES[chip]}"
+                    f"table dependency graph), the chip has {n}"
                 )
                 return Attempt(chip, variant, time.monotonic() - t0, error=why, stages_needed=need)
+            fits = f"its tables' dependency chain fits ({need} of {n} stages); "
+            if not full_timeout:
+                why = fits + "the whole compile not run here (`--full SECONDS`)"
+                return Attempt(chip, variant, time.monotonic() - t0, error=why, stages_needed=need)
+            try:
+                b = tofino.compile_tofino(FABRIC, out, chip, timeout=full_timeout)
+            except P4Error as e:
+                said = _first_error(str(e)) if "refused" in str(e) else str(e).split(": ", 1)[-1]
+                why = fits + ("refused: " if "refused" in str(e) else "bf-p4c ") + said
+                return Attempt(chip, variant, time.monotonic() - t0, error=why, stages_needed=need)
+            return Attempt(chip, variant, time.monotonic() - t0, build=b, stages_needed=need)
         b = tofino.compile_tofino(FABRIC, out, chip, defines=VARIANTS[variant])
         return Attempt(chip, variant, time.monotonic() - t0, build=b)
     except P4Error as e:
-        return Attempt(chip, variant, time.monotonic() - t0, error=str(e))
+        return Attempt(chip, variant, time.monotonic() - t0, error=str(e), stages_needed=None)
 
 
-def compile_all(out: Path, jobs: int = 2, progress=None) -> list[Attempt]:
+def compile_all(out: Path, jobs: int = 2, progress=None, full_timeout: float = 0) -> list[Attempt]:
     """Every (chip, variant), `jobs` compilers at a time (bf-p4c is single-threaded)."""
     runs = [(c, v) for v in VARIANTS for c in CHIPS]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [
-            pool.submit(compile_one, c, v, out / f"{c}-{'no-em' if VARIANTS[v] else 'full'}") for c, v in runs
+            pool.submit(compile_one, c, v, out / f"{c}-{'no-em' if VARIANTS[v] else 'full'}", full_timeout)
+            for c, v in runs
         ]
         attempts = []
         for f in futures:
@@ -165,7 +182,7 @@ def report(attempts: list[Attempt]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for a in attempts:
-        if a.stages_needed is not None:
+        if a.build is None and a.stages_needed is not None:
             n = tofino.STAGES[a.chip]
             out.append(f"| {a.chip} | `{a.variant}` | {a.error} | {a.stages_needed}/{n} needed | | | | |")
             continue
@@ -234,13 +251,15 @@ def main(argv: list[str]) -> int:
         console.print('[red]bf-p4c is not installed (eval "$(../shared/bfp4c/setup)")[/red]')
         return 2
     out = ROOT / "build" / "tofino"
+    full = float(argv[argv.index("--full") + 1]) if "--full" in argv else 0.0
     t0 = time.monotonic()
     with console.status(f"bf-p4c: {len(CHIPS) * len(VARIANTS)} builds of p4src/fabric.p4, 2 at a time"):
         attempts = compile_all(
             out,
+            full_timeout=full,
             progress=lambda a: console.print(
                 f"{a.chip} {a.variant}: "
-                f"{'compiled' if a.build else 'does not fit' if a.stages_needed else 'refused'} in {a.seconds:.0f} s"
+                f"{'compiled' if a.build else 'measured' if a.stages_needed else 'refused'} in {a.seconds:.0f} s"
             ),
         )
     text = write(README, report(attempts))

@@ -30,6 +30,7 @@ PUNCT = [
 _PARTS = [
     ("ws", r"[ \t\r\f\v]+"),
     ("nl", r"\n"),
+    ("splice", r"\\\r?\n"),  # a backslash ending a line joins the next to it (a long #define)
     ("linecomment", r"//[^\n]*"),
     ("blockcomment", r"/\*.*?\*/"),
     ("number", r"(?:[0-9]+[ws])?(?:0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|0[dD][0-9_]+|[0-9][0-9_]*)"),
@@ -72,6 +73,9 @@ def tokenize(text: str, file: str) -> list[Token]:
         if kind == "nl":
             line, line_pos = line + 1, m.end()
             adjacent, line_start = False, True
+        elif kind == "splice":
+            line, line_pos = line + 1, m.end()  # the same logical line: line_start stays
+            adjacent = False
         elif kind in ("ws", "linecomment"):
             adjacent = False
         elif kind == "blockcomment":

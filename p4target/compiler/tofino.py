@@ -88,11 +88,22 @@ def compile_tofino(
     cmd = [exe, "--target", target, "--arch", arch, "-g", "-o", str(out_dir)]
     cmd += [f"-I{d}" for d in include_dirs or []]
     cmd += [f"-D{k}={v}" for k, v in (defines or {}).items()] + [str(program)]
+    # A session of its own, so that a timeout stops the compiler it runs (p4c-barefoot) too.
+    p = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        stdout, stderr = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise P4Error(None, f"bf-p4c did not finish {program.name} for {target} in {timeout:.0f} s") from None
-    lines = [ln for ln in (p.stderr + p.stdout).splitlines() if not _NOISE.match(ln)]
+        os.killpg(p.pid, signal.SIGTERM)
+        p.communicate()
+        said = phv_progress(out_dir / "pipe" / "logs")
+        raise P4Error(
+            None,
+            f"bf-p4c did not finish {program.name} for {target} in {timeout:.0f} s"
+            + (f": {said}" if said else ""),
+        ) from None
+    lines = [ln for ln in (stderr + stdout).splitlines() if not _NOISE.match(ln)]
     if p.returncode != 0:
         said = [
             ln for ln in lines if ("error" in ln.lower() or "bug" in ln.lower()) and not _SUMMARY.match(ln)
@@ -102,6 +113,29 @@ def compile_tofino(
     build = resources(out_dir / "pipe", program.stem, target, arch)
     build.warnings = [ln for ln in lines if "warning" in ln.lower()]
     return build
+
+
+_PHV_TRY = re.compile(r"^allocation\((\w+)\): (Try allocation|Failed)", re.M)
+
+
+def phv_progress(logs: Path) -> str:
+    """Where an unfinished run's PHV allocation was: the configurations it tried and gave up
+    (bf-p4c tries one after another before table placement), from its phv_allocation log."""
+    f = logs / "phv_allocation_0.log"
+    if not f.exists():
+        return ""
+    tried: dict[str, bool] = {}
+    for name, what in _PHV_TRY.findall(f.read_text(errors="replace")):
+        tried[name] = tried.get(name, False) or what == "Failed"
+    if not tried:
+        return "before PHV allocation"
+    failed = [n for n, bad in tried.items() if bad]
+    going = [n for n, bad in tried.items() if not bad]
+    return (
+        "PHV allocation failed "
+        + (", ".join(failed) or "no configuration")
+        + (f", still searching {', '.join(going)}" if going else "")
+    )
 
 
 STAGES = {"tofino": 12, "tofino2": 20}  # MAU stages per pipe
