@@ -507,8 +507,11 @@ class Emac:
         return values["indexMask"] + 1, values["flushEpoch"]
 
     def stats(self) -> dict[str, float]:
-        cells = self.client.counter_read("rdma_stats")
-        out: dict[str, float] = {name: cells.get(k, (0, 0))[0] for k, name in enumerate(RDMA_STATS)}
+        # Two counters, the same cells (p4src/em.p4: a pass's second count is in rdma_outcome).
+        cells, more = self.client.counter_read("rdma_stats"), self.client.counter_read("rdma_outcome")
+        out: dict[str, float] = {
+            name: cells.get(k, (0, 0))[0] + more.get(k, (0, 0))[0] for k, name in enumerate(RDMA_STATS)
+        }
         # READ round trips from the switch's histogram (bins [2^b, 2^(b+1)) us): the mean
         # takes each bin's middle, the max is the top of the highest bin (an upper bound).
         hist = {b: n for b, (n, _) in self.client.counter_read("fetch_hist").items() if n}

@@ -19,8 +19,8 @@ Keys, by NF kind (the switch computes them from the packet, p4src/em.p4 `EmKey`)
 Slot (40 bytes, big-endian, as p4src/headers.p4 `slot_t` parses it):
 
     0  ver_head  u32   version, written first
-    4  nf        u8    NF id; 0 = empty slot
-    5  src dst   2×u32 key: IPv4 addresses
+    4  src dst   2×u32 key: IPv4 addresses
+   12  nf        u8    NF id; 0 = empty slot
    13  proto     u8
    14  sport     u16
    16  dport     u16
@@ -29,6 +29,11 @@ Slot (40 bytes, big-endian, as p4src/headers.p4 `slot_t` parses it):
                        LB: backend address, backend port, 6 bytes zero)
    31  pad       5 B
    36  ver_tail  u32   version, written last
+
+The key's words start on 4-byte boundaries (src, dst, then nf | proto | sport as one word,
+dport): Tofino compares them with the switch's copy of the key a word at a time, and a
+field across a word boundary would split that copy into smaller PHV containers than the
+register it is read from writes (p4src/README.md, Tofino).
 
 Versions: every write of a slot uses a new version v. The writer stores ver_head = v,
 then the body, then ver_tail = v, each as its own RDMA WRITE, so a READ that lands in
@@ -56,7 +61,7 @@ MAX_BUCKETS = 1 << 24  # a table of at most 2.5 GiB: the switch computes its off
 ACT_NAT = 1
 ACT_LB = 2
 
-_BODY = struct.Struct("!B4s4sBHHB12s5x")  # nf .. pad: 32 bytes
+_BODY = struct.Struct("!4s4sBBHHB12s5x")  # src .. pad: 32 bytes
 
 
 class BucketFull(Exception):
@@ -107,7 +112,7 @@ def slot_bytes(nf: int, entry: Entry | None, version: int) -> bytes:
     else:
         k = entry.key
         body = _BODY.pack(
-            nf, k.src.to_bytes(4, "big"), k.dst.to_bytes(4, "big"), k.proto, k.sport, k.dport,
+            k.src.to_bytes(4, "big"), k.dst.to_bytes(4, "big"), nf, k.proto, k.sport, k.dport,
             entry.action, entry.data,
         )  # fmt: skip
     v = struct.pack("!I", version & 0xFFFFFFFF)
@@ -117,7 +122,7 @@ def slot_bytes(nf: int, entry: Entry | None, version: int) -> bytes:
 def parse_slot(raw: bytes) -> tuple[int, int, Entry | None, int]:
     """(ver_head, nf, entry or None, ver_tail) of one slot's bytes."""
     head, tail = struct.unpack_from("!I", raw, 0)[0], struct.unpack_from("!I", raw, 36)[0]
-    nf, src, dst, proto, sport, dport, act, data = _BODY.unpack_from(raw, 4)
+    src, dst, nf, proto, sport, dport, act, data = _BODY.unpack_from(raw, 4)
     if nf == 0:
         return head, 0, None, tail
     key = FlowKey(int.from_bytes(src, "big"), int.from_bytes(dst, "big"), proto, sport, dport)

@@ -6,7 +6,7 @@
    The switch keeps a direct-mapped RDMA-table cache in registers. A lookup that misses
    makes the switch issue an RDMA READ (RoCEv2, built from an ingress-to-egress clone of
    the packet) for the bucket the key hashes to, and sends the packet itself out of the
-   loopback port with a wait shim (t0, PSN). Each time it comes back it looks at the
+   loopback port with a wait shim (deadline, PSN). Each time it comes back it looks at the
    mailbox of its PSN; the READ response fills the mailbox (and the cache, unless the cache
    was flushed since the READ left), so the packet then takes the action. A packet that has
    waited longer than boundUs takes the NF's fallback: a counted drop or a detour to a
@@ -65,7 +65,7 @@ control EmKey(inout headers_t hdr, inout meta_t meta) {
             // The bucket's hash (emac/layout.py), for the READ's address in a later pass.
             hash(hdr.wait.h32, HashAlgorithm.crc32, 32w0, { meta.nfId, meta.kSrc, meta.kDst, meta.kProto,
                  meta.kSport, meta.kDport }, 64w4294967296);
-            hdr.wait.t0 = 0;
+            hdr.wait.deadline = 0;
             hdr.wait.reads = 0;
             hdr.wait.psn = 0;
             hdr.wait.issue = 0;
@@ -92,6 +92,10 @@ control EmKey(inout headers_t hdr, inout meta_t meta) {
 
 control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm, in bool response) {
     counter(32w16, CounterType.packets) rdma_stats;
+    // A second count of the same pass (the fallback it took; a checked response's entry torn
+    // or not found) goes here, in the same cells: Tofino counts a packet once per counter.
+    // Readers add the two cell by cell (emac/api.py, controller/loop/step.py).
+    counter(32w16, CounterType.packets) rdma_outcome;
     // Registers hold 8, 16 or 32 bits (Tofino's stateful ALUs): a 112-bit key tag is four
     // registers (kSrc; kDst; nf ++ kProto ++ kSport; kDport), 96 bits of action data three.
     // The cache: key tag (nf ++ EmKey), the flush epoch it was filled in, action id and data.
@@ -139,6 +143,18 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     counter(32w32, CounterType.packets) fetch_hist;
 
     bit<32> now = 0;
+    action now_of() {
+#ifdef __TARGET_TOFINO__
+        // ns there: 1.024 us units, as the bounds. Through the hash unit (identity), which
+        // moves bits 41:10 to bit 0 (an ALU shift would force the two fields' alignment), in
+        // an action of its own: a keyless table's action may use the hash unit only when it
+        // carries no action data.
+        hash(now, HashAlgorithm.identity, 32w0, { sm.ingress_global_timestamp[41:10] }, 64w4294967296);
+#else
+        now = sm.ingress_global_timestamp[31:0];    // us (BMv2, srem's switch)
+#endif
+    }
+    @hidden table em_now { key = { } actions = { now_of; } default_action = now_of(); size = 1; }
 
     // The memory server's addresses and key are the QP's (EmRead's em_read_qp, in egress).
     action em_set(bit<64> base, bit<32> bucketMask, bit<8> qp, bit<9> loopPort,
@@ -192,6 +208,40 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     @hidden table em_va_offset { key = { } actions = { va_offset; } default_action = va_offset(); size = 1; }
     action va_sum() { meta.rdVa = meta.emBase + off; }
     @hidden table em_va_sum { key = { } actions = { va_sum; } default_action = va_sum(); size = 1; }
+    // A READ's age against retryFrom, from the issue time a register gave: in a table of its
+    // own, as Tofino cannot subtract from a stateful ALU's output in the action that reads it.
+    bit<32> wT = 0;    // the mailbox's READ's issue time
+    bit<32> pts = 0;   // the READ in flight's issue time
+    action since_retry() { meta.sinceRetry = wT - meta.retryFrom; }
+    @hidden table em_since_retry { key = { } actions = { since_retry; } default_action = since_retry(); size = 1; }
+    // The in-flight READ's tags, issue time and owner tag, by cache index, in actions of their
+    // own: bf-p4c addresses these registers through the hash unit, which a keyless table's
+    // action can use only without action data (constants set beside them would be).
+    bit<32> pp = 0;
+    bit<32> pt0 = 0;
+    bit<32> pt1 = 0;
+    bit<32> pt2 = 0;
+    bit<16> pt3 = 0;
+    // (one register an action: a stateful ALU's address is the action's, one per action)
+    action p_tag0_get() { p_tag0.read(pt0, hdr.wait.cidx); }
+    @hidden table em_p_tag0_get { key = { } actions = { p_tag0_get; } default_action = p_tag0_get(); size = 1; }
+    action p_tag1_get() { p_tag1.read(pt1, hdr.wait.cidx); }
+    @hidden table em_p_tag1_get { key = { } actions = { p_tag1_get; } default_action = p_tag1_get(); size = 1; }
+    action p_tag2_get() { p_tag2.read(pt2, hdr.wait.cidx); }
+    @hidden table em_p_tag2_get { key = { } actions = { p_tag2_get; } default_action = p_tag2_get(); size = 1; }
+    action p_tag3_get() { p_tag3.read(pt3, hdr.wait.cidx); }
+    @hidden table em_p_tag3_get { key = { } actions = { p_tag3_get; } default_action = p_tag3_get(); size = 1; }
+    action p_ts_get() { p_ts.read(pts, hdr.wait.cidx); }
+    @hidden table em_p_ts_get { key = { } actions = { p_ts_get; } default_action = p_ts_get(); size = 1; }
+    action p_psn_put() { p_psn.write(hdr.wait.cidx, meta.rdOwner); }
+    @hidden table em_p_psn_put { key = { } actions = { p_psn_put; } default_action = p_psn_put(); size = 1; }
+    action p_psn_get() { p_psn.read(pp, hdr.wait.cidx); }
+    @hidden table em_p_psn_get { key = { } actions = { p_psn_get; } default_action = p_psn_get(); size = 1; }
+    action slack_of() { meta.slack = hdr.wait.deadline - now; }
+    // (a table too: bf-p4c would otherwise fold the difference into the condition that tests it)
+    @hidden table em_slack { key = { } actions = { slack_of; } default_action = slack_of(); size = 1; }
+    action young_read() { meta.young = meta.retryFrom - pts; }
+    @hidden table em_young { key = { } actions = { young_read; } default_action = young_read(); size = 1; }
     // A READ's round trip to its cell: floor(log2(us)) from the highest bit set (0 and 1 us:
     // cell 0), as a constant ternary table: one lookup, no chain of shifts in one step.
     action hist_count(bit<32> cell) { fetch_hist.count(cell); }
@@ -236,7 +286,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     }
 
     apply {
-        now = sm.ingress_global_timestamp[31:0];
+        em_now.apply();
 #ifdef __TARGET_TOFINO__
         bool recirculated = sm.ingress_port == RECIRC_PORT;
 #else
@@ -246,6 +296,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             // ---- a later pass of an EM hop: the lookup, from the key in the shim -----------------
             // It waits on no table of the hop's pass (SFF, the EM key): Tofino starts its chain of
             // dependent stages here again (p4src/README.md, the EM path in passes).
+            em_slack.apply();   // sign bit: the wait is past its bound
             if (meta.badShim == 1) {
                 // A shim from a host port (FabricIngress's wait_port): its key is the sender's
                 // choice. Dropped by the ingress after this.
@@ -263,6 +314,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                 // The bucket's address, in every lookup pass (only a READ's clone uses it), beside
                 // the cache lookup rather than after it; the key's hash came from the key pass.
                 bucket = hdr.wait.h32 & meta.emMask;
+                meta.retryFrom = now - meta.retryUs;   // (Tofino subtracts no action data)
                 em_va_shift.apply();
                 em_va_offset.apply();
                 em_va_sum.apply();
@@ -297,7 +349,15 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                     // loops; the next pass (the issue pass) sends the READ and touches only what a
                     // READ writes. On Tofino a register is accessed once per pass; every target runs
                     // the same.
-                    if (ct0 == hdr.wait.kSrc && ct1 == hdr.wait.kDst && ct2 == hdr.wait.k2 && ct3 == hdr.wait.kDport && ce == meta.epoch && meta.epoch != 0) {
+                    // Tofino's gateway compares at most 4 bytes of two fields: one comparison
+                    // an if, nested, and their verdict in a flag.
+                    bit<1> hit = 0;
+                    if (ct0 == hdr.wait.kSrc) { if (ct1 == hdr.wait.kDst) { if (ct2 == hdr.wait.k2) {
+                        if (ce == meta.epoch) { if (meta.epoch != 0) { if (ct3 == hdr.wait.kDport) {
+                            hit = 1;
+                        } } }
+                    } } }
+                    if (hit == 1) {
                         if (hdr.wait.phase == PH_LOOKUP) { rdma_stats.count(RS_HIT); }   // a waiting packet was a miss already
                         bit<8> a;
                         bit<32> d0;
@@ -326,7 +386,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         p_tag2.write(hdr.wait.cidx, hdr.wait.k2);
                         p_tag3.write(hdr.wait.cidx, hdr.wait.kDport);
                         p_ts.write(hdr.wait.cidx, now);
-                        p_psn.write(hdr.wait.cidx, meta.rdOwner);
+                        em_p_psn_put.apply();
                         meta.makeRead = 1;
                         hdr.wait.psn = meta.rdOwner;
                         hdr.wait.reads = hdr.wait.reads + 1;
@@ -344,7 +404,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         meta.mslot = 24w0 ++ hdr.wait.psn[7:0];
                         bit<32> wOwner;
                         bit<8> wSt = MB_EMPTY;
-                        bit<32> wT = 0;
+                        wT = 0;
                         bit<32> wTag0;
                         bit<32> wTag1;
                         bit<32> wTag2;
@@ -356,11 +416,15 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         mb_tag3.read(wTag3, meta.mslot);
                         // The slot must still be this packet's READ: after a PSN resync (a sequence
                         // NAK) the same PSN may have been issued again for another key.
-                        if (wOwner == hdr.wait.psn && wTag0 == hdr.wait.kSrc && wTag1 == hdr.wait.kDst
-                                && wTag2 == hdr.wait.k2 && wTag3 == hdr.wait.kDport) {
-                            mb_status.read(wSt, meta.mslot);
-                            mb_ts.read(wT, meta.mslot);
-                        }
+                        if (wOwner == hdr.wait.psn) { if (wTag0 == hdr.wait.kSrc) { if (wTag1 == hdr.wait.kDst) {
+                            if (wTag2 == hdr.wait.k2) { if (wTag3 == hdr.wait.kDport) {
+                                mb_status.read(wSt, meta.mslot);
+                                mb_ts.read(wT, meta.mslot);
+                            } }
+                        } } }
+                        // Ages by the sign of a difference (Tofino compares a field with a
+                        // constant only): issued before retryFrom, or past the deadline.
+                        em_since_retry.apply();
                         if (wSt == MB_FOUND || wSt == MB_NOT_FOUND) {
                             // The answer goes with the packet: its next pass fills the cache and
                             // applies it (the cache's registers come before the mailbox's).
@@ -373,13 +437,13 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                             meta.again = 1;   // recirculated, not looped: see the FILL check above
                         } else if (wSt == MB_FAILED) {
                             meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
-                        } else if (now - hdr.wait.t0 > meta.boundUs || hdr.wait.reads >= 8) {
+                        } else if (meta.slack[31:31] == 1 || hdr.wait.reads >= 8) {
                             meta.emFallback = 1;
                             qp_down.write(meta.qpIdx, now | 1);
                         } else {
                             // Unanswered, or the entry was torn: read again (next pass) once retryUs
                             // have passed.
-                            if (wSt == MB_EMPTY || now - wT > meta.retryUs) { hdr.wait.issue = 1; }
+                            if (wSt == MB_EMPTY || meta.sinceRetry[31:31] == 1) { hdr.wait.issue = 1; }
                             meta.emWait = 1;
                         }
                     } else if (now == 0) {
@@ -390,21 +454,15 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                     } else {
                         // ---- a miss: share a READ in flight for the same key, or decide to read ----
                         rdma_stats.count(RS_MISS);
-                        bit<32> pt0;
-                        bit<32> pt1;
-                        bit<32> pt2;
-                        bit<16> pt3;
-                        bit<32> pts;
-                        p_tag0.read(pt0, hdr.wait.cidx);
-                        p_tag1.read(pt1, hdr.wait.cidx);
-                        p_tag2.read(pt2, hdr.wait.cidx);
-                        p_tag3.read(pt3, hdr.wait.cidx);
-                        p_ts.read(pts, hdr.wait.cidx);
+                        em_p_tag0_get.apply();
+                        em_p_tag1_get.apply();
+                        em_p_tag2_get.apply();
+                        em_p_tag3_get.apply();
+                        em_p_ts_get.apply();
                         bit<8> issue = 1;   // 0: share the READ in flight
                         // The in-flight READ's PSN and its mailbox are read beside the tags (reads
                         // change nothing), then one condition decides: fewer dependent steps on Tofino.
-                        bit<32> pp;
-                        p_psn.read(pp, hdr.wait.cidx);
+                        em_p_psn_get.apply();
                         bit<32> psn = pp;   // owner tags compared whole: no slices (Tofino's PHV)
                         meta.mslot = 24w0 ++ pp[7:0];
                         bit<32> pOwner;
@@ -415,16 +473,19 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         mb_status.read(pSt, meta.mslot);
                         // A READ for this key may be in flight: wait for it if it left after the last
                         // flush and is still unanswered (an answered or older one may be stale).
-                        if (pt0 == hdr.wait.kSrc && pt1 == hdr.wait.kDst && pt2 == hdr.wait.k2 && pt3 == hdr.wait.kDport && now - pts < meta.retryUs
-                                && pOwner == pp && pEpoch == meta.epoch && pSt == MB_WAITING) {
-                            issue = 0;
-                        } else {
-                            psn = 0;
-                        }
+                        em_young.apply();   // sign bit: issued after retryFrom
+                        if (pt0 == hdr.wait.kSrc) { if (pt1 == hdr.wait.kDst) { if (pt2 == hdr.wait.k2) {
+                            if (pOwner == pp) { if (pEpoch == meta.epoch) {
+                                if (pt3 == hdr.wait.kDport) { if (pSt == MB_WAITING && meta.young[31:31] == 1) {
+                                    issue = 0;
+                                } }
+                            } }
+                        } } }
+                        if (issue == 1) { psn = 0; }
                         bit<32> downTs;
                         qp_down.read(downTs, meta.qpIdx);
                         hdr.wait.phase = PH_WAITING;
-                        hdr.wait.t0 = now;
+                        hdr.wait.deadline = now + meta.boundUs;
                         hdr.wait.issue = issue;
                         hdr.wait.down = 0;
                         hdr.wait.reads = 0;
@@ -443,7 +504,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                     sm.egress_spec = meta.loopPort;     // round the loopback port, then look again
                     meta.routed = 1;
                 }
-                if (meta.emFallback == 1) { rdma_stats.count(RS_FALLBACK); }
+                if (meta.emFallback == 1) { rdma_outcome.count(RS_FALLBACK); }
             }
             if (meta.emWait == 0 && meta.again == 0) {
                 hdr.ethernet.etherType = hdr.wait.etherType;   // the hop's EM passes are over
@@ -508,16 +569,16 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         hdr.bth.opcode, hdr.bth.se, hdr.bth.m, hdr.bth.pad, hdr.bth.tver, hdr.bth.pkey,
                         1w1, 1w1, 6w0x3F, hdr.bth.dqpn, hdr.bth.ackreq, hdr.bth.resv7, hdr.bth.psn,
                         hdr.aeth.syndrome, hdr.aeth.msn,
-                        hdr.slot[0].verHead, hdr.slot[0].nf, hdr.slot[0].src, hdr.slot[0].dst, hdr.slot[0].proto,
+                        hdr.slot[0].verHead, hdr.slot[0].src, hdr.slot[0].dst, hdr.slot[0].nf, hdr.slot[0].proto,
                         hdr.slot[0].sport, hdr.slot[0].dport, hdr.slot[0].act, hdr.slot[0].data, hdr.slot[0].pad,
                         hdr.slot[0].verTail,
-                        hdr.slot[1].verHead, hdr.slot[1].nf, hdr.slot[1].src, hdr.slot[1].dst, hdr.slot[1].proto,
+                        hdr.slot[1].verHead, hdr.slot[1].src, hdr.slot[1].dst, hdr.slot[1].nf, hdr.slot[1].proto,
                         hdr.slot[1].sport, hdr.slot[1].dport, hdr.slot[1].act, hdr.slot[1].data, hdr.slot[1].pad,
                         hdr.slot[1].verTail,
-                        hdr.slot[2].verHead, hdr.slot[2].nf, hdr.slot[2].src, hdr.slot[2].dst, hdr.slot[2].proto,
+                        hdr.slot[2].verHead, hdr.slot[2].src, hdr.slot[2].dst, hdr.slot[2].nf, hdr.slot[2].proto,
                         hdr.slot[2].sport, hdr.slot[2].dport, hdr.slot[2].act, hdr.slot[2].data, hdr.slot[2].pad,
                         hdr.slot[2].verTail,
-                        hdr.slot[3].verHead, hdr.slot[3].nf, hdr.slot[3].src, hdr.slot[3].dst, hdr.slot[3].proto,
+                        hdr.slot[3].verHead, hdr.slot[3].src, hdr.slot[3].dst, hdr.slot[3].nf, hdr.slot[3].proto,
                         hdr.slot[3].sport, hdr.slot[3].dport, hdr.slot[3].act, hdr.slot[3].data, hdr.slot[3].pad,
                         hdr.slot[3].verTail
                     }, 64w4294967296);
@@ -549,36 +610,52 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         bit<96> data = 0;
                         bool same = false;   // (set by ifs: Tofino refuses a bool assigned a comparison)
                         // The four slots' matches side by side, then the first that matches.
-                        bool m0 = hdr.slot[0].src == want0 && hdr.slot[0].dst == want1
-                                && hdr.slot[0].nf ++ hdr.slot[0].proto ++ hdr.slot[0].sport == want2
-                                && hdr.slot[0].dport == want3;
-                        bool m1 = hdr.slot[1].src == want0 && hdr.slot[1].dst == want1
-                                && hdr.slot[1].nf ++ hdr.slot[1].proto ++ hdr.slot[1].sport == want2
-                                && hdr.slot[1].dport == want3;
-                        bool m2 = hdr.slot[2].src == want0 && hdr.slot[2].dst == want1
-                                && hdr.slot[2].nf ++ hdr.slot[2].proto ++ hdr.slot[2].sport == want2
-                                && hdr.slot[2].dport == want3;
-                        bool m3 = hdr.slot[3].src == want0 && hdr.slot[3].dst == want1
-                                && hdr.slot[3].nf ++ hdr.slot[3].proto ++ hdr.slot[3].sport == want2
-                                && hdr.slot[3].dport == want3;
-                        if (m0) {
+                        bit<1> m0 = 0;
+                        if (hdr.slot[0].src == want0) { if (hdr.slot[0].dst == want1) {
+                            if (hdr.slot[0].nf == want2[31:24] && hdr.slot[0].proto == want2[23:16]
+                                    && hdr.slot[0].sport == want2[15:0]) {
+                                if (hdr.slot[0].dport == want3) { m0 = 1; }
+                            }
+                        } }
+                        bit<1> m1 = 0;
+                        if (hdr.slot[1].src == want0) { if (hdr.slot[1].dst == want1) {
+                            if (hdr.slot[1].nf == want2[31:24] && hdr.slot[1].proto == want2[23:16]
+                                    && hdr.slot[1].sport == want2[15:0]) {
+                                if (hdr.slot[1].dport == want3) { m1 = 1; }
+                            }
+                        } }
+                        bit<1> m2 = 0;
+                        if (hdr.slot[2].src == want0) { if (hdr.slot[2].dst == want1) {
+                            if (hdr.slot[2].nf == want2[31:24] && hdr.slot[2].proto == want2[23:16]
+                                    && hdr.slot[2].sport == want2[15:0]) {
+                                if (hdr.slot[2].dport == want3) { m2 = 1; }
+                            }
+                        } }
+                        bit<1> m3 = 0;
+                        if (hdr.slot[3].src == want0) { if (hdr.slot[3].dst == want1) {
+                            if (hdr.slot[3].nf == want2[31:24] && hdr.slot[3].proto == want2[23:16]
+                                    && hdr.slot[3].sport == want2[15:0]) {
+                                if (hdr.slot[3].dport == want3) { m3 = 1; }
+                            }
+                        } }
+                        if (m0 == 1) {
                             st = MB_FOUND; if (hdr.slot[0].verHead == hdr.slot[0].verTail) { same = true; }
                             act = hdr.slot[0].act; data = hdr.slot[0].data;
-                        } else if (m1) {
+                        } else if (m1 == 1) {
                             st = MB_FOUND; if (hdr.slot[1].verHead == hdr.slot[1].verTail) { same = true; }
                             act = hdr.slot[1].act; data = hdr.slot[1].data;
-                        } else if (m2) {
+                        } else if (m2 == 1) {
                             st = MB_FOUND; if (hdr.slot[2].verHead == hdr.slot[2].verTail) { same = true; }
                             act = hdr.slot[2].act; data = hdr.slot[2].data;
-                        } else if (m3) {
+                        } else if (m3 == 1) {
                             st = MB_FOUND; if (hdr.slot[3].verHead == hdr.slot[3].verTail) { same = true; }
                             act = hdr.slot[3].act; data = hdr.slot[3].data;
                         }
                         if (st == MB_FOUND && !same) {
                             st = MB_RETRY;
-                            rdma_stats.count(RS_TORN);
+                            rdma_outcome.count(RS_TORN);
                         } else if (st == MB_NOT_FOUND) {
-                            rdma_stats.count(RS_NOT_FOUND);
+                            rdma_outcome.count(RS_NOT_FOUND);
                         }
                         // The mailbox only: the waiting packet that finds the answer carries it
                         // to the cache on its next pass (registers in one order on every path).

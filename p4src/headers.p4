@@ -95,7 +95,7 @@ header ethernet_t { bit<48> dst; bit<48> src; bit<16> etherType; }
    FILL (the answer found in the mailbox, with the READ's flush epoch: the next pass writes
    it to the cache and applies it). Every field a whole number of bytes (Tofino's PHV). */
 header wait_t {
-    bit<32> t0; bit<8> reads; bit<32> psn; bit<8> issue; bit<8> down; bit<8> phase;   // psn: the READ's owner tag, 8w1 ++ PSN
+    bit<32> deadline; bit<8> reads; bit<32> psn; bit<8> issue; bit<8> down; bit<8> phase;   // psn: the READ's owner tag, 8w1 ++ PSN
     bit<8> nf; bit<32> kSrc; bit<32> kDst; bit<32> k2; bit<16> kDport; bit<32> cidx; bit<32> h32;   // k2: nf ++ proto ++ sport
     bit<8> act; bit<32> data0; bit<32> data1; bit<32> data2; bit<32> epoch;
     bit<16> etherType;
@@ -130,7 +130,7 @@ header reth_t { bit<64> va; bit<32> rkey; bit<32> len; }
 header aeth_t { bit<8> syndrome; bit<24> msn; }
 /* One EM entry (see emac/layout.py): versions at both ends, written head first, tail last. */
 header slot_t {
-    bit<32> verHead; bit<8> nf; bit<32> src; bit<32> dst; bit<8> proto; bit<16> sport; bit<16> dport;
+    bit<32> verHead; bit<32> src; bit<32> dst; bit<8> nf; bit<8> proto; bit<16> sport; bit<16> dport;
     bit<8> act; bit<96> data; bit<40> pad; bit<32> verTail;
 }
 header icrc_t { bit<32> v; }
@@ -194,6 +194,16 @@ EM_NOT_WITH_BUCKET("em_bucket")
 EM_NOT_WITH_BUCKET("em_off")
 EM_NOT_WITH_BUCKET("em_off5")
 EM_NOT_WITH_BUCKET("em_off7")
+EM_NOT_WITH_BUCKET("em_hit")
+EM_NOT_WITH_BUCKET("meta.slack")
+EM_NOT_WITH_BUCKET("meta.sinceRetry")
+EM_NOT_WITH_BUCKET("meta.young")
+// A response's wanted key comes whole from a register (a stateful ALU writes one container)
+// and is compared byte-aligned with four slots: not split into smaller containers.
+@pa_container_size("ingress", "em_want0", 32)
+@pa_container_size("ingress", "em_want1", 32)
+@pa_container_size("ingress", "em_want2", 32)
+@pa_container_size("ingress", "em_want3", 16)
 #endif
 struct headers_t {
     packet_in_t packet_in;
@@ -257,6 +267,13 @@ struct meta_t {
     bit<32> emMask;
     bit<32> boundUs;
     bit<32> retryUs;
+    bit<32> retryFrom;      // now - retryUs: a READ issued before it may be read again
+    // Ages as differences, compared by their sign bit (a Tofino gateway compares a field with
+    // a constant, not two fields' difference): deadline - now, mailbox's issue time - retryFrom,
+    // retryFrom - in-flight READ's issue time
+    bit<32> slack;
+    bit<32> sinceRetry;
+    bit<32> young;
     bit<9> loopPort;
     bit<1> fallbackDetour;
     bit<9> detourPort;

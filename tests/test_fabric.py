@@ -578,6 +578,7 @@ def test_srem_p4c_builds_the_fabric(tmp_path):
         "FabricIngress.sff.sff",
         "FabricIngress.em.em_config",
         "FabricIngress.em.rdma_stats",
+        "FabricIngress.em.rdma_outcome",
         "FabricIngress.em_key.lb_em_vip",
         "fw_acl",
     ):

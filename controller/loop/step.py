@@ -46,6 +46,7 @@ COUNTERS = {
     "FabricIngress.nf_drops": "nf_drops",
     "FabricIngress.sff.host_kind": "host_kind",
     "FabricIngress.em.rdma_stats": "rdma",
+    "FabricIngress.em.rdma_outcome": "rdma",  # the same cells: a pass's second count
 }
 HOST_KINDS = ("lm", "em", "server", "switch")
 RDMA = ("hit", "miss", "read", "response_ok", "bad_psn", "bad_qp", "bad_icrc", "nak", "torn", "not_found",
