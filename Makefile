@@ -76,7 +76,8 @@ heldout: $(STAMP)
 	  --scenarios fattree-k8:31 --agents mpc,mpc-forecast,gnn-refine,gnn,mfg,lag,greedy,greedy-hold,random --instances 6
 
 # docs/agent21.md "The day MILP's bound, warm-started": the day MILP on 2 test days of each
-# held-out scenario, started from mpc-forecast's day, 600 s a day (about 85 min here).
+# held-out scenario, started from mpc-forecast's day, 600 s a day (105 min here: HiGHS overran
+# its limit on one k=4 day).
 BOUND21_LIMIT ?= 600
 bound21: $(STAMP)
 	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/srem figures --out docs/figures/bound21 \
