@@ -18,7 +18,12 @@ PRIVILEGED = ("mpc-oracle",)
 
 
 def make_agent(
-    name: str, problem: Problem, seed: int = 0, milp_time_limit: float = 30.0, day_time_limit: float = 120.0
+    name: str,
+    problem: Problem,
+    seed: int = 0,
+    milp_time_limit: float = 30.0,
+    day_time_limit: float = 120.0,
+    day_start: str | None = None,
 ) -> Agent:
     if name == "mpc":
         from placement.mpc.agent import MpcAgent
@@ -44,7 +49,15 @@ def make_agent(
     if name == "milp-day":
         from placement.milp.day import MilpDayAgent
 
-        return MilpDayAgent(time_limit=day_time_limit)
+        if not day_start:
+            return MilpDayAgent(time_limit=day_time_limit)
+        # The start is an online agent's day: one that needs no scenario-bound checkpoint.
+        if day_start.startswith("milp") or day_start in ("srem", "ddqn-cm") or day_start in PRIVILEGED:
+            raise ValueError(
+                f"the day MILP's start must be an online agent without a checkpoint, not {day_start!r}"
+            )
+        start = make_agent(day_start, problem, seed)
+        return MilpDayAgent(time_limit=day_time_limit, start_agent=start, start_name=day_start)
     if name in ("gnn", "gnn-refine", "mfg"):  # one shipped policy for every substrate of the ranges
         return policy_agent(name, None, seed)
     if name in PRIVILEGED:
@@ -92,7 +105,13 @@ def policy_agent(name: str, model: Path | None, seed: int = 0):
 
 
 def agent_or_error(
-    name: str, problem, seed: int, milp_time_limit: float, model: Path | None = None, day_limit: float = 120.0
+    name: str,
+    problem,
+    seed: int,
+    milp_time_limit: float,
+    model: Path | None = None,
+    day_limit: float = 120.0,
+    day_start: str | None = None,
 ):
     """The named agent for a CLI option; a user's mistake is an InputError (one line)."""
     if model is not None and name not in DEFAULT_MODELS:  # never ignore what the user gave
@@ -107,8 +126,10 @@ def agent_or_error(
             raise InputError("--model", str(model), f"holds a {a.name} policy, not {name}")
         return a
     try:
-        return make_agent(name, problem, seed, milp_time_limit, day_limit)
+        return make_agent(name, problem, seed, milp_time_limit, day_limit, day_start)
     except ValueError as e:
+        if day_start and name == "milp-day":
+            raise InputError("--milp-day-start", day_start, str(e)) from None
         raise InputError("--agent", name, str(e)) from None
 
 

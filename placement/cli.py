@@ -98,6 +98,12 @@ def evaluate(
         int, typer.Option(help="Days the MILPs solve (seconds a step; the day MILP minutes a day).")
     ] = 3,
     milp_day_time_limit: Annotated[float, typer.Option(help="Seconds per day-MILP solve.")] = 120.0,
+    milp_day_start: Annotated[
+        str | None,
+        typer.Option(
+            help="Start the day MILP from this online agent's day (e.g. mpc-forecast): a MIP start."
+        ),
+    ] = None,
     convergence_episodes: Annotated[
         int, typer.Option(help="Also train the four filter settings this long (Fig. 5); 0 skips it.")
     ] = 0,
@@ -117,7 +123,9 @@ def evaluate(
     names = [a.strip() for a in agents.split(",") if a.strip()]
     models = {"srem": model, "ddqn-cm": ddqn_model}
     built = {
-        name: agent_or_error(name, problem, seed, milp_time_limit, models.get(name), milp_day_time_limit)
+        name: agent_or_error(
+            name, problem, seed, milp_time_limit, models.get(name), milp_day_time_limit, milp_day_start
+        )
         for name in names
     }
     with progress_bar() as bar:

@@ -40,6 +40,7 @@ class Evaluation:
     notes: dict[str, str] = field(default_factory=dict)  # e.g. which MILP steps were proven
     day_rewards: dict[str, list[float]] = field(default_factory=dict)  # per test day, in order
     day_bound: list[float] = field(default_factory=list)  # the day MILP's bound per day it solved
+    day_milp: list[dict] = field(default_factory=list)  # the day MILP's solve per day (milp_day_record)
 
     def as_json(self) -> dict:
         return {
@@ -50,6 +51,7 @@ class Evaluation:
             "notes": self.notes,
             "day_rewards": self.day_rewards,
             "day_bound": self.day_bound,
+            "day_milp": self.day_milp,
         }
 
     def gap_to_bound(self) -> dict[str, dict]:
@@ -76,6 +78,26 @@ def milp_note(res: list) -> str:
     if kept:
         txt += f"; {kept} steps found no solution in time and kept the previous placement"
     return txt
+
+
+def milp_day_record(r) -> dict:
+    """One day MILP's solve for eval.json (JSON-safe: non-finite numbers as None)."""
+
+    def num(v: float) -> float | None:
+        return float(v) if np.isfinite(v) else None
+
+    return {
+        "bound": num(r.bound),
+        "objective": num(r.objective),
+        "optimal": bool(r.optimal),
+        "found": bool(r.found),
+        "seconds": float(r.seconds),
+        "status": r.status,
+        "rounds": int(r.rounds),
+        "start": r.start,
+        "start_objective": num(r.start_objective),
+        "start_reward": num(r.start_reward),
+    }
 
 
 def evaluate_agents(
@@ -107,6 +129,7 @@ def evaluate_agents(
         elif hasattr(a, "day_results") and a.day_results:
             ev.notes[label] = a.note()
             ev.day_bound = [r.bound for r in a.day_results]
+            ev.day_milp = [milp_day_record(r) for r in a.day_results]
     # Table order: as asked, with the day's optimum last.
     order = sorted(ev.summary, key=lambda k: k.startswith("milp-day"))
     ev.summary = {k: ev.summary[k] for k in order}

@@ -88,8 +88,9 @@ def run_scenario(
     workers: int = 1,
     ray_address: str | None = None,
     progress=None,
+    day_start: str | None = None,
 ) -> tuple[Evaluation, dict]:
-    from placement.agents import make_agent
+    from placement.agents import agent_or_error
 
     problem = build_problem(s)
     # Not under docs/ (rebuilt by training); keyed by the scenario's hash, so a cached
@@ -99,7 +100,7 @@ def run_scenario(
     spread: dict[str, list[float]] = {}
     for name in agents:
         if name not in ("srem", "ddqn-cm"):
-            built[name] = make_agent(name, problem, 0, milp_time_limit, day_time_limit)
+            built[name] = agent_or_error(name, problem, 0, milp_time_limit, None, day_time_limit, day_start)
             continue
         seeds = train_seeds if name == "srem" else train_seeds[:1]
         for seed in seeds:
@@ -122,9 +123,13 @@ def run_scenario(
 
 
 def summary_markdown(runs: list[tuple[str, Evaluation, dict]], settings: str) -> str:
+    from placement.evaluation.bound import bound_markdown
     from placement.evaluation.report import cross_tables
 
     out = ["# Every agent on every scenario", "", settings, "", *cross_tables([ev for _, ev, _ in runs])]
+    per_day = bound_markdown([ev for _, ev, _ in runs])
+    if per_day:
+        out += ["## The day MILP's bound per test day (gap: (bound − day reward) / bound)", "", *per_day, ""]
     for name, ev, spread in runs:
         out += [f"## {name}", "", *results.summary_markdown(ev.summary, ev.notes, ev.gap_to_bound()), ""]
         for base, vals in spread.items():
@@ -188,6 +193,10 @@ def register(app: typer.Typer) -> None:
         milp_instances: Annotated[int, typer.Option(help="Test days the MILPs solve.")] = 10,
         milp_time_limit: Annotated[float, typer.Option(help="Seconds per step MILP.")] = 30.0,
         milp_day_time_limit: Annotated[float, typer.Option(help="Seconds per day MILP.")] = 300.0,
+        milp_day_start: Annotated[
+            str | None,
+            typer.Option(help="Start the day MILP from this online agent's day (e.g. mpc-forecast)."),
+        ] = None,
         shipped: Annotated[
             bool, typer.Option(help="On the paper scenario, seed 0 is the shipped policy.")
         ] = True,
@@ -247,6 +256,7 @@ def register(app: typer.Typer) -> None:
                     workers,
                     ray_address,
                     progress,
+                    milp_day_start,
                 )
             title = f"{s.name}: mean of {n} test days"
             results.write_json(d / "eval.json", {**ev.as_json(), "seed_spread": spread})
@@ -254,7 +264,15 @@ def register(app: typer.Typer) -> None:
             results.write_markdown(d / "eval.md", ev.by_agent, title, ev.summary, ev.notes, ev.gap_to_bound())
             results.plot_comparison(ev.by_agent, d / "eval.png", title)
             settings = settings_line(
-                s.name, n, names, episodes, seeds, milp_instances, milp_time_limit, milp_day_time_limit
+                s.name,
+                n,
+                names,
+                episodes,
+                seeds,
+                milp_instances,
+                milp_time_limit,
+                milp_day_time_limit,
+                milp_day_start,
             )
             results.write_json(d / "settings.json", {"settings": settings})
             # Rebuilt from every scenario folder after each one, so a long (or split) run
@@ -272,6 +290,7 @@ def settings_line(
     milp_instances: int,
     step_limit: float,
     day_limit: float,
+    day_start: str | None = None,
 ) -> str:
     """What one scenario's run did, naming only the parts that ran."""
     parts = [f"{scenario}: {n} test days"]
@@ -283,7 +302,10 @@ def settings_line(
     if "milp" in names:
         parts.append(f"per-step MILP on {min(n, milp_instances)} days ({step_limit:.0f} s a step)")
     if "milp-day" in names:
-        parts.append(f"day MILP on {min(n, milp_instances)} days ({day_limit:.0f} s a day)")
+        parts.append(
+            f"day MILP on {min(n, milp_instances)} days ({day_limit:.0f} s a day"
+            + (f", started from {day_start}'s day)" if day_start else ")")
+        )
     return "; ".join(parts) + "."
 
 
@@ -293,7 +315,7 @@ def write_summary(out: Path) -> None:
         data = json.loads(f.read_text())
         fields = {k: data[k] for k in ("scenario", "instances") if k in data}
         ev = Evaluation(**fields)
-        for k in ("summary", "notes", "day_rewards", "day_bound"):
+        for k in ("summary", "notes", "day_rewards", "day_bound", "day_milp"):
             setattr(ev, k, data.get(k, getattr(ev, k)))
         ev.by_agent = data["agents"]
         spread = data.get("seed_spread", {})

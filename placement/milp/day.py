@@ -16,6 +16,13 @@ placements). So its objective is the optimum of that slightly different problem,
 not a strict bound of the environment's; the plan it finds is replayed through
 the environment, and that reward is what the tables compare.
 
+A start (`solve_day(start=plan)`, `srem eval --milp-day-start AGENT`): an online
+agent's day, replayed through the environment, is given to HiGHS as the values of the
+placement binaries x[t,i,h]; HiGHS completes the rest (served chains, delays, costs)
+by a sub-MIP with x fixed, says whether that gave a feasible solution, and then spends
+its time on the bound from that incumbent (`highs.py`). Without one, HiGHS alone found
+poor incumbents at 120 s (-0.25..-0.33 a day) or none (k=4).
+
 Linearisation, beyond the per-step model: a switch host newly used at step t has
 `new[t,i,h] >= x[t,i,h] - x[t-1,i,h]`; a migration between servers g -> h is
 `x[t-1,i,g] + x[t,i,h] - 1`, bounding both its cost and its delay from below.
@@ -24,7 +31,7 @@ Linearisation, beyond the per-step model: a switch host newly used at step t has
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -32,9 +39,10 @@ from placement.milp.step import _add, _Model, segment_vars
 from placement.model import cost as C
 from placement.model import delay as D
 from placement.model.domain import HostKind
-from placement.model.simulate import DayRun
+from placement.model.simulate import Agent, DayRun
 from placement.model.step import cost_reference
 from placement.model.workload import Day, Problem
+from topologies import InputError
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,10 @@ class DayMilpResult:
     seconds: float
     status: str
     found: bool  # False: no solution in time (plan = initial placement kept)
+    rounds: int = 1  # solves, as link-capacity rows were added
+    start: str | None = None  # a MIP start given: "feasible" / "infeasible" / "unconfirmed" (highs.py)
+    start_objective: float = float("nan")  # the start's day reward in the MILP's accounting
+    start_reward: float = float("nan")  # the start's day reward replayed in the environment
 
 
 def _plan(sol: np.ndarray, x: np.ndarray, hosts: list[np.ndarray]) -> np.ndarray:
@@ -246,6 +258,39 @@ def _overloaded(problem: Problem, day: Day, plan: np.ndarray, served: np.ndarray
     return out
 
 
+def check_start(problem: Problem, day: Day, start: np.ndarray) -> np.ndarray:
+    """A day plan [T, I] of allowed hosts, or an InputError in one line."""
+    a = np.asarray(start)
+    want = (day.n_steps, problem.cat.n_instances)
+    if a.shape != want or not np.issubdtype(a.dtype, np.integer):
+        raise InputError(
+            "day MILP start",
+            f"shape {a.shape} ({a.dtype})",
+            f"must be integer hosts of shape {want} (steps x instances)",
+        )
+    allowed = problem.cat.static_mask[problem.cat.inst_type]  # [I, H]
+    bad = [
+        (t, i)
+        for t in range(a.shape[0])
+        for i in range(a.shape[1])
+        if not (0 <= a[t, i] < allowed.shape[1] and allowed[i, a[t, i]])
+    ]
+    if bad:
+        t, i = bad[0]
+        raise InputError(
+            "day MILP start",
+            f"step {t}, instance {i}",
+            f"host {a[t, i]} is not one it may use ({len(bad)} such)",
+        )
+    return a
+
+
+def _start_values(start: np.ndarray, x: np.ndarray, hosts: list[np.ndarray]) -> dict[int, float]:
+    """The start as values of the placement binaries only: HiGHS completes the rest."""
+    T, I = start.shape
+    return {int(x[t, i, h]): float(start[t, i] == h) for t in range(T) for i in range(I) for h in hosts[i]}
+
+
 def solve_day(
     problem: Problem,
     day: Day,
@@ -254,28 +299,61 @@ def solve_day(
     max_rounds: int = 4,
     lp_bound: bool = True,
     lp_time_limit: float | None = None,
+    start: np.ndarray | None = None,
+    probe: float = 0.1,
 ) -> DayMilpResult:
+    """The day's MILP within `time_limit` seconds (all rounds together); `start`, a day
+    plan [T, I] (e.g. an online agent's), is given to HiGHS as a MIP start.
+
+    Link capacity is added in rounds. A round that is not the last gets at most
+    `probe` of the time limit (5 s at least): enough to see which arcs its incumbent
+    overloads; when it stops at that limit with none new, the same model is solved once
+    more with all the time left. Every round's model is a relaxation of the last (it
+    has fewer link rows), so the best of their proven bounds bounds the last one."""
     t0 = time.perf_counter()
+    if start is not None:
+        start = check_start(problem, day, start)
     paths, N = problem.paths, problem.sub.n_nodes
     route = paths.route(np.arange(N * N), paths.arc_weight(np.zeros(problem.sub.n_arcs))).reshape(N, N)
     p_arcs = paths.parcs[route]
     link_rows: list[set[int]] = [set() for _ in range(day.n_steps)]
-    for rounds in range(1, max_rounds + 1):
+    bound = float("inf")
+    said_start = None  # what HiGHS said of the start in the latest round (the most link rows)
+    rounds, final = 0, False
+    while True:
+        rounds += 1
+        final = final or rounds >= max_rounds
         m, x, a_col, hosts = _build(problem, day, link_rows)
-        res = m.solve(max(time_limit - (time.perf_counter() - t0), 1e-6), gap)
+        left = time_limit - (time.perf_counter() - t0)
+        # A probe leaves half the time at least, so that the last round has some.
+        budget = left if final else min(left / 2, max(probe * time_limit, 5.0))
+        res = m.solve(max(budget, 1e-6), gap, None if start is None else _start_values(start, x, hosts))
+        if res.start is not None:
+            said_start = res
+        if np.isfinite(res.mip_dual_bound):
+            bound = min(bound, -res.mip_dual_bound)
         if res.x is None:
-            break
+            if final:
+                break
+            final = True  # nothing found in the probe's time: all the time left, once
+            continue
         plan = _plan(res.x, x, hosts)
         over = _overloaded(problem, day, plan, res.x[a_col] > 0.5, p_arcs)
         over = [o - done for o, done in zip(over, link_rows, strict=True)]
-        if not any(over) or rounds == max_rounds:
+        if final or (res.status == 0 and not any(over)):
             break
+        if not any(over):
+            final = True  # stopped at the probe's limit with nothing new: the rest of the time
+            continue
         link_rows = [o | done for o, done in zip(over, link_rows, strict=True)]
     seconds = time.perf_counter() - t0
-    dual = getattr(res, "mip_dual_bound", None)
-    bound = -float(dual) if dual is not None and np.isfinite(dual) else float("inf")
+    said = (
+        {}
+        if said_start is None
+        else {"start": said_start.start, "start_objective": -said_start.start_objective}
+    )
     if res.x is None:
-        # No incumbent in time (HiGHS then reports no bound either): the LP relaxation
+        # No incumbent in time (HiGHS then seldom has a bound): the LP relaxation
         # still bounds the day, weakly; the initial placement is kept as the plan.
         status = str(res.message)
         if lp_bound:
@@ -286,32 +364,62 @@ def solve_day(
                 status += "; bound from the LP relaxation"
         seconds = time.perf_counter() - t0
         plan = np.repeat(day.initial[None, :], day.n_steps, axis=0)
-        return DayMilpResult(plan, float("nan"), bound, float("inf"), False, seconds, status, False)
+        return DayMilpResult(
+            plan, float("nan"), bound, float("inf"), False, seconds, status, False, rounds, **said
+        )
     objective = -float(res.fun)
     g = (bound - objective) / max(abs(objective), 1e-9)
     proven = res.status == 0 and not any(over)
-    return DayMilpResult(plan, objective, bound, max(g, 0.0), proven, seconds, str(res.message), True)
+    return DayMilpResult(
+        plan, objective, bound, max(g, 0.0), proven, seconds, str(res.message), True, rounds, **said
+    )
+
+
+def agent_plan(problem: Problem, day: Day, agent: Agent) -> tuple[np.ndarray, float]:
+    """An online agent's day, replayed through the environment as `run_days` plays it:
+    the placements it applied per step [T, I] and its day reward."""
+    if hasattr(agent, "start_day"):  # an agent whose randomness is drawn per day
+        agent.start_day(day.split, day.index)
+    run, plan, reward = DayRun(problem, day), [], 0.0
+    while not run.done:
+        o = run.apply(agent.decide(run))
+        plan.append(o.placement.copy())
+        reward += o.reward
+    return np.array(plan), reward
 
 
 @dataclass
 class MilpDayAgent:
     """Solves the whole day's MILP at its first step (with hindsight of every step's
-    rates and deadlines) and then applies the plan: the day's optimum to compare to."""
+    rates and deadlines) and then applies the plan: the day's optimum to compare to.
+    With `start_agent`, that agent's day (replayed through the environment first) is
+    the MILP's start, so HiGHS begins from a good incumbent and spends its time on the
+    bound."""
 
     time_limit: float = 120.0
     gap: float = 1e-4
     name: str = "milp-day"
     day_results: list[DayMilpResult] = field(default_factory=list)
+    start_agent: Agent | None = None
+    start_name: str = ""
 
     def decide(self, run: DayRun) -> np.ndarray:
         if run.t == 0:
-            self.day_results.append(solve_day(run.problem, run.day, self.time_limit, self.gap))
+            start, start_reward = None, float("nan")
+            if self.start_agent is not None:
+                start, start_reward = agent_plan(run.problem, run.day, self.start_agent)
+            res = solve_day(run.problem, run.day, self.time_limit, self.gap, start=start)
+            self.day_results.append(replace(res, start_reward=start_reward))
         return self.day_results[-1].plan[run.t]
 
     def note(self) -> str:
         res = self.day_results
         proven = sum(r.optimal for r in res)
         txt = f"{proven} of {len(res)} days proven optimal (routes fixed to an empty network's)"
+        started = [r for r in res if r.start is not None]
+        if started:
+            ok = sum(r.start == "feasible" for r in started)
+            txt += f"; started from {self.start_name or 'an agent'}'s day ({ok} of {len(started)} starts feasible)"
         found = [r for r in res if r.found]
         if found:
             txt += f"; MILP day reward {np.mean([r.objective for r in found]):.3f}"

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
 
+from placement.milp import highs
 from placement.model import cost as C
 from placement.model import delay as D
 from placement.model.domain import HostKind
@@ -65,7 +65,9 @@ class _Model:
     def row(self, terms: dict[int, float], lo=-np.inf, hi=np.inf) -> None:
         self.rows.append((terms, lo, hi))
 
-    def solve(self, time_limit: float, gap: float):
+    def solve(self, time_limit: float, gap: float, start: dict[int, float] | None = None) -> highs.MipSolve:
+        """HiGHS on the rows so far; `start`: values of some integer columns (a MIP start
+        HiGHS completes)."""
         data, ri, ci, lo, hi = [], [], [], [], []
         for k, (terms, a, b) in enumerate(self.rows):
             for c, v in terms.items():
@@ -75,13 +77,18 @@ class _Model:
                     data.append(v)
             lo.append(a)
             hi.append(b)
-        A = sparse.csr_array((data, (ri, ci)), shape=(len(self.rows), len(self.lb)))
-        return milp(
-            c=np.array(self.obj),
-            integrality=np.array(self.integer),
-            bounds=Bounds(np.array(self.lb), np.array(self.ub)),
-            constraints=LinearConstraint(A, np.array(lo), np.array(hi)),
-            options={"time_limit": time_limit, "mip_rel_gap": gap, "disp": False},
+        A = sparse.csc_array((data, (ri, ci)), shape=(len(self.rows), len(self.lb)))
+        return highs.solve(
+            np.array(self.obj),
+            np.array(self.integer),
+            np.array(self.lb),
+            np.array(self.ub),
+            A,
+            np.array(lo),
+            np.array(hi),
+            time_limit,
+            gap,
+            start,
         )
 
 
@@ -254,7 +261,7 @@ def solve_step(
         res = m.solve(max(time_limit - (time.perf_counter() - t0), 1e-6), gap)
         if res.x is None:
             # No incumbent in time: keep the previous placement rather than fail the day.
-            bound = -float(getattr(res, "mip_dual_bound", None) or np.nan)
+            bound = -res.mip_dual_bound  # +inf when HiGHS proved no bound either
             return MilpResult(
                 placement=np.asarray(previous).copy(),
                 accepted=np.zeros(R, dtype=bool),
@@ -294,7 +301,7 @@ def solve_step(
         inc_round |= over
 
     objective = -float(res.fun)
-    bound = -float(getattr(res, "mip_dual_bound", res.fun) or res.fun)
+    bound = -res.mip_dual_bound
     g = (bound - objective) / max(abs(objective), 1e-9)
     return MilpResult(
         placement=placement,
