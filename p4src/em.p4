@@ -461,7 +461,8 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         em_p_ts_get.apply();
                         bit<8> issue = 1;   // 0: share the READ in flight
                         // The in-flight READ's PSN and its mailbox are read beside the tags (reads
-                        // change nothing), then one condition decides: fewer dependent steps on Tofino.
+                        // change nothing), then the nested matches below decide: fewer dependent
+                        // steps on Tofino.
                         em_p_psn_get.apply();
                         bit<32> psn = pp;   // owner tags compared whole: no slices (Tofino's PHV)
                         meta.mslot = 24w0 ++ pp[7:0];
