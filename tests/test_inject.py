@@ -111,23 +111,31 @@ def test_cpu_and_memory_stress_live_in_the_host_and_go(ns):
     assert _in_ns(ns) == before
 
 
+def _wait_exec(pid: int) -> None:
+    """`ip netns exec` and nsenter exec the NF in place: wait for that exec to finish, since a
+    process caught mid-exec shows an empty command line (CI once saw `ip`, then nothing)."""
+    deadline = time.time() + 10
+    while psutil.Process(pid).cmdline()[:1] != [sys.executable] and time.time() < deadline:
+        time.sleep(0.02)
+
+
 def test_kill_an_nf_and_start_it_again(ns, tmp_path):
     host = resolve_host(f"netns:{ns}")
     nf = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", "import time; time.sleep(120)", MARK],
                           cwd=tmp_path)  # fmt: skip
     try:
-        deadline = time.time() + 10
-        while not processes_in(host, MARK) and time.time() < deadline:
-            time.sleep(0.05)
-        (pid,) = processes_in(host, MARK)
+        _wait_exec(nf.pid)
+        assert processes_in(host, MARK) == [nf.pid]
+        pid = nf.pid
         with Injector({host.name: host}) as inj:
             a = inj.apply(Event(host.name, "kill", 0, 1, {"match": MARK}))
             nf.wait(timeout=5)
             assert processes_in(host, MARK) == []
             inj.undo(a)
             assert len(a.restarted) == 1
-            time.sleep(0.3)
-            (pid2,) = processes_in(host, MARK)  # back, in the same namespace, same command line
+            pid2 = a.restarted[0].pid
+            _wait_exec(pid2)
+            assert processes_in(host, MARK) == [pid2]  # back, in the same namespace, same command line
             assert pid2 != pid
             assert psutil.Process(pid2).cwd() == str(tmp_path)
     finally:
