@@ -195,6 +195,12 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
         meta.rdOwner = 8w1 ++ np[23:0];
     }
 
+    // An action of one step and a keyless table of its own (Tofino: one stateful ALU, or one
+    // hash-unit use, an action; bf-p4c would fold a step inlined into the condition after it).
+#define EM_ONE(a, t, stmt) \
+    action a() { stmt; } \
+    @hidden table t { key = { } actions = { a; } default_action = a(); size = 1; }
+
     // The bucket's address, base + bucket * 160, one operation per step (a Tofino action
     // runs in one stage): bucket * 128 and * 32, their sum (32 bits: at most 2^24
     // buckets, emac/layout.py), then the 64-bit sum.
@@ -202,18 +208,14 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     bit<32> off7 = 0;
     bit<32> off5 = 0;
     bit<64> off = 0;
-    action va_shift() { off7 = bucket << 7; off5 = bucket << 5; }
-    @hidden table em_va_shift { key = { } actions = { va_shift; } default_action = va_shift(); size = 1; }
-    action va_offset() { off = 32w0 ++ (off7 + off5); }
-    @hidden table em_va_offset { key = { } actions = { va_offset; } default_action = va_offset(); size = 1; }
-    action va_sum() { meta.rdVa = meta.emBase + off; }
-    @hidden table em_va_sum { key = { } actions = { va_sum; } default_action = va_sum(); size = 1; }
+    EM_ONE(va_shift, em_va_shift, off7 = bucket << 7; off5 = bucket << 5)
+    EM_ONE(va_offset, em_va_offset, off = 32w0 ++ (off7 + off5))
+    EM_ONE(va_sum, em_va_sum, meta.rdVa = meta.emBase + off)
     // A READ's age against retryFrom, from the issue time a register gave: in a table of its
     // own, as Tofino cannot subtract from a stateful ALU's output in the action that reads it.
     bit<32> wT = 0;    // the mailbox's READ's issue time
     bit<32> pts = 0;   // the READ in flight's issue time
-    action since_retry() { meta.sinceRetry = wT - meta.retryFrom; }
-    @hidden table em_since_retry { key = { } actions = { since_retry; } default_action = since_retry(); size = 1; }
+    EM_ONE(since_retry, em_since_retry, meta.sinceRetry = wT - meta.retryFrom)
     // The in-flight READ's tags, issue time and owner tag, by cache index, in actions of their
     // own: bf-p4c addresses these registers through the hash unit, which a keyless table's
     // action can use only without action data (constants set beside them would be).
@@ -223,25 +225,16 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     bit<32> pt2 = 0;
     bit<16> pt3 = 0;
     // (one register an action: a stateful ALU's address is the action's, one per action)
-    action p_tag0_get() { p_tag0.read(pt0, hdr.wait.cidx); }
-    @hidden table em_p_tag0_get { key = { } actions = { p_tag0_get; } default_action = p_tag0_get(); size = 1; }
-    action p_tag1_get() { p_tag1.read(pt1, hdr.wait.cidx); }
-    @hidden table em_p_tag1_get { key = { } actions = { p_tag1_get; } default_action = p_tag1_get(); size = 1; }
-    action p_tag2_get() { p_tag2.read(pt2, hdr.wait.cidx); }
-    @hidden table em_p_tag2_get { key = { } actions = { p_tag2_get; } default_action = p_tag2_get(); size = 1; }
-    action p_tag3_get() { p_tag3.read(pt3, hdr.wait.cidx); }
-    @hidden table em_p_tag3_get { key = { } actions = { p_tag3_get; } default_action = p_tag3_get(); size = 1; }
-    action p_ts_get() { p_ts.read(pts, hdr.wait.cidx); }
-    @hidden table em_p_ts_get { key = { } actions = { p_ts_get; } default_action = p_ts_get(); size = 1; }
-    action p_psn_put() { p_psn.write(hdr.wait.cidx, meta.rdOwner); }
-    @hidden table em_p_psn_put { key = { } actions = { p_psn_put; } default_action = p_psn_put(); size = 1; }
-    action p_psn_get() { p_psn.read(pp, hdr.wait.cidx); }
-    @hidden table em_p_psn_get { key = { } actions = { p_psn_get; } default_action = p_psn_get(); size = 1; }
-    action slack_of() { meta.slack = hdr.wait.deadline - now; }
+    EM_ONE(p_tag0_get, em_p_tag0_get, p_tag0.read(pt0, hdr.wait.cidx))
+    EM_ONE(p_tag1_get, em_p_tag1_get, p_tag1.read(pt1, hdr.wait.cidx))
+    EM_ONE(p_tag2_get, em_p_tag2_get, p_tag2.read(pt2, hdr.wait.cidx))
+    EM_ONE(p_tag3_get, em_p_tag3_get, p_tag3.read(pt3, hdr.wait.cidx))
+    EM_ONE(p_ts_get, em_p_ts_get, p_ts.read(pts, hdr.wait.cidx))
+    EM_ONE(p_psn_put, em_p_psn_put, p_psn.write(hdr.wait.cidx, meta.rdOwner))
+    EM_ONE(p_psn_get, em_p_psn_get, p_psn.read(pp, hdr.wait.cidx))
     // (a table too: bf-p4c would otherwise fold the difference into the condition that tests it)
-    @hidden table em_slack { key = { } actions = { slack_of; } default_action = slack_of(); size = 1; }
-    action young_read() { meta.young = meta.retryFrom - pts; }
-    @hidden table em_young { key = { } actions = { young_read; } default_action = young_read(); size = 1; }
+    EM_ONE(slack_of, em_slack, meta.slack = hdr.wait.deadline - now)
+    EM_ONE(young_read, em_young, meta.young = meta.retryFrom - pts)
     // A READ's round trip to its cell: floor(log2(us)) from the highest bit set (0 and 1 us:
     // cell 0), as a constant ternary table: one lookup, no chain of shifts in one step.
     action hist_count(bit<32> cell) { fetch_hist.count(cell); }
