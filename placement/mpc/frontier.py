@@ -187,7 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(f"# gnn-refine's frontier on validation days\n\n{md}\n\n{note}\n")
-        a.out.with_suffix(".json").write_text(json.dumps({"note": note, "rows": rows}, indent=1))
+        a.out.with_suffix(".json").write_text(
+            json.dumps({"note": note, "rows": rows, "day_rewards": rewards}, indent=1)
+        )
 
 
 if __name__ == "__main__":
