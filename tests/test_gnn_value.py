@@ -110,7 +110,7 @@ def test_the_regret_term_weighs_costly_mistakes_more(labelled) -> None:
     ce = instance_loss(on_costly, s, "none")[i]
     reg = instance_loss(on_costly, s, "regret")[i]
     assert reg > ce
-    assert torch.allclose(instance_loss(base, s, "regret") - instance_loss(base, s, "none"),
+    assert torch.allclose(instance_loss(base, s, "regret", weight=1.0) - instance_loss(base, s, "none"),
                           (torch.softmax(base, 1) * r).sum(1))  # fmt: skip
 
 
@@ -157,3 +157,17 @@ def test_fit_with_the_regret_loss_lowers_the_policys_regret(labelled) -> None:
     cfg = TrainConfig(value_loss="regret", value_weight=10.0)
     fit(pol, torch.optim.Adam(pol.parameters(), lr=3e-3), data, 200, random.Random(0), cfg)
     assert mean_regret(pol, data) <= before
+
+
+def test_train_command_refuses_bad_value_options(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from placement.gnn.cli import register
+
+    app = typer.Typer()
+    register(app)
+    for args, name in ((["--value-loss", "mse"], "--value-loss"), (["--value-tau", "0"], "--value-tau"),
+                       (["--batch", "0"], "--batch")):  # fmt: skip
+        r = CliRunner().invoke(app, ["gnn", "train", "--out", str(tmp_path), *args])
+        assert r.exit_code == 2 and name in r.output, r.output
