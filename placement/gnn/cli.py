@@ -51,6 +51,21 @@ def train_cmd(
         str | None,
         typer.Option(help="Roll the days out on the Ray cluster at this address (ray://host:10001)."),
     ] = None,
+    value_loss: Annotated[
+        str,
+        typer.Option(
+            help="none (cross-entropy on the teacher's host), regret (+ weight x expected regret under "
+            "the policy, from the teacher's value of every single-instance move), or soft "
+            "(cross-entropy against softmax(-regret / tau))."
+        ),
+    ] = "none",
+    value_weight: Annotated[
+        float, typer.Option(help="Weight of the regret term (--value-loss regret).")
+    ] = 10.0,
+    value_tau: Annotated[
+        float, typer.Option(help="Temperature of the soft target, in reward per step (--value-loss soft).")
+    ] = 0.02,
+    batch: Annotated[int, typer.Option(help="States per gradient step.")] = 1,
 ) -> None:
     """Imitate mpc, DAgger-style, on a distribution of training scenarios (seeds >= 1000).
     A Ray run collects the same states and labels as a serial one for the same seed."""
@@ -72,6 +87,14 @@ def train_cmd(
         raise InputError("--kinds", kinds, "names no substrate kind")
     if workers < 1:
         raise InputError("--workers", str(workers), "must be at least 1")
+    if value_loss not in ("none", "regret", "soft"):
+        raise InputError("--value-loss", value_loss, "must be none, regret or soft")
+    if not value_weight >= 0:
+        raise InputError("--value-weight", str(value_weight), "must be at least 0")
+    if not value_tau > 0:
+        raise InputError("--value-tau", str(value_tau), "must be above 0")
+    if batch < 1:
+        raise InputError("--batch", str(batch), "must be at least 1")
     if resume and not (out / "last.pt").exists():
         raise InputError(str(out / "last.pt"), "checkpoint", "nothing to resume")
     t0 = time.perf_counter()
@@ -84,6 +107,10 @@ def train_cmd(
         teacher=teacher,
         max_updates=max_updates,
         kinds=kind_list,
+        value_loss=value_loss,
+        value_weight=value_weight,
+        value_tau=value_tau,
+        batch=batch,
     )
     train(cfg, out, resume=resume, workers=workers, address=ray_address)
     console.print(f"wrote {out / 'policy.pt'} (for --agent gnn --model) in {time.perf_counter() - t0:.0f} s")

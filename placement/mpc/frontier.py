@@ -81,7 +81,8 @@ def problems(specs: tuple[str, ...]) -> list:
     return out
 
 
-def agents(policy_path: Path | None = None) -> dict:
+def agents(policy_path: Path | None = None, rows: list[str] | None = None) -> dict:
+    """Every row, or `mpc` and the named ones (names as in the table)."""
     from placement.agents import DEFAULT_MODELS
     from placement.gnn.policy import GnnAgent, load
     from placement.gnn.refine import GuidedAgent
@@ -93,6 +94,11 @@ def agents(policy_path: Path | None = None) -> dict:
     for name, knobs in SETTINGS.items():
         out[name] = dataclasses.replace(GuidedAgent(policy=policy, forecast=fc, horizon=0), **knobs)
     out["gnn (policy alone)"] = GnnAgent(policy)
+    if rows:
+        unknown = sorted(set(rows) - set(out))
+        if unknown:
+            raise SystemExit(f"unknown rows {unknown}; known: {sorted(out)}")
+        out = {k: v for k, v in out.items() if k == "mpc" or k in rows}
     return out
 
 
@@ -120,7 +126,7 @@ def play(probs: list, days: int, agents: dict) -> tuple[dict[str, list[float]], 
 
 def table(rewards: dict[str, list[float]], ms: dict[str, list[float]]) -> tuple[str, list[dict]]:
     base, base_ms = rewards["mpc"], float(np.median(ms["mpc"]))
-    serial_ms = float(np.median(ms["mpc, serial search"]))
+    serial_ms = float(np.median(ms["mpc, serial search"])) if "mpc, serial search" in ms else math.nan
     n = len(base)
     head = (
         "| agent | days | day reward (mean ± SE) | minus mpc, paired (SEs) | median ms | vs mpc | "
@@ -161,12 +167,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--days", type=int, default=3, help="test days per validation scenario")
     ap.add_argument("--policy", type=Path, default=None, help="gnn policy (default: the shipped one)")
     ap.add_argument("--out", type=Path, default=None, help="markdown file (a .json beside it)")
+    ap.add_argument(
+        "--row", action="append", default=None, help="play only mpc and this row (repeatable; default: all)"
+    )
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     probs = problems(VALIDATION)
-    rewards, ms = play(probs, a.days, agents(a.policy))
-    if rewards["mpc"] != rewards["mpc, serial search"]:
+    rewards, ms = play(probs, a.days, agents(a.policy, a.row))
+    if "mpc, serial search" in rewards and rewards["mpc"] != rewards["mpc, serial search"]:
         raise SystemExit("the batched and serial mpc searches disagree: the speed-up is not exact")
     md, rows = table(rewards, ms)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -178,7 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(f"# gnn-refine's frontier on validation days\n\n{md}\n\n{note}\n")
-        a.out.with_suffix(".json").write_text(json.dumps({"note": note, "rows": rows}, indent=1))
+        a.out.with_suffix(".json").write_text(
+            json.dumps({"note": note, "rows": rows, "day_rewards": rewards}, indent=1)
+        )
 
 
 if __name__ == "__main__":
