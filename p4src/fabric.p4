@@ -12,6 +12,12 @@
 #include "em.p4"
 #include "deparser.p4"
 
+#if defined(__TARGET_TOFINO__) && !defined(FABRIC_NO_EM)
+// Tofino, with the EM path: an EM pass and the fabric's tail are exclusive branches, and
+// what a lookup decided is applied by one more pass (p4src/README.md, Tofino, 30).
+#define EM_PASSES_APART
+#endif
+
 control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t sm) {
     counter(32w256, CounterType.packets_and_bytes) nf_packets;
     counter(32w256, CounterType.packets) nf_drops;
@@ -62,6 +68,20 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         size = 4;
     }
 
+    // One more pass through the ingress (the egress recirculates on v1model). Tofino
+    // recirculates through a port chosen in ingress, and keeps no metadata across it: the
+    // hop count travels in a header of its own.
+    action to_recirc() {
+        meta.recirc = 1;
+#ifdef __TARGET_TOFINO__
+        sm.egress_spec = RECIRC_PORT;
+        hdr.recirc.setValid();
+        hdr.recirc.hops = meta.hops;
+#else
+        sm.egress_spec = 0;
+#endif
+    }
+
     apply {
 #ifdef __TARGET_TOFINO__
         hdr.recirc.setInvalid();   // read by the parser (meta.hops); sent again only to recirculate
@@ -82,6 +102,14 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         // it is read, after the SFF, which may remove the NSH.)
         if (hdr.wait.isValid() && hdr.nsh.isValid()) {
             meta.emPass = 1;
+#ifdef EM_PASSES_APART
+            // The pass that applies what the EM path decided runs no EM path. Its shim holds
+            // the NF's action: taken only from a recirculation (else looked up as a key).
+            if (hdr.wait.phase == PH_APPLY && recirculated) {
+                meta.emPass = 0;
+                meta.emApply = 1;
+            }
+#endif
         } else if (meta.badShim == 1) {
             meta.emPass = 1;   // no NSH: nothing to look up, but the EM path counts it
         } else if (hdr.wait.isValid()) {
@@ -138,7 +166,50 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
 #ifndef FABRIC_NO_EM
             em.apply(hdr, meta, sm, response);
 #endif
+#ifdef EM_PASSES_APART
+            // Tofino: an EM pass ends here, and everything after the else below (the NFs, the
+            // SFF's hop, the underlay) is exclusive with it: the two chains of dependent
+            // stages overlap instead of adding up (p4src/README.md, Tofino).
+            if (!response) {
+                if (meta.badShim == 1) {
+                    mark_to_drop(sm);
+                } else {
+                    if (!sameHop) {
+                        // The hop changed while the packet was in its EM passes: it drops what
+                        // this pass found and takes the hop afresh in the next pass.
+                        if (meta.emWait == 1 || meta.again == 1) {
+                            hdr.ethernet.etherType = hdr.wait.etherType;
+                            hdr.wait.setInvalid();
+                        }
+                        meta.again = 1;
+                    }
+                    if (meta.again == 1) {
+                        to_recirc();   // the FILL or apply pass, or the hop afresh
+                    } else if (meta.emFallback == 1) {
+                        // (a fallback without a server instance drops in the apply pass)
+                        sm.egress_spec = meta.detourPort;
+                        hdr.ethernet.dst = meta.detourMac;
+                    }   // else waiting: the EM path sent it round the loopback
+                }
+            }
+        } else {
+        if (meta.emApply == 1) {
+            // What the EM path decided, from the shim; then the hop as an LM NF's (below).
+            if (!sameHop) {
+                meta.again = 1;   // the hop changed: taken afresh
+            } else if (hdr.wait.act == EM_ACT_DROP) {
+                meta.nfDrop = 1;
+            } else {
+                meta.emAct = hdr.wait.act;
+                meta.emData = hdr.wait.data0 ++ hdr.wait.data1 ++ hdr.wait.data2;
+                meta.done = 1;
+            }
+            hdr.ethernet.etherType = hdr.wait.etherType;   // the hop's EM passes are over
+            hdr.wait.setInvalid();
         } else if (inEm) {
+#else
+        } else if (inEm) {
+#endif
 #ifdef __TARGET_TOFINO__
             em_key.apply(hdr, meta);   // the key pass: the key goes in the shim, the packet recirculates
 #endif
@@ -179,14 +250,7 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         if (meta.again == 1 && hdr.nsh.isValid()) {
             // One more pass for the same hop (the EM key pass, a hop that changed):
             // NSH unchanged, no hop counted.
-            meta.recirc = 1;
-#ifdef __TARGET_TOFINO__
-            sm.egress_spec = RECIRC_PORT;
-            hdr.recirc.setValid();
-            hdr.recirc.hops = meta.hops;
-#else
-            sm.egress_spec = 0;
-#endif
+            to_recirc();
             return;
         }
         if (hdr.nsh.isValid()) {
@@ -233,16 +297,7 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
                     meta.hops = meta.hops + 1;
                     // The hop is done: next service index, and one more pass for the next hop.
                     hdr.nsh.si = hdr.nsh.si - 1;
-                    meta.recirc = 1;
-#ifdef __TARGET_TOFINO__
-                    // Tofino recirculates through a port chosen in ingress, and keeps no
-                    // metadata across it: the hop count travels in a header of its own.
-                    sm.egress_spec = RECIRC_PORT;
-                    hdr.recirc.setValid();
-                    hdr.recirc.hops = meta.hops;
-#else
-                    sm.egress_spec = 0;
-#endif
+                    to_recirc();
                     return;
                 }
             }
@@ -250,6 +305,9 @@ control FabricIngress(inout headers_t hdr, inout meta_t meta, inout standard_met
         if (meta.routed == 0) {
             underlay.apply(hdr, meta, sm);
         }
+#ifdef EM_PASSES_APART
+        }   // the else of the EM pass (above)
+#endif
     }
 }
 

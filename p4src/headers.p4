@@ -26,6 +26,7 @@ const bit<2> HOST_SERVER = 2;
 // EM slot action ids (the EM layout's action id byte)
 const bit<8> EM_ACT_NAT = 1;   // data: src, dst, sport, dport after translation
 const bit<8> EM_ACT_LB = 2;    // data: backend address, backend port
+const bit<8> EM_ACT_DROP = 0xFF;   // Tofino's apply pass only: the NF drops the packet (no entry is)
 
 // rdma_stats counter indices
 const bit<32> RS_HIT = 0;
@@ -103,6 +104,9 @@ header wait_t {
 const bit<8> PH_LOOKUP = 0;
 const bit<8> PH_WAITING = 1;
 const bit<8> PH_FILL = 2;
+// Tofino only: the pass after the EM path's last, which applies what it decided (act: the
+// entry's action, or EM_ACT_DROP) and runs the fabric's tail (p4src/README.md, Tofino).
+const bit<8> PH_APPLY = 3;
 
 /* NSH base header + service path header (MD type 2, no context headers). */
 header nsh_t {
@@ -162,15 +166,11 @@ header recirc_t { bit<8> hops; }
 #define EM_NOT_WITH_BUCKET(f) \
     @pa_mutually_exclusive("ingress", f, "hdr.slot[0]") @pa_mutually_exclusive("ingress", f, "hdr.slot[1]") \
     @pa_mutually_exclusive("ingress", f, "hdr.slot[2]") @pa_mutually_exclusive("ingress", f, "hdr.slot[3]")
-EM_NOT_WITH_BUCKET("em_a")
 EM_NOT_WITH_BUCKET("em_ce")
 EM_NOT_WITH_BUCKET("em_ct0")
 EM_NOT_WITH_BUCKET("em_ct1")
 EM_NOT_WITH_BUCKET("em_ct2")
 EM_NOT_WITH_BUCKET("em_ct3")
-EM_NOT_WITH_BUCKET("em_d0")
-EM_NOT_WITH_BUCKET("em_d1")
-EM_NOT_WITH_BUCKET("em_d2")
 EM_NOT_WITH_BUCKET("em_downTs")
 EM_NOT_WITH_BUCKET("em_issue")
 EM_NOT_WITH_BUCKET("em_pEpoch")
@@ -242,6 +242,7 @@ struct meta_t {
     bit<1> emFallback;      // the EM did not answer in time: the NF's fallback
     bit<1> badShim;         // a wait shim from neither a recirculation nor a wait_port
     bit<1> emPass;          // a later pass of an EM hop: arrived with the wait shim and NSH
+    bit<1> emApply;         // Tofino: the pass that applies what the EM path decided (PH_APPLY)
     bit<1> again;           // one more pass for the same hop (the EM key pass; a hop changed meanwhile)
     // EM lookup: the key the NF's EM table is read with (EmKey): the 5-tuple for a NAT,
     // (0, VIP, proto, flow slot, VIP port) for a load balancer
