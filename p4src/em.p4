@@ -237,6 +237,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
     // (a table too: bf-p4c would otherwise fold the difference into the condition that tests it)
     EM_ONE(slack_of, em_slack, meta.slack = hdr.wait.deadline - now)
     EM_ONE(young_read, em_young, meta.young = meta.retryFrom - pts)
+#include "em_mailbox.p4"
     // A READ's round trip to its cell: floor(log2(us)) from the highest bit set (0 and 1 us:
     // cell 0), as a constant ternary table: one lookup, no chain of shifts in one step.
     action hist_count(bit<32> cell) { fetch_hist.count(cell); }
@@ -381,14 +382,14 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         rdma_stats.count(RS_READ);
                         take_psn();
                         meta.mslot = 24w0 ++ meta.rdOwner[7:0];
-                        mb_psn.write(meta.mslot, meta.rdOwner);
-                        mb_tag0.write(meta.mslot, hdr.wait.kSrc);
-                        mb_tag1.write(meta.mslot, hdr.wait.kDst);
-                        mb_tag2.write(meta.mslot, hdr.wait.k2);
-                        mb_tag3.write(meta.mslot, hdr.wait.kDport);
-                        mb_status.write(meta.mslot, MB_WAITING);
-                        mb_epoch.write(meta.mslot, meta.epoch);
-                        mb_ts.write(meta.mslot, now);
+                        em_mb_psn_issue.apply();
+                        em_mb_tag0_issue.apply();
+                        em_mb_tag1_issue.apply();
+                        em_mb_tag2_issue.apply();
+                        em_mb_tag3_issue.apply();
+                        em_mb_ts_issue.apply();
+                        em_mb_status_issue.apply();
+                        em_mb_epoch_issue.apply();
                         p_tag0.write(hdr.wait.cidx, hdr.wait.kSrc);
                         p_tag1.write(hdr.wait.cidx, hdr.wait.kDst);
                         p_tag2.write(hdr.wait.cidx, hdr.wait.k2);
@@ -410,49 +411,54 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         // ---- a waiting packet: its PSN's mailbox ----
                         rdma_stats.count(RS_WAIT_PASS);
                         meta.mslot = 24w0 ++ hdr.wait.psn[7:0];
-                        bit<32> wOwner;
-                        bit<8> wSt = MB_EMPTY;
+                        wSt = MB_EMPTY;
                         wT = 0;
-                        bit<32> wTag0;
-                        bit<32> wTag1;
-                        bit<32> wTag2;
-                        bit<16> wTag3;
-                        mb_psn.read(wOwner, meta.mslot);
-                        mb_tag0.read(wTag0, meta.mslot);
-                        mb_tag1.read(wTag1, meta.mslot);
-                        mb_tag2.read(wTag2, meta.mslot);
-                        mb_tag3.read(wTag3, meta.mslot);
+                        em_mb_psn_wait.apply();
+                        em_mb_epoch_wait.apply();
+                        em_mb_tag0_wait.apply();
+                        em_mb_tag1_wait.apply();
+                        em_mb_tag2_wait.apply();
+                        em_mb_tag3_wait.apply();
                         // The slot must still be this packet's READ: after a PSN resync (a sequence
                         // NAK) the same PSN may have been issued again for another key.
                         if (wOwner == hdr.wait.psn) { if (wTag0 == hdr.wait.kSrc) { if (wTag1 == hdr.wait.kDst) {
                             if (wTag2 == hdr.wait.k2) { if (wTag3 == hdr.wait.kDport) {
-                                mb_status.read(wSt, meta.mslot);
-                                mb_ts.read(wT, meta.mslot);
+                                em_mb_status_wait.apply();
+                                em_mb_ts_wait.apply();
                             } }
                         } } }
                         // Ages by the sign of a difference (Tofino compares a field with a
                         // constant only): issued before retryFrom, or past the deadline.
                         em_since_retry.apply();
-                        if (wSt == MB_FOUND || wSt == MB_NOT_FOUND) {
-                            // The answer goes with the packet: its next pass fills the cache and
-                            // applies it (the cache's registers come before the mailbox's).
-                            mb_act.read(hdr.wait.act, meta.mslot);
-                            mb_data0.read(hdr.wait.data0, meta.mslot);
-                            mb_data1.read(hdr.wait.data1, meta.mslot);
-                            mb_data2.read(hdr.wait.data2, meta.mslot);
-                            mb_epoch.read(hdr.wait.epoch, meta.mslot);
+                        if (wSt == MB_ANSWERED) {
+                            em_mb_act_wait.apply();
+                            em_mb_data0_wait.apply();
+                            em_mb_data1_wait.apply();
+                            em_mb_data2_wait.apply();
+                        }
+                        if (wSt == MB_ANSWERED && hdr.wait.act != EM_ACT_TORN) {
+                            // The answer (found, or not found: action 0) goes with the packet: its
+                            // next pass fills the cache and applies it (the cache's registers come
+                            // before the mailbox's).
+                            hdr.wait.epoch = wEpoch;
                             hdr.wait.phase = PH_FILL;
                             meta.again = 1;   // recirculated, not looped: see the FILL check above
-                        } else if (wSt == MB_FAILED) {
-                            meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
-                        } else if (meta.slack[31:31] == 1 || hdr.wait.reads >= 8) {
-                            meta.emFallback = 1;
-                            qp_down.write(meta.qpIdx, now | 1);
                         } else {
-                            // Unanswered, or the entry was torn: read again (next pass) once retryUs
-                            // have passed.
-                            if (wSt == MB_EMPTY || meta.sinceRetry[31:31] == 1) { hdr.wait.issue = 1; }
-                            meta.emWait = 1;
+                            hdr.wait.act = 0;   // a torn entry is not kept
+                            hdr.wait.data0 = 0;
+                            hdr.wait.data1 = 0;
+                            hdr.wait.data2 = 0;
+                            if (wSt == MB_FAILED) {
+                                meta.emFallback = 1;   // refused (NAK): the server is up, the request was wrong
+                            } else if (meta.slack[31:31] == 1 || hdr.wait.reads >= 8) {
+                                meta.emFallback = 1;
+                                em_qp_down_mark.apply();
+                            } else {
+                                // Unanswered, or the entry was torn: read again (next pass) once retryUs
+                                // have passed.
+                                if (wSt == MB_EMPTY || meta.sinceRetry[31:31] == 1) { hdr.wait.issue = 1; }
+                                meta.emWait = 1;
+                            }
                         }
                     } else if (now == 0) {
                         // No clock to time a READ by: BMv2 leaves ingress_global_timestamp 0 on a
@@ -474,12 +480,9 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         em_p_psn_get.apply();
                         bit<32> psn = pp;   // owner tags compared whole: no slices (Tofino's PHV)
                         meta.mslot = 24w0 ++ pp[7:0];
-                        bit<32> pOwner;
-                        bit<32> pEpoch;
-                        bit<8> pSt;
-                        mb_psn.read(pOwner, meta.mslot);
-                        mb_epoch.read(pEpoch, meta.mslot);
-                        mb_status.read(pSt, meta.mslot);
+                        em_mb_psn_miss.apply();
+                        em_mb_epoch_miss.apply();
+                        em_mb_status_miss.apply();
                         // A READ for this key may be in flight: wait for it if it left after the last
                         // flush and is still unanswered (an answered or older one may be stale).
                         em_young.apply();   // sign bit: issued after retryFrom
@@ -491,8 +494,7 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                             } }
                         } } }
                         if (issue == 1) { psn = 0; }
-                        bit<32> downTs;
-                        qp_down.read(downTs, meta.qpIdx);
+                        em_qp_down_get.apply();
                         hdr.wait.phase = PH_WAITING;
                         hdr.wait.deadline = now + meta.boundUs;
                         hdr.wait.issue = issue;
@@ -544,14 +546,13 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
             // One if/else chain, each register written at most once on any path: a Tofino
             // register takes one stateful-ALU access per packet.
             mark_to_drop(sm);
-            bit<8> newSt = MB_EMPTY;   // what the PSN's mailbox becomes (EMPTY: unchanged)
+            newSt = MB_EMPTY;
             bit<1> answered = 0;       // a checked answer from the server: the QP is up
             if (!em_qp.apply().hit) {
                 rdma_stats.count(RS_BAD_QP);
             } else {
                 meta.mslot = 24w0 ++ hdr.bth.psn[7:0];   // psn mod MAILBOX
-                bit<32> owner;
-                mb_psn.read(owner, meta.mslot);
+                em_mb_psn_resp.apply();
                 if (hdr.bth.opcode == OP_ACKNOWLEDGE) {
                     // An ACK/NAK (no data): checked like a response, then a NAK is acted on.
 #ifndef __TARGET_TOFINO__
@@ -582,13 +583,13 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                         if (hdr.aeth.syndrome == 0x60) {
                             // PSN sequence error: the BTH carries the PSN the responder expects.
                             next_psn.write(meta.qpIdx, 8w0 ++ hdr.bth.psn);
-                        } else if (owner == 7w0 ++ 1w1 ++ hdr.bth.psn) {
+                        } else if (rOwner == 7w0 ++ 1w1 ++ hdr.bth.psn) {
                             newSt = MB_FAILED;
                         }
                     } else {
                         rdma_stats.count(RS_BAD_LEN);   // an ACK answers no READ
                     }
-                } else if (owner != 7w0 ++ 1w1 ++ hdr.bth.psn) {
+                } else if (rOwner != 7w0 ++ 1w1 ++ hdr.bth.psn) {
                     rdma_stats.count(RS_BAD_PSN);
                 } else if (!hdr.icrc.isValid() || !hdr.slot[3].isValid()
                            || hdr.bth.opcode != OP_READ_RESPONSE_ONLY) {
@@ -628,24 +629,23 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                     } else {
                         rdma_stats.count(RS_RESP_OK);
                         answered = 1;
-                        bit<32> t;
-                        mb_ts.read(t, meta.mslot);
-                        meta.rtt = now - t;
+                        // The status says "answered" before the slots are compared, so that the
+                        // mailbox's status is written as early in a response as it is read in a
+                        // miss (Tofino: one stage for a register); what was found, or that the
+                        // entry was torn, is the answer's action (EM_ACT_TORN), written after.
+                        newSt = MB_ANSWERED;
+                        em_mb_ts_resp.apply();
+                        em_rtt.apply();
                         em_hist.apply();
-                        bit<32> want0;
-                        bit<32> want1;
-                        bit<32> want2;
-                        bit<16> want3;
-                        mb_tag0.read(want0, meta.mslot);
-                        mb_tag1.read(want1, meta.mslot);
-                        mb_tag2.read(want2, meta.mslot);
-                        mb_tag3.read(want3, meta.mslot);
+                        em_mb_tag0_resp.apply();
+                        em_mb_tag1_resp.apply();
+                        em_mb_tag2_resp.apply();
+                        em_mb_tag3_resp.apply();
                         // The entry of the key asked for, if the bucket holds it (versions at
                         // both ends equal, else torn: read again).
-                        bit<8> st = MB_NOT_FOUND;
-                        bit<8> act = 0;
-                        bit<96> data = 0;
-                        bool same = false;   // (set by ifs: Tofino refuses a bool assigned a comparison)
+                        bit<1> found = 0;
+                        rAct = 0;
+                        rData = 0;
                         // The four slots' matches side by side, then the first that matches.
                         bit<1> m0 = 0;
                         if (hdr.slot[0].src == want0) { if (hdr.slot[0].dst == want1) {
@@ -676,39 +676,55 @@ control EmPath(inout headers_t hdr, inout meta_t meta, inout standard_metadata_t
                             }
                         } }
                         if (m0 == 1) {
-                            st = MB_FOUND; if (hdr.slot[0].verHead == hdr.slot[0].verTail) { same = true; }
-                            act = hdr.slot[0].act; data = hdr.slot[0].data;
+                            found = 1;
+                            if (hdr.slot[0].verHead == hdr.slot[0].verTail) {
+                                rAct = hdr.slot[0].act; rData = hdr.slot[0].data;
+                            } else {
+                                rAct = EM_ACT_TORN;
+                            }
                         } else if (m1 == 1) {
-                            st = MB_FOUND; if (hdr.slot[1].verHead == hdr.slot[1].verTail) { same = true; }
-                            act = hdr.slot[1].act; data = hdr.slot[1].data;
+                            found = 1;
+                            if (hdr.slot[1].verHead == hdr.slot[1].verTail) {
+                                rAct = hdr.slot[1].act; rData = hdr.slot[1].data;
+                            } else {
+                                rAct = EM_ACT_TORN;
+                            }
                         } else if (m2 == 1) {
-                            st = MB_FOUND; if (hdr.slot[2].verHead == hdr.slot[2].verTail) { same = true; }
-                            act = hdr.slot[2].act; data = hdr.slot[2].data;
+                            found = 1;
+                            if (hdr.slot[2].verHead == hdr.slot[2].verTail) {
+                                rAct = hdr.slot[2].act; rData = hdr.slot[2].data;
+                            } else {
+                                rAct = EM_ACT_TORN;
+                            }
                         } else if (m3 == 1) {
-                            st = MB_FOUND; if (hdr.slot[3].verHead == hdr.slot[3].verTail) { same = true; }
-                            act = hdr.slot[3].act; data = hdr.slot[3].data;
+                            found = 1;
+                            if (hdr.slot[3].verHead == hdr.slot[3].verTail) {
+                                rAct = hdr.slot[3].act; rData = hdr.slot[3].data;
+                            } else {
+                                rAct = EM_ACT_TORN;
+                            }
                         }
-                        if (st == MB_FOUND && !same) {
-                            st = MB_RETRY;
+                        // A torn entry's versions differ at its two ends: the waiting packet reads
+                        // again. (Decided beside the copy of the entry: one step less on Tofino.)
+                        if (rAct == EM_ACT_TORN) {
                             rdma_outcome.count(RS_TORN);
-                        } else if (st == MB_NOT_FOUND) {
+                        } else if (found == 0) {
                             rdma_outcome.count(RS_NOT_FOUND);
                         }
                         // The mailbox only: the waiting packet that finds the answer carries it
                         // to the cache on its next pass (registers in one order on every path).
-                        newSt = st;
-                        mb_act.write(meta.mslot, act);
-                        mb_data0.write(meta.mslot, data[95:64]);
-                        mb_data1.write(meta.mslot, data[63:32]);
-                        mb_data2.write(meta.mslot, data[31:0]);
+                        em_mb_act_resp.apply();
+                        em_mb_data0_resp.apply();
+                        em_mb_data1_resp.apply();
+                        em_mb_data2_resp.apply();
                     }
                 }
             }
             if (answered == 1) {
-                qp_down.write(meta.qpIdx, 0);   // the server answers
+                em_qp_down_clear.apply();   // the server answers
             }
             if (newSt != MB_EMPTY) {
-                mb_status.write(meta.mslot, newSt);
+                em_mb_status_resp.apply();
             }
         }
     }

@@ -27,6 +27,7 @@ const bit<2> HOST_SERVER = 2;
 const bit<8> EM_ACT_NAT = 1;   // data: src, dst, sport, dport after translation
 const bit<8> EM_ACT_LB = 2;    // data: backend address, backend port
 const bit<8> EM_ACT_DROP = 0xFF;   // Tofino's apply pass only: the NF drops the packet (no entry is)
+const bit<8> EM_ACT_TORN = 0xFE;   // in the mailbox only: the entry read was torn (read again)
 
 // rdma_stats counter indices
 const bit<32> RS_HIT = 0;
@@ -47,10 +48,8 @@ const bit<32> RS_BAD_SHIM = 13;   // a wait shim from a host port, or an answer 
 // Mailbox status
 const bit<8> MB_EMPTY = 0;
 const bit<8> MB_WAITING = 1;
-const bit<8> MB_FOUND = 2;
-const bit<8> MB_NOT_FOUND = 3;
+const bit<8> MB_ANSWERED = 2;  // a checked response: the mailbox's action says found, not found (0) or torn
 const bit<8> MB_FAILED = 4;    // NAK: the memory server refused the read
-const bit<8> MB_RETRY = 5;     // torn entry: read again
 
 #define CACHE_MAX 16384
 #define MAILBOX 256
