@@ -69,15 +69,16 @@ def train_cmd(
     batch: Annotated[int, typer.Option(help="States per gradient step.")] = 1,
     hidden: Annotated[
         int | None,
-        typer.Option(help="Policy size: width of every layer [default: 64; --resume: the checkpoint's]."),
+        typer.Option(help="Policy size: width of every layer (default 64; with --resume, the checkpoint's)."),
     ] = None,
     layers: Annotated[
-        int | None, typer.Option(help="Policy size: GATv2 layers [default: 3; --resume: the checkpoint's].")
+        int | None,
+        typer.Option(help="Policy size: GATv2 layers (default 3; with --resume, the checkpoint's)."),
     ] = None,
     heads: Annotated[
         int | None,
         typer.Option(
-            help="Policy size: attention heads per GATv2 layer, averaged [default: 2; --resume: the checkpoint's]."
+            help="Policy size: attention heads per GATv2 layer, averaged (default 2; with --resume, the checkpoint's)."
         ),
     ] = None,
 ) -> None:
