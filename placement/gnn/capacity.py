@@ -3,6 +3,7 @@ table of their frontier runs.
 
     python -m placement.gnn.capacity speed --policy A.pt --policy B.pt ...   # ratios to A
     python -m placement.gnn.capacity table --ref gnn.json LABEL=frontier.json ...
+    python -m placement.gnn.capacity fit --data runs/X/data.pkl --size 3x64x2 --size 3x128x2 ...
 
 `speed` times every policy's decision (`GnnAgent.decide`, encoding and filters included)
 on the same states: the states `mpc` visits on the paper tree's test days (`seed:41`, a
@@ -13,6 +14,11 @@ falls on all alike; the median and its ratio to the first policy's.
 and prints each policy's rows minus `mpc` (mean ± SE over the days), its "gnn alone" minus
 the reference file's, paired per day, and per variant (label `VARIANT/sN`) the mean of its
 seeds with their SD.
+
+`fit` asks whether a policy's size limits how well it fits the teacher at all: each size
+is trained, with the soft value loss, on the same fixed states (a training run's
+`data.pkl`: its first 16 iterations; no DAgger), and scored on those and on the last 4:
+loss, agreement with the teacher, and the regret of its best host (reward per step).
 """
 
 from __future__ import annotations
@@ -110,6 +116,46 @@ def table(ref: Path, runs: list[str]) -> str:
     return "\n".join(lines)
 
 
+def fit_sizes(data_path: Path, sizes: list[str], updates: int, seed: int = 0) -> str:
+    import pickle
+    import random
+
+    from placement.gnn.policy import GnnConfig, GnnPolicy
+    from placement.gnn.train import TrainConfig, agreement, fit, loss_and_agreement, mean_regret
+
+    torch.set_num_threads(1)
+    data = pickle.loads(data_path.read_bytes())
+    cut = len(data) * 4 // 5  # stored in collection order: the last fifth is the last 4 iterations
+    train_s, val_s = data[:cut], data[cut:]
+    cfg = TrainConfig(value_loss="soft", value_tau=0.02, seed=seed)
+
+    def loss(pol: GnnPolicy, ss: list) -> float:
+        with torch.no_grad():
+            return float(np.mean([loss_and_agreement(pol, s, cfg.value_loss, cfg.value_weight, cfg.value_tau)[0].item()
+                                  for s in ss]))  # fmt: skip
+
+    lines = [
+        "| size (layers × hidden × heads) | weights | train loss | train agree | train regret | "
+        "other days' loss | agree | regret | s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size in sizes:
+        layers, hidden, heads = (int(x) for x in size.split("x"))
+        torch.manual_seed(seed)
+        pol = GnnPolicy(GnnConfig(hidden=hidden, layers=layers, heads=heads))
+        t0 = time.perf_counter()
+        fit(pol, torch.optim.Adam(pol.parameters(), lr=cfg.lr), train_s, updates, random.Random(seed), cfg)
+        secs = time.perf_counter() - t0
+        n = sum(t.numel() for t in pol.parameters())
+        cells = [
+            f"{loss(pol, ss):.3f} | {agreement(pol, ss):.3f} | {mean_regret(pol, ss):.4f}"
+            for ss in (train_s, val_s)
+        ]
+        lines.append(f"| {layers} × {hidden} × {heads} | {n:,} | {cells[0]} | {cells[1]} | {secs:.0f} |")
+    note = f"{len(train_s)} training states, {len(val_s)} other, from {data_path}; {updates} updates, lr {cfg.lr}."
+    return "\n".join(lines) + "\n\n" + note
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -119,8 +165,17 @@ def main(argv: list[str] | None = None) -> None:
     tp = sub.add_parser("table")
     tp.add_argument("--ref", type=Path, required=True, help="the reference policy's frontier JSON")
     tp.add_argument("runs", nargs="+", help="LABEL=frontier.json (LABEL as VARIANT/sN)")
+    fp = sub.add_parser("fit")
+    fp.add_argument("--data", type=Path, required=True, help="a training run's data.pkl (value-labelled)")
+    fp.add_argument("--size", action="append", required=True, help="LAYERSxHIDDENxHEADS, e.g. 3x64x2")
+    fp.add_argument("--updates", type=int, default=3000)
     a = ap.parse_args(argv)
-    print(speed(a.policy, a.repeats) if a.cmd == "speed" else table(a.ref, a.runs))
+    if a.cmd == "speed":
+        print(speed(a.policy, a.repeats))
+    elif a.cmd == "table":
+        print(table(a.ref, a.runs))
+    else:
+        print(fit_sizes(a.data, a.size, a.updates))
 
 
 if __name__ == "__main__":
