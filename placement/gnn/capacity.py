@@ -116,6 +116,19 @@ def table(ref: Path, runs: list[str]) -> str:
     return "\n".join(lines)
 
 
+def target_entropy(samples: list, tau: float) -> float:
+    """Mean over (state, instance) of the soft target's entropy: the soft loss's floor."""
+    import math
+
+    from placement.gnn.train import regrets
+
+    out = []
+    for s in samples:
+        logt = torch.log_softmax((-regrets(s) / tau).masked_fill(~s.allowed, -math.inf), dim=1)
+        out.extend((-(logt.exp() * logt.masked_fill(~s.allowed, 0.0)).sum(1)).tolist())
+    return float(np.mean(out))
+
+
 def fit_sizes(data_path: Path, sizes: list[str], updates: int, seed: int = 0) -> str:
     import pickle
     import random
@@ -152,7 +165,9 @@ def fit_sizes(data_path: Path, sizes: list[str], updates: int, seed: int = 0) ->
             for ss in (train_s, val_s)
         ]
         lines.append(f"| {layers} × {hidden} × {heads} | {n:,} | {cells[0]} | {cells[1]} | {secs:.0f} |")
-    note = f"{len(train_s)} training states, {len(val_s)} other, from {data_path}; {updates} updates, lr {cfg.lr}."
+    floor = [target_entropy(ss, cfg.value_tau) for ss in (train_s, val_s)]
+    note = f"The soft loss can go no lower than its targets' own entropy: {floor[0]:.3f} / {floor[1]:.3f}. "
+    note += f"{len(train_s)} training states, {len(val_s)} other, from {data_path}; {updates} updates, lr {cfg.lr}."
     return "\n".join(lines) + "\n\n" + note
 
 
