@@ -129,7 +129,7 @@ def target_entropy(samples: list, tau: float) -> float:
     return float(np.mean(out))
 
 
-def fit_sizes(data_path: Path, sizes: list[str], updates: int, seed: int = 0) -> str:
+def fit_sizes(data_path: Path, sizes: list[str], updates: int, seed: int = 0, lr: float = 2e-3) -> str:
     import pickle
     import random
 
@@ -140,7 +140,7 @@ def fit_sizes(data_path: Path, sizes: list[str], updates: int, seed: int = 0) ->
     data = pickle.loads(data_path.read_bytes())
     cut = len(data) * 4 // 5  # stored in collection order: the last fifth is the last 4 iterations
     train_s, val_s = data[:cut], data[cut:]
-    cfg = TrainConfig(value_loss="soft", value_tau=0.02, seed=seed)
+    cfg = TrainConfig(value_loss="soft", value_tau=0.02, seed=seed, lr=lr)
 
     def loss(pol: GnnPolicy, ss: list) -> float:
         with torch.no_grad():
@@ -184,13 +184,14 @@ def main(argv: list[str] | None = None) -> None:
     fp.add_argument("--data", type=Path, required=True, help="a training run's data.pkl (value-labelled)")
     fp.add_argument("--size", action="append", required=True, help="LAYERSxHIDDENxHEADS, e.g. 3x64x2")
     fp.add_argument("--updates", type=int, default=3000)
+    fp.add_argument("--lr", type=float, default=2e-3, help="Adam's step (training's is 2e-3)")
     a = ap.parse_args(argv)
     if a.cmd == "speed":
         print(speed(a.policy, a.repeats))
     elif a.cmd == "table":
         print(table(a.ref, a.runs))
     else:
-        print(fit_sizes(a.data, a.size, a.updates))
+        print(fit_sizes(a.data, a.size, a.updates, lr=a.lr))
 
 
 if __name__ == "__main__":
