@@ -14,6 +14,7 @@ from topologies.errors import one_line
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "gnn.pt"
 console = Console(soft_wrap=True)
+LIMITS = {"hidden": 1024, "layers": 32, "heads": 32}  # policy size options: beyond these, a typo
 
 
 @one_line
@@ -66,9 +67,24 @@ def train_cmd(
         float, typer.Option(help="Temperature of the soft target, in reward per step (--value-loss soft).")
     ] = 0.02,
     batch: Annotated[int, typer.Option(help="States per gradient step.")] = 1,
+    hidden: Annotated[
+        int | None,
+        typer.Option(help="Policy size: width of every layer (default 64; with --resume, the checkpoint's)."),
+    ] = None,
+    layers: Annotated[
+        int | None,
+        typer.Option(help="Policy size: GATv2 layers (default 3; with --resume, the checkpoint's)."),
+    ] = None,
+    heads: Annotated[
+        int | None,
+        typer.Option(
+            help="Policy size: attention heads per GATv2 layer, averaged (default 2; with --resume, the checkpoint's)."
+        ),
+    ] = None,
 ) -> None:
     """Imitate mpc, DAgger-style, on a distribution of training scenarios (seeds >= 1000).
     A Ray run collects the same states and labels as a serial one for the same seed."""
+    from placement.gnn.policy import GnnConfig
     from placement.gnn.train import TrainConfig, train
 
     for name, v in (("--iterations", iterations), ("--days", days), ("--epochs", epochs),
@@ -95,8 +111,20 @@ def train_cmd(
         raise InputError("--value-tau", str(value_tau), "must be above 0")
     if batch < 1:
         raise InputError("--batch", str(batch), "must be at least 1")
+    size = {"hidden": hidden, "layers": layers, "heads": heads}
+    for name, v in size.items():
+        if v is not None and not 1 <= v <= LIMITS[name]:
+            raise InputError(f"--{name}", str(v), f"must be 1 to {LIMITS[name]}")
     if resume and not (out / "last.pt").exists():
         raise InputError(str(out / "last.pt"), "checkpoint", "nothing to resume")
+    asked = {k: v for k, v in size.items() if v is not None}
+    if resume:  # a checkpoint's weights fix its size: a different one asked is refused, not ignored
+        import torch
+
+        have = torch.load(out / "last.pt", weights_only=False)["net"]
+        for k, v in asked.items():
+            if have.get(k) != v:
+                raise InputError(f"--{k}", str(v), f"the checkpoint's policy has {k} = {have.get(k)}")
     t0 = time.perf_counter()
     cfg = TrainConfig(
         iterations=iterations,
@@ -112,7 +140,9 @@ def train_cmd(
         value_tau=value_tau,
         batch=batch,
     )
-    train(cfg, out, resume=resume, workers=workers, address=ray_address)
+    # Unset sizes are GnnConfig's defaults: a default run builds and draws exactly as before.
+    net = GnnConfig(**asked)
+    train(cfg, out, resume=resume, net=net, workers=workers, address=ray_address)
     console.print(f"wrote {out / 'policy.pt'} (for --agent gnn --model) in {time.perf_counter() - t0:.0f} s")
 
 
@@ -123,7 +153,10 @@ def check_cmd(model: Annotated[Path, typer.Argument(help="A gnn policy file.")] 
 
     p = load(model)
     n = sum(t.numel() for t in p.parameters())
-    console.print(f"{model}: gnn policy, {p.cfg.layers} GATv2 layers of {p.cfg.hidden}, {n:,} weights")
+    console.print(
+        f"{model}: gnn policy, {p.cfg.layers} GATv2 layers of {p.cfg.hidden} "
+        f"({p.cfg.heads} heads), {n:,} weights"
+    )
 
 
 @one_line
