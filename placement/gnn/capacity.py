@@ -1,4 +1,4 @@
-"""docs/agent21.md, "Policy capacity": decision time of policies of several sizes, and the
+"""docs/agent21/capacity.md: decision time of policies of several sizes, and the
 table of their frontier runs.
 
     python -m placement.gnn.capacity speed --policy A.pt --policy B.pt ...   # ratios to A
